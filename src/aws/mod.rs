@@ -1,0 +1,223 @@
+//! Everything vpc-router learns from its AWS surroundings rather than from
+//! its arguments: credentials (environment, shared files, web identity,
+//! container, instance profile), the region and VPC (from IMDSv2), and the
+//! EC2 endpoint. Environment variables arrive as an [`Env`] snapshot taken in
+//! `main`; nothing here reads the process environment itself.
+
+pub mod credentials;
+pub mod imds;
+pub mod profile;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use crate::types::Region;
+
+/// A snapshot of the environment variables, so that resolution is a pure
+/// function of its inputs and tests can build one from a list.
+#[derive(Debug, Clone, Default)]
+pub struct Env {
+    vars: HashMap<String, String>,
+}
+
+impl Env {
+    /// The process environment. Called once, in `main`.
+    pub fn from_process() -> Env {
+        Env {
+            vars: std::env::vars().collect(),
+        }
+    }
+
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Env {
+        Env {
+            vars: pairs
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    /// The variable's value; an empty value counts as unset, as in the AWS SDKs.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.vars
+            .get(key)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+
+    /// The user's home directory, for `~/.aws/...`.
+    pub fn home(&self) -> Option<PathBuf> {
+        self.get("HOME").map(PathBuf::from)
+    }
+}
+
+/// The source of the current time. Production uses the system clock; tests
+/// pass a fixed one, so that signing and expiry are deterministic.
+#[derive(Clone)]
+pub struct Clock(Arc<dyn Fn() -> SystemTime + Send + Sync>);
+
+impl Clock {
+    pub fn system() -> Clock {
+        Clock(Arc::new(SystemTime::now))
+    }
+
+    pub fn fixed(t: SystemTime) -> Clock {
+        Clock(Arc::new(move || t))
+    }
+
+    pub fn from_fn(f: impl Fn() -> SystemTime + Send + Sync + 'static) -> Clock {
+        Clock(Arc::new(f))
+    }
+
+    pub fn now(&self) -> SystemTime {
+        (self.0)()
+    }
+}
+
+impl fmt::Debug for Clock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Clock")
+    }
+}
+
+/// A secret string. Its `Debug` and `Display` never show the value, so a
+/// secret cannot reach a log by accident.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+
+    /// The value itself, for the one place that needs it: signing.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// AWS credentials, with where they came from (for `--verbose`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub access_key_id: String,
+    pub secret_access_key: Secret,
+    pub session_token: Option<Secret>,
+    /// When temporary credentials stop working; `None` for long-term keys.
+    pub expires: Option<SystemTime>,
+    /// Which provider gave them, e.g. "environment" or "profile default".
+    pub source: String,
+}
+
+/// Why no credentials could be had. The message names every source tried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CredentialsError {
+    /// No provider in the chain had credentials.
+    NotFound(String),
+    /// A provider was configured but failed (bad file, STS refused, ...).
+    Provider { source: String, detail: String },
+    /// A provider's endpoint could not be reached.
+    Transport { source: String, detail: String },
+}
+
+impl fmt::Display for CredentialsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CredentialsError::NotFound(tried) => write!(
+                f,
+                "no AWS credentials found (tried {tried}); set AWS_ACCESS_KEY_ID and \
+                 AWS_SECRET_ACCESS_KEY, configure ~/.aws/credentials or --profile, \
+                 or run on an instance with an IAM role"
+            ),
+            CredentialsError::Provider { source, detail } => {
+                write!(f, "credentials from {source} failed: {detail}")
+            }
+            CredentialsError::Transport { source, detail } => {
+                write!(
+                    f,
+                    "credentials from {source} could not be fetched: {detail}"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for CredentialsError {}
+
+/// Something that can hand out credentials valid at `now`. Implementations
+/// cache and refresh temporary credentials before they expire.
+pub trait CredentialsProvider: Send + Sync {
+    fn credentials(&self, now: SystemTime) -> Result<Credentials, CredentialsError>;
+}
+
+/// The EC2 endpoint: `--endpoint-url`, else `AWS_ENDPOINT_URL_EC2`, else
+/// `AWS_ENDPOINT_URL`, else the region's public endpoint.
+pub fn ec2_endpoint(flag: Option<&str>, env: &Env, region: &Region) -> String {
+    if let Some(url) = flag
+        .or_else(|| env.get("AWS_ENDPOINT_URL_EC2"))
+        .or_else(|| env.get("AWS_ENDPOINT_URL"))
+    {
+        return url.trim_end_matches('/').to_string();
+    }
+    let suffix = if region.is_china() {
+        "amazonaws.com.cn"
+    } else {
+        "amazonaws.com"
+    };
+    format!("https://ec2.{region}.{suffix}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_resolution_follows_the_sdk_order() {
+        let r: Region = "us-east-1".parse().unwrap();
+        let cn: Region = "cn-north-1".parse().unwrap();
+        let none = Env::default();
+        assert_eq!(
+            ec2_endpoint(None, &none, &r),
+            "https://ec2.us-east-1.amazonaws.com"
+        );
+        assert_eq!(
+            ec2_endpoint(None, &none, &cn),
+            "https://ec2.cn-north-1.amazonaws.com.cn"
+        );
+        let env = Env::from_pairs([
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:1/"),
+            ("AWS_ENDPOINT_URL_EC2", "http://127.0.0.1:2"),
+        ]);
+        assert_eq!(ec2_endpoint(None, &env, &r), "http://127.0.0.1:2");
+        assert_eq!(
+            ec2_endpoint(Some("http://127.0.0.1:3"), &env, &r),
+            "http://127.0.0.1:3"
+        );
+        let env = Env::from_pairs([
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:1/"),
+            ("AWS_ENDPOINT_URL_EC2", ""),
+        ]);
+        assert_eq!(ec2_endpoint(None, &env, &r), "http://127.0.0.1:1");
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let c = Credentials {
+            access_key_id: "AKIDEXAMPLE".into(),
+            secret_access_key: Secret::new("wJalrXUtnFEMI"),
+            session_token: Some(Secret::new("tok")),
+            expires: None,
+            source: "environment".into(),
+        };
+        let s = format!("{c:?}");
+        assert!(!s.contains("wJalrXUtnFEMI") && !s.contains("tok\""), "{s}");
+    }
+}

@@ -1,0 +1,1 @@
+//! The EC2 Query API client: implements [`crate::ec2::Ec2`] over HTTP.

@@ -1,0 +1,309 @@
+//! The EC2 API as the rest of vpc-router sees it: a small trait, the domain
+//! types it returns, and its error.
+//!
+//! `client` implements the trait over the Query API (SigV4, XML, retries);
+//! tests implement it in memory. Only this module and `aws` talk to AWS.
+
+pub mod client;
+pub mod retry;
+pub mod sign;
+pub mod xml;
+
+use std::fmt;
+use std::net::IpAddr;
+
+use crate::types::{Cidr, EniId, InstanceId, RouteTableId, VpcId};
+
+/// The EC2 calls vpc-router makes. Every mutating call takes `dry_run`: with
+/// it, EC2 only checks permissions and answers `DryRunOperation`.
+pub trait Ec2 {
+    /// All route tables of `vpc`, following pagination; only `ids` when it is
+    /// not empty.
+    fn describe_route_tables(
+        &self,
+        vpc: &VpcId,
+        ids: &[RouteTableId],
+    ) -> Result<Vec<RouteTable>, Ec2Error>;
+
+    /// The network interfaces of `vpc` that hold any of `ips` (primary,
+    /// secondary or IPv6 addresses).
+    fn describe_network_interfaces(
+        &self,
+        vpc: &VpcId,
+        ips: &[IpAddr],
+    ) -> Result<Vec<NetworkInterface>, Ec2Error>;
+
+    fn create_route(
+        &self,
+        table: &RouteTableId,
+        dest: &Cidr,
+        eni: &EniId,
+        dry_run: bool,
+    ) -> Result<(), Ec2Error>;
+
+    fn replace_route(
+        &self,
+        table: &RouteTableId,
+        dest: &Cidr,
+        eni: &EniId,
+        dry_run: bool,
+    ) -> Result<(), Ec2Error>;
+
+    fn delete_route(
+        &self,
+        table: &RouteTableId,
+        dest: &Cidr,
+        dry_run: bool,
+    ) -> Result<(), Ec2Error>;
+}
+
+/// A route table as DescribeRouteTables reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteTable {
+    pub id: RouteTableId,
+    pub vpc_id: Option<VpcId>,
+    /// Whether this is the VPC's main route table.
+    pub main: bool,
+    pub routes: Vec<Route>,
+    pub tags: Vec<(String, String)>,
+}
+
+impl RouteTable {
+    /// The route for exactly this destination, if the table has one.
+    pub fn route_for(&self, cidr: &Cidr) -> Option<&Route> {
+        self.routes
+            .iter()
+            .find(|r| r.destination == Destination::Cidr(*cidr))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub destination: Destination,
+    pub target: RouteTarget,
+    pub state: RouteState,
+    pub origin: RouteOrigin,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    Cidr(Cidr),
+    /// A managed prefix list (`pl-...`) rather than a CIDR.
+    PrefixList(String),
+    /// EC2 sent a route with no destination we understand; kept so that the
+    /// table is reported faithfully, never matched.
+    Unknown,
+}
+
+/// Where a route sends its packets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteTarget {
+    /// The VPC's own `local` route.
+    Local,
+    /// An instance or network interface. Routes to an instance carry the
+    /// instance's primary ENI as well; either may be missing in a blackhole.
+    Interface {
+        eni: Option<EniId>,
+        instance: Option<InstanceId>,
+    },
+    /// Any kind of gateway or attachment: igw-, nat-, vgw-, tgw-, pcx-,
+    /// vpce-, eigw-, cagw-, lgw-, or a core network ARN.
+    Gateway(String),
+    /// No target we recognise.
+    Unknown,
+}
+
+impl RouteTarget {
+    pub fn eni(&self) -> Option<&EniId> {
+        match self {
+            RouteTarget::Interface { eni, .. } => eni.as_ref(),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for RouteTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RouteTarget::Local => f.write_str("local"),
+            RouteTarget::Interface { eni, instance } => match (eni, instance) {
+                (Some(e), Some(i)) => write!(f, "{e} ({i})"),
+                (Some(e), None) => write!(f, "{e}"),
+                (None, Some(i)) => write!(f, "{i}"),
+                (None, None) => f.write_str("(no target)"),
+            },
+            RouteTarget::Gateway(id) => f.write_str(id),
+            RouteTarget::Unknown => f.write_str("(unknown target)"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteState {
+    Active,
+    /// The target is gone (instance stopped or terminated, ENI detached).
+    Blackhole,
+    Other(String),
+}
+
+impl fmt::Display for RouteState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RouteState::Active => f.write_str("active"),
+            RouteState::Blackhole => f.write_str("blackhole"),
+            RouteState::Other(s) => f.write_str(s),
+        }
+    }
+}
+
+/// How the route came to be. Propagated routes belong to a virtual private
+/// gateway, not to us.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteOrigin {
+    CreateRouteTable,
+    CreateRoute,
+    EnableVgwRoutePropagation,
+    Other(String),
+}
+
+/// A network interface as DescribeNetworkInterfaces reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkInterface {
+    pub id: EniId,
+    /// The instance it is attached to, if any.
+    pub instance: Option<InstanceId>,
+    /// Every address the interface holds: primary, secondary, IPv6.
+    pub addresses: Vec<IpAddr>,
+    /// `None` when EC2 did not say.
+    pub source_dest_check: Option<bool>,
+    pub status: String,
+}
+
+/// The error of an EC2 call, with what the user needs to act on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ec2Error {
+    /// EC2 answered with an error document.
+    Api {
+        action: &'static str,
+        status: u16,
+        code: String,
+        message: String,
+        request_id: Option<String>,
+        /// An earlier attempt of this call failed in a way that may have
+        /// reached EC2 (a 5xx or a dropped connection), so a mutating call may
+        /// already have taken effect. The route logic checks before it trusts
+        /// an error such as `RouteAlreadyExists`.
+        maybe_applied: bool,
+    },
+    /// The request did not get an answer: DNS, connect, TLS, timeout.
+    Transport {
+        action: &'static str,
+        endpoint: String,
+        detail: String,
+        timed_out: bool,
+        attempts: u32,
+    },
+    /// EC2 answered, but not with a document we could read.
+    Response {
+        action: &'static str,
+        status: u16,
+        detail: String,
+    },
+    /// No credentials to sign with.
+    Credentials(String),
+}
+
+impl Ec2Error {
+    /// EC2's error code, when EC2 answered with one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Ec2Error::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
+    /// Whether the cause is the network rather than an answer from AWS.
+    pub fn is_transport(&self) -> bool {
+        matches!(self, Ec2Error::Transport { .. })
+    }
+}
+
+impl fmt::Display for Ec2Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Ec2Error::Api {
+                action,
+                status,
+                code,
+                message,
+                request_id,
+                ..
+            } => {
+                write!(f, "EC2 {action} failed: {code}: {message} (HTTP {status}")?;
+                if let Some(id) = request_id {
+                    write!(f, ", request ID {id}")?;
+                }
+                f.write_str(")")?;
+                if let Some(hint) = hint_for(code) {
+                    write!(f, "; {hint}")?;
+                }
+                Ok(())
+            }
+            Ec2Error::Transport {
+                action,
+                endpoint,
+                detail,
+                timed_out,
+                attempts,
+            } => {
+                let what = if *timed_out {
+                    "timed out"
+                } else {
+                    "could not be sent"
+                };
+                write!(
+                    f,
+                    "EC2 {action} to {endpoint} {what} after {attempts} attempt(s): {detail}; \
+                     check the network path to the endpoint (or --endpoint-url), \
+                     and --connect-timeout/--timeout"
+                )
+            }
+            Ec2Error::Response {
+                action,
+                status,
+                detail,
+            } => write!(
+                f,
+                "EC2 {action} answered HTTP {status} with a body that is not an EC2 response: \
+                 {detail}; is the endpoint an EC2 endpoint?"
+            ),
+            Ec2Error::Credentials(why) => write!(f, "no AWS credentials to sign with: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for Ec2Error {}
+
+/// What the user can do about the EC2 error codes they are most likely to
+/// meet. EC2's own message says what happened; this says what would fix it.
+fn hint_for(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "UnauthorizedOperation" => {
+            "the credentials lack an IAM permission vpc-router needs \
+             (see README: IAM permissions)"
+        }
+        "AuthFailure" | "InvalidClientTokenId" | "SignatureDoesNotMatch" => {
+            "check the access key, secret key and session token, and the machine's clock"
+        }
+        "ExpiredToken" | "RequestExpired" => {
+            "the credentials or the request expired; refresh the credentials and check the clock"
+        }
+        "InvalidVpcID.NotFound" => "check --vpc and --region",
+        "InvalidRouteTableID.NotFound" => "check --route-table, --vpc and --region",
+        "RouteLimitExceeded" => "the route table is full; remove routes or raise the quota",
+        "RequestLimitExceeded" | "Throttling" => {
+            "EC2 throttled the calls; raise AWS_MAX_ATTEMPTS or try again later"
+        }
+        _ => return None,
+    })
+}

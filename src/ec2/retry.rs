@@ -1,0 +1,1 @@
+//! Which failures are retried, and how long to wait between attempts.

@@ -1,0 +1,341 @@
+//! Domain types that are validated once, when they are parsed.
+//!
+//! A value of one of these types is known to be well formed, so the route
+//! logic never re-checks it. They derive no serde: JSON and XML live at the
+//! edges and convert into these.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::str::FromStr;
+
+/// Why a value given by the user (or read from AWS) is not well formed.
+/// The message says what was wrong and, where it can, what would be right.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError(pub String);
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+/// An IPv4 or IPv6 network in canonical form: no host bits set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Cidr {
+    addr: IpAddr,
+    len: u8,
+}
+
+impl Cidr {
+    /// The network address (host bits are zero by construction).
+    pub fn addr(&self) -> IpAddr {
+        self.addr
+    }
+
+    pub fn prefix_len(&self) -> u8 {
+        self.len
+    }
+
+    pub fn is_ipv6(&self) -> bool {
+        self.addr.is_ipv6()
+    }
+
+    /// Whether `ip` lies inside this network.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => mask_v4(ip, self.len) == net,
+            (IpAddr::V6(net), IpAddr::V6(ip)) => mask_v6(ip, self.len) == net,
+            _ => false,
+        }
+    }
+}
+
+fn mask_v4(ip: Ipv4Addr, len: u8) -> Ipv4Addr {
+    let bits = u32::from(ip);
+    let mask = if len == 0 {
+        0
+    } else {
+        u32::MAX << (32 - u32::from(len))
+    };
+    Ipv4Addr::from(bits & mask)
+}
+
+fn mask_v6(ip: Ipv6Addr, len: u8) -> Ipv6Addr {
+    let bits = u128::from(ip);
+    let mask = if len == 0 {
+        0
+    } else {
+        u128::MAX << (128 - u32::from(len))
+    };
+    Ipv6Addr::from(bits & mask)
+}
+
+impl FromStr for Cidr {
+    type Err = ParseError;
+
+    fn from_str(s: &str) -> Result<Self, ParseError> {
+        let bad = |why: &str| {
+            ParseError(format!(
+                "'{s}' is not a CIDR block ({why}); expected an address and prefix length \
+                 such as 10.55.0.0/16 or 2001:db8::/56"
+            ))
+        };
+        let (addr, len) = s
+            .split_once('/')
+            .ok_or_else(|| bad("no '/' and prefix length"))?;
+        let addr: IpAddr = addr
+            .parse()
+            .map_err(|_| bad("the address is not an IP address"))?;
+        // Only plain decimal digits: "+8" or " 8" parse as u8 but are not CIDR notation.
+        if len.is_empty() || !len.bytes().all(|b| b.is_ascii_digit()) || len.len() > 3 {
+            return Err(bad("the prefix length is not a number"));
+        }
+        let len: u8 = len
+            .parse()
+            .map_err(|_| bad("the prefix length is not a number"))?;
+        let (max, canonical) = match addr {
+            IpAddr::V4(a) => (32, IpAddr::V4(mask_v4(a, len.min(32)))),
+            IpAddr::V6(a) => (128, IpAddr::V6(mask_v6(a, len.min(128)))),
+        };
+        if len > max {
+            return Err(bad(&format!("the prefix length must be 0 to {max}")));
+        }
+        if canonical != addr {
+            return Err(ParseError(format!(
+                "{s} has host bits set; did you mean {canonical}/{len}?"
+            )));
+        }
+        Ok(Cidr { addr, len })
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.len)
+    }
+}
+
+/// Parses an IP address given by the user, with a message that names it.
+pub fn parse_ip(s: &str) -> Result<IpAddr, ParseError> {
+    s.parse().map_err(|_| {
+        ParseError(format!(
+            "'{s}' is not an IP address; expected an address such as 10.33.20.142"
+        ))
+    })
+}
+
+/// Defines a newtype for an AWS resource ID such as `vpc-0a1b2c3d`.
+///
+/// AWS IDs are a fixed prefix, a dash and 8 or 17 lowercase hex digits. We
+/// accept any length from 8 to 17 so that IDs from emulators (which sometimes
+/// use other lengths) still work, but insist on the prefix and on hex.
+macro_rules! aws_id {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal, $what:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = ParseError;
+
+            fn from_str(s: &str) -> Result<Self, ParseError> {
+                let ok = s
+                    .strip_prefix(concat!($prefix, "-"))
+                    .is_some_and(|hex| {
+                        (8..=17).contains(&hex.len())
+                            && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+                    });
+                if ok {
+                    Ok($name(s.to_string()))
+                } else {
+                    Err(ParseError(format!(
+                        concat!("'{}' is not a ", $what, " ID; expected '", $prefix,
+                                "-' followed by 8 or 17 hex digits, such as ", $prefix, "-0a1b2c3d"),
+                        s
+                    )))
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+aws_id!(
+    /// A VPC ID, `vpc-...`.
+    VpcId, "vpc", "VPC"
+);
+aws_id!(
+    /// A route table ID, `rtb-...`.
+    RouteTableId, "rtb", "route table"
+);
+aws_id!(
+    /// An elastic network interface ID, `eni-...`.
+    EniId, "eni", "network interface"
+);
+aws_id!(
+    /// An EC2 instance ID, `i-...`.
+    InstanceId, "i", "instance"
+);
+
+/// An AWS region name such as `us-east-1` or `cn-north-1`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Region(String);
+
+impl Region {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether the region is in the AWS China partition, whose endpoints end
+    /// in `amazonaws.com.cn`.
+    pub fn is_china(&self) -> bool {
+        self.0.starts_with("cn-")
+    }
+}
+
+impl FromStr for Region {
+    type Err = ParseError;
+
+    fn from_str(s: &str) -> Result<Self, ParseError> {
+        // Lowercase words joined by dashes, ending in a number: us-east-1,
+        // us-gov-west-1, ap-southeast-4. Checked loosely so new regions work.
+        let parts: Vec<&str> = s.split('-').collect();
+        let ok = parts.len() >= 3
+            && parts[..parts.len() - 1]
+                .iter()
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+            && parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit())
+            && !parts[parts.len() - 1].is_empty();
+        if ok {
+            Ok(Region(s.to_string()))
+        } else {
+            Err(ParseError(format!(
+                "'{s}' is not an AWS region name; expected one such as us-east-1 or eu-central-1"
+            )))
+        }
+    }
+}
+
+impl fmt::Display for Region {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cidr(s: &str) -> Result<String, String> {
+        s.parse::<Cidr>().map(|c| c.to_string()).map_err(|e| e.0)
+    }
+
+    #[test]
+    fn cidrs_parse_in_canonical_form() {
+        assert_eq!(cidr("10.55.0.0/16"), Ok("10.55.0.0/16".into()));
+        assert_eq!(cidr("0.0.0.0/0"), Ok("0.0.0.0/0".into()));
+        assert_eq!(cidr("10.1.2.3/32"), Ok("10.1.2.3/32".into()));
+        assert_eq!(cidr("2001:db8::/56"), Ok("2001:db8::/56".into()));
+        assert_eq!(cidr("::/0"), Ok("::/0".into()));
+    }
+
+    #[test]
+    fn host_bits_are_refused_with_the_canonical_form() {
+        assert_eq!(
+            cidr("10.55.1.0/16"),
+            Err("10.55.1.0/16 has host bits set; did you mean 10.55.0.0/16?".into())
+        );
+        assert_eq!(
+            cidr("2001:db8::1/64"),
+            Err("2001:db8::1/64 has host bits set; did you mean 2001:db8::/64?".into())
+        );
+    }
+
+    #[test]
+    fn malformed_cidrs_say_what_is_wrong() {
+        for bad in [
+            "10.55.0.0",
+            "10.55.0.0/33",
+            "10.55.0/16",
+            "x/8",
+            "10.0.0.0/+8",
+            "10.0.0.0/",
+            "::/129",
+        ] {
+            let err = cidr(bad).unwrap_err();
+            assert!(err.contains(bad), "{err}");
+            assert!(
+                err.contains("10.55.0.0/16"),
+                "error should show an example: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn cidr_contains() {
+        let c: Cidr = "10.55.0.0/16".parse().unwrap();
+        assert!(c.contains("10.55.200.1".parse().unwrap()));
+        assert!(!c.contains("10.56.0.1".parse().unwrap()));
+        assert!(!c.contains("::1".parse().unwrap()));
+    }
+
+    #[test]
+    fn ids_validate_prefix_and_hex() {
+        assert!("vpc-350d6a51".parse::<VpcId>().is_ok());
+        assert!("vpc-0123456789abcdef0".parse::<VpcId>().is_ok());
+        assert!("rtb-0a1b2c3d".parse::<RouteTableId>().is_ok());
+        assert!("i-0a1b2c3d".parse::<InstanceId>().is_ok());
+        let err = "vpc-xyz".parse::<VpcId>().unwrap_err().0;
+        assert!(err.contains("'vpc-xyz' is not a VPC ID"), "{err}");
+        assert!("rtb-350d6a51".parse::<VpcId>().is_err());
+        assert!("vpc-350D6A51".parse::<VpcId>().is_err());
+        assert!("vpc-".parse::<VpcId>().is_err());
+    }
+
+    #[test]
+    fn regions() {
+        for ok in [
+            "us-east-1",
+            "us-gov-west-1",
+            "cn-north-1",
+            "ap-southeast-4",
+            "us-isob-east-1",
+        ] {
+            assert!(ok.parse::<Region>().is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "us-east",
+            "US-EAST-1",
+            "us_east_1",
+            "us-east-1 ",
+            "east-1",
+        ] {
+            assert!(bad.parse::<Region>().is_err(), "{bad:?}");
+        }
+        assert!("cn-north-1".parse::<Region>().unwrap().is_china());
+    }
+
+    #[test]
+    fn ips() {
+        assert!(parse_ip("10.33.20.142").is_ok());
+        assert!(parse_ip("fd00::1").is_ok());
+        assert!(parse_ip("10.33.20")
+            .unwrap_err()
+            .0
+            .contains("'10.33.20' is not an IP address"));
+    }
+}
