@@ -1,7 +1,21 @@
-//! Parses EC2 Query API responses (XML) into the domain types of `ec2`.
-//! (Interface fixed; implementation in progress.)
+//! Parses EC2 Query API responses (XML) into the domain types of `ec2`:
+//! DescribeRouteTables, DescribeNetworkInterfaces, the `<return>` of the route
+//! mutations, and the two AWS error envelopes. Nothing else in vpc-router
+//! reads XML. Documents are read once into a small element tree and fields are
+//! looked up among an element's direct children only, so a nested element of
+//! the same name (an association's `routeTableId`) never stands in for a field.
 
-use crate::ec2::{NetworkInterface, RouteTable};
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use quick_xml::escape::resolve_predefined_entity;
+use quick_xml::events::{BytesRef, BytesStart, Event};
+use quick_xml::Reader;
+
+use crate::ec2::{
+    Destination, NetworkInterface, Route, RouteOrigin, RouteState, RouteTable, RouteTarget,
+};
+use crate::types::{Cidr, EniId, InstanceId, ParseError, RouteTableId, VpcId};
 
 /// One page of a paginated Describe* answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,21 +49,1238 @@ impl std::fmt::Display for XmlError {
 impl std::error::Error for XmlError {}
 
 /// `DescribeRouteTablesResponse`.
-pub fn route_tables(_xml: &str) -> Result<Page<RouteTable>, XmlError> {
-    unimplemented!("in progress")
+pub fn route_tables(xml: &str) -> Result<Page<RouteTable>, XmlError> {
+    let root = document(xml, "DescribeRouteTablesResponse")?;
+    let items = root
+        .items("routeTableSet")
+        .map(route_table)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(page(&root, items))
 }
 
 /// `DescribeNetworkInterfacesResponse`.
-pub fn network_interfaces(_xml: &str) -> Result<Page<NetworkInterface>, XmlError> {
-    unimplemented!("in progress")
+pub fn network_interfaces(xml: &str) -> Result<Page<NetworkInterface>, XmlError> {
+    let root = document(xml, "DescribeNetworkInterfacesResponse")?;
+    let items = root
+        .items("networkInterfaceSet")
+        .map(network_interface)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(page(&root, items))
 }
 
 /// The `<return>true|false</return>` of CreateRoute, ReplaceRoute, DeleteRoute.
-pub fn return_value(_xml: &str) -> Result<bool, XmlError> {
-    unimplemented!("in progress")
+pub fn return_value(xml: &str) -> Result<bool, XmlError> {
+    let root = parse(xml)?;
+    if let Some(err) = error_in(&root) {
+        return Err(XmlError(format!(
+            "expected a response with <return>, got an error document: {}: {}",
+            err.code, err.message
+        )));
+    }
+    match root.text("return") {
+        Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
+        Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
+        Some(v) => Err(XmlError(format!(
+            "<{}> has <return>{v}</return>; expected true or false",
+            root.name
+        ))),
+        None => Err(XmlError(format!("<{}> has no <return> element", root.name))),
+    }
 }
 
 /// The error document in `xml`, or `None` if it is not one.
-pub fn error_body(_xml: &str) -> Option<ErrorBody> {
-    unimplemented!("in progress")
+pub fn error_body(xml: &str) -> Option<ErrorBody> {
+    error_in(&parse(xml).ok()?)
+}
+
+/// The error carried by an already parsed document, from either envelope. A
+/// bare `<Error>` root (the S3 form, which some emulators use) is accepted too.
+fn error_in(root: &Element) -> Option<ErrorBody> {
+    let error = match root.name.as_str() {
+        "Response" => root.child("Errors")?.child("Error")?,
+        "ErrorResponse" => root.child("Error")?,
+        "Error" => root,
+        _ => return None,
+    };
+    let code = error.text("Code")?.to_string();
+    let message = error.text("Message").unwrap_or_default().to_string();
+    // EC2 spells it RequestID, the other services RequestId; either may sit
+    // beside the Error or, in the bare form, inside it.
+    let request_id = ["RequestID", "RequestId"]
+        .iter()
+        .find_map(|name| root.text(name).or_else(|| error.text(name)))
+        .map(str::to_string);
+    Some(ErrorBody {
+        code,
+        message,
+        request_id,
+    })
+}
+
+/// Parses `xml` and checks that its root is `expected`, so that an error
+/// document or an answer to another action is reported as such rather than
+/// read as an empty page.
+fn document(xml: &str, expected: &str) -> Result<Element, XmlError> {
+    let root = parse(xml)?;
+    if root.name == expected {
+        return Ok(root);
+    }
+    Err(XmlError(match error_in(&root) {
+        Some(err) => format!(
+            "expected a {expected} document, got an error document: {}: {}",
+            err.code, err.message
+        ),
+        None => format!("expected a {expected} document, got <{}>", root.name),
+    }))
+}
+
+fn page<T>(root: &Element, items: Vec<T>) -> Page<T> {
+    Page {
+        items,
+        next_token: root.text("nextToken").map(str::to_string),
+        request_id: root.text("requestId").map(str::to_string),
+    }
+}
+
+fn route_table(item: &Element) -> Result<RouteTable, XmlError> {
+    let id_text = item
+        .text("routeTableId")
+        .ok_or_else(|| XmlError("route table item without routeTableId".into()))?;
+    let id: RouteTableId = parse_field(id_text, "route table ID", "")?;
+    let vpc_id = item
+        .text("vpcId")
+        .map(|v| parse_field::<VpcId>(v, "VPC ID", &format!(" in route table {id}")))
+        .transpose()?;
+    // Only an association says whether the table is the main one; a table with
+    // no associations at all is not.
+    let main = item.items("associationSet").any(|a| {
+        a.text("main")
+            .is_some_and(|m| m.eq_ignore_ascii_case("true"))
+    });
+    let routes = item
+        .items("routeSet")
+        .map(|r| route(r, &id))
+        .collect::<Result<Vec<_>, _>>()?;
+    let tags = item
+        .items("tagSet")
+        .filter_map(|t| {
+            let key = t.text("key")?;
+            Some((
+                key.to_string(),
+                t.text("value").unwrap_or_default().to_string(),
+            ))
+        })
+        .collect();
+    Ok(RouteTable {
+        id,
+        vpc_id,
+        main,
+        routes,
+        tags,
+    })
+}
+
+/// The fields that name a gateway-like target, in the order they are tried.
+/// `gatewayId` covers igw-, vgw- and vpce- targets (and `local`, handled first).
+const GATEWAY_FIELDS: [&str; 8] = [
+    "gatewayId",
+    "natGatewayId",
+    "transitGatewayId",
+    "vpcPeeringConnectionId",
+    "egressOnlyInternetGatewayId",
+    "carrierGatewayId",
+    "localGatewayId",
+    "coreNetworkArn",
+];
+
+fn route(item: &Element, table: &RouteTableId) -> Result<Route, XmlError> {
+    let destination = destination(item);
+    let context = match &destination {
+        Destination::Cidr(c) => format!(" in the route to {c} of {table}"),
+        Destination::PrefixList(p) => format!(" in the route to {p} of {table}"),
+        Destination::Unknown => format!(" in a route of {table}"),
+    };
+    let gateway = item.text("gatewayId");
+    let instance = item.text("instanceId");
+    let eni = item.text("networkInterfaceId");
+    let target = if gateway == Some("local") {
+        RouteTarget::Local
+    } else if instance.is_some() || eni.is_some() {
+        RouteTarget::Interface {
+            eni: eni
+                .map(|v| parse_field::<EniId>(v, "network interface ID", &context))
+                .transpose()?,
+            instance: instance
+                .map(|v| parse_field::<InstanceId>(v, "instance ID", &context))
+                .transpose()?,
+        }
+    } else {
+        GATEWAY_FIELDS
+            .iter()
+            .find_map(|field| item.text(field))
+            .map_or(RouteTarget::Unknown, |id| {
+                RouteTarget::Gateway(id.to_string())
+            })
+    };
+    let state = match item.text("state").unwrap_or_default() {
+        "active" => RouteState::Active,
+        "blackhole" => RouteState::Blackhole,
+        other => RouteState::Other(other.to_string()),
+    };
+    let origin = match item.text("origin").unwrap_or_default() {
+        "CreateRouteTable" => RouteOrigin::CreateRouteTable,
+        "CreateRoute" => RouteOrigin::CreateRoute,
+        "EnableVgwRoutePropagation" => RouteOrigin::EnableVgwRoutePropagation,
+        other => RouteOrigin::Other(other.to_string()),
+    };
+    Ok(Route {
+        destination,
+        target,
+        state,
+        origin,
+    })
+}
+
+/// A route's destination. A CIDR that does not parse is kept as `Unknown`
+/// rather than failing the whole table: one odd route must not stop
+/// vpc-router from managing the others.
+fn destination(item: &Element) -> Destination {
+    let cidr = item
+        .text("destinationCidrBlock")
+        .or_else(|| item.text("destinationIpv6CidrBlock"));
+    if let Some(cidr) = cidr {
+        return cidr
+            .parse::<Cidr>()
+            .map_or(Destination::Unknown, Destination::Cidr);
+    }
+    match item.text("destinationPrefixListId") {
+        Some(pl) => Destination::PrefixList(pl.to_string()),
+        None => Destination::Unknown,
+    }
+}
+
+fn network_interface(item: &Element) -> Result<NetworkInterface, XmlError> {
+    let id_text = item
+        .text("networkInterfaceId")
+        .ok_or_else(|| XmlError("network interface item without networkInterfaceId".into()))?;
+    let id: EniId = parse_field(id_text, "network interface ID", "")?;
+    let context = format!(" on {id}");
+    // The instance is the attachment's; an unattached interface has none, and
+    // one attached to an AWS service (a NAT gateway, say) has no instanceId.
+    let instance = item
+        .child("attachment")
+        .and_then(|a| a.text("instanceId"))
+        .map(|v| parse_field::<InstanceId>(v, "instance ID", &context))
+        .transpose()?;
+
+    // The primary address first, so that callers showing one address show
+    // the one the interface is known by; the set repeats it, hence the dedup.
+    let private: Vec<(&str, bool)> = item
+        .items("privateIpAddressesSet")
+        .filter_map(|a| {
+            let ip = a.text("privateIpAddress")?;
+            Some((ip, a.text("primary").is_some_and(|p| p == "true")))
+        })
+        .collect();
+    let ordered = item
+        .text("privateIpAddress")
+        .into_iter()
+        .chain(private.iter().filter(|(_, p)| *p).map(|(ip, _)| *ip))
+        .chain(private.iter().filter(|(_, p)| !*p).map(|(ip, _)| *ip))
+        .chain(
+            item.items("ipv6AddressesSet")
+                .filter_map(|a| a.text("ipv6Address")),
+        );
+    let mut addresses: Vec<IpAddr> = Vec::new();
+    for text in ordered {
+        let ip: IpAddr = text
+            .parse()
+            .map_err(|_| XmlError(format!("invalid IP address '{text}'{context}")))?;
+        if !addresses.contains(&ip) {
+            addresses.push(ip);
+        }
+    }
+
+    let source_dest_check = match item.text("sourceDestCheck") {
+        None => None,
+        Some(v) if v.eq_ignore_ascii_case("true") => Some(true),
+        Some(v) if v.eq_ignore_ascii_case("false") => Some(false),
+        Some(v) => {
+            return Err(XmlError(format!(
+                "invalid sourceDestCheck '{v}'{context}; expected true or false"
+            )))
+        }
+    };
+    Ok(NetworkInterface {
+        id,
+        instance,
+        addresses,
+        source_dest_check,
+        status: item.text("status").unwrap_or_default().to_string(),
+    })
+}
+
+/// Parses an ID (or other validated value) read from the response; the
+/// error quotes the value and says where it was.
+fn parse_field<T: FromStr<Err = ParseError>>(
+    value: &str,
+    what: &str,
+    context: &str,
+) -> Result<T, XmlError> {
+    value
+        .parse()
+        .map_err(|e: ParseError| XmlError(format!("invalid {what} '{value}'{context}: {e}")))
+}
+
+/// One element of the document: its local name (namespace prefix dropped),
+/// its text with surrounding whitespace trimmed, and its child elements.
+/// Attributes are dropped; EC2 carries no data in them.
+#[derive(Debug)]
+struct Element {
+    name: String,
+    text: String,
+    children: Vec<Element>,
+}
+
+impl Element {
+    fn new(start: &BytesStart<'_>) -> Element {
+        Element {
+            name: String::from_utf8_lossy(start.local_name().as_ref()).into_owned(),
+            text: String::new(),
+            children: Vec::new(),
+        }
+    }
+
+    /// The first direct child called `name`.
+    fn child(&self, name: &str) -> Option<&Element> {
+        self.children.iter().find(|c| c.name == name)
+    }
+
+    /// The text of the first direct child called `name`, if that child
+    /// exists and is not empty: EC2 sends `<description/>` for "no value".
+    fn text(&self, name: &str) -> Option<&str> {
+        self.child(name)
+            .map(|c| c.text.as_str())
+            .filter(|t| !t.is_empty())
+    }
+
+    /// The `<item>`s of the set `name` (`<routeTableSet><item>..`). A missing
+    /// or empty set has none.
+    fn items<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
+        self.children
+            .iter()
+            .filter(move |c| c.name == name)
+            .flat_map(|set| set.children.iter().filter(|c| c.name == "item"))
+    }
+}
+
+/// Deeper nesting than this is refused: EC2 documents nest about six deep,
+/// and a bound keeps a hostile or broken body from exhausting the stack when
+/// the tree is dropped.
+const MAX_DEPTH: usize = 64;
+
+/// Reads `xml` into an element tree.
+///
+/// Text is not trimmed by the reader (`trim_text`): quick-xml 0.38 delivers
+/// an entity such as `&amp;` as its own event between two text events and
+/// would trim each piece, turning `a &amp; b` into `a&b`. Each element's text
+/// is instead assembled whole and trimmed once, when the element ends.
+fn parse(xml: &str) -> Result<Element, XmlError> {
+    let mut reader = Reader::from_str(xml);
+    let mut stack: Vec<Element> = Vec::new();
+    let mut root: Option<Element> = None;
+    loop {
+        let event = reader
+            .read_event()
+            .map_err(|e| malformed(reader.error_position(), &e.to_string()))?;
+        let at = reader.buffer_position();
+        match event {
+            Event::Start(start) => {
+                if stack.len() >= MAX_DEPTH {
+                    return Err(malformed(
+                        at,
+                        &format!("elements nested deeper than {MAX_DEPTH}"),
+                    ));
+                }
+                if stack.is_empty() && root.is_some() {
+                    return Err(malformed(at, "more than one root element"));
+                }
+                stack.push(Element::new(&start));
+            }
+            Event::Empty(start) => attach(&mut stack, &mut root, Element::new(&start), at)?,
+            Event::End(_) => {
+                // quick-xml checks that end tags match their start tags, so
+                // an End always has its element on the stack.
+                let Some(mut element) = stack.pop() else {
+                    return Err(malformed(at, "end tag without a start tag"));
+                };
+                let trimmed = element.text.trim();
+                if trimmed.len() != element.text.len() {
+                    element.text = trimmed.to_string();
+                }
+                attach(&mut stack, &mut root, element, at)?;
+            }
+            Event::Text(text) => {
+                let text = text
+                    .xml10_content()
+                    .map_err(|e| malformed(at, &e.to_string()))?;
+                add_text(&mut stack, &text, at)?;
+            }
+            Event::CData(cdata) => {
+                let text = cdata
+                    .xml10_content()
+                    .map_err(|e| malformed(at, &e.to_string()))?;
+                add_text(&mut stack, &text, at)?;
+            }
+            Event::GeneralRef(reference) => {
+                let text = resolve(&reference).map_err(|why| malformed(at, &why))?;
+                add_text(&mut stack, &text, at)?;
+            }
+            Event::Eof => break,
+            Event::Decl(_) | Event::PI(_) | Event::Comment(_) | Event::DocType(_) => {}
+        }
+    }
+    if let Some(open) = stack.last() {
+        return Err(malformed(
+            reader.buffer_position(),
+            &format!("the document ends inside <{}>", open.name),
+        ));
+    }
+    root.ok_or_else(|| XmlError("not an XML document: no root element".into()))
+}
+
+/// Adds a finished element to its parent, or makes it the root.
+fn attach(
+    stack: &mut [Element],
+    root: &mut Option<Element>,
+    element: Element,
+    at: u64,
+) -> Result<(), XmlError> {
+    match stack.last_mut() {
+        Some(parent) => parent.children.push(element),
+        None if root.is_some() => return Err(malformed(at, "more than one root element")),
+        None => *root = Some(element),
+    }
+    Ok(())
+}
+
+fn add_text(stack: &mut [Element], text: &str, at: u64) -> Result<(), XmlError> {
+    match stack.last_mut() {
+        Some(element) => element.text.push_str(text),
+        // Whitespace around the root is fine; anything else means the body
+        // is not (only) an XML document, such as a proxy's plain-text error.
+        None if text.trim().is_empty() => {}
+        None => return Err(malformed(at, "text outside the root element")),
+    }
+    Ok(())
+}
+
+/// The text an entity or character reference stands for. Only XML's five
+/// predefined entities exist in EC2 documents, which have no DTD.
+fn resolve(reference: &BytesRef<'_>) -> Result<String, String> {
+    let name = reference.decode().map_err(|e| e.to_string())?;
+    if reference.is_char_ref() {
+        return match reference.resolve_char_ref() {
+            Ok(Some(c)) => Ok(c.to_string()),
+            _ => Err(format!("invalid character reference &{name};")),
+        };
+    }
+    resolve_predefined_entity(&name)
+        .map(str::to_string)
+        .ok_or_else(|| format!("unknown entity &{name};"))
+}
+
+fn malformed(at: u64, why: &str) -> XmlError {
+    XmlError(format!("malformed XML at byte {at}: {why}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cidr(s: &str) -> Cidr {
+        s.parse().unwrap()
+    }
+
+    fn eni(s: &str) -> EniId {
+        s.parse().unwrap()
+    }
+
+    fn instance(s: &str) -> InstanceId {
+        s.parse().unwrap()
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn route(dest: &str, target: RouteTarget, state: RouteState, origin: RouteOrigin) -> Route {
+        let destination = if dest.starts_with("pl-") {
+            Destination::PrefixList(dest.to_string())
+        } else {
+            Destination::Cidr(cidr(dest))
+        };
+        Route {
+            destination,
+            target,
+            state,
+            origin,
+        }
+    }
+
+    fn local(dest: &str) -> Route {
+        route(
+            dest,
+            RouteTarget::Local,
+            RouteState::Active,
+            RouteOrigin::CreateRouteTable,
+        )
+    }
+
+    fn via(dest: &str, gateway: &str) -> Route {
+        route(
+            dest,
+            RouteTarget::Gateway(gateway.to_string()),
+            RouteState::Active,
+            RouteOrigin::CreateRoute,
+        )
+    }
+
+    fn to_router(dest: &str, e: &str, i: &str, state: RouteState) -> Route {
+        route(
+            dest,
+            RouteTarget::Interface {
+                eni: Some(eni(e)),
+                instance: Some(instance(i)),
+            },
+            state,
+            RouteOrigin::CreateRoute,
+        )
+    }
+
+    fn table(id: &str, main: bool, routes: Vec<Route>, tags: &[(&str, &str)]) -> RouteTable {
+        RouteTable {
+            id: id.parse().unwrap(),
+            vpc_id: Some("vpc-350d6a51".parse().unwrap()),
+            main,
+            routes,
+            tags: tags
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    fn main_table() -> RouteTable {
+        let a = ("eni-0aaaaaaaaaaaaaaa1", "i-0aaaaaaaaaaaaaaa1");
+        table(
+            "rtb-0a1b2c3d",
+            true,
+            vec![
+                local("10.33.0.0/16"),
+                local("2600:1f18:abcd:ef00::/56"),
+                via("0.0.0.0/0", "igw-1a2b3c4d"),
+                via("::/0", "eigw-0a1b2c3d4e5f67890"),
+                via("pl-63a5400a", "vpce-0123456789abcdef0"),
+                to_router("10.55.0.0/16", a.0, a.1, RouteState::Active),
+                to_router("2001:db8:1234::/48", a.0, a.1, RouteState::Active),
+            ],
+            &[("Name", "main")],
+        )
+    }
+
+    fn private_a_table() -> RouteTable {
+        table(
+            "rtb-1a2b3c4d",
+            false,
+            vec![
+                local("10.33.0.0/16"),
+                via("0.0.0.0/0", "nat-0123456789abcdef0"),
+                to_router(
+                    "10.55.0.0/16",
+                    "eni-0bbbbbbbbbbbbbbb2",
+                    "i-0bbbbbbbbbbbbbbb2",
+                    RouteState::Active,
+                ),
+                to_router(
+                    "10.66.0.0/16",
+                    "eni-0ccccccccccccccc3",
+                    "i-0ccccccccccccccc3",
+                    RouteState::Blackhole,
+                ),
+                via("192.168.0.0/16", "pcx-0a1b2c3d4e5f67890"),
+                route(
+                    "172.16.0.0/12",
+                    RouteTarget::Gateway("vgw-0a1b2c3d4e5f67890".into()),
+                    RouteState::Active,
+                    RouteOrigin::EnableVgwRoutePropagation,
+                ),
+            ],
+            &[("Name", "private-a")],
+        )
+    }
+
+    fn third_table() -> RouteTable {
+        table(
+            "rtb-2a2b3c4d",
+            false,
+            vec![
+                local("10.33.0.0/16"),
+                via("10.77.0.0/16", "tgw-0123456789abcdef0"),
+            ],
+            &[],
+        )
+    }
+
+    #[test]
+    fn describe_route_tables_fixture() {
+        let page = route_tables(include_str!("../../fixtures/describe-route-tables.xml")).unwrap();
+        assert_eq!(
+            page.items,
+            vec![main_table(), private_a_table(), third_table()]
+        );
+        assert_eq!(page.next_token, None);
+        assert_eq!(
+            page.request_id.as_deref(),
+            Some("6f570b0b-9c18-4b07-bdec-73740dcf861a")
+        );
+    }
+
+    #[test]
+    fn route_tables_fixture_pages() {
+        let one = route_tables(include_str!(
+            "../../fixtures/describe-route-tables-page1.xml"
+        ))
+        .unwrap();
+        assert_eq!(one.items, vec![main_table()]);
+        assert_eq!(one.next_token.as_deref(), Some("AAEAAeCf3page2token"));
+        assert_eq!(
+            one.request_id.as_deref(),
+            Some("0e9a3a4b-7c1d-4f2e-8a6b-5d4c3b2a1f01")
+        );
+
+        let two = route_tables(include_str!(
+            "../../fixtures/describe-route-tables-page2.xml"
+        ))
+        .unwrap();
+        assert_eq!(two.items, vec![private_a_table(), third_table()]);
+        assert_eq!(two.next_token, None);
+        assert_eq!(
+            two.request_id.as_deref(),
+            Some("0e9a3a4b-7c1d-4f2e-8a6b-5d4c3b2a1f02")
+        );
+    }
+
+    #[test]
+    fn route_tables_fixture_empty() {
+        let page = route_tables(include_str!(
+            "../../fixtures/describe-route-tables-empty.xml"
+        ))
+        .unwrap();
+        assert_eq!(
+            page,
+            Page {
+                items: vec![],
+                next_token: None,
+                request_id: Some("3c6b2f7e-1d4a-4e8b-9f0c-2a5d7e9b1c43".into()),
+            }
+        );
+    }
+
+    #[test]
+    fn route_for_finds_fixture_routes() {
+        let page = route_tables(include_str!("../../fixtures/describe-route-tables.xml")).unwrap();
+        let r = page.items[1].route_for(&cidr("10.55.0.0/16")).unwrap();
+        assert_eq!(r.target.eni(), Some(&eni("eni-0bbbbbbbbbbbbbbb2")));
+    }
+
+    #[test]
+    fn network_interface_fixture_router_a() {
+        let page = network_interfaces(include_str!(
+            "../../fixtures/describe-network-interfaces-a.xml"
+        ))
+        .unwrap();
+        assert_eq!(
+            page,
+            Page {
+                items: vec![NetworkInterface {
+                    id: eni("eni-0aaaaaaaaaaaaaaa1"),
+                    instance: Some(instance("i-0aaaaaaaaaaaaaaa1")),
+                    addresses: vec![ip("10.33.20.142"), ip("10.33.20.143")],
+                    source_dest_check: Some(false),
+                    status: "in-use".into(),
+                }],
+                next_token: None,
+                request_id: Some("fc45294c-006b-457b-bab9-012f5b3b0e40".into()),
+            }
+        );
+    }
+
+    #[test]
+    fn network_interface_fixture_router_b() {
+        let page = network_interfaces(include_str!(
+            "../../fixtures/describe-network-interfaces-b.xml"
+        ))
+        .unwrap();
+        assert_eq!(
+            page.items,
+            vec![NetworkInterface {
+                id: eni("eni-0bbbbbbbbbbbbbbb2"),
+                instance: Some(instance("i-0bbbbbbbbbbbbbbb2")),
+                addresses: vec![ip("10.33.30.22")],
+                source_dest_check: Some(true),
+                status: "in-use".into(),
+            }]
+        );
+        assert_eq!(
+            page.request_id.as_deref(),
+            Some("a1d3e5f7-2b4c-4d6e-8f0a-1b3c5d7e9f02")
+        );
+    }
+
+    #[test]
+    fn network_interface_fixture_empty() {
+        let page = network_interfaces(include_str!(
+            "../../fixtures/describe-network-interfaces-empty.xml"
+        ))
+        .unwrap();
+        assert!(page.items.is_empty());
+        assert_eq!(page.next_token, None);
+        assert_eq!(
+            page.request_id.as_deref(),
+            Some("5b7d9f1a-3c5e-4a7b-9d1f-3e5a7c9b1d04")
+        );
+    }
+
+    #[test]
+    fn return_fixtures() {
+        for xml in [
+            include_str!("../../fixtures/create-route.xml"),
+            include_str!("../../fixtures/replace-route.xml"),
+            include_str!("../../fixtures/delete-route.xml"),
+        ] {
+            assert_eq!(return_value(xml), Ok(true), "{xml}");
+            assert_eq!(error_body(xml), None, "{xml}");
+        }
+        assert_eq!(
+            return_value("<DeleteRouteResponse><return>false</return></DeleteRouteResponse>"),
+            Ok(false)
+        );
+    }
+
+    #[test]
+    fn return_value_errors_say_what_is_wrong() {
+        assert_eq!(
+            return_value("<CreateRouteResponse><requestId>x</requestId></CreateRouteResponse>"),
+            Err(XmlError(
+                "<CreateRouteResponse> has no <return> element".into()
+            ))
+        );
+        assert_eq!(
+            return_value("<CreateRouteResponse><return>maybe</return></CreateRouteResponse>"),
+            Err(XmlError(
+                "<CreateRouteResponse> has <return>maybe</return>; expected true or false".into()
+            ))
+        );
+        let err = return_value(include_str!(
+            "../../fixtures/error-route-already-exists.xml"
+        ))
+        .unwrap_err();
+        assert!(err.0.contains("RouteAlreadyExists"), "{err}");
+    }
+
+    fn error(code: &str, message: &str, request_id: &str) -> Option<ErrorBody> {
+        Some(ErrorBody {
+            code: code.into(),
+            message: message.into(),
+            request_id: Some(request_id.into()),
+        })
+    }
+
+    #[test]
+    fn error_fixtures() {
+        let cases = [
+            (
+                include_str!("../../fixtures/error-request-limit-exceeded.xml"),
+                error(
+                    "RequestLimitExceeded",
+                    "Request limit exceeded.",
+                    "7d1e3f5a-9b2c-4d6e-8f0a-2c4e6a8b0d11",
+                ),
+            ),
+            (
+                include_str!("../../fixtures/error-route-table-not-found.xml"),
+                error(
+                    "InvalidRouteTableID.NotFound",
+                    "The routeTable ID 'rtb-0a1b2c3d' does not exist",
+                    "7d1e3f5a-9b2c-4d6e-8f0a-2c4e6a8b0d12",
+                ),
+            ),
+            (
+                include_str!("../../fixtures/error-route-not-found.xml"),
+                error(
+                    "InvalidRoute.NotFound",
+                    "There is no route defined for '10.55.0.0/16' in the route table. \
+                     Use a valid route table ID and destination CIDR block.",
+                    "7d1e3f5a-9b2c-4d6e-8f0a-2c4e6a8b0d13",
+                ),
+            ),
+            (
+                include_str!("../../fixtures/error-route-already-exists.xml"),
+                error(
+                    "RouteAlreadyExists",
+                    "The route identified by 10.55.0.0/16 already exists.",
+                    "7d1e3f5a-9b2c-4d6e-8f0a-2c4e6a8b0d14",
+                ),
+            ),
+            (
+                include_str!("../../fixtures/error-dry-run.xml"),
+                error(
+                    "DryRunOperation",
+                    "Request would have succeeded, but DryRun flag is set.",
+                    "7d1e3f5a-9b2c-4d6e-8f0a-2c4e6a8b0d16",
+                ),
+            ),
+            (
+                include_str!("../../fixtures/error-auth-failure.xml"),
+                error(
+                    "AuthFailure",
+                    "AWS was not able to validate the provided access credentials",
+                    "7d1e3f5a-9b2c-4d6e-8f0a-2c4e6a8b0d17",
+                ),
+            ),
+            (
+                include_str!("../../fixtures/error-internal.xml"),
+                error(
+                    "InternalError",
+                    "An internal error has occurred",
+                    "7d1e3f5a-9b2c-4d6e-8f0a-2c4e6a8b0d18",
+                ),
+            ),
+            (
+                include_str!("../../fixtures/error-response-envelope.xml"),
+                error(
+                    "Throttling",
+                    "Rate exceeded",
+                    "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c61",
+                ),
+            ),
+        ];
+        for (xml, expected) in cases {
+            assert_eq!(error_body(xml), expected, "{xml}");
+        }
+    }
+
+    #[test]
+    fn unauthorized_fixture_keeps_the_encoded_message() {
+        let body = error_body(include_str!("../../fixtures/error-unauthorized.xml")).unwrap();
+        assert_eq!(body.code, "UnauthorizedOperation");
+        assert!(
+            body.message
+                .starts_with("You are not authorized to perform this operation. User: "),
+            "{}",
+            body.message
+        );
+        assert!(
+            body.message
+                .ends_with("Encoded authorization failure message: kQm3x7VbR2pLw9Yd_eN4TgH8sJ1uZc6AoF5iXr0Ky-MvBqWn2Ej7DtSl4Gh9Ua3Pf8Rz1Ix6Cb0No5Ye2Tk7Lm4Qs9Vw3Jd8Hg1Ra6Zu"),
+            "{}",
+            body.message
+        );
+        assert_eq!(
+            body.request_id.as_deref(),
+            Some("7d1e3f5a-9b2c-4d6e-8f0a-2c4e6a8b0d15")
+        );
+    }
+
+    #[test]
+    fn error_body_is_none_for_other_documents() {
+        assert_eq!(
+            error_body(include_str!("../../fixtures/describe-route-tables.xml")),
+            None
+        );
+        assert_eq!(error_body("Service Unavailable"), None);
+        assert_eq!(error_body(""), None);
+        assert_eq!(error_body("<Response><Errors>"), None);
+        // An envelope without a code is not an error we can report.
+        assert_eq!(
+            error_body("<Response><Errors><Error><Message>m</Message></Error></Errors></Response>"),
+            None
+        );
+    }
+
+    #[test]
+    fn error_body_variants() {
+        // A message may be missing; the request ID may use either spelling.
+        assert_eq!(
+            error_body(
+                "<Response><Errors><Error><Code>InvalidGroup.NotFound</Code></Error></Errors>\
+                 <RequestId>r1</RequestId></Response>"
+            ),
+            error("InvalidGroup.NotFound", "", "r1")
+        );
+        assert_eq!(
+            error_body("<Error><Code>NoSuchKey</Code><Message>m</Message><RequestId>r2</RequestId></Error>"),
+            error("NoSuchKey", "m", "r2")
+        );
+        assert_eq!(
+            error_body("<ErrorResponse><Error><Code>Throttling</Code></Error></ErrorResponse>"),
+            Some(ErrorBody {
+                code: "Throttling".into(),
+                message: String::new(),
+                request_id: None,
+            })
+        );
+    }
+
+    #[test]
+    fn entities_and_cdata_in_messages() {
+        let xml = "<Response><Errors><Error><Code>Bad&amp;Code</Code>\
+                   <Message>a &lt;b&gt; &amp; &quot;c&quot; &apos;d&apos; &#233;&#x20AC;</Message>\
+                   </Error></Errors><RequestID><![CDATA[ id<1> ]]></RequestID></Response>";
+        assert_eq!(
+            error_body(xml),
+            error("Bad&Code", "a <b> & \"c\" 'd' é€", "id<1>")
+        );
+        let xml = "<Response><Errors><Error><Code>X</Code>\
+                   <Message>before <![CDATA[in & <side>]]> after</Message>\
+                   </Error></Errors></Response>";
+        assert_eq!(error_body(xml).unwrap().message, "before in & <side> after");
+    }
+
+    /// The smallest DescribeRouteTables answer around `items`.
+    fn rt_doc(items: &str) -> String {
+        format!(
+            "<DescribeRouteTablesResponse><routeTableSet>{items}</routeTableSet>\
+             </DescribeRouteTablesResponse>"
+        )
+    }
+
+    #[test]
+    fn no_namespace_other_order_and_unknown_elements() {
+        // Fields in reverse order, unknown elements (nested and empty, with
+        // names that also occur as real fields deeper down), and no namespace.
+        let xml = rt_doc(
+            "<item>
+               <futureThing><routeTableId>rtb-99999999</routeTableId><item><main>true</main></item></futureThing>
+               <tagSet><item><value>v</value><key>k</key><extra><key>no</key></extra></item></tagSet>
+               <routeSet>
+                 <item>
+                   <origin>CreateRoute</origin><state>blackhole</state>
+                   <networkInterfaceId>eni-0aaaaaaaaaaaaaaa1</networkInterfaceId>
+                   <newField><gatewayId>local</gatewayId></newField>
+                   <destinationCidrBlock>10.55.0.0/16</destinationCidrBlock>
+                 </item>
+               </routeSet>
+               <associationSet><item><main>false</main><routeTableId>rtb-11111111</routeTableId></item></associationSet>
+               <vpcId>vpc-350d6a51</vpcId>
+               <routeTableId>rtb-0a1b2c3d</routeTableId>
+               <emptyThing/>
+             </item>",
+        );
+        let page = route_tables(&xml).unwrap();
+        assert_eq!(
+            page.items,
+            vec![RouteTable {
+                id: "rtb-0a1b2c3d".parse().unwrap(),
+                vpc_id: Some("vpc-350d6a51".parse().unwrap()),
+                main: false,
+                routes: vec![Route {
+                    destination: Destination::Cidr(cidr("10.55.0.0/16")),
+                    target: RouteTarget::Interface {
+                        eni: Some(eni("eni-0aaaaaaaaaaaaaaa1")),
+                        instance: None,
+                    },
+                    state: RouteState::Blackhole,
+                    origin: RouteOrigin::CreateRoute,
+                }],
+                tags: vec![("k".into(), "v".into())],
+            }]
+        );
+        assert_eq!(page.request_id, None);
+    }
+
+    #[test]
+    fn namespace_prefixes_are_ignored() {
+        let xml = "<ec2:DescribeRouteTablesResponse xmlns:ec2=\"http://ec2.amazonaws.com/doc/2016-11-15/\">\
+                   <ec2:routeTableSet><ec2:item><ec2:routeTableId>rtb-0a1b2c3d</ec2:routeTableId>\
+                   </ec2:item></ec2:routeTableSet><ec2:nextToken>t</ec2:nextToken>\
+                   </ec2:DescribeRouteTablesResponse>";
+        let page = route_tables(xml).unwrap();
+        assert_eq!(page.items[0].id.as_str(), "rtb-0a1b2c3d");
+        assert_eq!(page.items[0].vpc_id, None);
+        assert_eq!(page.next_token.as_deref(), Some("t"));
+    }
+
+    #[test]
+    fn empty_sets_in_both_forms() {
+        for set in [
+            "<routeTableSet/>",
+            "<routeTableSet></routeTableSet>",
+            "<routeTableSet>\n  </routeTableSet>",
+            "",
+        ] {
+            let xml = format!(
+                "<?xml version=\"1.0\"?>\n<DescribeRouteTablesResponse><requestId>r</requestId>\
+                 {set}<nextToken/></DescribeRouteTablesResponse>"
+            );
+            let page = route_tables(&xml).unwrap();
+            assert_eq!(
+                page,
+                Page {
+                    items: vec![],
+                    next_token: None,
+                    request_id: Some("r".into())
+                },
+                "{set}"
+            );
+        }
+        let xml = rt_doc(
+            "<item><routeTableId>rtb-0a1b2c3d</routeTableId><routeSet/><tagSet></tagSet>\
+             <associationSet/></item>",
+        );
+        let t = &route_tables(&xml).unwrap().items[0];
+        assert!(t.routes.is_empty() && t.tags.is_empty() && !t.main);
+    }
+
+    fn one_route(route_xml: &str) -> Route {
+        let xml = rt_doc(&format!(
+            "<item><routeTableId>rtb-0a1b2c3d</routeTableId><routeSet><item>{route_xml}</item>\
+             </routeSet></item>"
+        ));
+        let mut page = route_tables(&xml).unwrap();
+        page.items.remove(0).routes.remove(0)
+    }
+
+    #[test]
+    fn route_with_only_a_prefix_list() {
+        let r = one_route("<destinationPrefixListId>pl-63a5400a</destinationPrefixListId>");
+        assert_eq!(
+            r,
+            Route {
+                destination: Destination::PrefixList("pl-63a5400a".into()),
+                target: RouteTarget::Unknown,
+                state: RouteState::Other(String::new()),
+                origin: RouteOrigin::Other(String::new()),
+            }
+        );
+    }
+
+    #[test]
+    fn route_destinations_and_targets() {
+        let r = one_route(
+            "<destinationCidrBlock>10.55.1.0/16</destinationCidrBlock>\
+             <gatewayId>igw-1a2b3c4d</gatewayId><state>pending</state><origin>Other</origin>",
+        );
+        assert_eq!(r.destination, Destination::Unknown, "host bits set");
+        assert_eq!(r.target, RouteTarget::Gateway("igw-1a2b3c4d".into()));
+        assert_eq!(r.state, RouteState::Other("pending".into()));
+        assert_eq!(r.origin, RouteOrigin::Other("Other".into()));
+
+        let r = one_route("<destinationIpv6CidrBlock>garbage</destinationIpv6CidrBlock>");
+        assert_eq!(r.destination, Destination::Unknown);
+        assert_eq!(r.target, RouteTarget::Unknown);
+
+        let r = one_route("<instanceId>i-0aaaaaaaaaaaaaaa1</instanceId>");
+        assert_eq!(
+            r.target,
+            RouteTarget::Interface {
+                eni: None,
+                instance: Some(instance("i-0aaaaaaaaaaaaaaa1"))
+            }
+        );
+
+        for field in GATEWAY_FIELDS {
+            let r = one_route(&format!("<{field}>gw-x</{field}>"));
+            assert_eq!(r.target, RouteTarget::Gateway("gw-x".into()), "{field}");
+        }
+        let arn = "arn:aws:networkmanager::123456789012:core-network/core-network-0123";
+        let r = one_route(&format!("<coreNetworkArn>{arn}</coreNetworkArn>"));
+        assert_eq!(r.target, RouteTarget::Gateway(arn.into()));
+    }
+
+    #[test]
+    fn bad_ids_are_errors_that_quote_the_value() {
+        let err =
+            route_tables(&rt_doc("<item><vpcId>vpc-350d6a51</vpcId><tagSet/></item>")).unwrap_err();
+        assert_eq!(err.0, "route table item without routeTableId");
+
+        let err = route_tables(&rt_doc("<item><routeTableId>x</routeTableId></item>")).unwrap_err();
+        assert!(err.0.starts_with("invalid route table ID 'x'"), "{err}");
+
+        let err = route_tables(&rt_doc(
+            "<item><routeTableId>rtb-0a1b2c3d</routeTableId><vpcId>vpc-zz</vpcId></item>",
+        ))
+        .unwrap_err();
+        assert!(
+            err.0
+                .starts_with("invalid VPC ID 'vpc-zz' in route table rtb-0a1b2c3d"),
+            "{err}"
+        );
+
+        let err = route_tables(&rt_doc(
+            "<item><routeTableId>rtb-0a1b2c3d</routeTableId><routeSet><item>\
+             <destinationCidrBlock>10.55.0.0/16</destinationCidrBlock>\
+             <instanceId>i-nothex</instanceId></item></routeSet></item>",
+        ))
+        .unwrap_err();
+        assert!(
+            err.0.starts_with(
+                "invalid instance ID 'i-nothex' in the route to 10.55.0.0/16 of rtb-0a1b2c3d"
+            ),
+            "{err}"
+        );
+    }
+
+    fn one_eni(item: &str) -> Result<NetworkInterface, XmlError> {
+        let xml = format!(
+            "<DescribeNetworkInterfacesResponse><networkInterfaceSet><item>{item}</item>\
+             </networkInterfaceSet><nextToken>next</nextToken></DescribeNetworkInterfacesResponse>"
+        );
+        let mut page = network_interfaces(&xml)?;
+        assert_eq!(page.next_token.as_deref(), Some("next"));
+        Ok(page.items.remove(0))
+    }
+
+    #[test]
+    fn eni_addresses_primary_first_deduplicated_with_ipv6() {
+        let e = one_eni(
+            "<ipv6AddressesSet><item><ipv6Address>2600:1f18:abcd:ef00::10</ipv6Address>\
+             <isPrimaryIpv6>false</isPrimaryIpv6></item></ipv6AddressesSet>\
+             <privateIpAddressesSet>\
+               <item><privateIpAddress>10.0.0.6</privateIpAddress><primary>false</primary></item>\
+               <item><privateIpAddress>10.0.0.5</privateIpAddress><primary>true</primary>\
+                 <association><privateIpAddress>9.9.9.9</privateIpAddress></association></item>\
+             </privateIpAddressesSet>\
+             <groupSet><item><groupId>sg-1</groupId><privateIpAddress>8.8.8.8</privateIpAddress></item></groupSet>\
+             <networkInterfaceId>eni-0aaaaaaaaaaaaaaa1</networkInterfaceId>",
+        )
+        .unwrap();
+        assert_eq!(
+            e,
+            NetworkInterface {
+                id: eni("eni-0aaaaaaaaaaaaaaa1"),
+                instance: None,
+                addresses: vec![
+                    ip("10.0.0.5"),
+                    ip("10.0.0.6"),
+                    ip("2600:1f18:abcd:ef00::10")
+                ],
+                source_dest_check: None,
+                status: String::new(),
+            }
+        );
+    }
+
+    #[test]
+    fn eni_attachment_status_is_not_the_interface_status() {
+        let e = one_eni(
+            "<attachment><status>attached</status><instanceOwnerId>amazon-aws</instanceOwnerId>\
+             </attachment><networkInterfaceId>eni-0aaaaaaaaaaaaaaa1</networkInterfaceId>\
+             <privateIpAddress>10.0.0.5</privateIpAddress><status>available</status>\
+             <sourceDestCheck>true</sourceDestCheck>",
+        )
+        .unwrap();
+        assert_eq!(e.status, "available");
+        assert_eq!(e.instance, None);
+        assert_eq!(e.addresses, vec![ip("10.0.0.5")]);
+        assert_eq!(e.source_dest_check, Some(true));
+    }
+
+    #[test]
+    fn eni_errors() {
+        assert_eq!(
+            one_eni("<privateIpAddress>10.0.0.5</privateIpAddress>"),
+            Err(XmlError(
+                "network interface item without networkInterfaceId".into()
+            ))
+        );
+        let err = one_eni(
+            "<networkInterfaceId>eni-0aaaaaaaaaaaaaaa1</networkInterfaceId>\
+             <attachment><instanceId>i-XYZ</instanceId></attachment>",
+        )
+        .unwrap_err();
+        assert!(
+            err.0
+                .starts_with("invalid instance ID 'i-XYZ' on eni-0aaaaaaaaaaaaaaa1"),
+            "{err}"
+        );
+        let err = one_eni(
+            "<networkInterfaceId>eni-0aaaaaaaaaaaaaaa1</networkInterfaceId>\
+             <privateIpAddress>10.0.0</privateIpAddress>",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.0,
+            "invalid IP address '10.0.0' on eni-0aaaaaaaaaaaaaaa1"
+        );
+        let err = one_eni(
+            "<networkInterfaceId>eni-0aaaaaaaaaaaaaaa1</networkInterfaceId>\
+             <sourceDestCheck>yes</sourceDestCheck>",
+        )
+        .unwrap_err();
+        assert!(err.0.contains("sourceDestCheck 'yes'"), "{err}");
+        let err = one_eni("<networkInterfaceId>eni-1</networkInterfaceId>").unwrap_err();
+        assert!(
+            err.0.starts_with("invalid network interface ID 'eni-1'"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn malformed_xml_says_where() {
+        let err =
+            route_tables("<DescribeRouteTablesResponse><a></b></DescribeRouteTablesResponse>")
+                .unwrap_err();
+        assert!(err.0.starts_with("malformed XML at byte 32: "), "{err}");
+
+        let err = route_tables("<DescribeRouteTablesResponse><routeTableSet>").unwrap_err();
+        assert_eq!(
+            err.0,
+            "malformed XML at byte 44: the document ends inside <routeTableSet>"
+        );
+
+        let err = route_tables("<a/><b/>").unwrap_err();
+        assert_eq!(err.0, "malformed XML at byte 8: more than one root element");
+
+        let err = parse_error_text("<Response>&nbsp;</Response>");
+        assert!(err.contains("unknown entity &nbsp;"), "{err}");
+
+        let err = route_tables("Service Unavailable").unwrap_err();
+        assert!(err.0.contains("text outside the root element"), "{err}");
+
+        assert_eq!(
+            route_tables("  ").unwrap_err().0,
+            "not an XML document: no root element"
+        );
+
+        let deep = "<a>".repeat(100);
+        let err = route_tables(&deep).unwrap_err();
+        assert!(err.0.contains("nested deeper than 64"), "{err}");
+    }
+
+    fn parse_error_text(xml: &str) -> String {
+        match parse(xml) {
+            Ok(root) => format!("parsed <{}>", root.name),
+            Err(e) => e.0,
+        }
+    }
+
+    #[test]
+    fn wrong_document_is_reported() {
+        let err = route_tables(include_str!(
+            "../../fixtures/describe-network-interfaces-a.xml"
+        ))
+        .unwrap_err();
+        assert_eq!(
+            err.0,
+            "expected a DescribeRouteTablesResponse document, got <DescribeNetworkInterfacesResponse>"
+        );
+        let err = network_interfaces(include_str!("../../fixtures/error-dry-run.xml")).unwrap_err();
+        assert_eq!(
+            err.0,
+            "expected a DescribeNetworkInterfacesResponse document, got an error document: \
+             DryRunOperation: Request would have succeeded, but DryRun flag is set."
+        );
+    }
 }
