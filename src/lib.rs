@@ -1,7 +1,233 @@
 //! vpc-router: keeps a route (a destination CIDR and the network interface of
 //! the router instance that should receive its packets) right in every route
 //! table of an AWS VPC. See ARCHITECTURE.md for the map of modules.
+//!
+//! [`run`] takes a validated [`cli::Config`], resolves what the command line
+//! left open (region, VPC, credentials, endpoint) from an [`aws::Env`]
+//! snapshot, runs the command and returns the exit code.
 
 pub mod aws;
+pub mod cli;
 pub mod ec2;
+pub mod log;
+pub mod route;
 pub mod types;
+
+use std::fmt;
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::sync::Arc;
+
+use aws::credentials;
+use aws::imds::{self, Imds};
+use aws::{Clock, CredentialsError, CredentialsProvider, Env};
+use cli::{Action, Config, LogTarget, Output, RouteArgs};
+use ec2::client::{ClientSettings, HttpEc2};
+use ec2::retry::{parse_max_attempts, RetryPolicy};
+use route::{RouteError, RouteRequest, Verdict};
+
+/// The exit codes, documented in `--help` and the README.
+pub mod exit {
+    pub const OK: u8 = 0;
+    /// show/del: the route is missing from at least one table.
+    pub const NOT_FOUND: u8 = 1;
+    /// A usage error or invalid input.
+    pub const USAGE: u8 = 2;
+    /// AWS answered with an error.
+    pub const AWS: u8 = 3;
+    /// AWS could not be reached.
+    pub const NETWORK: u8 = 4;
+    /// A route vpc-router does not own is in the way.
+    pub const REFUSED: u8 = 5;
+}
+
+/// Why a run failed before or instead of producing a report.
+#[derive(Debug)]
+pub enum MainError {
+    /// The command line or the environment is not usable (exit 2).
+    Setup(String),
+    Credentials(CredentialsError),
+    Route(RouteError),
+}
+
+impl MainError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            MainError::Setup(_) => exit::USAGE,
+            MainError::Credentials(CredentialsError::Transport { .. }) => exit::NETWORK,
+            MainError::Credentials(_) => exit::AWS,
+            MainError::Route(RouteError::Ec2(e)) if e.is_transport() => exit::NETWORK,
+            MainError::Route(RouteError::Ec2(_)) => exit::AWS,
+            MainError::Route(_) => exit::USAGE,
+        }
+    }
+}
+
+impl fmt::Display for MainError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MainError::Setup(m) => f.write_str(m),
+            MainError::Credentials(e) => e.fmt(f),
+            MainError::Route(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for MainError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            MainError::Setup(_) => None,
+            MainError::Credentials(e) => Some(e),
+            MainError::Route(e) => Some(e),
+        }
+    }
+}
+
+pub fn exit_code_for(v: Verdict) -> u8 {
+    match v {
+        Verdict::Ok => exit::OK,
+        Verdict::NotFound => exit::NOT_FOUND,
+        Verdict::Refused => exit::REFUSED,
+        Verdict::Failed { transport: true } => exit::NETWORK,
+        Verdict::Failed { transport: false } => exit::AWS,
+    }
+}
+
+/// Sets up logging as the command line asks.
+pub fn init_logging(config: &Config) -> Result<(), MainError> {
+    let level = if config.verbose {
+        log::Level::Debug
+    } else {
+        log::Level::Info
+    };
+    match &config.log {
+        LogTarget::Stderr => log::init(level, log::Sink::Stderr, false),
+        LogTarget::File(path) => {
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| {
+                    MainError::Setup(format!(
+                        "-l/--logfile: cannot open {} for appending: {e}",
+                        path.display()
+                    ))
+                })?;
+            log::init(level, log::Sink::File(file), true);
+        }
+    }
+    Ok(())
+}
+
+/// Everything a command needs from AWS, resolved once.
+pub struct Resolved {
+    pub region: types::Region,
+    pub vpc: types::VpcId,
+    pub ec2: HttpEc2,
+}
+
+/// Resolves region, VPC, credentials and endpoint, in the order the AWS
+/// tools use, and builds the EC2 client.
+pub fn resolve(config: &Config, env: &Env, clock: Clock) -> Result<Resolved, MainError> {
+    let a = &config.aws;
+    let profile = a.profile.as_deref();
+    let imds = Imds::from_env(env);
+    let (region, region_from) =
+        imds::resolve_region(a.region.as_ref(), env, profile, imds.as_ref())
+            .map_err(MainError::Setup)?;
+    debug!("region {region} (from {region_from})");
+    let vpc = imds::resolve_vpc(a.vpc.as_ref(), imds.as_ref()).map_err(MainError::Setup)?;
+    debug!("VPC {vpc}");
+    let creds: Arc<dyn CredentialsProvider> =
+        credentials::default_chain(env, profile, Some(&region)).map_err(MainError::Credentials)?;
+    let endpoint = aws::ec2_endpoint(a.endpoint_url.as_deref(), env, &region);
+    debug!("EC2 endpoint {endpoint}");
+    let mut retry = RetryPolicy::default();
+    if let Some(v) = env.get("AWS_MAX_ATTEMPTS") {
+        retry.max_attempts = parse_max_attempts(v)
+            .map_err(|e| MainError::Setup(format!("AWS_MAX_ATTEMPTS: {e}")))?;
+    }
+    let settings = ClientSettings {
+        endpoint,
+        region: region.clone(),
+        connect_timeout: a.connect_timeout,
+        timeout: a.timeout,
+        retry,
+    };
+    Ok(Resolved {
+        region,
+        vpc,
+        ec2: HttpEc2::new(settings, creds, clock),
+    })
+}
+
+/// Runs the command and returns the process exit code. Reports go to `out`;
+/// logs and errors to the log.
+pub fn run(config: &Config, env: &Env, clock: Clock, out: &mut dyn Write) -> u8 {
+    match &config.action {
+        Action::Help => {
+            let _ = out.write_all(cli::HELP.as_bytes());
+            exit::OK
+        }
+        Action::Version => {
+            let _ = writeln!(out, "vpc-router {}", cli::VERSION);
+            exit::OK
+        }
+        Action::Route(args) => {
+            if let Err(e) = init_logging(config) {
+                // Logging is not set up, so this goes to stderr.
+                error!("{e}");
+                return e.exit_code();
+            }
+            match route_command(config, args, env, clock, out) {
+                Ok(code) => code,
+                Err(e) => {
+                    error!("{e}");
+                    if config.output == Output::Json {
+                        let doc = serde_json::json!({
+                            "status": "error",
+                            "exit_code": e.exit_code(),
+                            "error": e.to_string(),
+                        });
+                        let _ = writeln!(out, "{doc:#}");
+                    }
+                    e.exit_code()
+                }
+            }
+        }
+    }
+}
+
+fn route_command(
+    config: &Config,
+    args: &RouteArgs,
+    env: &Env,
+    clock: Clock,
+    out: &mut dyn Write,
+) -> Result<u8, MainError> {
+    let resolved = resolve(config, env, clock)?;
+    let req = RouteRequest {
+        op: args.op,
+        vpc: resolved.vpc.clone(),
+        cidr: args.cidr,
+        router_ip: args.ip,
+        tables: args.route_tables.clone(),
+        force: args.force,
+        dry_run: args.dry_run,
+    };
+    let report = route::execute(&resolved.ec2, &req).map_err(MainError::Route)?;
+    for w in &report.warnings {
+        warn!("{w}");
+    }
+    for t in &report.tables {
+        if let route::Outcome::Failed(e) = t.outcome.settled() {
+            error!("{}: {e}", t.table);
+        }
+    }
+    let text = match config.output {
+        Output::Text => route::report::text(&report),
+        Output::Json => format!("{:#}\n", route::report::json(&report)),
+    };
+    let _ = out.write_all(text.as_bytes());
+    Ok(exit_code_for(report.verdict()))
+}

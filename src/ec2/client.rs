@@ -1,1 +1,581 @@
-//! The EC2 Query API client: implements [`crate::ec2::Ec2`] over HTTP.
+//! The EC2 Query API client: implements [`Ec2`] over HTTP with one
+//! keep-alive agent. Each attempt is signed right before it is sent (fresh
+//! time, fresh credentials); throttling, 5xx and transport failures are
+//! retried with full-jitter backoff; everything else is returned typed.
+
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use super::retry::{classify, Jitter, RetryPolicy, Verdict};
+use super::sign::{form_body, sign};
+use super::xml::{self, Page};
+use super::{Ec2, Ec2Error, NetworkInterface, RouteTable};
+use crate::aws::{Clock, CredentialsError, CredentialsProvider};
+use crate::types::{Cidr, EniId, Region, RouteTableId, VpcId};
+use crate::{debug, warn};
+
+/// The Query API version vpc-router speaks.
+pub const API_VERSION: &str = "2016-11-15";
+const CONTENT_TYPE: &str = "application/x-www-form-urlencoded; charset=utf-8";
+/// A DescribeRouteTables answer for a VPC with hundreds of tables of
+/// hundreds of routes runs to megabytes; anything past this is not EC2.
+const MAX_BODY: u64 = 256 * 1024 * 1024;
+/// Filter values per request; EC2 refuses much longer lists.
+const FILTER_CHUNK: usize = 200;
+/// A guard against an endpoint that keeps answering with a next page.
+const MAX_PAGES: usize = 10_000;
+
+/// How to reach EC2.
+#[derive(Debug, Clone)]
+pub struct ClientSettings {
+    /// e.g. `https://ec2.us-east-1.amazonaws.com`, no trailing slash.
+    pub endpoint: String,
+    pub region: Region,
+    pub connect_timeout: Duration,
+    /// For a whole attempt, from connect to the last byte of the answer.
+    pub timeout: Duration,
+    pub retry: RetryPolicy,
+}
+
+/// Waits between attempts. Real sleep in production; tests record instead.
+pub type Sleeper = Arc<dyn Fn(Duration) + Send + Sync>;
+
+/// One finished EC2 call, for counters (the daemon's metrics).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallRecord {
+    pub action: &'static str,
+    /// "ok", or EC2's error code, or "transport".
+    pub outcome: String,
+    pub attempts: u32,
+    pub throttled: u32,
+}
+
+/// Receives a [`CallRecord`] after every call.
+pub type CallObserver = Arc<dyn Fn(&CallRecord) + Send + Sync>;
+
+/// The HTTP implementation of [`Ec2`]. Shareable across threads.
+pub struct HttpEc2 {
+    agent: ureq::Agent,
+    settings: ClientSettings,
+    url: String,
+    host: String,
+    creds: Arc<dyn CredentialsProvider>,
+    clock: Clock,
+    sleep: Sleeper,
+    jitter: Mutex<Jitter>,
+    observer: Option<CallObserver>,
+}
+
+impl HttpEc2 {
+    pub fn new(
+        settings: ClientSettings,
+        creds: Arc<dyn CredentialsProvider>,
+        clock: Clock,
+    ) -> HttpEc2 {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_connect(Some(settings.connect_timeout))
+            .timeout_global(Some(settings.timeout))
+            // EC2's error answers carry the code we need: read them.
+            .http_status_as_error(false)
+            .user_agent(concat!("vpc-router/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .into();
+        let url = format!("{}/", settings.endpoint);
+        let host = host_of(&settings.endpoint);
+        let seed = clock
+            .now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+            ^ u64::from(std::process::id()).rotate_left(32);
+        HttpEc2 {
+            agent,
+            settings,
+            url,
+            host,
+            creds,
+            clock,
+            sleep: Arc::new(std::thread::sleep),
+            jitter: Mutex::new(Jitter::new(seed)),
+            observer: None,
+        }
+    }
+
+    /// Replaces the real sleep between attempts (tests).
+    pub fn with_sleeper(mut self, sleep: Sleeper) -> HttpEc2 {
+        self.sleep = sleep;
+        self
+    }
+
+    pub fn with_observer(mut self, observer: CallObserver) -> HttpEc2 {
+        self.observer = Some(observer);
+        self
+    }
+
+    pub fn endpoint(&self) -> &str {
+        &self.settings.endpoint
+    }
+
+    /// Sends one action with retries and returns the body of the successful
+    /// answer.
+    pub fn call(&self, action: &'static str, params: &[(&str, &str)]) -> Result<String, Ec2Error> {
+        let mut all: Vec<(&str, &str)> = vec![("Action", action), ("Version", API_VERSION)];
+        all.extend_from_slice(params);
+        let body = form_body(&all);
+        let mut throttled = 0;
+        let mut maybe_applied = false;
+        let mut attempt = 0;
+        let result = loop {
+            attempt += 1;
+            let started = Instant::now();
+            let (verdict, error) = match self.attempt(action, &body) {
+                Ok(text) => {
+                    debug!(
+                        "EC2 {action}: ok after {} ms (attempt {attempt})",
+                        started.elapsed().as_millis()
+                    );
+                    break Ok(text);
+                }
+                Err(Failure::Answer { status, error }) => {
+                    let verdict = classify(status, error.code());
+                    let error = match error {
+                        Ec2Error::Api {
+                            action,
+                            status,
+                            code,
+                            message,
+                            request_id,
+                            ..
+                        } => Ec2Error::Api {
+                            action,
+                            status,
+                            code,
+                            message,
+                            request_id,
+                            maybe_applied,
+                        },
+                        other => other,
+                    };
+                    debug!(
+                        "EC2 {action}: HTTP {status} after {} ms (attempt {attempt}): {error}",
+                        started.elapsed().as_millis()
+                    );
+                    // A throttled call was refused before it ran; a server
+                    // error may have happened after the change was made.
+                    if status >= 500 && !matches!(verdict, Verdict::Retry { throttled: true }) {
+                        maybe_applied = true;
+                    }
+                    (verdict, error)
+                }
+                Err(Failure::Transport {
+                    detail,
+                    timed_out,
+                    reached,
+                }) => {
+                    debug!(
+                        "EC2 {action}: {detail} after {} ms (attempt {attempt})",
+                        started.elapsed().as_millis()
+                    );
+                    maybe_applied |= reached;
+                    let error = Ec2Error::Transport {
+                        action,
+                        endpoint: self.settings.endpoint.clone(),
+                        detail,
+                        timed_out,
+                        attempts: attempt,
+                    };
+                    (Verdict::Retry { throttled: false }, error)
+                }
+                Err(Failure::Fatal(e)) => break Err(e),
+            };
+            match verdict {
+                Verdict::Retry { throttled: t } if attempt < self.settings.retry.max_attempts => {
+                    throttled += u32::from(t);
+                    let unit = self.jitter.lock().unwrap_or_else(|p| p.into_inner()).unit();
+                    let delay = self.settings.retry.delay(attempt, unit);
+                    warn!(
+                        "EC2 {action} attempt {attempt} of {} failed ({}); retrying in {} ms",
+                        self.settings.retry.max_attempts,
+                        error.code().unwrap_or(if error.is_transport() {
+                            "network error"
+                        } else {
+                            "server error"
+                        }),
+                        delay.as_millis()
+                    );
+                    (self.sleep)(delay);
+                }
+                _ => break Err(error),
+            }
+        };
+        if let Some(observe) = &self.observer {
+            let outcome = match &result {
+                Ok(_) => "ok".to_string(),
+                Err(Ec2Error::Api { code, .. }) => code.clone(),
+                Err(Ec2Error::Transport { .. }) => "transport".to_string(),
+                Err(Ec2Error::Response { .. }) => "bad_response".to_string(),
+                Err(Ec2Error::Credentials(_)) => "credentials".to_string(),
+            };
+            observe(&CallRecord {
+                action,
+                outcome,
+                attempts: attempt,
+                throttled,
+            });
+        }
+        result
+    }
+
+    /// One signed attempt.
+    fn attempt(&self, action: &'static str, body: &str) -> Result<String, Failure> {
+        let now: SystemTime = self.clock.now();
+        let creds = self
+            .creds
+            .credentials(now)
+            .map_err(|e| Failure::Fatal(Ec2Error::Credentials(e)))?;
+        let headers = [("host", self.host.as_str()), ("content-type", CONTENT_TYPE)];
+        let signed = sign(
+            "POST",
+            &self.url,
+            &headers,
+            body.as_bytes(),
+            &creds,
+            self.settings.region.as_str(),
+            "ec2",
+            now,
+        )
+        .map_err(|e| {
+            Failure::Fatal(Ec2Error::Credentials(CredentialsError::Provider {
+                source: creds.source.clone(),
+                detail: format!("the request could not be signed: {}", e.0),
+            }))
+        })?;
+        let mut req = self
+            .agent
+            .post(&self.url)
+            .header("content-type", CONTENT_TYPE);
+        for (k, v) in &signed {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        let mut resp = req.send(body.as_bytes()).map_err(transport_failure)?;
+        let status = resp.status().as_u16();
+        let text = resp
+            .body_mut()
+            .with_config()
+            .limit(MAX_BODY)
+            .read_to_string()
+            .map_err(transport_failure)?;
+        if (200..300).contains(&status) {
+            return Ok(text);
+        }
+        let error = match xml::error_body(&text) {
+            Some(e) => Ec2Error::Api {
+                action,
+                status,
+                code: e.code,
+                message: e.message,
+                request_id: e.request_id,
+                maybe_applied: false,
+            },
+            None => Ec2Error::Response {
+                action,
+                status,
+                detail: snippet(&text),
+            },
+        };
+        Err(Failure::Answer { status, error })
+    }
+
+    /// Calls a Describe action page by page, until EC2 stops sending a
+    /// `nextToken`.
+    fn paginate<T>(
+        &self,
+        action: &'static str,
+        params: &[(String, String)],
+        parse: fn(&str) -> Result<Page<T>, xml::XmlError>,
+    ) -> Result<Vec<T>, Ec2Error> {
+        let mut items = Vec::new();
+        let mut token: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let mut p: Vec<(&str, &str)> = params
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            if let Some(t) = &token {
+                p.push(("NextToken", t));
+            }
+            let body = self.call(action, &p)?;
+            let page = parse(&body).map_err(|e| Ec2Error::Response {
+                action,
+                status: 200,
+                detail: e.to_string(),
+            })?;
+            items.extend(page.items);
+            match page.next_token {
+                Some(next) if Some(&next) == token.as_ref() => {
+                    return Err(Ec2Error::Response {
+                        action,
+                        status: 200,
+                        detail: format!("the same nextToken '{next}' came back twice"),
+                    })
+                }
+                Some(next) => token = Some(next),
+                None => return Ok(items),
+            }
+        }
+        Err(Ec2Error::Response {
+            action,
+            status: 200,
+            detail: format!("more than {MAX_PAGES} pages"),
+        })
+    }
+
+    fn mutate(
+        &self,
+        action: &'static str,
+        params: &[(&str, &str)],
+        dry_run: bool,
+    ) -> Result<(), Ec2Error> {
+        let mut p = params.to_vec();
+        if dry_run {
+            p.push(("DryRun", "true"));
+        }
+        let body = self.call(action, &p)?;
+        match xml::return_value(&body) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Ec2Error::Response {
+                action,
+                status: 200,
+                detail: "EC2 answered <return>false</return>".into(),
+            }),
+            Err(e) => Err(Ec2Error::Response {
+                action,
+                status: 200,
+                detail: e.to_string(),
+            }),
+        }
+    }
+}
+
+/// Builds `Filter.N.Name` / `Filter.N.Value.M` parameters.
+fn filters(list: &[(&str, Vec<String>)]) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (i, (name, values)) in list.iter().enumerate() {
+        out.push((format!("Filter.{}.Name", i + 1), name.to_string()));
+        for (j, v) in values.iter().enumerate() {
+            out.push((format!("Filter.{}.Value.{}", i + 1, j + 1), v.clone()));
+        }
+    }
+    out
+}
+
+fn destination_param(cidr: &Cidr) -> &'static str {
+    if cidr.is_ipv6() {
+        "DestinationIpv6CidrBlock"
+    } else {
+        "DestinationCidrBlock"
+    }
+}
+
+impl Ec2 for HttpEc2 {
+    fn describe_route_tables(
+        &self,
+        vpc: &VpcId,
+        ids: &[RouteTableId],
+    ) -> Result<Vec<RouteTable>, Ec2Error> {
+        let mut f = vec![("vpc-id", vec![vpc.to_string()])];
+        if !ids.is_empty() {
+            f.push((
+                "route-table-id",
+                ids.iter().map(ToString::to_string).collect(),
+            ));
+        }
+        let mut params = filters(&f);
+        params.push(("MaxResults".into(), "100".into()));
+        self.paginate("DescribeRouteTables", &params, xml::route_tables)
+    }
+
+    fn describe_network_interfaces(
+        &self,
+        vpc: &VpcId,
+        ips: &[IpAddr],
+    ) -> Result<Vec<NetworkInterface>, Ec2Error> {
+        // IPv4 and IPv6 addresses are matched by different filters, and
+        // filters are ANDed, so each family gets its own requests.
+        let (v4, v6): (Vec<IpAddr>, Vec<IpAddr>) = ips.iter().partition(|ip| ip.is_ipv4());
+        let mut out: Vec<NetworkInterface> = Vec::new();
+        for (filter, family) in [
+            ("addresses.private-ip-address", v4),
+            ("ipv6-addresses.ipv6-address", v6),
+        ] {
+            for chunk in family.chunks(FILTER_CHUNK) {
+                let mut params = filters(&[
+                    ("vpc-id", vec![vpc.to_string()]),
+                    (filter, chunk.iter().map(ToString::to_string).collect()),
+                ]);
+                params.push(("MaxResults".into(), "1000".into()));
+                for eni in self.paginate(
+                    "DescribeNetworkInterfaces",
+                    &params,
+                    xml::network_interfaces,
+                )? {
+                    if !out.iter().any(|e| e.id == eni.id) {
+                        out.push(eni);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn create_route(
+        &self,
+        table: &RouteTableId,
+        dest: &Cidr,
+        eni: &EniId,
+        dry_run: bool,
+    ) -> Result<(), Ec2Error> {
+        let d = dest.to_string();
+        let p = [
+            ("RouteTableId", table.as_str()),
+            (destination_param(dest), d.as_str()),
+            ("NetworkInterfaceId", eni.as_str()),
+        ];
+        self.mutate("CreateRoute", &p, dry_run)
+    }
+
+    fn replace_route(
+        &self,
+        table: &RouteTableId,
+        dest: &Cidr,
+        eni: &EniId,
+        dry_run: bool,
+    ) -> Result<(), Ec2Error> {
+        let d = dest.to_string();
+        let p = [
+            ("RouteTableId", table.as_str()),
+            (destination_param(dest), d.as_str()),
+            ("NetworkInterfaceId", eni.as_str()),
+        ];
+        self.mutate("ReplaceRoute", &p, dry_run)
+    }
+
+    fn delete_route(
+        &self,
+        table: &RouteTableId,
+        dest: &Cidr,
+        dry_run: bool,
+    ) -> Result<(), Ec2Error> {
+        let d = dest.to_string();
+        let p = [
+            ("RouteTableId", table.as_str()),
+            (destination_param(dest), d.as_str()),
+        ];
+        self.mutate("DeleteRoute", &p, dry_run)
+    }
+}
+
+/// How one attempt failed.
+enum Failure {
+    /// EC2 (or something in its place) answered with a non-2xx status.
+    Answer { status: u16, error: Ec2Error },
+    /// No answer. `reached`: the request may have been delivered.
+    Transport {
+        detail: String,
+        timed_out: bool,
+        reached: bool,
+    },
+    /// Retrying cannot help (no credentials).
+    Fatal(Ec2Error),
+}
+
+fn transport_failure(e: ureq::Error) -> Failure {
+    use ureq::Timeout;
+    let (timed_out, reached) = match &e {
+        ureq::Error::Timeout(Timeout::Resolve | Timeout::Connect) => (true, false),
+        ureq::Error::Timeout(_) => (true, true),
+        ureq::Error::HostNotFound | ureq::Error::ConnectionFailed => (false, false),
+        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => (false, false),
+        _ => (false, true),
+    };
+    Failure::Transport {
+        detail: e.to_string(),
+        timed_out,
+        reached,
+    }
+}
+
+/// The `host[:port]` of an endpoint URL, as the Host header carries it.
+fn host_of(endpoint: &str) -> String {
+    let rest = endpoint.split_once("://").map_or(endpoint, |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or(rest);
+    // Default ports are not sent in the Host header, so they are not signed.
+    authority
+        .strip_suffix(":443")
+        .filter(|_| endpoint.starts_with("https://"))
+        .or_else(|| {
+            authority
+                .strip_suffix(":80")
+                .filter(|_| endpoint.starts_with("http://"))
+        })
+        .unwrap_or(authority)
+        .to_string()
+}
+
+/// The start of an unexpected body, on one line, for an error message.
+fn snippet(text: &str) -> String {
+    let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.is_empty() {
+        return "(empty body)".into();
+    }
+    match one_line.char_indices().nth(200) {
+        Some((i, _)) => format!("{}...", &one_line[..i]),
+        None => one_line,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_header_matches_what_ureq_sends() {
+        assert_eq!(
+            host_of("https://ec2.us-east-1.amazonaws.com"),
+            "ec2.us-east-1.amazonaws.com"
+        );
+        assert_eq!(host_of("http://127.0.0.1:4566"), "127.0.0.1:4566");
+        assert_eq!(host_of("https://ec2.example:443"), "ec2.example");
+        assert_eq!(host_of("http://localhost:80/base"), "localhost");
+        assert_eq!(host_of("https://h:80"), "h:80");
+    }
+
+    #[test]
+    fn filters_are_numbered_from_one() {
+        let f = filters(&[
+            ("vpc-id", vec!["vpc-1".into()]),
+            ("addresses.private-ip-address", vec!["a".into(), "b".into()]),
+        ]);
+        let f: Vec<String> = f.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        assert_eq!(
+            f,
+            [
+                "Filter.1.Name=vpc-id",
+                "Filter.1.Value.1=vpc-1",
+                "Filter.2.Name=addresses.private-ip-address",
+                "Filter.2.Value.1=a",
+                "Filter.2.Value.2=b"
+            ]
+        );
+    }
+
+    #[test]
+    fn snippets_are_short_and_on_one_line() {
+        assert_eq!(
+            snippet("<html>\n  <b>Bad Gateway</b>\n</html>"),
+            "<html> <b>Bad Gateway</b> </html>"
+        );
+        assert_eq!(snippet(""), "(empty body)");
+        assert_eq!(snippet(&"x".repeat(500)).len(), 203);
+    }
+}

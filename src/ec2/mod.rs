@@ -5,6 +5,8 @@
 //! tests implement it in memory. Only this module and `aws` talk to AWS.
 
 pub mod client;
+#[cfg(test)]
+pub mod fake;
 pub mod retry;
 pub mod sign;
 pub mod xml;
@@ -12,6 +14,7 @@ pub mod xml;
 use std::fmt;
 use std::net::IpAddr;
 
+use crate::aws::CredentialsError;
 use crate::types::{Cidr, EniId, InstanceId, RouteTableId, VpcId};
 
 /// The EC2 calls vpc-router makes. Every mutating call takes `dry_run`: with
@@ -210,7 +213,7 @@ pub enum Ec2Error {
         detail: String,
     },
     /// No credentials to sign with.
-    Credentials(String),
+    Credentials(CredentialsError),
 }
 
 impl Ec2Error {
@@ -224,7 +227,10 @@ impl Ec2Error {
 
     /// Whether the cause is the network rather than an answer from AWS.
     pub fn is_transport(&self) -> bool {
-        matches!(self, Ec2Error::Transport { .. })
+        matches!(
+            self,
+            Ec2Error::Transport { .. } | Ec2Error::Credentials(CredentialsError::Transport { .. })
+        )
     }
 }
 
@@ -277,12 +283,19 @@ impl fmt::Display for Ec2Error {
                 "EC2 {action} answered HTTP {status} with a body that is not an EC2 response: \
                  {detail}; is the endpoint an EC2 endpoint?"
             ),
-            Ec2Error::Credentials(why) => write!(f, "no AWS credentials to sign with: {why}"),
+            Ec2Error::Credentials(e) => e.fmt(f),
         }
     }
 }
 
-impl std::error::Error for Ec2Error {}
+impl std::error::Error for Ec2Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Ec2Error::Credentials(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 /// What the user can do about the EC2 error codes they are most likely to
 /// meet. EC2's own message says what happened; this says what would fix it.

@@ -1,0 +1,550 @@
+//! The command line: parses arguments with lexopt into a validated
+//! [`Config`], or a [`ConfigError`] that names the argument and says what
+//! would be right. Compatible with the original vpc-router's flags.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::route::Op;
+use crate::types::{parse_ip, Cidr, Region, RouteTableId, VpcId};
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// What to do, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub action: Action,
+    pub aws: AwsArgs,
+    pub output: Output,
+    pub verbose: bool,
+    pub log: LogTarget,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    Help,
+    Version,
+    Route(RouteArgs),
+}
+
+/// A route command: `-c add|show|del`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteArgs {
+    pub op: Op,
+    pub cidr: Cidr,
+    pub ip: Option<IpAddr>,
+    pub route_tables: Vec<RouteTableId>,
+    pub force: bool,
+    pub dry_run: bool,
+}
+
+/// Where to find AWS; anything not given is resolved from the environment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AwsArgs {
+    pub region: Option<Region>,
+    pub vpc: Option<VpcId>,
+    pub endpoint_url: Option<String>,
+    pub profile: Option<String>,
+    pub connect_timeout: Duration,
+    pub timeout: Duration,
+}
+
+impl Default for AwsArgs {
+    fn default() -> Self {
+        AwsArgs {
+            region: None,
+            vpc: None,
+            endpoint_url: None,
+            profile: None,
+            connect_timeout: Duration::from_secs(5),
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogTarget {
+    Stderr,
+    File(PathBuf),
+}
+
+/// A bad command line. `arg` names the argument at fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub arg: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.arg.is_empty() {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "{}: {}", self.arg, self.message)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn err(arg: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        arg: arg.to_string(),
+        message: message.into(),
+    }
+}
+
+/// Sets a single-valued option, refusing a second, different value: with
+/// two regions on one command line, neither guess would be safe.
+fn set_once<T: PartialEq>(slot: &mut Option<T>, value: T, arg: &str) -> Result<(), ConfigError> {
+    match slot {
+        Some(old) if *old != value => {
+            Err(err(arg, "given twice with different values; give it once"))
+        }
+        _ => {
+            *slot = Some(value);
+            Ok(())
+        }
+    }
+}
+
+fn seconds(arg: &str, s: &str) -> Result<Duration, ConfigError> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 3600.0 => Ok(Duration::from_secs_f64(v)),
+        _ => Err(err(
+            arg,
+            format!("'{s}' is not a number of seconds between 0 and 3600 (e.g. 2.5)"),
+        )),
+    }
+}
+
+/// Parses the command line (without the program name).
+pub fn parse<I>(args: I) -> Result<Config, ConfigError>
+where
+    I: IntoIterator,
+    I::Item: Into<OsString>,
+{
+    use lexopt::prelude::*;
+    let mut parser = lexopt::Parser::from_args(args);
+    let mut cmd: Option<String> = None;
+    let mut cidr: Option<String> = None;
+    let mut ip: Option<String> = None;
+    let mut region: Option<String> = None;
+    let mut vpc: Option<String> = None;
+    let mut endpoint: Option<String> = None;
+    let mut profile: Option<String> = None;
+    let mut output: Option<String> = None;
+    let mut logfile: Option<String> = None;
+    let mut connect_timeout: Option<String> = None;
+    let mut timeout: Option<String> = None;
+    let mut tables: Vec<RouteTableId> = Vec::new();
+    let (mut force, mut dry_run, mut verbose, mut help, mut version) =
+        (false, false, false, false, false);
+
+    let value = |parser: &mut lexopt::Parser, arg: &str| -> Result<String, ConfigError> {
+        let v = parser.value().map_err(|_| err(arg, "needs a value"))?;
+        v.into_string()
+            .map_err(|v| err(arg, format!("{v:?} is not valid UTF-8")))
+    };
+
+    loop {
+        let next = parser
+            .next()
+            .map_err(|e| err("", format!("{e}; run 'vpc-router --help' for usage")))?;
+        let Some(arg) = next else { break };
+        match arg {
+            Short('c') | Long("cmd") => {
+                set_once(&mut cmd, value(&mut parser, "-c/--cmd")?, "-c/--cmd")?
+            }
+            Short('C') | Long("CIDR") | Long("cidr") => {
+                set_once(&mut cidr, value(&mut parser, "-C/--CIDR")?, "-C/--CIDR")?
+            }
+            Short('i') | Long("ip") => {
+                set_once(&mut ip, value(&mut parser, "-i/--ip")?, "-i/--ip")?
+            }
+            Short('r') | Long("region") => set_once(
+                &mut region,
+                value(&mut parser, "-r/--region")?,
+                "-r/--region",
+            )?,
+            Short('v') | Long("vpc") => {
+                set_once(&mut vpc, value(&mut parser, "-v/--vpc")?, "-v/--vpc")?
+            }
+            Long("endpoint-url") => set_once(
+                &mut endpoint,
+                value(&mut parser, "--endpoint-url")?,
+                "--endpoint-url",
+            )?,
+            Long("profile") => {
+                set_once(&mut profile, value(&mut parser, "--profile")?, "--profile")?
+            }
+            Long("output") => set_once(&mut output, value(&mut parser, "--output")?, "--output")?,
+            Short('l') | Long("logfile") => set_once(
+                &mut logfile,
+                value(&mut parser, "-l/--logfile")?,
+                "-l/--logfile",
+            )?,
+            Long("connect-timeout") => set_once(
+                &mut connect_timeout,
+                value(&mut parser, "--connect-timeout")?,
+                "--connect-timeout",
+            )?,
+            Long("timeout") => {
+                set_once(&mut timeout, value(&mut parser, "--timeout")?, "--timeout")?
+            }
+            Long("route-table") => {
+                let v = value(&mut parser, "--route-table")?;
+                let id: RouteTableId = v
+                    .parse()
+                    .map_err(|e: crate::types::ParseError| err("--route-table", e.0))?;
+                if !tables.contains(&id) {
+                    tables.push(id);
+                }
+            }
+            Long("force") => force = true,
+            Long("dry-run") => dry_run = true,
+            Long("verbose") => verbose = true,
+            Short('h') | Long("help") => help = true,
+            Short('V') | Long("version") => version = true,
+            Value(v) => return Err(err(
+                "",
+                format!(
+                    "unexpected argument {:?}; commands are given with -c/--cmd (add, show, del)",
+                    v.to_string_lossy()
+                ),
+            )),
+            other => {
+                return Err(err(
+                    "",
+                    format!("{}; run 'vpc-router --help' for usage", other.unexpected()),
+                ))
+            }
+        }
+    }
+
+    let output = match output.as_deref() {
+        None | Some("text") => Output::Text,
+        Some("json") => Output::Json,
+        Some(o) => {
+            return Err(err(
+                "--output",
+                format!("'{o}' is not an output format; expected text or json"),
+            ))
+        }
+    };
+    let log = match logfile.as_deref() {
+        None | Some("-") => LogTarget::Stderr,
+        Some(p) => LogTarget::File(PathBuf::from(p)),
+    };
+    let mut aws = AwsArgs::default();
+    if let Some(r) = region {
+        aws.region = Some(
+            r.parse()
+                .map_err(|e: crate::types::ParseError| err("-r/--region", e.0))?,
+        );
+    }
+    if let Some(v) = vpc {
+        aws.vpc = Some(
+            v.parse()
+                .map_err(|e: crate::types::ParseError| err("-v/--vpc", e.0))?,
+        );
+    }
+    if let Some(url) = endpoint {
+        let ok = (url.starts_with("http://") || url.starts_with("https://"))
+            && url
+                .split_once("://")
+                .is_some_and(|(_, rest)| !rest.is_empty() && !rest.starts_with('/'));
+        if !ok {
+            return Err(err(
+                "--endpoint-url",
+                format!("'{url}' is not an http:// or https:// URL (e.g. http://127.0.0.1:5000)"),
+            ));
+        }
+        aws.endpoint_url = Some(url);
+    }
+    if let Some(p) = profile {
+        if p.trim().is_empty() {
+            return Err(err("--profile", "needs a profile name"));
+        }
+        aws.profile = Some(p);
+    }
+    if let Some(s) = connect_timeout {
+        aws.connect_timeout = seconds("--connect-timeout", &s)?;
+    }
+    if let Some(s) = timeout {
+        aws.timeout = seconds("--timeout", &s)?;
+    }
+
+    let action = if help {
+        Action::Help
+    } else if version {
+        Action::Version
+    } else {
+        let op = match cmd.as_deref() {
+            Some("add") => Op::Add,
+            Some("show") => Op::Show,
+            Some("del") => Op::Del,
+            Some(c) => {
+                return Err(err(
+                    "-c/--cmd",
+                    format!("unknown command '{c}'; expected add, show or del"),
+                ))
+            }
+            None => {
+                return Err(err(
+                    "-c/--cmd",
+                    "missing; give a command: -c add, -c show or -c del (or --help)",
+                ))
+            }
+        };
+        let cidr = cidr.ok_or_else(|| {
+            err(
+                "-C/--CIDR",
+                "missing; give the destination, e.g. --CIDR 10.55.0.0/16",
+            )
+        })?;
+        let cidr: Cidr = cidr
+            .parse()
+            .map_err(|e: crate::types::ParseError| err("-C/--CIDR", e.0))?;
+        let ip = match (op, ip) {
+            (Op::Add, None) => {
+                return Err(err(
+                    "-i/--ip",
+                    "missing; add needs the router's IP, e.g. --ip 10.33.20.142",
+                ))
+            }
+            (Op::Add, Some(s)) => Some(parse_ip(&s).map_err(|e| err("-i/--ip", e.0))?),
+            (_, Some(_)) => {
+                return Err(err(
+                    "-i/--ip",
+                    format!(
+                        "only add takes a router IP; leave it out for {}",
+                        op.as_str()
+                    ),
+                ))
+            }
+            (_, None) => None,
+        };
+        if force && op == Op::Show {
+            return Err(err(
+                "--force",
+                "show changes nothing; --force goes with add or del",
+            ));
+        }
+        if dry_run && op == Op::Show {
+            return Err(err(
+                "--dry-run",
+                "show changes nothing; --dry-run goes with add or del",
+            ));
+        }
+        Action::Route(RouteArgs {
+            op,
+            cidr,
+            ip,
+            route_tables: tables,
+            force,
+            dry_run,
+        })
+    };
+    Ok(Config {
+        action,
+        aws,
+        output,
+        verbose,
+        log,
+    })
+}
+
+/// `--help`.
+pub const HELP: &str = "\
+vpc-router: set, show and delete a route (a destination CIDR and the EC2
+instance that should receive its packets) in every route table of a VPC.
+
+USAGE
+  vpc-router [-r REGION] [-v VPC] -c add  --CIDR CIDR --ip IP [options]
+  vpc-router [-r REGION] [-v VPC] -c show --CIDR CIDR [options]
+  vpc-router [-r REGION] [-v VPC] -c del  --CIDR CIDR [options]
+
+EXAMPLES
+  vpc-router -r us-east-1 -v vpc-350d6a51 -c add  --CIDR 10.55.0.0/16 --ip 10.33.20.142
+  vpc-router -r us-east-1 -v vpc-350d6a51 -c show --CIDR 10.55.0.0/16
+  vpc-router -r us-east-1 -v vpc-350d6a51 -c del  --CIDR 10.55.0.0/16 --dry-run
+
+COMMAND
+  -c, --cmd add|show|del   add: point the CIDR at the router's network
+                           interface in every table (creates or replaces;
+                           idempotent). show: report the route per table.
+                           del: delete the route from every table.
+  -C, --CIDR CIDR          destination, IPv4 or IPv6 (10.55.0.0/16, 2001:db8::/56)
+  -i, --ip IP              the router instance's private IP (add only)
+
+AWS
+  -r, --region REGION      default: AWS_REGION, AWS_DEFAULT_REGION, the
+                           profile's region, then the instance's (IMDSv2)
+  -v, --vpc VPC_ID         default: the VPC of the instance it runs on (IMDSv2)
+      --profile NAME       shared config/credentials profile (default: AWS_PROFILE)
+      --endpoint-url URL   EC2 endpoint (default: AWS_ENDPOINT_URL_EC2,
+                           AWS_ENDPOINT_URL, https://ec2.REGION.amazonaws.com)
+      --route-table RTB    only this table (repeatable; default: every table)
+      --connect-timeout S  seconds to connect to EC2 (default 5)
+      --timeout S          seconds for one EC2 request (default 30)
+                           (AWS_MAX_ATTEMPTS sets the attempts per call, default 5)
+
+BEHAVIOUR
+      --dry-run            show what would change and ask EC2 (DryRun) whether
+                           the calls would be allowed; change nothing
+      --force              also replace/delete a route that targets a gateway
+                           or is propagated (never the local route)
+      --output text|json   report format on stdout (default text)
+  -l, --logfile PATH|-     log to PATH instead of stderr (- is stderr)
+      --verbose            debug logging: every EC2 call, its status and time
+  -h, --help               this help
+  -V, --version            the version
+
+EXIT CODES
+  0  success (for show: the route is in every table)
+  1  the route is missing from at least one table (show, del)
+  2  usage error or invalid input (bad argument, IP not in the VPC,
+     unknown route table, no region or VPC)
+  3  AWS API error (credentials, permissions, not found, throttled
+     beyond retries), in at least one table
+  4  network error: EC2 or a credentials endpoint could not be reached
+  5  refused: a route vpc-router does not own (gateway, propagated, local)
+     is at the CIDR in some table; see --force
+";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(s: &str) -> Result<Config, String> {
+        parse(s.split_whitespace()).map_err(|e| e.to_string())
+    }
+
+    fn route(s: &str) -> RouteArgs {
+        match parse_str(s).unwrap().action {
+            Action::Route(r) => r,
+            a => panic!("{a:?}"),
+        }
+    }
+
+    #[test]
+    fn the_original_command_lines_work() {
+        let c =
+            parse_str("-r us-east-1 -v vpc-350d6a51 -c add --CIDR 10.55.0.0/16 --ip 10.33.20.142")
+                .unwrap();
+        assert_eq!(c.aws.region.unwrap().as_str(), "us-east-1");
+        assert_eq!(c.aws.vpc.unwrap().as_str(), "vpc-350d6a51");
+        let r = route("-r us-east-1 -v vpc-350d6a51 -c add --CIDR 10.55.0.0/16 --ip 10.33.20.142");
+        assert_eq!(
+            (r.op, r.cidr.to_string(), r.ip.unwrap().to_string()),
+            (Op::Add, "10.55.0.0/16".into(), "10.33.20.142".into())
+        );
+        assert_eq!(route("-c show --CIDR 10.55.0.0/16").op, Op::Show);
+        assert_eq!(route("-c del --CIDR 10.55.0.0/16").op, Op::Del);
+        // Long and short forms, and --opt=value.
+        let r =
+            route("--region=eu-west-1 --vpc vpc-350d6a51 --cmd add -C 2001:db8::/56 -i fd00::1");
+        assert_eq!(r.cidr.to_string(), "2001:db8::/56");
+        assert_eq!(route("-cdel --cidr=10.55.0.0/16").op, Op::Del);
+    }
+
+    #[test]
+    fn options() {
+        let c = parse_str(
+            "-c del -C 10.55.0.0/16 --route-table rtb-0a1b2c3d --route-table rtb-1a2b3c4d --route-table rtb-0a1b2c3d \
+             --dry-run --force --output json -l /tmp/x.log --verbose --profile prod \
+             --endpoint-url http://127.0.0.1:5000 --connect-timeout 0.5 --timeout 10",
+        )
+        .unwrap();
+        let Action::Route(r) = &c.action else {
+            panic!()
+        };
+        assert_eq!(r.route_tables.len(), 2);
+        assert!(r.dry_run && r.force && c.verbose);
+        assert_eq!(c.output, Output::Json);
+        assert_eq!(c.log, LogTarget::File("/tmp/x.log".into()));
+        assert_eq!(c.aws.profile.as_deref(), Some("prod"));
+        assert_eq!(c.aws.endpoint_url.as_deref(), Some("http://127.0.0.1:5000"));
+        assert_eq!(c.aws.connect_timeout, Duration::from_millis(500));
+        assert_eq!(c.aws.timeout, Duration::from_secs(10));
+        assert_eq!(
+            parse_str("-c show -C 10.0.0.0/8 -l -").unwrap().log,
+            LogTarget::Stderr
+        );
+    }
+
+    #[test]
+    fn help_and_version_need_nothing_else() {
+        assert_eq!(parse_str("-h").unwrap().action, Action::Help);
+        assert_eq!(parse_str("--help -c bogus").unwrap().action, Action::Help);
+        assert_eq!(parse_str("-V").unwrap().action, Action::Version);
+    }
+
+    #[test]
+    fn bad_input_names_the_argument_and_the_fix() {
+        let cases = [
+            ("-c add --CIDR 10.55.1.0/16 --ip 10.33.20.142", "-C/--CIDR: 10.55.1.0/16 has host bits set; did you mean 10.55.0.0/16?"),
+            ("-c add --CIDR 10.55.0.0/16", "-i/--ip: missing; add needs the router's IP, e.g. --ip 10.33.20.142"),
+            ("-c show --CIDR 10.55.0.0/16 --ip 10.1.1.1", "-i/--ip: only add takes a router IP; leave it out for show"),
+            ("-c del --CIDR 10.55.0.0/16 --ip 10.1.1.1", "-i/--ip: only add takes a router IP; leave it out for del"),
+            ("-c bogus --CIDR 10.55.0.0/16", "-c/--cmd: unknown command 'bogus'; expected add, show or del"),
+            ("--CIDR 10.55.0.0/16", "-c/--cmd: missing; give a command: -c add, -c show or -c del (or --help)"),
+            ("-c show", "-C/--CIDR: missing; give the destination, e.g. --CIDR 10.55.0.0/16"),
+            ("-v vpc-xyz -c show -C 10.0.0.0/8", "-v/--vpc: 'vpc-xyz' is not a VPC ID; expected 'vpc-' followed by 8 or 17 hex digits, such as vpc-0a1b2c3d"),
+            ("-r useast1 -c show -C 10.0.0.0/8", "-r/--region: 'useast1' is not an AWS region name; expected one such as us-east-1 or eu-central-1"),
+            ("--route-table rtb-zz -c show -C 10.0.0.0/8", "--route-table: 'rtb-zz' is not a route table ID; expected 'rtb-' followed by 8 or 17 hex digits, such as rtb-0a1b2c3d"),
+            ("-c add -C 10.0.0.0/8 --ip 10.1.1", "-i/--ip: '10.1.1' is not an IP address; expected an address such as 10.33.20.142"),
+            ("-c show -C 10.0.0.0/8 --output yaml", "--output: 'yaml' is not an output format; expected text or json"),
+            ("-c show -C 10.0.0.0/8 --timeout 0", "--timeout: '0' is not a number of seconds between 0 and 3600 (e.g. 2.5)"),
+            ("-c show -C 10.0.0.0/8 --endpoint-url 127.0.0.1:5000", "--endpoint-url: '127.0.0.1:5000' is not an http:// or https:// URL (e.g. http://127.0.0.1:5000)"),
+            ("-c show -C 10.0.0.0/8 -r us-east-1 -r us-west-2", "-r/--region: given twice with different values; give it once"),
+            ("-c show -C 10.0.0.0/8 --force", "--force: show changes nothing; --force goes with add or del"),
+            ("-c show -C 10.0.0.0/8 --dry-run", "--dry-run: show changes nothing; --dry-run goes with add or del"),
+            ("-c show -C 10.0.0.0/8 extra", "unexpected argument \"extra\"; commands are given with -c/--cmd (add, show, del)"),
+            ("-c show -C 10.0.0.0/8 --bogus", "invalid option '--bogus'; run 'vpc-router --help' for usage"),
+            ("-c show -C", "-C/--CIDR: needs a value"),
+        ];
+        for (line, want) in cases {
+            assert_eq!(parse_str(line).unwrap_err(), want, "{line}");
+        }
+    }
+
+    #[test]
+    fn help_documents_every_flag_and_exit_code() {
+        for flag in [
+            "--cmd",
+            "--CIDR",
+            "--ip",
+            "--region",
+            "--vpc",
+            "--profile",
+            "--endpoint-url",
+            "--route-table",
+            "--connect-timeout",
+            "--timeout",
+            "--dry-run",
+            "--force",
+            "--output",
+            "--logfile",
+            "--verbose",
+            "--help",
+            "--version",
+            "AWS_MAX_ATTEMPTS",
+        ] {
+            assert!(HELP.contains(flag), "{flag}");
+        }
+        for code in 0..=5 {
+            assert!(HELP.contains(&format!("\n  {code}  ")), "exit code {code}");
+        }
+    }
+}

@@ -1,0 +1,380 @@
+//! Runs one route command (add, show, del) against every route table of a
+//! VPC: observe the tables and the router's interface, decide per table
+//! (`plan`, pure), then apply the decisions through the [`Ec2`] trait.
+//! The result is a [`Report`] of typed facts; `report` renders it.
+
+pub mod plan;
+pub mod report;
+
+use std::fmt;
+use std::net::IpAddr;
+
+use crate::ec2::{Ec2, Ec2Error, NetworkInterface, Route, RouteTable};
+use crate::types::{Cidr, EniId, InstanceId, RouteTableId, VpcId};
+pub use plan::{Op, Protection, ReplaceReason, Step};
+
+/// One command, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteRequest {
+    pub op: Op,
+    pub vpc: VpcId,
+    pub cidr: Cidr,
+    /// The router's IP: required for add, absent otherwise.
+    pub router_ip: Option<IpAddr>,
+    /// Restrict to these tables; empty means every table of the VPC.
+    pub tables: Vec<RouteTableId>,
+    pub force: bool,
+    pub dry_run: bool,
+}
+
+/// The interface that holds the router IP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Router {
+    pub ip: IpAddr,
+    pub eni: EniId,
+    pub instance: Option<InstanceId>,
+    pub source_dest_check: Option<bool>,
+}
+
+/// What happened in one table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableReport {
+    pub table: RouteTableId,
+    pub main: bool,
+    /// The route at the CIDR as it was observed, if there was one.
+    pub before: Option<Route>,
+    pub step: Step,
+    pub outcome: Outcome,
+}
+
+/// The result of a step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// No call was needed (unchanged, found, missing, refused).
+    NoCall,
+    /// The mutating call succeeded.
+    Done,
+    /// `--dry-run`: EC2 said the call would have succeeded.
+    DryRunOk,
+    /// The call failed; the table is as it was.
+    Failed(Ec2Error),
+    /// A conflict changed the step: e.g. a CreateRoute that met a route
+    /// created meanwhile became a ReplaceRoute. Holds the step taken and its
+    /// outcome, which is never another `Redone`.
+    Redone(Step, Box<Outcome>),
+}
+
+impl Outcome {
+    /// The final outcome, through any `Redone`.
+    pub fn settled(&self) -> &Outcome {
+        match self {
+            Outcome::Redone(_, o) => o.settled(),
+            o => o,
+        }
+    }
+}
+
+/// The full result of one command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub request: RouteRequest,
+    pub router: Option<Router>,
+    pub tables: Vec<TableReport>,
+    /// Things the user should know that are not failures.
+    pub warnings: Vec<String>,
+}
+
+/// The overall verdict, mapped to an exit code or HTTP status at the edges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verdict {
+    Ok,
+    /// show/del: the route is missing from some table.
+    NotFound,
+    /// A route in the way was not ours to change (see `--force`).
+    Refused,
+    /// A call to EC2 failed in some table; `transport` when the network was
+    /// the cause.
+    Failed {
+        transport: bool,
+    },
+}
+
+impl Report {
+    /// The worst thing that happened: a failure beats a refusal, which
+    /// beats a missing route.
+    pub fn verdict(&self) -> Verdict {
+        let mut v = Verdict::Ok;
+        for t in &self.tables {
+            let this = match (t.outcome.settled(), final_step(t)) {
+                (Outcome::Failed(e), _) => Verdict::Failed {
+                    transport: e.is_transport(),
+                },
+                (_, Step::Refused(_)) => Verdict::Refused,
+                (_, Step::Missing) => Verdict::NotFound,
+                _ => Verdict::Ok,
+            };
+            // The first failure decides between API and transport errors.
+            if matches!(v, Verdict::Failed { .. }) {
+                continue;
+            }
+            v = v.max(this);
+        }
+        v
+    }
+}
+
+/// The step that was finally taken in a table, through any `Redone`.
+pub fn final_step(t: &TableReport) -> &Step {
+    let mut step = &t.step;
+    let mut outcome = &t.outcome;
+    while let Outcome::Redone(s, o) = outcome {
+        step = s;
+        outcome = o;
+    }
+    step
+}
+
+/// Why a command could not be carried out at all (before any table).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteError {
+    /// Describing the tables or the router's interface failed.
+    Ec2(Ec2Error),
+    /// No network interface in the VPC holds the router IP.
+    UnknownRouterIp { ip: IpAddr, vpc: VpcId },
+    /// The VPC has no route tables: most likely it does not exist.
+    NoRouteTables { vpc: VpcId },
+    /// `--route-table` named tables that are not in the VPC.
+    UnknownRouteTables { ids: Vec<RouteTableId>, vpc: VpcId },
+}
+
+impl fmt::Display for RouteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RouteError::Ec2(e) => e.fmt(f),
+            RouteError::UnknownRouterIp { ip, vpc } => write!(
+                f,
+                "no network interface in {vpc} holds the IP {ip}; --ip must be a private \
+                 address of the router instance, inside the VPC"
+            ),
+            RouteError::NoRouteTables { vpc } => write!(
+                f,
+                "{vpc} has no route tables; check that the VPC exists in this region \
+                 (--vpc, --region)"
+            ),
+            RouteError::UnknownRouteTables { ids, vpc } => {
+                let ids: Vec<&str> = ids.iter().map(RouteTableId::as_str).collect();
+                write!(
+                    f,
+                    "route table(s) {} not found in {vpc}; --route-table must name tables \
+                     of this VPC",
+                    ids.join(", ")
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for RouteError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            RouteError::Ec2(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<Ec2Error> for RouteError {
+    fn from(e: Ec2Error) -> Self {
+        RouteError::Ec2(e)
+    }
+}
+
+/// Looks up the interface that holds `ip` in `vpc`.
+pub fn find_router(ec2: &dyn Ec2, vpc: &VpcId, ip: IpAddr) -> Result<Router, RouteError> {
+    let enis = ec2.describe_network_interfaces(vpc, &[ip])?;
+    let eni: &NetworkInterface =
+        enis.iter()
+            .find(|e| e.addresses.contains(&ip))
+            .ok_or_else(|| RouteError::UnknownRouterIp {
+                ip,
+                vpc: vpc.clone(),
+            })?;
+    Ok(Router {
+        ip,
+        eni: eni.id.clone(),
+        instance: eni.instance.clone(),
+        source_dest_check: eni.source_dest_check,
+    })
+}
+
+/// The tables the command applies to, sorted by ID for stable output.
+pub fn observe_tables(
+    ec2: &dyn Ec2,
+    vpc: &VpcId,
+    only: &[RouteTableId],
+) -> Result<Vec<RouteTable>, RouteError> {
+    let mut tables = ec2.describe_route_tables(vpc, only)?;
+    // EC2 filters by VPC already; a table of another VPC (from an emulator
+    // or a stale filter) is still not ours.
+    tables.retain(|t| t.vpc_id.as_ref().is_none_or(|v| v == vpc));
+    if !only.is_empty() {
+        tables.retain(|t| only.contains(&t.id));
+        let missing: Vec<RouteTableId> = only
+            .iter()
+            .filter(|id| !tables.iter().any(|t| &t.id == *id))
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            return Err(RouteError::UnknownRouteTables {
+                ids: missing,
+                vpc: vpc.clone(),
+            });
+        }
+    }
+    if tables.is_empty() {
+        return Err(RouteError::NoRouteTables { vpc: vpc.clone() });
+    }
+    tables.sort_by(|a, b| a.id.cmp(&b.id));
+    tables.dedup_by(|a, b| a.id == b.id);
+    Ok(tables)
+}
+
+/// Runs `req`: observe, decide, apply. Per-table failures are in the report;
+/// an error means nothing was changed.
+pub fn execute(ec2: &dyn Ec2, req: &RouteRequest) -> Result<Report, RouteError> {
+    let router = match (req.op, req.router_ip) {
+        (Op::Add, Some(ip)) => Some(find_router(ec2, &req.vpc, ip)?),
+        _ => None,
+    };
+    let tables = observe_tables(ec2, &req.vpc, &req.tables)?;
+    let eni = router.as_ref().map(|r| &r.eni);
+    let mut warnings = Vec::new();
+    if let Some(r) = &router {
+        if r.source_dest_check == Some(true) {
+            warnings.push(format!(
+                "source/destination check is enabled on {} ({}), so the instance drops the \
+                 packets it should forward; disable it: aws ec2 \
+                 modify-network-interface-attribute --network-interface-id {} \
+                 --no-source-dest-check",
+                r.eni, r.ip, r.eni
+            ));
+        }
+    }
+    let reports = tables
+        .iter()
+        .map(|t| {
+            let step = plan::decide(req.op, t, &req.cidr, eni, req.force);
+            let outcome = apply(ec2, req, &t.id, &step, eni);
+            TableReport {
+                table: t.id.clone(),
+                main: t.main,
+                before: t.route_for(&req.cidr).cloned(),
+                step,
+                outcome,
+            }
+        })
+        .collect();
+    Ok(Report {
+        request: req.clone(),
+        router,
+        tables: reports,
+        warnings,
+    })
+}
+
+/// Sends the EC2 call for `step`, or `None` when the step needs no call.
+fn call(
+    ec2: &dyn Ec2,
+    table: &RouteTableId,
+    cidr: &Cidr,
+    step: &Step,
+    eni: Option<&EniId>,
+    dry_run: bool,
+) -> Option<Result<(), Ec2Error>> {
+    Some(match (step, eni) {
+        (Step::Create, Some(eni)) => ec2.create_route(table, cidr, eni, dry_run),
+        (Step::Replace(_), Some(eni)) => ec2.replace_route(table, cidr, eni, dry_run),
+        (Step::Delete, _) => ec2.delete_route(table, cidr, dry_run),
+        _ => return None,
+    })
+}
+
+/// Carries out one step in one table.
+fn apply(
+    ec2: &dyn Ec2,
+    req: &RouteRequest,
+    table: &RouteTableId,
+    step: &Step,
+    eni: Option<&EniId>,
+) -> Outcome {
+    match call(ec2, table, &req.cidr, step, eni, req.dry_run) {
+        None => Outcome::NoCall,
+        Some(Ok(())) => Outcome::Done,
+        Some(Err(e)) if e.code() == Some("DryRunOperation") => Outcome::DryRunOk,
+        Some(Err(e)) if !req.dry_run && is_conflict(step, &e) => {
+            recover(ec2, req, table, step, eni, e)
+        }
+        Some(Err(e)) => Outcome::Failed(e),
+    }
+}
+
+/// Whether `e` says the table changed between our look and our call.
+fn is_conflict(step: &Step, e: &Ec2Error) -> bool {
+    match step {
+        Step::Create => e.code() == Some("RouteAlreadyExists"),
+        Step::Replace(_) | Step::Delete => e.code() == Some("InvalidRoute.NotFound"),
+        _ => false,
+    }
+}
+
+/// The table changed under us, or an earlier attempt of our own call took
+/// effect before its answer was lost. Look again and decide once more, so
+/// that a retried call is never blindly repeated into a wrong state. The new
+/// step gets no further recovery: a table that keeps changing is reported as
+/// failed.
+fn recover(
+    ec2: &dyn Ec2,
+    req: &RouteRequest,
+    table: &RouteTableId,
+    step: &Step,
+    eni: Option<&EniId>,
+    err: Ec2Error,
+) -> Outcome {
+    let maybe_ours = matches!(
+        err,
+        Ec2Error::Api {
+            maybe_applied: true,
+            ..
+        }
+    );
+    let observed = match ec2.describe_route_tables(&req.vpc, std::slice::from_ref(table)) {
+        Ok(tables) => tables.into_iter().find(|t| &t.id == table),
+        // The original error is the one the user needs to see.
+        Err(_) => return Outcome::Failed(err),
+    };
+    let Some(observed) = observed else {
+        return Outcome::Failed(err);
+    };
+    let again = plan::decide(req.op, &observed, &req.cidr, eni, req.force);
+    match (step, &again) {
+        // Our own lost CreateRoute or ReplaceRoute did land: the route is right.
+        (Step::Create | Step::Replace(_), Step::Unchanged) if maybe_ours => Outcome::Done,
+        // Our own lost DeleteRoute did land.
+        (Step::Delete, Step::Missing) if maybe_ours => Outcome::Done,
+        // Someone else got there first, with the same result.
+        (_, Step::Unchanged | Step::Missing) => Outcome::Redone(again, Box::new(Outcome::NoCall)),
+        // Someone else changed the route: take the step that fits now.
+        (_, s) if s.mutates() && s != step => {
+            let outcome = match call(ec2, table, &req.cidr, s, eni, false) {
+                None => Outcome::NoCall,
+                Some(Ok(())) => Outcome::Done,
+                Some(Err(e)) => Outcome::Failed(e),
+            };
+            Outcome::Redone(again, Box::new(outcome))
+        }
+        _ => Outcome::Failed(err),
+    }
+}
+
+#[cfg(test)]
+mod tests;

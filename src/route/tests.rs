@@ -1,0 +1,443 @@
+//! The route executor against the in-memory fake EC2: which calls are made,
+//! what the tables look like afterwards, and what is reported.
+
+use super::*;
+use crate::ec2::fake::{eni, table, FakeEc2, Fault};
+use crate::ec2::RouteTarget;
+
+const VPC: &str = "vpc-350d6a51";
+const A_IP: &str = "10.33.20.142";
+const A_ENI: &str = "eni-0aaaaaaaaaaaaaaa1";
+const B_ENI: &str = "eni-0bbbbbbbbbbbbbbb2";
+
+/// Three tables: one where the route is right, one where it points at
+/// router B, one without it; plus gateway and propagated routes.
+fn vpc() -> FakeEc2 {
+    FakeEc2::new(
+        VPC,
+        vec![
+            table(
+                "rtb-0a1b2c3d",
+                true,
+                "10.33.0.0/16 local active table
+                 0.0.0.0/0 igw-1a2b3c4d
+                 10.55.0.0/16 eni-0aaaaaaaaaaaaaaa1+i-0aaaaaaaaaaaaaaa1",
+            ),
+            table(
+                "rtb-1a2b3c4d",
+                false,
+                "10.33.0.0/16 local active table
+                 0.0.0.0/0 nat-0123456789abcdef0
+                 10.55.0.0/16 eni-0bbbbbbbbbbbbbbb2+i-0bbbbbbbbbbbbbbb2
+                 10.66.0.0/16 eni-0ccccccccccccccc3 blackhole
+                 172.16.0.0/12 vgw-0a1b2c3d active propagated",
+            ),
+            table("rtb-2a2b3c4d", false, "10.33.0.0/16 local active table"),
+        ],
+        vec![
+            eni(A_ENI, "i-0aaaaaaaaaaaaaaa1", &[A_IP, "10.33.20.143"], false),
+            eni(B_ENI, "i-0bbbbbbbbbbbbbbb2", &["10.33.30.22"], true),
+        ],
+    )
+}
+
+fn req(op: Op, cidr: &str, ip: Option<&str>) -> RouteRequest {
+    RouteRequest {
+        op,
+        vpc: VPC.parse().unwrap(),
+        cidr: cidr.parse().unwrap(),
+        router_ip: ip.map(|i| i.parse().unwrap()),
+        tables: vec![],
+        force: false,
+        dry_run: false,
+    }
+}
+
+/// `table: step outcome` per table, for compact assertions.
+fn summary(r: &Report) -> Vec<String> {
+    r.tables
+        .iter()
+        .map(|t| format!("{}: {:?} {:?}", t.table, t.step, t.outcome))
+        .collect()
+}
+
+fn target_eni(ec2: &FakeEc2, table: &str, cidr: &str) -> Option<String> {
+    ec2.route(table, cidr)
+        .and_then(|r| r.target.eni().map(|e| e.to_string()))
+}
+
+#[test]
+fn add_creates_replaces_and_leaves_alone() {
+    let ec2 = vpc();
+    let r = execute(&ec2, &req(Op::Add, "10.55.0.0/16", Some(A_IP))).unwrap();
+    assert_eq!(
+        summary(&r),
+        [
+            "rtb-0a1b2c3d: Unchanged NoCall",
+            "rtb-1a2b3c4d: Replace(OtherTarget) Done",
+            "rtb-2a2b3c4d: Create Done",
+        ]
+    );
+    assert_eq!(
+        ec2.mutations(),
+        [
+            "ReplaceRoute rtb-1a2b3c4d 10.55.0.0/16 eni-0aaaaaaaaaaaaaaa1",
+            "CreateRoute rtb-2a2b3c4d 10.55.0.0/16 eni-0aaaaaaaaaaaaaaa1",
+        ]
+    );
+    assert_eq!(r.verdict(), Verdict::Ok);
+    assert_eq!(r.router.as_ref().unwrap().eni.as_str(), A_ENI);
+    for t in ["rtb-0a1b2c3d", "rtb-1a2b3c4d", "rtb-2a2b3c4d"] {
+        assert_eq!(
+            target_eni(&ec2, t, "10.55.0.0/16").as_deref(),
+            Some(A_ENI),
+            "{t}"
+        );
+    }
+    // The router's interface was looked up by its IP, in this VPC.
+    assert_eq!(
+        ec2.calls()[0],
+        "DescribeNetworkInterfaces vpc-350d6a51 10.33.20.142"
+    );
+}
+
+#[test]
+fn a_second_identical_add_makes_no_mutating_call() {
+    let ec2 = vpc();
+    execute(&ec2, &req(Op::Add, "10.55.0.0/16", Some(A_IP))).unwrap();
+    let before = ec2.mutations().len();
+    let r = execute(&ec2, &req(Op::Add, "10.55.0.0/16", Some(A_IP))).unwrap();
+    assert_eq!(ec2.mutations().len(), before);
+    assert!(r.tables.iter().all(|t| t.step == Step::Unchanged));
+}
+
+#[test]
+fn add_by_a_secondary_address_finds_the_same_interface() {
+    let ec2 = vpc();
+    let r = execute(&ec2, &req(Op::Add, "10.55.0.0/16", Some("10.33.20.143"))).unwrap();
+    assert_eq!(r.tables[0].step, Step::Unchanged);
+}
+
+#[test]
+fn add_repairs_a_blackhole() {
+    let ec2 = vpc();
+    let r = execute(&ec2, &req(Op::Add, "10.66.0.0/16", Some(A_IP))).unwrap();
+    assert_eq!(r.tables[1].step, Step::Replace(ReplaceReason::Blackhole));
+    assert_eq!(
+        target_eni(&ec2, "rtb-1a2b3c4d", "10.66.0.0/16").as_deref(),
+        Some(A_ENI)
+    );
+}
+
+#[test]
+fn routes_that_are_not_ours_are_refused_and_reported() {
+    let ec2 = vpc();
+    let r = execute(&ec2, &req(Op::Add, "0.0.0.0/0", Some(A_IP))).unwrap();
+    assert_eq!(
+        summary(&r),
+        [
+            "rtb-0a1b2c3d: Refused(Gateway(\"igw-1a2b3c4d\")) NoCall",
+            "rtb-1a2b3c4d: Refused(Gateway(\"nat-0123456789abcdef0\")) NoCall",
+            "rtb-2a2b3c4d: Create Done",
+        ]
+    );
+    assert_eq!(r.verdict(), Verdict::Refused);
+    let r = execute(&ec2, &req(Op::Del, "172.16.0.0/12", None)).unwrap();
+    assert_eq!(r.tables[1].step, Step::Refused(Protection::Propagated));
+    assert_eq!(ec2.mutations().len(), 1, "only the create in rtb-2a2b3c4d");
+}
+
+#[test]
+fn force_replaces_a_gateway_route() {
+    let ec2 = vpc();
+    let mut q = req(Op::Add, "0.0.0.0/0", Some(A_IP));
+    q.force = true;
+    let r = execute(&ec2, &q).unwrap();
+    assert_eq!(r.tables[0].step, Step::Replace(ReplaceReason::Forced));
+    assert_eq!(
+        target_eni(&ec2, "rtb-0a1b2c3d", "0.0.0.0/0").as_deref(),
+        Some(A_ENI)
+    );
+}
+
+#[test]
+fn del_deletes_where_present_and_reports_where_missing() {
+    let ec2 = vpc();
+    let r = execute(&ec2, &req(Op::Del, "10.55.0.0/16", None)).unwrap();
+    assert_eq!(
+        summary(&r),
+        [
+            "rtb-0a1b2c3d: Delete Done",
+            "rtb-1a2b3c4d: Delete Done",
+            "rtb-2a2b3c4d: Missing NoCall",
+        ]
+    );
+    assert_eq!(r.verdict(), Verdict::NotFound);
+    assert!(ec2.route("rtb-0a1b2c3d", "10.55.0.0/16").is_none());
+    assert!(ec2.route("rtb-1a2b3c4d", "10.55.0.0/16").is_none());
+    // Nothing else was touched.
+    assert!(ec2.route("rtb-0a1b2c3d", "0.0.0.0/0").is_some());
+}
+
+#[test]
+fn show_makes_no_mutating_call() {
+    let ec2 = vpc();
+    let r = execute(&ec2, &req(Op::Show, "10.55.0.0/16", None)).unwrap();
+    assert_eq!(r.verdict(), Verdict::NotFound);
+    assert!(ec2.mutations().is_empty());
+    assert!(!ec2
+        .calls()
+        .iter()
+        .any(|c| c.starts_with("DescribeNetworkInterfaces")));
+    let found = &r.tables[1];
+    assert_eq!(found.step, Step::Found);
+    assert_eq!(
+        found
+            .before
+            .as_ref()
+            .unwrap()
+            .target
+            .eni()
+            .unwrap()
+            .as_str(),
+        B_ENI
+    );
+    let r = execute(&ec2, &req(Op::Show, "10.33.0.0/16", None)).unwrap();
+    assert_eq!(r.verdict(), Verdict::Ok);
+    assert_eq!(
+        r.tables[0].before.as_ref().unwrap().target,
+        RouteTarget::Local
+    );
+}
+
+#[test]
+fn an_ip_outside_the_vpc_is_an_error_before_any_change() {
+    let ec2 = vpc();
+    let err = execute(&ec2, &req(Op::Add, "10.55.0.0/16", Some("10.99.0.1"))).unwrap_err();
+    assert!(matches!(err, RouteError::UnknownRouterIp { .. }), "{err:?}");
+    assert!(err
+        .to_string()
+        .contains("no network interface in vpc-350d6a51 holds the IP 10.99.0.1"));
+    assert!(ec2.mutations().is_empty());
+}
+
+#[test]
+fn route_tables_can_be_restricted_and_must_exist() {
+    let ec2 = vpc();
+    let mut q = req(Op::Add, "10.55.0.0/16", Some(A_IP));
+    q.tables = vec!["rtb-2a2b3c4d".parse().unwrap()];
+    let r = execute(&ec2, &q).unwrap();
+    assert_eq!(summary(&r), ["rtb-2a2b3c4d: Create Done"]);
+    q.tables.push("rtb-9f9f9f9f".parse().unwrap());
+    let err = execute(&ec2, &q).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "route table(s) rtb-9f9f9f9f not found in vpc-350d6a51; --route-table must name \
+         tables of this VPC"
+    );
+    assert_eq!(ec2.mutations().len(), 1);
+}
+
+#[test]
+fn a_vpc_without_tables_is_an_error() {
+    let ec2 = vpc();
+    let mut q = req(Op::Show, "10.55.0.0/16", None);
+    q.vpc = "vpc-0f0f0f0f".parse().unwrap();
+    assert_eq!(
+        execute(&ec2, &q).unwrap_err(),
+        RouteError::NoRouteTables { vpc: q.vpc.clone() }
+    );
+}
+
+#[test]
+fn dry_run_sends_dry_calls_and_changes_nothing() {
+    let ec2 = vpc();
+    let mut q = req(Op::Add, "10.55.0.0/16", Some(A_IP));
+    q.dry_run = true;
+    let r = execute(&ec2, &q).unwrap();
+    assert_eq!(
+        summary(&r),
+        [
+            "rtb-0a1b2c3d: Unchanged NoCall",
+            "rtb-1a2b3c4d: Replace(OtherTarget) DryRunOk",
+            "rtb-2a2b3c4d: Create DryRunOk",
+        ]
+    );
+    assert_eq!(
+        ec2.mutations(),
+        [
+            "ReplaceRoute rtb-1a2b3c4d 10.55.0.0/16 eni-0aaaaaaaaaaaaaaa1 dry",
+            "CreateRoute rtb-2a2b3c4d 10.55.0.0/16 eni-0aaaaaaaaaaaaaaa1 dry",
+        ]
+    );
+    assert_eq!(
+        target_eni(&ec2, "rtb-1a2b3c4d", "10.55.0.0/16").as_deref(),
+        Some(B_ENI)
+    );
+    assert!(ec2.route("rtb-2a2b3c4d", "10.55.0.0/16").is_none());
+    assert_eq!(r.verdict(), Verdict::Ok);
+}
+
+#[test]
+fn dry_run_reports_missing_permissions() {
+    let ec2 = vpc();
+    ec2.fail("CreateRoute", Fault::Api("UnauthorizedOperation"));
+    let mut q = req(Op::Add, "10.55.0.0/16", Some(A_IP));
+    q.dry_run = true;
+    let r = execute(&ec2, &q).unwrap();
+    assert_eq!(r.tables[1].outcome, Outcome::DryRunOk);
+    assert!(
+        matches!(&r.tables[2].outcome, Outcome::Failed(e) if e.code() == Some("UnauthorizedOperation"))
+    );
+    assert_eq!(r.verdict(), Verdict::Failed { transport: false });
+}
+
+#[test]
+fn one_failing_table_does_not_stop_the_others() {
+    let ec2 = vpc();
+    ec2.fail(
+        "ReplaceRoute rtb-1a2b3c4d",
+        Fault::Api("UnauthorizedOperation"),
+    );
+    let r = execute(&ec2, &req(Op::Add, "10.55.0.0/16", Some(A_IP))).unwrap();
+    assert!(matches!(r.tables[1].outcome, Outcome::Failed(_)));
+    assert_eq!(r.tables[2].outcome, Outcome::Done);
+    assert_eq!(r.verdict(), Verdict::Failed { transport: false });
+    // The failed table is as it was.
+    assert_eq!(
+        target_eni(&ec2, "rtb-1a2b3c4d", "10.55.0.0/16").as_deref(),
+        Some(B_ENI)
+    );
+}
+
+#[test]
+fn transport_failures_are_told_apart() {
+    let ec2 = vpc();
+    ec2.fail("CreateRoute", Fault::Transport);
+    let r = execute(&ec2, &req(Op::Add, "10.55.0.0/16", Some(A_IP))).unwrap();
+    assert_eq!(r.verdict(), Verdict::Failed { transport: true });
+    let ec2 = vpc();
+    ec2.fail("DescribeRouteTables", Fault::Transport);
+    let err = execute(&ec2, &req(Op::Show, "10.55.0.0/16", None)).unwrap_err();
+    assert!(matches!(err, RouteError::Ec2(ref e) if e.is_transport()));
+}
+
+#[test]
+fn a_retried_create_whose_first_attempt_landed_is_confirmed_not_repeated() {
+    let ec2 = vpc();
+    // The create lands, but the answer is lost and the retry is refused.
+    ec2.fail(
+        "CreateRoute rtb-2a2b3c4d",
+        Fault::LostAnswer("RouteAlreadyExists"),
+    );
+    let r = execute(&ec2, &req(Op::Add, "10.55.0.0/16", Some(A_IP))).unwrap();
+    assert_eq!(r.tables[2].outcome, Outcome::Done);
+    assert_eq!(r.verdict(), Verdict::Ok);
+    // The table was looked at again, and no further call was made.
+    let calls = ec2.calls();
+    assert_eq!(
+        calls[calls.len() - 1],
+        "DescribeRouteTables vpc-350d6a51 rtb-2a2b3c4d"
+    );
+}
+
+#[test]
+fn a_route_created_by_someone_else_meanwhile_is_replaced() {
+    let ec2 = vpc();
+    *ec2.interleave.borrow_mut() = Some(Box::new(|tables: &mut Vec<RouteTable>| {
+        tables[2] = table(
+            "rtb-2a2b3c4d",
+            false,
+            "10.55.0.0/16 eni-0bbbbbbbbbbbbbbb2+i-0bbbbbbbbbbbbbbb2",
+        );
+    }));
+    let mut q = req(Op::Add, "10.55.0.0/16", Some(A_IP));
+    q.tables = vec!["rtb-2a2b3c4d".parse().unwrap()];
+    let r = execute(&ec2, &q).unwrap();
+    assert_eq!(
+        r.tables[0].outcome,
+        Outcome::Redone(
+            Step::Replace(ReplaceReason::OtherTarget),
+            Box::new(Outcome::Done)
+        )
+    );
+    assert_eq!(
+        final_step(&r.tables[0]),
+        &Step::Replace(ReplaceReason::OtherTarget)
+    );
+    assert_eq!(
+        target_eni(&ec2, "rtb-2a2b3c4d", "10.55.0.0/16").as_deref(),
+        Some(A_ENI)
+    );
+}
+
+#[test]
+fn a_route_deleted_meanwhile_is_created_again_on_replace() {
+    let ec2 = vpc();
+    *ec2.interleave.borrow_mut() = Some(Box::new(|tables: &mut Vec<RouteTable>| {
+        tables[1]
+            .routes
+            .retain(|r| r.target.eni().map(|e| e.as_str()) != Some(B_ENI));
+    }));
+    let r = execute(&ec2, &req(Op::Add, "10.55.0.0/16", Some(A_IP))).unwrap();
+    assert_eq!(
+        r.tables[1].outcome,
+        Outcome::Redone(Step::Create, Box::new(Outcome::Done))
+    );
+    assert_eq!(
+        target_eni(&ec2, "rtb-1a2b3c4d", "10.55.0.0/16").as_deref(),
+        Some(A_ENI)
+    );
+}
+
+#[test]
+fn a_retried_delete_whose_first_attempt_landed_counts_as_deleted() {
+    let ec2 = vpc();
+    ec2.fail(
+        "DeleteRoute rtb-0a1b2c3d",
+        Fault::LostAnswer("InvalidRoute.NotFound"),
+    );
+    let r = execute(&ec2, &req(Op::Del, "10.55.0.0/16", None)).unwrap();
+    assert_eq!(r.tables[0].outcome, Outcome::Done);
+    assert!(ec2.route("rtb-0a1b2c3d", "10.55.0.0/16").is_none());
+}
+
+#[test]
+fn a_route_deleted_by_someone_else_is_reported_missing_not_deleted() {
+    let ec2 = vpc();
+    *ec2.interleave.borrow_mut() = Some(Box::new(|tables: &mut Vec<RouteTable>| {
+        tables[0].routes.retain(|r| r.target.eni().is_none());
+    }));
+    let mut q = req(Op::Del, "10.55.0.0/16", None);
+    q.tables = vec!["rtb-0a1b2c3d".parse().unwrap()];
+    let r = execute(&ec2, &q).unwrap();
+    assert_eq!(
+        r.tables[0].outcome,
+        Outcome::Redone(Step::Missing, Box::new(Outcome::NoCall))
+    );
+    assert_eq!(r.verdict(), Verdict::NotFound);
+}
+
+#[test]
+fn source_dest_check_on_the_router_is_warned_about() {
+    let ec2 = vpc();
+    let r = execute(&ec2, &req(Op::Add, "10.55.0.0/16", Some("10.33.30.22"))).unwrap();
+    assert_eq!(r.warnings.len(), 1);
+    assert!(r.warnings[0].contains("source/destination check is enabled on eni-0bbbbbbbbbbbbbbb2"));
+    let r = execute(&ec2, &req(Op::Add, "10.55.0.0/16", Some(A_IP))).unwrap();
+    assert!(r.warnings.is_empty());
+}
+
+#[test]
+fn ipv6_routes_work_like_ipv4() {
+    let ec2 = vpc();
+    let r = execute(&ec2, &req(Op::Add, "2001:db8:1234::/48", Some(A_IP))).unwrap();
+    assert!(r
+        .tables
+        .iter()
+        .all(|t| t.step == Step::Create && t.outcome == Outcome::Done));
+    assert_eq!(
+        ec2.mutations()[0],
+        "CreateRoute rtb-0a1b2c3d 2001:db8:1234::/48 eni-0aaaaaaaaaaaaaaa1"
+    );
+}

@@ -1,0 +1,202 @@
+//! Shared test harness: run the real binary with a clean environment, and
+//! mock EC2 endpoints on 127.0.0.1 that replay the fixtures in `fixtures/`.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_vpc-router");
+pub const VPC: &str = "vpc-350d6a51";
+pub const A_IP: &str = "10.33.20.142";
+pub const A_ENI: &str = "eni-0aaaaaaaaaaaaaaa1";
+pub const B_IP: &str = "10.33.30.22";
+pub const B_ENI: &str = "eni-0bbbbbbbbbbbbbbb2";
+pub const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+pub const TOKEN: &str = "FwoGZXIvYXdzEXAMPLESESSIONTOKEN";
+
+pub fn fixture(name: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A fresh, empty directory under the system temp dir.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("vpc-router-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Run {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+/// The binary with an environment that holds only what a test gives it:
+/// static credentials, IMDS off (so nothing ever goes to 169.254.169.254),
+/// a HOME without ~/.aws, and few quick retries.
+pub fn command(home: &str) -> Command {
+    let mut c = Command::new(BIN);
+    c.env_clear()
+        .env("HOME", temp_dir(home))
+        .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+        .env("AWS_SECRET_ACCESS_KEY", SECRET)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_MAX_ATTEMPTS", "3");
+    c
+}
+
+/// Runs the binary against `endpoint` with the region given, plus `args`.
+pub fn run(endpoint: &str, args: &[&str]) -> Run {
+    run_with(command("run"), endpoint, args)
+}
+
+pub fn run_with(mut c: Command, endpoint: &str, args: &[&str]) -> Run {
+    c.args(["-r", "us-east-1", "-v", VPC, "--endpoint-url", endpoint]);
+    c.args(args);
+    c.output().expect("run vpc-router").into()
+}
+
+/// One request as the scripted server saw it.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: String,
+    pub path: String,
+    pub headers: HashMap<String, String>,
+    pub body: String,
+}
+
+impl Seen {
+    /// The decoded form parameters of the body.
+    pub fn params(&self) -> HashMap<String, String> {
+        self.body
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (decode(k), decode(v)))
+            .collect()
+    }
+
+    pub fn action(&self) -> String {
+        self.params().get("Action").cloned().unwrap_or_default()
+    }
+}
+
+fn decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap());
+            i += 3;
+        } else {
+            out.push(if b[i] == b'+' { b' ' } else { b[i] });
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+/// A loopback HTTP server that answers requests with scripted responses,
+/// in order, and records what it received. For sequences httpmock cannot
+/// express (fail twice, then succeed).
+pub struct Scripted {
+    pub url: String,
+    pub seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl Scripted {
+    /// `answers`: (status, body) per request; requests past the end get 599.
+    pub fn start(answers: Vec<(u16, String)>) -> Scripted {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        thread::spawn(move || {
+            let mut answers = answers.into_iter();
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { return };
+                // One connection may carry several requests (keep-alive).
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut writer = stream;
+                while let Some(req) = read_request(&mut reader) {
+                    log.lock().unwrap().push(req);
+                    let (status, body) = answers.next().unwrap_or((599, "script exhausted".into()));
+                    if write_response(&mut writer, status, &body).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        Scripted { url, seen }
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    pub fn actions(&self) -> Vec<String> {
+        self.seen().iter().map(Seen::action).collect()
+    }
+}
+
+fn read_request(r: &mut BufReader<TcpStream>) -> Option<Seen> {
+    let mut line = String::new();
+    if r.read_line(&mut line).ok()? == 0 {
+        return None;
+    }
+    let mut parts = line.split_whitespace();
+    let method = parts.next()?.to_string();
+    let path = parts.next()?.to_string();
+    let mut headers = HashMap::new();
+    loop {
+        let mut h = String::new();
+        r.read_line(&mut h).ok()?;
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+        }
+    }
+    let len: usize = headers
+        .get("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; len];
+    r.read_exact(&mut body).ok()?;
+    Some(Seen {
+        method,
+        path,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    })
+}
+
+fn write_response(w: &mut TcpStream, status: u16, body: &str) -> std::io::Result<()> {
+    write!(
+        w,
+        "HTTP/1.1 {status} X\r\ncontent-type: text/xml;charset=UTF-8\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )?;
+    w.flush()
+}
