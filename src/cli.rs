@@ -215,13 +215,11 @@ where
             Long("verbose") => verbose = true,
             Short('h') | Long("help") => help = true,
             Short('V') | Long("version") => version = true,
-            Value(v) => return Err(err(
-                "",
-                format!(
-                    "unexpected argument {:?}; commands are given with -c/--cmd (add, show, del)",
-                    v.to_string_lossy()
-                ),
-            )),
+            Value(v) => {
+                let v = v.to_string_lossy();
+                let why = "commands are given with -c/--cmd (add, show, del)";
+                return Err(err("", format!("unexpected argument {v:?}; {why}")));
+            }
             other => {
                 return Err(err(
                     "",
