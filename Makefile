@@ -21,7 +21,7 @@ static:
 	  $(CARGO) build --release --target $(MUSL_TARGET)
 	@bin=target/$(MUSL_TARGET)/release/vpc-router; \
 	  file $$bin 2>/dev/null || true; \
-	  if ldd $$bin >/dev/null 2>&1; then echo "error: $$bin is dynamically linked"; exit 1; fi; \
+	  if readelf -d $$bin | grep -q NEEDED; then echo "error: $$bin needs shared libraries"; exit 1; fi; \
 	  size=$$(stat -c %s $$bin); \
 	  echo "static binary: $$bin, $$size bytes ($$(( size / 1024 )) KiB; target: under 3 MB)"; \
 	  test $$size -lt 3145728 || { echo "error: over the 3 MB target"; exit 1; }

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod ec2;
 pub mod log;
 pub mod route;
+pub mod timefmt;
 pub mod types;
 
 use std::fmt;
@@ -131,15 +132,17 @@ pub struct Resolved {
 pub fn resolve(config: &Config, env: &Env, clock: Clock) -> Result<Resolved, MainError> {
     let a = &config.aws;
     let profile = a.profile.as_deref();
-    let imds = Imds::from_env(env);
+    let imds = Imds::from_env(env).map(Arc::new);
     let (region, region_from) =
-        imds::resolve_region(a.region.as_ref(), env, profile, imds.as_ref())
+        imds::resolve_region(a.region.as_ref(), env, profile, imds.as_deref())
             .map_err(MainError::Setup)?;
     debug!("region {region} (from {region_from})");
-    let vpc = imds::resolve_vpc(a.vpc.as_ref(), imds.as_ref()).map_err(MainError::Setup)?;
-    debug!("VPC {vpc}");
+    let (vpc, vpc_from) =
+        imds::resolve_vpc(a.vpc.as_ref(), imds.as_deref()).map_err(MainError::Setup)?;
+    debug!("VPC {vpc} (from {vpc_from})");
     let creds: Arc<dyn CredentialsProvider> =
-        credentials::default_chain(env, profile, Some(&region)).map_err(MainError::Credentials)?;
+        credentials::default_chain(env, profile, Some(&region), imds)
+            .map_err(MainError::Credentials)?;
     let endpoint = aws::ec2_endpoint(a.endpoint_url.as_deref(), env, &region);
     debug!("EC2 endpoint {endpoint}");
     let mut retry = RetryPolicy::default();

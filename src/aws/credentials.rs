@@ -1,11 +1,138 @@
-//! The credential chain. Partial: environment credentials only; shared
-//! files, web identity, container and instance profile land next.
+//! The credential chain, in the order the AWS tools use: environment,
+//! shared files, web identity (STS AssumeRoleWithWebIdentity), container
+//! credentials, instance profile (IMDSv2). The chain is chosen from
+//! configuration up front; network calls happen lazily, and temporary
+//! credentials are cached and refreshed before they expire.
 
-use std::sync::Arc;
-use std::time::SystemTime;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use serde::Deserialize;
+
+use crate::aws::imds::Imds;
+use crate::aws::profile::{self, Profile};
 use crate::aws::{Credentials, CredentialsError, CredentialsProvider, Env, Secret};
+use crate::ec2::sign::form_body;
+use crate::ec2::xml;
+use crate::timefmt::parse_rfc3339;
 use crate::types::Region;
+
+/// Temporary credentials are refreshed when less than this remains.
+const REFRESH_BEFORE: Duration = Duration::from_secs(5 * 60);
+const CONTAINER_HOST: &str = "http://169.254.170.2";
+
+/// Builds the chain for this environment. Errors only for configuration
+/// that cannot work (half-set keys, a named profile that does not exist);
+/// no network access happens here. `imds` is the metadata client the caller
+/// already has (or `None` when metadata is disabled), so that one session
+/// token serves region, VPC and credentials.
+pub fn default_chain(
+    env: &Env,
+    profile_flag: Option<&str>,
+    region: Option<&Region>,
+    imds: Option<Arc<Imds>>,
+) -> Result<Arc<dyn CredentialsProvider>, CredentialsError> {
+    let mut tried = vec!["environment variables"];
+    if let Some(c) = static_keys(
+        "environment",
+        env.get("AWS_ACCESS_KEY_ID"),
+        env.get("AWS_SECRET_ACCESS_KEY"),
+        env.get("AWS_SESSION_TOKEN"),
+        ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"),
+    )? {
+        return Ok(Arc::new(Static(c)));
+    }
+    let profile = profile::load(env, profile_flag).map_err(|e| CredentialsError::Provider {
+        source: "shared config files".into(),
+        detail: e.to_string(),
+    })?;
+    tried.push("shared config files");
+    if let Some(p) = &profile {
+        let source = format!("profile {}", p.name);
+        if let Some(c) = static_keys(
+            &source,
+            p.get("aws_access_key_id"),
+            p.get("aws_secret_access_key"),
+            p.get("aws_session_token"),
+            ("aws_access_key_id", "aws_secret_access_key"),
+        )? {
+            return Ok(Arc::new(Static(c)));
+        }
+        unsupported(p)?;
+    }
+    tried.push("web identity");
+    if let Some(w) = WebIdentity::configured(env, profile.as_ref(), region) {
+        return Ok(Arc::new(Cached::new(w)));
+    }
+    tried.push("container credentials");
+    if let Some(c) = Container::configured(env)? {
+        return Ok(Arc::new(Cached::new(c)));
+    }
+    tried.push("instance profile (IMDSv2)");
+    if let Some(imds) = imds {
+        return Ok(Arc::new(Cached::new(InstanceProfile { imds })));
+    }
+    Ok(Arc::new(Nothing(tried.join(", ") + " (disabled)")))
+}
+
+/// Long-term or session keys given directly. One of the pair without the
+/// other is an error rather than a silent fall-through to another source.
+fn static_keys(
+    source: &str,
+    key: Option<&str>,
+    secret: Option<&str>,
+    token: Option<&str>,
+    names: (&str, &str),
+) -> Result<Option<Credentials>, CredentialsError> {
+    match (key, secret) {
+        (Some(k), Some(s)) => Ok(Some(Credentials {
+            access_key_id: k.to_string(),
+            secret_access_key: Secret::new(s),
+            session_token: token.map(Secret::new),
+            expires: None,
+            source: source.to_string(),
+        })),
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(half_set(source, names.0, names.1)),
+        (None, Some(_)) => Err(half_set(source, names.1, names.0)),
+    }
+}
+
+fn half_set(source: &str, set: &str, missing: &str) -> CredentialsError {
+    CredentialsError::Provider {
+        source: source.to_string(),
+        detail: format!("{set} is set but {missing} is not; set both, or neither"),
+    }
+}
+
+/// Profile settings that name a way to get credentials vpc-router does not
+/// implement: say so instead of ignoring them.
+fn unsupported(p: &Profile) -> Result<(), CredentialsError> {
+    for (key, what) in [
+        ("credential_process", "credential_process"),
+        ("sso_session", "IAM Identity Center (SSO)"),
+        ("sso_start_url", "IAM Identity Center (SSO)"),
+    ] {
+        if p.get(key).is_some() {
+            return Err(CredentialsError::Provider {
+                source: format!("profile {}", p.name),
+                detail: format!(
+                    "it uses {what}, which vpc-router does not support; export credentials into \
+                     AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN instead"
+                ),
+            });
+        }
+    }
+    if p.get("role_arn").is_some() && p.get("web_identity_token_file").is_none() {
+        return Err(CredentialsError::Provider {
+            source: format!("profile {}", p.name),
+            detail: "role_arn with source_profile or credential_source is not supported; \
+                     assume the role first and export the credentials, or use web identity"
+                .into(),
+        });
+    }
+    Ok(())
+}
 
 struct Static(Credentials);
 
@@ -15,23 +142,352 @@ impl CredentialsProvider for Static {
     }
 }
 
-/// `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` / `AWS_SESSION_TOKEN`.
-pub fn default_chain(
-    env: &Env,
-    _profile: Option<&str>,
-    _region: Option<&Region>,
-) -> Result<Arc<dyn CredentialsProvider>, CredentialsError> {
-    let (Some(k), Some(s)) = (
-        env.get("AWS_ACCESS_KEY_ID"),
-        env.get("AWS_SECRET_ACCESS_KEY"),
-    ) else {
-        return Err(CredentialsError::NotFound("the environment".into()));
-    };
-    Ok(Arc::new(Static(Credentials {
-        access_key_id: k.into(),
-        secret_access_key: Secret::new(s),
-        session_token: env.get("AWS_SESSION_TOKEN").map(Secret::new),
-        expires: None,
-        source: "environment".into(),
-    })))
+/// No source is configured: every call says what was tried.
+struct Nothing(String);
+
+impl CredentialsProvider for Nothing {
+    fn credentials(&self, _now: SystemTime) -> Result<Credentials, CredentialsError> {
+        Err(CredentialsError::NotFound(self.0.clone()))
+    }
 }
+
+/// A source of temporary credentials.
+trait Fetch: Send + Sync {
+    fn fetch(&self, now: SystemTime) -> Result<Credentials, CredentialsError>;
+}
+
+/// Caches what a [`Fetch`] returns until shortly before it expires. If a
+/// refresh fails while the cached credentials are still valid, they are
+/// used: a passing STS or metadata hiccup must not stop a router.
+struct Cached<F> {
+    inner: F,
+    cache: Mutex<Option<Credentials>>,
+}
+
+impl<F: Fetch> Cached<F> {
+    fn new(inner: F) -> Cached<F> {
+        Cached {
+            inner,
+            cache: Mutex::new(None),
+        }
+    }
+}
+
+impl<F: Fetch> CredentialsProvider for Cached<F> {
+    fn credentials(&self, now: SystemTime) -> Result<Credentials, CredentialsError> {
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let fresh = |c: &Credentials, margin: Duration| {
+            c.expires
+                .is_none_or(|exp| exp.duration_since(now).is_ok_and(|left| left > margin))
+        };
+        if let Some(c) = cache.as_ref().filter(|c| fresh(c, REFRESH_BEFORE)) {
+            return Ok(c.clone());
+        }
+        match self.inner.fetch(now) {
+            Ok(c) => {
+                *cache = Some(c.clone());
+                Ok(c)
+            }
+            Err(e) => match cache.as_ref().filter(|c| fresh(c, Duration::ZERO)) {
+                Some(c) => {
+                    crate::warn!("refreshing credentials failed, using the cached ones until they expire: {e}");
+                    Ok(c.clone())
+                }
+                None => Err(e),
+            },
+        }
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_connect(Some(Duration::from_secs(3)))
+        .timeout_global(Some(Duration::from_secs(10)))
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+/// STS `AssumeRoleWithWebIdentity` with a token from a file (EKS IRSA).
+struct WebIdentity {
+    token_file: String,
+    role_arn: String,
+    session_name: Option<String>,
+    endpoint: String,
+    agent: ureq::Agent,
+}
+
+impl WebIdentity {
+    fn configured(
+        env: &Env,
+        profile: Option<&Profile>,
+        region: Option<&Region>,
+    ) -> Option<WebIdentity> {
+        let (token_file, role_arn, session_name) = match (
+            env.get("AWS_WEB_IDENTITY_TOKEN_FILE"),
+            env.get("AWS_ROLE_ARN"),
+        ) {
+            (Some(f), Some(r)) => (
+                f.to_string(),
+                r.to_string(),
+                env.get("AWS_ROLE_SESSION_NAME").map(str::to_string),
+            ),
+            _ => {
+                let p = profile?;
+                (
+                    p.get("web_identity_token_file")?.to_string(),
+                    p.get("role_arn")?.to_string(),
+                    p.get("role_session_name").map(str::to_string),
+                )
+            }
+        };
+        let endpoint = env
+            .get("AWS_ENDPOINT_URL_STS")
+            .or_else(|| env.get("AWS_ENDPOINT_URL"))
+            .map(|u| u.trim_end_matches('/').to_string())
+            .unwrap_or_else(|| match region {
+                Some(r) if r.is_china() => format!("https://sts.{r}.amazonaws.com.cn"),
+                Some(r) => format!("https://sts.{r}.amazonaws.com"),
+                None => "https://sts.amazonaws.com".into(),
+            });
+        Some(WebIdentity {
+            token_file,
+            role_arn,
+            session_name,
+            endpoint,
+            agent: agent(),
+        })
+    }
+}
+
+impl Fetch for WebIdentity {
+    fn fetch(&self, now: SystemTime) -> Result<Credentials, CredentialsError> {
+        let source = format!("web identity ({})", self.role_arn);
+        let provider_err = |detail: String| CredentialsError::Provider {
+            source: source.clone(),
+            detail,
+        };
+        // The token file is re-read every time: the kubelet rotates it.
+        let token = std::fs::read_to_string(&self.token_file).map_err(|e| {
+            provider_err(format!(
+                "cannot read the token file {}: {e}",
+                self.token_file
+            ))
+        })?;
+        let session = self.session_name.clone().unwrap_or_else(|| {
+            format!(
+                "vpc-router-{}",
+                now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+            )
+        });
+        let body = form_body(&[
+            ("Action", "AssumeRoleWithWebIdentity"),
+            ("Version", "2011-06-15"),
+            ("RoleArn", &self.role_arn),
+            ("RoleSessionName", &session),
+            ("WebIdentityToken", token.trim()),
+        ]);
+        let mut resp = self
+            .agent
+            .post(format!("{}/", self.endpoint))
+            .header(
+                "content-type",
+                "application/x-www-form-urlencoded; charset=utf-8",
+            )
+            .send(body.as_bytes())
+            .map_err(|e| CredentialsError::Transport {
+                source: source.clone(),
+                detail: format!("STS at {}: {e}", self.endpoint),
+            })?;
+        let status = resp.status().as_u16();
+        let text = resp
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| CredentialsError::Transport {
+                source: source.clone(),
+                detail: format!("STS at {}: {e}", self.endpoint),
+            })?;
+        if status != 200 {
+            return Err(provider_err(match xml::error_body(&text) {
+                Some(e) => format!(
+                    "STS AssumeRoleWithWebIdentity failed: {}: {} (HTTP {status}{})",
+                    e.code,
+                    e.message,
+                    e.request_id
+                        .map(|id| format!(", request ID {id}"))
+                        .unwrap_or_default()
+                ),
+                None => format!("STS AssumeRoleWithWebIdentity answered HTTP {status}"),
+            }));
+        }
+        let c = xml::assume_role_with_web_identity(&text)
+            .map_err(|e| provider_err(format!("STS answer: {e}")))?;
+        let expires = parse_rfc3339(&c.expiration).ok_or_else(|| {
+            provider_err(format!("STS answer: bad Expiration '{}'", c.expiration))
+        })?;
+        Ok(Credentials {
+            access_key_id: c.access_key_id,
+            secret_access_key: Secret::new(c.secret_access_key),
+            session_token: Some(Secret::new(c.session_token)),
+            expires: Some(expires),
+            source,
+        })
+    }
+}
+
+/// ECS task roles and EKS Pod Identity: a local HTTP endpoint.
+struct Container {
+    url: String,
+    auth: Option<ContainerAuth>,
+    agent: ureq::Agent,
+}
+
+enum ContainerAuth {
+    Token(Secret),
+    /// Read at each fetch, as it may be rotated.
+    File(String),
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ContainerCredentials {
+    access_key_id: String,
+    secret_access_key: String,
+    token: Option<String>,
+    expiration: Option<String>,
+}
+
+impl Container {
+    fn configured(env: &Env) -> Result<Option<Container>, CredentialsError> {
+        let url = if let Some(rel) = env.get("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") {
+            format!("{CONTAINER_HOST}{rel}")
+        } else if let Some(full) = env.get("AWS_CONTAINER_CREDENTIALS_FULL_URI") {
+            check_full_uri(full)?;
+            full.to_string()
+        } else {
+            return Ok(None);
+        };
+        let auth = env
+            .get("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE")
+            .map(|f| ContainerAuth::File(f.to_string()))
+            .or_else(|| {
+                env.get("AWS_CONTAINER_AUTHORIZATION_TOKEN")
+                    .map(|t| ContainerAuth::Token(Secret::new(t)))
+            });
+        Ok(Some(Container {
+            url,
+            auth,
+            agent: agent(),
+        }))
+    }
+}
+
+/// A full URI must be HTTPS, or HTTP to this host or the ECS/EKS agents,
+/// so that credentials are never fetched in clear text from elsewhere.
+fn check_full_uri(url: &str) -> Result<(), CredentialsError> {
+    if url.starts_with("https://") {
+        return Ok(());
+    }
+    let host = url
+        .strip_prefix("http://")
+        .map(|rest| rest.split('/').next().unwrap_or(""))
+        .map(|authority| match authority.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or(""),
+            None => authority.split(':').next().unwrap_or(""),
+        });
+    let allowed = host.is_some_and(|h| {
+        h == "localhost"
+            || h == "169.254.170.2"
+            || h == "169.254.170.23"
+            || h == "fd00:ec2::23"
+            || h.parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    });
+    if allowed {
+        Ok(())
+    } else {
+        Err(CredentialsError::Provider {
+            source: "container credentials".into(),
+            detail: format!(
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI '{url}' must be https://, or http:// to a \
+                 loopback address or the ECS/EKS agent (169.254.170.2, 169.254.170.23, fd00:ec2::23)"
+            ),
+        })
+    }
+}
+
+impl Fetch for Container {
+    fn fetch(&self, _now: SystemTime) -> Result<Credentials, CredentialsError> {
+        let source = "container credentials".to_string();
+        let provider_err = |detail: String| CredentialsError::Provider {
+            source: source.clone(),
+            detail,
+        };
+        let mut req = self.agent.get(&self.url);
+        match &self.auth {
+            Some(ContainerAuth::Token(t)) => req = req.header("authorization", t.expose()),
+            Some(ContainerAuth::File(f)) => {
+                let t = std::fs::read_to_string(f).map_err(|e| {
+                    provider_err(format!("cannot read the authorization token file {f}: {e}"))
+                })?;
+                req = req.header("authorization", t.trim());
+            }
+            None => {}
+        }
+        let mut resp = req.call().map_err(|e| CredentialsError::Transport {
+            source: source.clone(),
+            detail: format!("{}: {e}", self.url),
+        })?;
+        let status = resp.status().as_u16();
+        let text = resp
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| CredentialsError::Transport {
+                source: source.clone(),
+                detail: format!("{}: {e}", self.url),
+            })?;
+        if status != 200 {
+            return Err(provider_err(format!("{} answered HTTP {status}", self.url)));
+        }
+        let c: ContainerCredentials = serde_json::from_str(&text)
+            .map_err(|e| provider_err(format!("not the expected JSON: {e}")))?;
+        let expires = match &c.expiration {
+            Some(e) => Some(
+                parse_rfc3339(e).ok_or_else(|| provider_err(format!("bad Expiration '{e}'")))?,
+            ),
+            None => None,
+        };
+        Ok(Credentials {
+            access_key_id: c.access_key_id,
+            secret_access_key: Secret::new(c.secret_access_key),
+            session_token: c.token.map(Secret::new),
+            expires,
+            source,
+        })
+    }
+}
+
+/// The EC2 instance profile, through IMDSv2.
+struct InstanceProfile {
+    imds: Arc<Imds>,
+}
+
+impl Fetch for InstanceProfile {
+    fn fetch(&self, _now: SystemTime) -> Result<Credentials, CredentialsError> {
+        match self.imds.role_credentials() {
+            Ok(Some(c)) => Ok(c),
+            Ok(None) => Err(CredentialsError::NotFound(
+                "environment variables, shared config files, web identity, container credentials, \
+                 and the instance profile (the instance has none)"
+                    .into(),
+            )),
+            Err(e) => Err(CredentialsError::NotFound(format!(
+                "environment variables, shared config files, web identity, container credentials, \
+                 and the instance profile: {e}"
+            ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,40 +1,446 @@
-//! Region and VPC resolution. Partial: flags and environment only; the
-//! instance metadata (IMDSv2) lookups land with the credential chain.
+//! Instance metadata (IMDSv2): the instance's region, VPC and instance
+//! profile credentials; and the resolution of region and VPC, in which
+//! metadata is the last resort. Timeouts are short so that a run off EC2
+//! fails in about a second with a message saying what to pass instead.
 
-use crate::aws::Env;
+use std::fmt;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+
+use crate::aws::{profile, Credentials, Env, Secret};
+use crate::timefmt::parse_rfc3339;
 use crate::types::{Region, VpcId};
 
-/// Instance metadata access; not available in this build yet, so `None`.
-pub struct Imds;
+const DEFAULT_ENDPOINT: &str = "http://169.254.169.254";
+/// The token lives six hours; it is renewed well before that.
+const TOKEN_TTL: &str = "21600";
+const TOKEN_REUSE: Duration = Duration::from_secs(5 * 3600);
 
-impl Imds {
-    pub fn from_env(_env: &Env) -> Option<Imds> {
-        None
+/// Why metadata could not be had.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImdsError(pub String);
+
+impl fmt::Display for ImdsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
     }
 }
 
-/// Region: the flag, else `AWS_REGION`, else `AWS_DEFAULT_REGION`.
+impl std::error::Error for ImdsError {}
+
+/// An IMDSv2 client with its session token.
+pub struct Imds {
+    endpoint: String,
+    agent: ureq::Agent,
+    token: Mutex<Option<(String, Instant)>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RoleCredentials {
+    code: Option<String>,
+    access_key_id: String,
+    secret_access_key: String,
+    token: String,
+    expiration: String,
+}
+
+impl Imds {
+    /// `None` when `AWS_EC2_METADATA_DISABLED=true`.
+    pub fn from_env(env: &Env) -> Option<Imds> {
+        if env
+            .get("AWS_EC2_METADATA_DISABLED")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+        {
+            return None;
+        }
+        let endpoint = env
+            .get("AWS_EC2_METADATA_SERVICE_ENDPOINT")
+            .unwrap_or(DEFAULT_ENDPOINT)
+            .trim_end_matches('/')
+            .to_string();
+        let agent = ureq::Agent::config_builder()
+            .timeout_connect(Some(Duration::from_secs(1)))
+            .timeout_global(Some(Duration::from_secs(2)))
+            .http_status_as_error(false)
+            // Metadata is link-local: a proxy from the environment would
+            // only get in the way.
+            .proxy(None)
+            .build()
+            .into();
+        Some(Imds {
+            endpoint,
+            agent,
+            token: Mutex::new(None),
+        })
+    }
+
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    fn unreachable(&self, detail: impl fmt::Display) -> ImdsError {
+        ImdsError(format!(
+            "instance metadata (IMDSv2) at {} did not answer ({detail}); not running on EC2?",
+            self.endpoint
+        ))
+    }
+
+    fn token(&self) -> Result<String, ImdsError> {
+        let mut cached = self.token.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((t, at)) = cached.as_ref() {
+            if at.elapsed() < TOKEN_REUSE {
+                return Ok(t.clone());
+            }
+        }
+        let mut resp = self
+            .agent
+            .put(format!("{}/latest/api/token", self.endpoint))
+            .header("x-aws-ec2-metadata-token-ttl-seconds", TOKEN_TTL)
+            .send_empty()
+            .map_err(|e| self.unreachable(e))?;
+        let status = resp.status().as_u16();
+        let body = resp
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| self.unreachable(e))?;
+        if status != 200 || body.trim().is_empty() {
+            return Err(ImdsError(format!(
+                "instance metadata at {} refused a session token (HTTP {status}); \
+                 is IMDSv2 enabled and the hop limit high enough?",
+                self.endpoint
+            )));
+        }
+        let token = body.trim().to_string();
+        *cached = Some((token.clone(), Instant::now()));
+        Ok(token)
+    }
+
+    /// GETs a metadata path; `Ok(None)` on 404.
+    pub fn get(&self, path: &str) -> Result<Option<String>, ImdsError> {
+        let token = self.token()?;
+        let mut resp = self
+            .agent
+            .get(format!("{}{path}", self.endpoint))
+            .header("x-aws-ec2-metadata-token", &token)
+            .call()
+            .map_err(|e| self.unreachable(e))?;
+        let status = resp.status().as_u16();
+        let body = resp
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| self.unreachable(e))?;
+        match status {
+            200 => Ok(Some(body.trim().to_string())),
+            404 => Ok(None),
+            _ => Err(ImdsError(format!(
+                "instance metadata {path} answered HTTP {status}"
+            ))),
+        }
+    }
+
+    fn require(&self, path: &str) -> Result<String, ImdsError> {
+        self.get(path)?
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| ImdsError(format!("instance metadata has no {path}")))
+    }
+
+    /// The instance's region.
+    pub fn region(&self) -> Result<Region, ImdsError> {
+        let r = self.require("/latest/meta-data/placement/region")?;
+        r.parse().map_err(|e: crate::types::ParseError| {
+            ImdsError(format!("instance metadata region: {e}"))
+        })
+    }
+
+    /// The VPC of the instance's primary network interface.
+    pub fn vpc_id(&self) -> Result<VpcId, ImdsError> {
+        let mac = self.require("/latest/meta-data/mac")?;
+        let v = self.require(&format!(
+            "/latest/meta-data/network/interfaces/macs/{mac}/vpc-id"
+        ))?;
+        v.parse()
+            .map_err(|e: crate::types::ParseError| ImdsError(format!("instance metadata VPC: {e}")))
+    }
+
+    /// The instance profile's credentials; `Ok(None)` when the instance has
+    /// no instance profile.
+    pub fn role_credentials(&self) -> Result<Option<Credentials>, ImdsError> {
+        let base = "/latest/meta-data/iam/security-credentials/";
+        let Some(roles) = self.get(base)? else {
+            return Ok(None);
+        };
+        let Some(role) = roles.lines().map(str::trim).find(|l| !l.is_empty()) else {
+            return Ok(None);
+        };
+        let doc = self.get(&format!("{base}{role}"))?.ok_or_else(|| {
+            ImdsError(format!("instance profile role '{role}' has no credentials"))
+        })?;
+        let c: RoleCredentials = serde_json::from_str(&doc).map_err(|e| {
+            ImdsError(format!(
+                "instance profile credentials are not the expected JSON: {e}"
+            ))
+        })?;
+        if let Some(code) = c.code.as_deref().filter(|c| *c != "Success") {
+            return Err(ImdsError(format!("instance profile credentials: {code}")));
+        }
+        let expires = parse_rfc3339(&c.expiration).ok_or_else(|| {
+            ImdsError(format!(
+                "instance profile credentials: bad Expiration '{}'",
+                c.expiration
+            ))
+        })?;
+        Ok(Some(Credentials {
+            access_key_id: c.access_key_id,
+            secret_access_key: Secret::new(c.secret_access_key),
+            session_token: Some(Secret::new(c.token)),
+            expires: Some(expires),
+            source: format!("instance profile {role}"),
+        }))
+    }
+}
+
+/// The region: the flag, `AWS_REGION`, `AWS_DEFAULT_REGION`, the profile's
+/// `region`, then instance metadata. Returns where it came from.
 pub fn resolve_region(
     flag: Option<&Region>,
     env: &Env,
-    _profile: Option<&str>,
-    _imds: Option<&Imds>,
-) -> Result<(Region, &'static str), String> {
+    profile_flag: Option<&str>,
+    imds: Option<&Imds>,
+) -> Result<(Region, String), String> {
     if let Some(r) = flag {
-        return Ok((r.clone(), "--region"));
+        return Ok((r.clone(), "--region".into()));
     }
     for var in ["AWS_REGION", "AWS_DEFAULT_REGION"] {
         if let Some(v) = env.get(var) {
             let r = v
                 .parse()
                 .map_err(|e: crate::types::ParseError| format!("{var}: {e}"))?;
-            return Ok((r, var));
+            return Ok((r, var.into()));
         }
     }
-    Err("no region: pass -r/--region or set AWS_REGION".into())
+    if let Some(p) = profile::load(env, profile_flag).map_err(|e| e.to_string())? {
+        if let Some(v) = p.get("region") {
+            let r = v.parse().map_err(|e: crate::types::ParseError| {
+                format!("region of profile {}: {e}", p.name)
+            })?;
+            return Ok((r, format!("profile {}", p.name)));
+        }
+    }
+    let why = match imds {
+        None => "instance metadata is disabled (AWS_EC2_METADATA_DISABLED)".to_string(),
+        Some(m) => match m.region() {
+            Ok(r) => return Ok((r, "instance metadata".into())),
+            Err(e) => e.to_string(),
+        },
+    };
+    Err(format!(
+        "no region: pass -r/--region, set AWS_REGION, or set a region in the profile; {why}"
+    ))
 }
 
-/// VPC: the flag.
-pub fn resolve_vpc(flag: Option<&VpcId>, _imds: Option<&Imds>) -> Result<VpcId, String> {
-    flag.cloned().ok_or_else(|| "no VPC: pass -v/--vpc".into())
+/// The VPC: the flag, then instance metadata.
+pub fn resolve_vpc(flag: Option<&VpcId>, imds: Option<&Imds>) -> Result<(VpcId, String), String> {
+    if let Some(v) = flag {
+        return Ok((v.clone(), "--vpc".into()));
+    }
+    let why = match imds {
+        None => "instance metadata is disabled (AWS_EC2_METADATA_DISABLED)".to_string(),
+        Some(m) => match m.vpc_id() {
+            Ok(v) => return Ok((v, "instance metadata".into())),
+            Err(e) => e.to_string(),
+        },
+    };
+    Err(format!("no VPC: pass -v/--vpc; {why}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use httpmock::prelude::*;
+
+    fn imds_at(url: &str) -> Imds {
+        Imds::from_env(&Env::from_pairs([(
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+            url,
+        )]))
+        .unwrap()
+    }
+
+    /// A mock IMDS that hands out token "T" and checks it on every GET.
+    fn server() -> MockServer {
+        let s = MockServer::start();
+        s.mock(|when, then| {
+            when.method(PUT)
+                .path("/latest/api/token")
+                .header("x-aws-ec2-metadata-token-ttl-seconds", "21600");
+            then.status(200).body("T");
+        });
+        s
+    }
+
+    fn serve(s: &MockServer, path: &str, body: &str) {
+        s.mock(|when, then| {
+            when.method(GET)
+                .path(path)
+                .header("x-aws-ec2-metadata-token", "T");
+            then.status(200).body(body);
+        });
+    }
+
+    #[test]
+    fn region_and_vpc_come_from_metadata_with_one_token() {
+        let s = server();
+        serve(&s, "/latest/meta-data/placement/region", "eu-central-1");
+        serve(&s, "/latest/meta-data/mac", "0e:49:61:0f:c3:11");
+        serve(
+            &s,
+            "/latest/meta-data/network/interfaces/macs/0e:49:61:0f:c3:11/vpc-id",
+            "vpc-350d6a51\n",
+        );
+        let m = imds_at(&s.base_url());
+        assert_eq!(m.region().unwrap().as_str(), "eu-central-1");
+        assert_eq!(m.vpc_id().unwrap().as_str(), "vpc-350d6a51");
+    }
+
+    #[test]
+    fn the_token_is_fetched_once_and_sent_on_every_get() {
+        let s = MockServer::start();
+        let token = s.mock(|when, then| {
+            when.method(PUT).path("/latest/api/token");
+            then.status(200).body("T");
+        });
+        let get = s.mock(|when, then| {
+            when.method(GET)
+                .path("/latest/meta-data/placement/region")
+                .header("x-aws-ec2-metadata-token", "T");
+            then.status(200).body("us-west-2");
+        });
+        let m = imds_at(&s.base_url());
+        m.region().unwrap();
+        m.region().unwrap();
+        token.assert_hits(1);
+        get.assert_hits(2);
+    }
+
+    #[test]
+    fn role_credentials() {
+        let s = server();
+        serve(
+            &s,
+            "/latest/meta-data/iam/security-credentials/",
+            "router-role\n",
+        );
+        serve(
+            &s,
+            "/latest/meta-data/iam/security-credentials/router-role",
+            &std::fs::read_to_string(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/fixtures/imds-security-credentials.json"
+            ))
+            .unwrap(),
+        );
+        let c = imds_at(&s.base_url()).role_credentials().unwrap().unwrap();
+        assert_eq!(c.access_key_id, "ASIAIMDSEXAMPLE");
+        assert_eq!(c.secret_access_key.expose(), "imds-secret-example");
+        assert_eq!(
+            c.session_token.as_ref().unwrap().expose(),
+            "imds-token-example"
+        );
+        assert_eq!(c.expires, parse_rfc3339("2026-11-25T18:00:00Z"));
+        assert_eq!(c.source, "instance profile router-role");
+    }
+
+    #[test]
+    fn no_instance_profile_is_none() {
+        let s = server();
+        s.mock(|when, then| {
+            when.method(GET)
+                .path("/latest/meta-data/iam/security-credentials/");
+            then.status(404);
+        });
+        assert_eq!(imds_at(&s.base_url()).role_credentials().unwrap(), None);
+    }
+
+    #[test]
+    fn an_unreachable_endpoint_fails_fast_with_advice() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let m = imds_at(&format!("http://127.0.0.1:{port}"));
+        let started = Instant::now();
+        let err = m.region().unwrap_err().to_string();
+        assert!(
+            err.contains(&format!(
+                "instance metadata (IMDSv2) at http://127.0.0.1:{port} did not answer"
+            )),
+            "{err}"
+        );
+        assert!(err.contains("not running on EC2?"), "{err}");
+        // Not a timing assertion on the code under test's speed, only a
+        // guard that it did not hang: the bound is generous.
+        assert!(started.elapsed() < Duration::from_secs(30));
+    }
+
+    #[test]
+    fn disabled_metadata_is_none_and_resolution_says_what_to_pass() {
+        let env = Env::from_pairs([
+            ("AWS_EC2_METADATA_DISABLED", "TRUE"),
+            ("HOME", "/nonexistent-vpc-router"),
+        ]);
+        assert!(Imds::from_env(&env).is_none());
+        let err = resolve_region(None, &env, None, None).unwrap_err();
+        assert_eq!(
+            err,
+            "no region: pass -r/--region, set AWS_REGION, or set a region in the profile; \
+             instance metadata is disabled (AWS_EC2_METADATA_DISABLED)"
+        );
+        assert_eq!(
+            resolve_vpc(None, None).unwrap_err(),
+            "no VPC: pass -v/--vpc; instance metadata is disabled (AWS_EC2_METADATA_DISABLED)"
+        );
+    }
+
+    #[test]
+    fn region_resolution_order() {
+        let flag: Region = "ap-south-1".parse().unwrap();
+        let env = Env::from_pairs([
+            ("AWS_REGION", "us-west-1"),
+            ("AWS_DEFAULT_REGION", "us-west-2"),
+            ("HOME", "/nonexistent-vpc-router"),
+        ]);
+        assert_eq!(
+            resolve_region(Some(&flag), &env, None, None).unwrap().0,
+            flag
+        );
+        assert_eq!(
+            resolve_region(None, &env, None, None).unwrap(),
+            ("us-west-1".parse().unwrap(), "AWS_REGION".into())
+        );
+        let env = Env::from_pairs([
+            ("AWS_DEFAULT_REGION", "us-west-2"),
+            ("HOME", "/nonexistent-vpc-router"),
+        ]);
+        assert_eq!(
+            resolve_region(None, &env, None, None).unwrap().1,
+            "AWS_DEFAULT_REGION"
+        );
+        let env = Env::from_pairs([("AWS_REGION", "nowhere")]);
+        assert!(resolve_region(None, &env, None, None)
+            .unwrap_err()
+            .starts_with("AWS_REGION: 'nowhere' is not an AWS region"));
+        // Then metadata.
+        let s = server();
+        serve(&s, "/latest/meta-data/placement/region", "sa-east-1");
+        let env = Env::from_pairs([("HOME", "/nonexistent-vpc-router")]);
+        let got = resolve_region(None, &env, None, Some(&imds_at(&s.base_url()))).unwrap();
+        assert_eq!(
+            got,
+            ("sa-east-1".parse().unwrap(), "instance metadata".into())
+        );
+    }
 }

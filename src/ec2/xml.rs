@@ -93,6 +93,39 @@ pub fn error_body(xml: &str) -> Option<ErrorBody> {
     error_in(&parse(xml).ok()?)
 }
 
+/// Temporary credentials from an STS `AssumeRoleWithWebIdentityResponse`:
+/// access key ID, secret access key, session token and expiration, as sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StsCredentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: String,
+    pub expiration: String,
+}
+
+/// STS `AssumeRoleWithWebIdentity`. STS shares EC2's XML conventions, so it
+/// shares this parser; its errors come in the `<ErrorResponse>` envelope that
+/// [`error_body`] reads.
+pub fn assume_role_with_web_identity(xml: &str) -> Result<StsCredentials, XmlError> {
+    let root = document(xml, "AssumeRoleWithWebIdentityResponse")?;
+    let creds = root
+        .child("AssumeRoleWithWebIdentityResult")
+        .and_then(|r| r.child("Credentials"))
+        .ok_or_else(|| XmlError("no AssumeRoleWithWebIdentityResult/Credentials element".into()))?;
+    let field = |name: &str| {
+        creds
+            .text(name)
+            .map(str::to_string)
+            .ok_or_else(|| XmlError(format!("Credentials without {name}")))
+    };
+    Ok(StsCredentials {
+        access_key_id: field("AccessKeyId")?,
+        secret_access_key: field("SecretAccessKey")?,
+        session_token: field("SessionToken")?,
+        expiration: field("Expiration")?,
+    })
+}
+
 /// The error carried by an already parsed document, from either envelope. A
 /// bare `<Error>` root (the S3 form, which some emulators use) is accepted too.
 fn error_in(root: &Element) -> Option<ErrorBody> {
