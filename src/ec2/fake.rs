@@ -21,6 +21,8 @@ pub enum Fault {
     LostAnswer(&'static str),
     /// Fail as if the network were down.
     Transport,
+    /// Ignore `DryRun` and apply the call, as some emulators do.
+    IgnoreDryRun,
 }
 
 /// A change made "by someone else" between our look and our call.
@@ -121,7 +123,9 @@ impl FakeEc2 {
             f(&mut self.tables.borrow_mut());
         }
         let mut lost = None;
+        let mut dry_run = dry_run;
         match fault {
+            Some(Fault::IgnoreDryRun) => dry_run = false,
             Some(Fault::Api(code)) => return Err(Self::err(action, code, false)),
             Some(Fault::Transport) => return Err(Self::transport(action)),
             Some(Fault::LostAnswer(code)) => lost = Some(code),
@@ -178,7 +182,7 @@ impl Ec2 for FakeEc2 {
             Some(Fault::Api(c) | Fault::LostAnswer(c)) => {
                 return Err(Self::err("DescribeRouteTables", c, false))
             }
-            None => {}
+            Some(Fault::IgnoreDryRun) | None => {}
         }
         if self.vpc.as_ref() != Some(vpc) {
             return Ok(vec![]);
@@ -203,7 +207,9 @@ impl Ec2 for FakeEc2 {
             ips_s.join(",")
         )) {
             return Err(match f {
-                Fault::Transport => Self::transport("DescribeNetworkInterfaces"),
+                Fault::Transport | Fault::IgnoreDryRun => {
+                    Self::transport("DescribeNetworkInterfaces")
+                }
                 Fault::Api(c) | Fault::LostAnswer(c) => {
                     Self::err("DescribeNetworkInterfaces", c, false)
                 }

@@ -69,6 +69,11 @@ pub fn network_interfaces(xml: &str) -> Result<Page<NetworkInterface>, XmlError>
 }
 
 /// The `<return>true|false</return>` of CreateRoute, ReplaceRoute, DeleteRoute.
+///
+/// An answer document (`<...Response>`) without `<return>` counts as `true`:
+/// it came with a 2xx status, which already says the call worked. EC2 always
+/// sends the element, but emulators do not (moto 5.2 omits it for
+/// ReplaceRoute and DeleteRoute). Only an explicit `false` is a refusal.
 pub fn return_value(xml: &str) -> Result<bool, XmlError> {
     let root = parse(xml)?;
     if let Some(err) = error_in(&root) {
@@ -84,7 +89,11 @@ pub fn return_value(xml: &str) -> Result<bool, XmlError> {
             "<{}> has <return>{v}</return>; expected true or false",
             root.name
         ))),
-        None => Err(XmlError(format!("<{}> has no <return> element", root.name))),
+        None if root.name.ends_with("Response") => Ok(true),
+        None => Err(XmlError(format!(
+            "<{}> is not an answer document (no <return>)",
+            root.name
+        ))),
     }
 }
 
@@ -804,9 +813,14 @@ mod tests {
     #[test]
     fn return_value_errors_say_what_is_wrong() {
         assert_eq!(
-            return_value("<CreateRouteResponse><requestId>x</requestId></CreateRouteResponse>"),
+            return_value("<ReplaceRouteResponse><requestId>x</requestId></ReplaceRouteResponse>"),
+            Ok(true),
+            "an answer without <return> is a success (moto's form)"
+        );
+        assert_eq!(
+            return_value("<html><body>ok</body></html>"),
             Err(XmlError(
-                "<CreateRouteResponse> has no <return> element".into()
+                "<html> is not an answer document (no <return>)".into()
             ))
         );
         assert_eq!(

@@ -56,6 +56,10 @@ pub enum Outcome {
     Done,
     /// `--dry-run`: EC2 said the call would have succeeded.
     DryRunOk,
+    /// `--dry-run`, but the endpoint answered with success instead of
+    /// `DryRunOperation`: it ignored `DryRun=true` and made the change. Real
+    /// EC2 never does this; some emulators do.
+    AppliedDespiteDryRun,
     /// The call failed; the table is as it was.
     Failed(Ec2Error),
     /// A conflict changed the step: e.g. a CreateRoute that met a route
@@ -109,6 +113,7 @@ impl Report {
                 (Outcome::Failed(e), _) => Verdict::Failed {
                     transport: e.is_transport(),
                 },
+                (Outcome::AppliedDespiteDryRun, _) => Verdict::Failed { transport: false },
                 (_, Step::Refused(_)) => Verdict::Refused,
                 (_, Step::Missing) => Verdict::NotFound,
                 _ => Verdict::Ok,
@@ -309,6 +314,7 @@ fn apply(
 ) -> Outcome {
     match call(ec2, table, &req.cidr, step, eni, req.dry_run) {
         None => Outcome::NoCall,
+        Some(Ok(())) if req.dry_run => Outcome::AppliedDespiteDryRun,
         Some(Ok(())) => Outcome::Done,
         Some(Err(e)) if e.code() == Some("DryRunOperation") => Outcome::DryRunOk,
         Some(Err(e)) if !req.dry_run && is_conflict(step, &e) => {

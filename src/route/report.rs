@@ -12,6 +12,7 @@ pub fn result_word(t: &TableReport) -> &'static str {
     let step = final_step(t);
     match (step, t.outcome.settled()) {
         (_, Outcome::Failed(_)) => "failed",
+        (_, Outcome::AppliedDespiteDryRun) => "changed_despite_dry_run",
         (Step::Create, Outcome::DryRunOk) => "would_create",
         (Step::Replace(_), Outcome::DryRunOk) => "would_replace",
         (Step::Delete, Outcome::DryRunOk) => "would_delete",
@@ -85,6 +86,10 @@ fn describe(t: &TableReport) -> String {
     let word = result_word(t).replace('_', " ");
     let detail = match (final_step(t), t.outcome.settled()) {
         (_, Outcome::Failed(e)) => e.to_string(),
+        (_, Outcome::AppliedDespiteDryRun) => {
+            "the endpoint ignored DryRun=true and made the change; real EC2 never does this"
+                .to_string()
+        }
         (Step::Refused(p), _) => p.to_string(),
         (Step::Replace(reason), _) => {
             // A blackhole shows in the state already.

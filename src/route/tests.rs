@@ -441,3 +441,21 @@ fn ipv6_routes_work_like_ipv4() {
         "CreateRoute rtb-0a1b2c3d 2001:db8:1234::/48 eni-0aaaaaaaaaaaaaaa1"
     );
 }
+
+#[test]
+fn an_endpoint_that_ignores_dry_run_is_reported_not_hidden() {
+    let ec2 = vpc();
+    ec2.fail("CreateRoute", Fault::IgnoreDryRun);
+    let mut q = req(Op::Add, "10.55.0.0/16", Some(A_IP));
+    q.dry_run = true;
+    let r = execute(&ec2, &q).unwrap();
+    assert_eq!(r.tables[2].outcome, Outcome::AppliedDespiteDryRun);
+    assert_eq!(r.tables[1].outcome, Outcome::DryRunOk);
+    assert_eq!(r.verdict(), Verdict::Failed { transport: false });
+    assert_eq!(
+        super::report::result_word(&r.tables[2]),
+        "changed_despite_dry_run"
+    );
+    // The change was made: the report says so because it is true.
+    assert!(ec2.route("rtb-2a2b3c4d", "10.55.0.0/16").is_some());
+}
