@@ -89,9 +89,11 @@ step "show"
 vr 0 -c show --CIDR 10.55.0.0/16
 vr 0 -c show --CIDR 10.55.0.0/16 --output json
 
-step "dry run: what would change, and whether IAM would allow it"
-vr 0 -c add --CIDR 10.55.0.0/16 --ip 10.33.20.142 --dry-run
-check 10.55.0.0/16 "$b_eni"
+# No --dry-run here: moto 5.2.5 ignores DryRun=true on CreateRoute,
+# ReplaceRoute and DeleteRoute and makes the change. vpc-router notices (a
+# success answer to a dry run) and reports the table as
+# changed_despite_dry_run with exit 3; real EC2 answers DryRunOperation.
+# Dry runs are tested against recorded EC2 answers in tests/cli.rs.
 
 step "the internet gateway route is not ours: refused (exit 5)"
 vr 5 -c del --CIDR 0.0.0.0/0

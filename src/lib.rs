@@ -150,7 +150,19 @@ pub fn resolve(config: &Config, env: &Env, clock: Clock) -> Result<Resolved, Mai
         retry.max_attempts = parse_max_attempts(v)
             .map_err(|e| MainError::Setup(format!("AWS_MAX_ATTEMPTS: {e}")))?;
     }
+    let proxy = match aws::proxy_for(env, &endpoint) {
+        Some(p) => Some(ureq::Proxy::new(&p).map_err(|e| {
+            MainError::Setup(format!(
+                "the proxy '{p}' for {endpoint} (HTTPS_PROXY/HTTP_PROXY) is not usable: {e}"
+            ))
+        })?),
+        None => None,
+    };
+    if let Some(p) = &proxy {
+        debug!("EC2 through proxy {}:{}", p.host(), p.port());
+    }
     let settings = ClientSettings {
+        proxy,
         endpoint,
         region: region.clone(),
         connect_timeout: a.connect_timeout,

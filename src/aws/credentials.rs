@@ -33,13 +33,22 @@ pub fn default_chain(
     imds: Option<Arc<Imds>>,
 ) -> Result<Arc<dyn CredentialsProvider>, CredentialsError> {
     let mut tried = vec!["environment variables"];
+    // An explicit --profile beats keys in the environment, as in the AWS
+    // CLI: a router started with --profile must not act with whatever
+    // account the shell happens to hold. AWS_PROFILE does not do this.
+    let keys_from_env = profile_flag.is_none();
+    if !keys_from_env {
+        tried[0] = "environment variables (skipped: --profile given)";
+    }
     if let Some(c) = static_keys(
         "environment",
         env.get("AWS_ACCESS_KEY_ID"),
         env.get("AWS_SECRET_ACCESS_KEY"),
         env.get("AWS_SESSION_TOKEN"),
         ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"),
-    )? {
+    )?
+    .filter(|_| keys_from_env)
+    {
         return Ok(Arc::new(Static(c)));
     }
     let profile = profile::load(env, profile_flag).map_err(|e| CredentialsError::Provider {
@@ -199,11 +208,20 @@ impl<F: Fetch> CredentialsProvider for Cached<F> {
     }
 }
 
-fn agent() -> ureq::Agent {
+/// An agent for a credentials endpoint, with the proxy the environment
+/// names for it (never one for the container agent, which is local).
+fn agent(proxy: Option<String>) -> ureq::Agent {
     ureq::Agent::config_builder()
         .timeout_connect(Some(Duration::from_secs(3)))
         .timeout_global(Some(Duration::from_secs(10)))
         .http_status_as_error(false)
+        .proxy(proxy.and_then(|p| match ureq::Proxy::new(&p) {
+            Ok(proxy) => Some(proxy),
+            Err(e) => {
+                crate::warn!("not using the proxy '{p}' for a credentials endpoint: {e}");
+                None
+            }
+        }))
         .build()
         .into()
 }
@@ -250,12 +268,13 @@ impl WebIdentity {
                 Some(r) => format!("https://sts.{r}.amazonaws.com"),
                 None => "https://sts.amazonaws.com".into(),
             });
+        let proxy = crate::aws::proxy_for(env, &endpoint);
         Some(WebIdentity {
             token_file,
             role_arn,
             session_name,
             endpoint,
-            agent: agent(),
+            agent: agent(proxy),
         })
     }
 }
@@ -377,7 +396,7 @@ impl Container {
         Ok(Some(Container {
             url,
             auth,
-            agent: agent(),
+            agent: agent(None),
         }))
     }
 }

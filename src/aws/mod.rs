@@ -175,6 +175,47 @@ pub fn ec2_endpoint(flag: Option<&str>, env: &Env, region: &Region) -> String {
     format!("https://ec2.{region}.{suffix}")
 }
 
+/// The proxy for `url` from the environment snapshot, as curl and the AWS
+/// tools read it: `HTTPS_PROXY` for https URLs, `HTTP_PROXY` for http ones
+/// (either case), unless `NO_PROXY` names the host (`*`, the host, or a
+/// domain suffix) or the host is a loopback address, which is never proxied.
+/// ureq would read the process environment itself; reading the snapshot
+/// keeps resolution in one place and testable.
+pub fn proxy_for(env: &Env, url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    }
+    .to_ascii_lowercase();
+    if host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+    {
+        return None;
+    }
+    let no_proxy = env
+        .get("NO_PROXY")
+        .or_else(|| env.get("no_proxy"))
+        .unwrap_or("");
+    for entry in no_proxy.split(',').map(|e| e.trim().to_ascii_lowercase()) {
+        let domain = entry.trim_start_matches('.');
+        if entry == "*"
+            || (!domain.is_empty() && (host == domain || host.ends_with(&format!(".{domain}"))))
+        {
+            return None;
+        }
+    }
+    let vars: &[&str] = if scheme.eq_ignore_ascii_case("https") {
+        &["HTTPS_PROXY", "https_proxy"]
+    } else {
+        &["HTTP_PROXY", "http_proxy"]
+    };
+    vars.iter().find_map(|v| env.get(v)).map(str::to_string)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,6 +247,36 @@ mod tests {
             ("AWS_ENDPOINT_URL_EC2", ""),
         ]);
         assert_eq!(ec2_endpoint(None, &env, &r), "http://127.0.0.1:1");
+    }
+
+    #[test]
+    fn proxies_come_from_the_snapshot_with_no_proxy_and_loopback_exempt() {
+        let env = Env::from_pairs([
+            ("HTTPS_PROXY", "http://proxy.corp:3128"),
+            ("http_proxy", "http://plain.corp:8080"),
+            ("NO_PROXY", "internal.example, .vpce.amazonaws.com"),
+        ]);
+        let p = |url: &str| proxy_for(&env, url);
+        assert_eq!(
+            p("https://ec2.us-east-1.amazonaws.com").as_deref(),
+            Some("http://proxy.corp:3128")
+        );
+        assert_eq!(
+            p("http://emulator.example:4566").as_deref(),
+            Some("http://plain.corp:8080")
+        );
+        assert_eq!(p("https://internal.example"), None);
+        assert_eq!(p("https://ec2.internal.example:443"), None);
+        assert_eq!(p("https://vpce-1.ec2.us-east-1.vpce.amazonaws.com"), None);
+        assert_eq!(p("http://127.0.0.1:5000"), None);
+        assert_eq!(p("http://[::1]:5000/"), None);
+        assert_eq!(p("http://localhost:5000"), None);
+        assert_eq!(
+            proxy_for(&Env::default(), "https://ec2.us-east-1.amazonaws.com"),
+            None
+        );
+        let all = Env::from_pairs([("HTTPS_PROXY", "http://p:1"), ("no_proxy", "*")]);
+        assert_eq!(proxy_for(&all, "https://ec2.us-east-1.amazonaws.com"), None);
     }
 
     #[test]

@@ -36,6 +36,8 @@ pub struct ClientSettings {
     /// For a whole attempt, from connect to the last byte of the answer.
     pub timeout: Duration,
     pub retry: RetryPolicy,
+    /// An HTTP(S) proxy, resolved from the environment by the caller.
+    pub proxy: Option<ureq::Proxy>,
 }
 
 /// Waits between attempts. Real sleep in production; tests record instead.
@@ -79,6 +81,8 @@ impl HttpEc2 {
             // EC2's error answers carry the code we need: read them.
             .http_status_as_error(false)
             .user_agent(concat!("vpc-router/", env!("CARGO_PKG_VERSION")))
+            // Set explicitly, so ureq never reads the process environment.
+            .proxy(settings.proxy.clone())
             .build()
             .into();
         let url = format!("{}/", settings.endpoint);

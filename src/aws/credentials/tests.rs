@@ -344,3 +344,20 @@ fn a_failed_refresh_keeps_still_valid_credentials_until_they_expire() {
         Err(CredentialsError::Transport { .. })
     ));
 }
+
+#[test]
+fn an_explicit_profile_beats_environment_keys_but_aws_profile_does_not() {
+    let creds = temp(
+        "credentials-precedence",
+        "[prod]\naws_access_key_id = AKIDPROD\naws_secret_access_key = prod-secret\n",
+    );
+    let e = env(&[
+        ("AWS_SHARED_CREDENTIALS_FILE", creds.to_str().unwrap()),
+        ("AWS_ACCESS_KEY_ID", "AKIDENV"),
+        ("AWS_SECRET_ACCESS_KEY", "env-secret"),
+        ("AWS_PROFILE", "prod"),
+    ]);
+    assert_eq!(get(&e).unwrap().access_key_id, "AKIDENV");
+    let c = chain(&e, Some("prod")).unwrap().credentials(t0()).unwrap();
+    assert_eq!(c.access_key_id, "AKIDPROD");
+}
