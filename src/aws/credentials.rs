@@ -208,6 +208,14 @@ impl<F: Fetch> CredentialsProvider for Cached<F> {
     }
 }
 
+/// A credentials endpoint (`what`) did not answer.
+fn unreachable(source: &str, what: &str, e: ureq::Error) -> CredentialsError {
+    CredentialsError::Transport {
+        source: source.to_string(),
+        detail: format!("{what}: {e}"),
+    }
+}
+
 /// An agent for a credentials endpoint, with the proxy the environment
 /// names for it (never one for the container agent, which is local).
 fn agent(proxy: Option<String>) -> ureq::Agent {
@@ -314,18 +322,12 @@ impl Fetch for WebIdentity {
                 "application/x-www-form-urlencoded; charset=utf-8",
             )
             .send(body.as_bytes())
-            .map_err(|e| CredentialsError::Transport {
-                source: source.clone(),
-                detail: format!("STS at {}: {e}", self.endpoint),
-            })?;
+            .map_err(|e| unreachable(&source, &format!("STS at {}", self.endpoint), e))?;
         let status = resp.status().as_u16();
         let text = resp
             .body_mut()
             .read_to_string()
-            .map_err(|e| CredentialsError::Transport {
-                source: source.clone(),
-                detail: format!("STS at {}: {e}", self.endpoint),
-            })?;
+            .map_err(|e| unreachable(&source, &format!("STS at {}", self.endpoint), e))?;
         if status != 200 {
             return Err(provider_err(match xml::error_body(&text) {
                 Some(e) => format!(
@@ -453,18 +455,12 @@ impl Fetch for Container {
             }
             None => {}
         }
-        let mut resp = req.call().map_err(|e| CredentialsError::Transport {
-            source: source.clone(),
-            detail: format!("{}: {e}", self.url),
-        })?;
+        let mut resp = req.call().map_err(|e| unreachable(&source, &self.url, e))?;
         let status = resp.status().as_u16();
         let text = resp
             .body_mut()
             .read_to_string()
-            .map_err(|e| CredentialsError::Transport {
-                source: source.clone(),
-                detail: format!("{}: {e}", self.url),
-            })?;
+            .map_err(|e| unreachable(&source, &self.url, e))?;
         if status != 200 {
             return Err(provider_err(format!("{} answered HTTP {status}", self.url)));
         }

@@ -361,6 +361,26 @@ impl HttpEc2 {
     }
 }
 
+impl HttpEc2 {
+    /// CreateRoute or ReplaceRoute: `dest` in `table` to the interface `eni`.
+    fn to_interface(
+        &self,
+        action: &'static str,
+        table: &RouteTableId,
+        dest: &Cidr,
+        eni: &EniId,
+        dry_run: bool,
+    ) -> Result<(), Ec2Error> {
+        let d = dest.to_string();
+        let p = [
+            ("RouteTableId", table.as_str()),
+            (destination_param(dest), d.as_str()),
+            ("NetworkInterfaceId", eni.as_str()),
+        ];
+        self.mutate(action, &p, dry_run)
+    }
+}
+
 /// Builds `Filter.N.Name` / `Filter.N.Value.M` parameters.
 fn filters(list: &[(&str, Vec<String>)]) -> Vec<(String, String)> {
     let mut out = Vec::new();
@@ -439,13 +459,7 @@ impl Ec2 for HttpEc2 {
         eni: &EniId,
         dry_run: bool,
     ) -> Result<(), Ec2Error> {
-        let d = dest.to_string();
-        let p = [
-            ("RouteTableId", table.as_str()),
-            (destination_param(dest), d.as_str()),
-            ("NetworkInterfaceId", eni.as_str()),
-        ];
-        self.mutate("CreateRoute", &p, dry_run)
+        self.to_interface("CreateRoute", table, dest, eni, dry_run)
     }
 
     fn replace_route(
@@ -455,13 +469,7 @@ impl Ec2 for HttpEc2 {
         eni: &EniId,
         dry_run: bool,
     ) -> Result<(), Ec2Error> {
-        let d = dest.to_string();
-        let p = [
-            ("RouteTableId", table.as_str()),
-            (destination_param(dest), d.as_str()),
-            ("NetworkInterfaceId", eni.as_str()),
-        ];
-        self.mutate("ReplaceRoute", &p, dry_run)
+        self.to_interface("ReplaceRoute", table, dest, eni, dry_run)
     }
 
     fn delete_route(
