@@ -6,6 +6,7 @@
 //! left open (region, VPC, credentials, endpoint) from an [`aws::Env`]
 //! snapshot, runs the command and returns the exit code.
 
+pub mod api;
 pub mod aws;
 pub mod cli;
 pub mod ec2;
