@@ -360,7 +360,7 @@ mod tests {
     use super::*;
     use crate::aws::CredentialsError;
     use crate::ec2::fake::{eni, table, FakeEc2, Fault};
-    use crate::route::{execute, RouteRequest};
+    use crate::route::execute;
 
     fn call(method: &str, target: &str, body: &str) -> Result<ApiAction, RequestError> {
         parse(method, target, body.as_bytes())
@@ -554,15 +554,7 @@ mod tests {
         if let Some((p, f)) = fault {
             ec2.fail(p, f);
         }
-        let req = RouteRequest {
-            op,
-            vpc: "vpc-350d6a51".parse().unwrap(),
-            cidr: cidr.parse().unwrap(),
-            router_ip: ip.map(|i| i.parse().unwrap()),
-            tables: vec![],
-            force: false,
-            dry_run: false,
-        };
+        let req = crate::route::test_request(op, cidr, ip);
         execute(&ec2, &req).unwrap()
     }
 

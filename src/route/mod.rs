@@ -382,5 +382,19 @@ fn recover(
     }
 }
 
+/// A request in the test VPC `vpc-350d6a51`, for tests across modules.
+#[cfg(test)]
+pub(crate) fn test_request(op: Op, cidr: &str, ip: Option<&str>) -> RouteRequest {
+    RouteRequest {
+        op,
+        vpc: "vpc-350d6a51".parse().unwrap(),
+        cidr: cidr.parse().unwrap(),
+        router_ip: ip.map(|i| i.parse().unwrap()),
+        tables: vec![],
+        force: false,
+        dry_run: false,
+    }
+}
+
 #[cfg(test)]
 mod tests;

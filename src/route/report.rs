@@ -231,7 +231,7 @@ pub fn error_json(e: &Ec2Error) -> Value {
 mod tests {
     use super::*;
     use crate::ec2::fake::{eni, table, FakeEc2, Fault};
-    use crate::route::{execute, Op, RouteRequest};
+    use crate::route::{execute, Op};
 
     fn run(
         op: Op,
@@ -264,15 +264,8 @@ mod tests {
         if let Some((p, f)) = fault {
             ec2.fail(p, f);
         }
-        let req = RouteRequest {
-            op,
-            vpc: "vpc-350d6a51".parse().unwrap(),
-            cidr: cidr.parse().unwrap(),
-            router_ip: ip.map(|i| i.parse().unwrap()),
-            tables: vec![],
-            force: false,
-            dry_run,
-        };
+        let mut req = crate::route::test_request(op, cidr, ip);
+        req.dry_run = dry_run;
         execute(&ec2, &req).unwrap()
     }
 

@@ -42,15 +42,7 @@ fn vpc() -> FakeEc2 {
 }
 
 fn req(op: Op, cidr: &str, ip: Option<&str>) -> RouteRequest {
-    RouteRequest {
-        op,
-        vpc: VPC.parse().unwrap(),
-        cidr: cidr.parse().unwrap(),
-        router_ip: ip.map(|i| i.parse().unwrap()),
-        tables: vec![],
-        force: false,
-        dry_run: false,
-    }
+    test_request(op, cidr, ip)
 }
 
 /// `table: step outcome` per table, for compact assertions.
