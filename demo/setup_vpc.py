@@ -1,76 +1,173 @@
-"""Builds the demo VPC in moto and checks routes, through boto3.
+"""The demo's boto3 side: waits for moto, builds the demo VPC, checks routes.
 
-  setup_vpc.py create URL          -> prints the scenario as JSON
-  setup_vpc.py check URL VPC CIDR ENI|absent
-      exits 1 unless every route table of VPC has CIDR -> ENI (or has no
-      route for CIDR, with 'absent')
+  setup_vpc.py wait URL PID          waits until moto_server (PID) answers at URL
+  setup_vpc.py create URL            builds the VPC; prints key=value lines
+  setup_vpc.py routes URL VPC CIDR WANT [RTB...]
+      exits 1 unless every route table of VPC (or each RTB given) routes CIDR
+      to WANT: an ENI or gateway ID, or 'absent' for no route at CIDR
+  setup_vpc.py json FILE CIDR ENI TABLES
+      exits 1 unless FILE is vpc-router's `show --output json` report saying
+      CIDR is found, pointing at ENI, in each of TABLES (comma-separated)
 
-Only the moto server at URL (on 127.0.0.1) is contacted.
+Only the moto server at URL (on 127.0.0.1) is contacted: the caller (run.sh)
+has set fake credentials and removed every proxy and profile variable.
 """
+
 import json
+import os
 import sys
+import time
+import urllib.request
 
 import boto3
+
+REGION = "us-east-1"
+VPC_CIDR = "10.33.0.0/16"
+SUBNETS = {"a": "10.33.20.0/24", "b": "10.33.30.0/24"}
+ROUTERS = {"a": "10.33.20.142", "b": "10.33.30.22"}
+
+
+def fail(msg):
+    print(f"  check FAILED: {msg}", flush=True)
+    sys.exit(1)
+
+
+def loopback_only(url):
+    if not url.startswith("http://127.0.0.1:"):
+        sys.exit(f"setup_vpc.py: refusing {url}: the demo talks to 127.0.0.1 only")
+    return url
 
 
 def client(url):
     return boto3.client(
         "ec2",
-        region_name="us-east-1",
-        endpoint_url=url,
+        region_name=REGION,
+        endpoint_url=loopback_only(url),
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
 
 
+def wait(url, pid, timeout=60.0):
+    url = loopback_only(url)
+    # No proxy, whatever the environment says.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            sys.exit("moto_server exited before answering")
+        try:
+            with opener.open(f"{url}/moto-api/", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    sys.exit(f"moto_server did not answer at {url} within {timeout:.0f} s")
+
+
 def create(url):
     ec2 = client(url)
-    vpc = ec2.create_vpc(CidrBlock="10.33.0.0/16")["Vpc"]["VpcId"]
-    subnets, tables = [], []
-    for cidr in ["10.33.20.0/24", "10.33.30.0/24"]:
+    vpc = ec2.create_vpc(CidrBlock=VPC_CIDR)["Vpc"]["VpcId"]
+    main = ec2.describe_route_tables(
+        Filters=[
+            {"Name": "vpc-id", "Values": [vpc]},
+            {"Name": "association.main", "Values": ["true"]},
+        ]
+    )["RouteTables"][0]["RouteTableId"]
+    out = {"vpc": vpc, "main": main}
+    for name, cidr in SUBNETS.items():
         subnet = ec2.create_subnet(VpcId=vpc, CidrBlock=cidr)["Subnet"]["SubnetId"]
         table = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
         ec2.associate_route_table(RouteTableId=table, SubnetId=subnet)
-        subnets.append(subnet)
-        tables.append(table)
-    main = ec2.describe_route_tables(
-        Filters=[{"Name": "vpc-id", "Values": [vpc]}, {"Name": "association.main", "Values": ["true"]}]
-    )["RouteTables"][0]["RouteTableId"]
+        out[f"subnet_{name}"] = subnet
+        out[f"table_{name}"] = table
     igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
     ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
     ec2.create_route(RouteTableId=main, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
+    out["igw"] = igw
+    # Any image moto knows; it starts nothing.
     image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
-    routers = {}
-    for name, subnet, ip in [("a", subnets[0], "10.33.20.142"), ("b", subnets[1], "10.33.30.22")]:
+    for name, ip in ROUTERS.items():
         inst = ec2.run_instances(
-            ImageId=image, MinCount=1, MaxCount=1, InstanceType="t3.micro", SubnetId=subnet, PrivateIpAddress=ip
+            ImageId=image,
+            MinCount=1,
+            MaxCount=1,
+            InstanceType="t3.micro",
+            SubnetId=out[f"subnet_{name}"],
+            PrivateIpAddress=ip,
         )["Instances"][0]
         eni = inst["NetworkInterfaces"][0]["NetworkInterfaceId"]
-        # Routers forward packets that are not theirs.
-        ec2.modify_network_interface_attribute(NetworkInterfaceId=eni, SourceDestCheck={"Value": False})
-        routers[name] = {"ip": ip, "instance": inst["InstanceId"], "eni": eni}
-    print(json.dumps({"vpc": vpc, "main": main, "tables": [main] + tables, "igw": igw, "routers": routers}))
+        # Routers forward packets addressed to others.
+        ec2.modify_network_interface_attribute(
+            NetworkInterfaceId=eni, SourceDestCheck={"Value": False}
+        )
+        out[f"ip_{name}"] = ip
+        out[f"instance_{name}"] = inst["InstanceId"]
+        out[f"eni_{name}"] = eni
+    for key, value in out.items():
+        print(f"{key}={value}")
 
 
-def check(url, vpc, cidr, want):
-    ec2 = client(url)
-    tables = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["RouteTables"]
+def target(route):
+    for key in ("NetworkInterfaceId", "GatewayId", "InstanceId", "NatGatewayId"):
+        if route.get(key):
+            return route[key]
+    return "?"
+
+
+def routes(url, vpc, cidr, want, *only):
+    tables = client(url).describe_route_tables(
+        Filters=[{"Name": "vpc-id", "Values": [vpc]}]
+    )["RouteTables"]
+    if only:
+        tables = [t for t in tables if t["RouteTableId"] in only]
+        if len(tables) != len(only):
+            fail(f"route tables {', '.join(only)} are not all in {vpc}")
     bad = []
     for t in tables:
-        routes = [r for r in t["Routes"] if r.get("DestinationCidrBlock") == cidr]
-        got = routes[0].get("NetworkInterfaceId") if routes else "absent"
+        found = [r for r in t["Routes"] if r.get("DestinationCidrBlock") == cidr]
+        got = target(found[0]) if found else "absent"
         if got != want:
-            bad.append(f"{t['RouteTableId']}: {got}")
+            bad.append(f"{t['RouteTableId']} has {got}")
+    if not tables:
+        fail(f"no route table in {vpc}")
     if bad:
-        print(f"  check FAILED: {cidr} should be {want} in every table of {vpc}: " + ", ".join(bad))
-        sys.exit(1)
-    print(f"  check ok (boto3): {cidr} -> {want} in all {len(tables)} route tables")
+        fail(f"{cidr} should be {want} in every table of {vpc}: " + ", ".join(bad))
+    where = ", ".join(only) if only else f"all {len(tables)} route tables"
+    print(f"  check ok (boto3): {cidr} -> {want} in {where}")
+
+
+def check_json(path, cidr, eni, tables):
+    try:
+        with open(path) as f:
+            doc = json.load(f)
+    except ValueError as e:
+        fail(f"show --output json is not JSON: {e}")
+    want = set(tables.split(","))
+    got = {t.get("route_table"): t for t in doc.get("route_tables", [])}
+    if doc.get("command") != "show" or doc.get("cidr") != cidr:
+        fail(f"JSON report is for {doc.get('command')} {doc.get('cidr')}, not show {cidr}")
+    if set(got) != want:
+        fail(f"JSON report covers {sorted(got)}, expected {sorted(want)}")
+    for rtb, t in sorted(got.items()):
+        route = t.get("route") or {}
+        if t.get("result") != "found" or route.get("network_interface") != eni:
+            fail(f"JSON report: {rtb} is {t.get('result')} {route.get('network_interface')}, expected found {eni}")
+    print(f"  check ok (JSON): {cidr} found -> {eni} in all {len(got)} route tables")
 
 
 if __name__ == "__main__":
-    if sys.argv[1] == "create":
-        create(sys.argv[2])
-    elif sys.argv[1] == "check":
-        check(*sys.argv[2:6])
+    cmd, args = sys.argv[1], sys.argv[2:]
+    if cmd == "wait":
+        wait(*args)
+    elif cmd == "create":
+        create(*args)
+    elif cmd == "routes":
+        routes(*args)
+    elif cmd == "json":
+        check_json(*args)
     else:
-        sys.exit(f"unknown command {sys.argv[1]}")
+        sys.exit(f"setup_vpc.py: unknown command {cmd}")

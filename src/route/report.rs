@@ -39,10 +39,16 @@ pub fn verdict_word(v: Verdict) -> &'static str {
 pub fn text(r: &Report) -> String {
     let q = &r.request;
     let mut out = String::new();
-    let dry = if q.dry_run {
-        " (dry run: nothing is changed)"
-    } else {
-        ""
+    // The heading must not promise "nothing changed" when an endpoint
+    // ignored DryRun and made a change anyway.
+    let ignored = r
+        .tables
+        .iter()
+        .any(|t| t.outcome == Outcome::AppliedDespiteDryRun);
+    let dry = match (q.dry_run, ignored) {
+        (false, _) => "",
+        (true, false) => " (dry run: nothing is changed)",
+        (true, true) => " (dry run, but the endpoint ignored it and made changes: see below)",
     };
     match &r.router {
         Some(router) => {
