@@ -88,6 +88,20 @@ impl Imds {
         ))
     }
 
+    /// The status and body of a sent request; any failure to get them is
+    /// "metadata did not answer".
+    fn answer(
+        &self,
+        sent: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<(u16, String), ImdsError> {
+        let mut resp = sent.map_err(|e| self.unreachable(e))?;
+        let body = resp
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| self.unreachable(e))?;
+        Ok((resp.status().as_u16(), body))
+    }
+
     fn token(&self) -> Result<String, ImdsError> {
         let mut cached = self.token.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((t, at)) = cached.as_ref() {
@@ -95,17 +109,12 @@ impl Imds {
                 return Ok(t.clone());
             }
         }
-        let mut resp = self
-            .agent
-            .put(format!("{}/latest/api/token", self.endpoint))
-            .header("x-aws-ec2-metadata-token-ttl-seconds", TOKEN_TTL)
-            .send_empty()
-            .map_err(|e| self.unreachable(e))?;
-        let status = resp.status().as_u16();
-        let body = resp
-            .body_mut()
-            .read_to_string()
-            .map_err(|e| self.unreachable(e))?;
+        let (status, body) = self.answer(
+            self.agent
+                .put(format!("{}/latest/api/token", self.endpoint))
+                .header("x-aws-ec2-metadata-token-ttl-seconds", TOKEN_TTL)
+                .send_empty(),
+        )?;
         if status != 200 || body.trim().is_empty() {
             return Err(ImdsError(format!(
                 "instance metadata at {} refused a session token (HTTP {status}); \
@@ -121,17 +130,12 @@ impl Imds {
     /// GETs a metadata path; `Ok(None)` on 404.
     pub fn get(&self, path: &str) -> Result<Option<String>, ImdsError> {
         let token = self.token()?;
-        let mut resp = self
-            .agent
-            .get(format!("{}{path}", self.endpoint))
-            .header("x-aws-ec2-metadata-token", &token)
-            .call()
-            .map_err(|e| self.unreachable(e))?;
-        let status = resp.status().as_u16();
-        let body = resp
-            .body_mut()
-            .read_to_string()
-            .map_err(|e| self.unreachable(e))?;
+        let (status, body) = self.answer(
+            self.agent
+                .get(format!("{}{path}", self.endpoint))
+                .header("x-aws-ec2-metadata-token", &token)
+                .call(),
+        )?;
         match status {
             200 => Ok(Some(body.trim().to_string())),
             404 => Ok(None),

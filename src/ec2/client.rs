@@ -142,24 +142,13 @@ impl HttpEc2 {
                 }
                 Err(Failure::Answer { status, error }) => {
                     let verdict = classify(status, error.code());
-                    let error = match error {
-                        Ec2Error::Api {
-                            action,
-                            status,
-                            code,
-                            message,
-                            request_id,
-                            ..
-                        } => Ec2Error::Api {
-                            action,
-                            status,
-                            code,
-                            message,
-                            request_id,
-                            maybe_applied,
-                        },
-                        other => other,
-                    };
+                    let mut error = error;
+                    if let Ec2Error::Api {
+                        maybe_applied: m, ..
+                    } = &mut error
+                    {
+                        *m = maybe_applied;
+                    }
                     debug!(
                         "EC2 {action}: HTTP {status} after {} ms (attempt {attempt}): {error}",
                         started.elapsed().as_millis()
