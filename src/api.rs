@@ -25,6 +25,8 @@ pub enum ApiAction {
     Status,
     /// `GET /healthz`: liveness.
     Health,
+    /// `GET /metrics`: Prometheus text.
+    Metrics,
 }
 
 /// A route command from the API, validated.
@@ -68,7 +70,7 @@ impl RequestError {
     pub fn body(&self) -> Value {
         let message = match self {
             RequestError::NotFound(path) => {
-                format!("no such path: {path}; the API has /route, / and /healthz")
+                format!("no such path: {path}; the API has /route, /, /healthz and /metrics")
             }
             RequestError::MethodNotAllowed { allow } => {
                 format!("method not allowed here; use {allow}")
@@ -102,6 +104,10 @@ pub fn parse(method: &str, target: &str, body: &[u8]) -> Result<ApiAction, Reque
         },
         "/healthz" => match method {
             "GET" | "HEAD" => Ok(ApiAction::Health),
+            _ => Err(RequestError::MethodNotAllowed { allow: "GET" }),
+        },
+        "/metrics" => match method {
+            "GET" | "HEAD" => Ok(ApiAction::Metrics),
             _ => Err(RequestError::MethodNotAllowed { allow: "GET" }),
         },
         "/route" | "/route/" => {
@@ -404,6 +410,7 @@ mod tests {
         assert_eq!(c.route_tables.len(), 2);
         assert_eq!(call("GET", "/", ""), Ok(ApiAction::Status));
         assert_eq!(call("GET", "/healthz", ""), Ok(ApiAction::Health));
+        assert_eq!(call("GET", "/metrics", ""), Ok(ApiAction::Metrics));
     }
 
     #[test]

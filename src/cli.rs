@@ -4,7 +4,7 @@
 
 use std::ffi::OsString;
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -28,7 +28,33 @@ pub enum Action {
     Help,
     Version,
     Route(RouteArgs),
+    /// `-d`: serve the HTTP API.
+    Daemon(DaemonArgs),
 }
+
+/// The daemon's settings (`-d`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaemonArgs {
+    pub address: IpAddr,
+    /// 0 asks the system for a free port (tests); the log says which.
+    pub port: u16,
+    /// Threads that run route commands.
+    pub workers: usize,
+    /// Requests must carry `Authorization: Bearer <token>` from this file.
+    pub auth_token_file: Option<PathBuf>,
+    /// Tables a request works on when it names none (empty: all).
+    pub route_tables: Vec<RouteTableId>,
+    /// Client connections served at once (as many again may wait).
+    pub max_connections: usize,
+    /// How long a client may take to send one request.
+    pub request_timeout: Duration,
+}
+
+pub const DEFAULT_PORT: u16 = 33289;
+pub const DEFAULT_WORKERS: usize = 4;
+pub const MAX_WORKERS: usize = 64;
+pub const DEFAULT_MAX_CONNECTIONS: usize = 32;
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A route command: `-c add|show|del`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,9 +172,16 @@ where
     let mut logfile: Option<String> = None;
     let mut connect_timeout: Option<String> = None;
     let mut timeout: Option<String> = None;
+    let mut address: Option<String> = None;
+    let mut port: Option<String> = None;
+    let mut workers: Option<String> = None;
+    let mut token_file: Option<String> = None;
+    let mut max_connections: Option<String> = None;
+    let mut request_timeout: Option<String> = None;
     let mut tables: Vec<RouteTableId> = Vec::new();
     let (mut force, mut dry_run, mut verbose, mut help, mut version) =
         (false, false, false, false, false);
+    let (mut daemon, mut insecure_no_auth) = (false, false);
 
     let value = |parser: &mut lexopt::Parser, arg: &str| -> Result<String, ConfigError> {
         let v = parser.value().map_err(|_| err(arg, "needs a value"))?;
@@ -210,6 +243,34 @@ where
                     tables.push(id);
                 }
             }
+            Short('d') | Long("daemon") => daemon = true,
+            Short('a') | Long("address") => set_once(
+                &mut address,
+                value(&mut parser, "-a/--address")?,
+                "-a/--address",
+            )?,
+            Short('p') | Long("port") => {
+                set_once(&mut port, value(&mut parser, "-p/--port")?, "-p/--port")?
+            }
+            Long("workers") => {
+                set_once(&mut workers, value(&mut parser, "--workers")?, "--workers")?
+            }
+            Long("auth-token-file") => set_once(
+                &mut token_file,
+                value(&mut parser, "--auth-token-file")?,
+                "--auth-token-file",
+            )?,
+            Long("insecure-no-auth") => insecure_no_auth = true,
+            Long("max-connections") => set_once(
+                &mut max_connections,
+                value(&mut parser, "--max-connections")?,
+                "--max-connections",
+            )?,
+            Long("request-timeout") => set_once(
+                &mut request_timeout,
+                value(&mut parser, "--request-timeout")?,
+                "--request-timeout",
+            )?,
             Long("force") => force = true,
             Long("dry-run") => dry_run = true,
             Long("verbose") => verbose = true,
@@ -217,7 +278,7 @@ where
             Short('V') | Long("version") => version = true,
             Value(v) => {
                 let v = v.to_string_lossy();
-                let why = "commands are given with -c/--cmd (add, show, del)";
+                let why = "commands are given with -c/--cmd (add, show, del) or -d (daemon)";
                 return Err(err("", format!("unexpected argument {v:?}; {why}")));
             }
             other => {
@@ -282,11 +343,55 @@ where
         aws.timeout = seconds("--timeout", &s)?;
     }
 
+    let daemon_only = [
+        ("-a/--address", address.is_some()),
+        ("-p/--port", port.is_some()),
+        ("--workers", workers.is_some()),
+        ("--auth-token-file", token_file.is_some()),
+        ("--insecure-no-auth", insecure_no_auth),
+        ("--max-connections", max_connections.is_some()),
+        ("--request-timeout", request_timeout.is_some()),
+    ];
     let action = if help {
         Action::Help
     } else if version {
         Action::Version
+    } else if daemon {
+        let one_shot = [
+            ("-c/--cmd", cmd.is_some()),
+            ("-C/--CIDR", cidr.is_some()),
+            ("-i/--ip", ip.is_some()),
+            ("--force", force),
+            ("--dry-run", dry_run),
+            ("--output", output != Output::Text),
+        ];
+        if let Some((arg, _)) = one_shot.iter().find(|(_, given)| *given) {
+            return Err(err(
+                arg,
+                "belongs to a one-shot command, not to -d; the daemon takes \
+                 the route, CIDR and options in each API request",
+            ));
+        }
+        let mut d = daemon_args(address, port, workers, token_file, insecure_no_auth, tables)?;
+        if let Some(m) = max_connections {
+            d.max_connections = match m.parse::<usize>() {
+                Ok(n) if (1..=1024).contains(&n) => n,
+                _ => {
+                    return Err(err(
+                        "--max-connections",
+                        format!("'{m}' is not a number of connections from 1 to 1024"),
+                    ))
+                }
+            };
+        }
+        if let Some(t) = request_timeout {
+            d.request_timeout = seconds("--request-timeout", &t)?;
+        }
+        Action::Daemon(d)
     } else {
+        if let Some((arg, _)) = daemon_only.iter().find(|(_, given)| *given) {
+            return Err(err(arg, "only goes with -d (daemon mode)"));
+        }
         let op = match cmd.as_deref() {
             Some("add") => Op::Add,
             Some("show") => Op::Show,
@@ -362,6 +467,72 @@ where
     })
 }
 
+fn daemon_args(
+    address: Option<String>,
+    port: Option<String>,
+    workers: Option<String>,
+    token_file: Option<String>,
+    insecure_no_auth: bool,
+    route_tables: Vec<RouteTableId>,
+) -> Result<DaemonArgs, ConfigError> {
+    let address = match address.as_deref() {
+        None | Some("localhost") => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        Some(a) => parse_ip(a).map_err(|_| {
+            err(
+                "-a/--address",
+                format!("'{a}' is not an IP address to listen on; e.g. 127.0.0.1 or 0.0.0.0"),
+            )
+        })?,
+    };
+    let port = match port {
+        None => DEFAULT_PORT,
+        Some(p) => p.parse().map_err(|_| {
+            err(
+                "-p/--port",
+                format!("'{p}' is not a port; expected 1 to 65535 (0: any free port)"),
+            )
+        })?,
+    };
+    let workers = match workers {
+        None => DEFAULT_WORKERS,
+        Some(w) => match w.parse::<usize>() {
+            Ok(n) if (1..=MAX_WORKERS).contains(&n) => n,
+            _ => {
+                return Err(err(
+                    "--workers",
+                    format!("'{w}' is not a number of worker threads from 1 to {MAX_WORKERS}"),
+                ))
+            }
+        },
+    };
+    if token_file.is_some() && insecure_no_auth {
+        return Err(err(
+            "--insecure-no-auth",
+            "contradicts --auth-token-file; give one of them",
+        ));
+    }
+    if token_file.is_none() && !insecure_no_auth && !address.is_loopback() {
+        return Err(err(
+            "-a/--address",
+            format!(
+                "{address} is reachable from other hosts, and anyone who reaches the API \
+                 can change routes; give --auth-token-file FILE (clients then send \
+                 'Authorization: Bearer <token>'), or --insecure-no-auth to serve \
+                 without authentication anyway"
+            ),
+        ));
+    }
+    Ok(DaemonArgs {
+        address,
+        port,
+        workers,
+        auth_token_file: token_file.map(PathBuf::from),
+        route_tables,
+        max_connections: DEFAULT_MAX_CONNECTIONS,
+        request_timeout: DEFAULT_REQUEST_TIMEOUT,
+    })
+}
+
 /// `--help`.
 pub const HELP: &str = "\
 vpc-router: set, show and delete a route (a destination CIDR and the EC2
@@ -371,11 +542,14 @@ USAGE
   vpc-router [-r REGION] [-v VPC] -c add  --CIDR CIDR --ip IP [options]
   vpc-router [-r REGION] [-v VPC] -c show --CIDR CIDR [options]
   vpc-router [-r REGION] [-v VPC] -c del  --CIDR CIDR [options]
+  vpc-router [-r REGION] [-v VPC] -d [-a ADDRESS] [-p PORT] [options]
 
 EXAMPLES
   vpc-router -r us-east-1 -v vpc-350d6a51 -c add  --CIDR 10.55.0.0/16 --ip 10.33.20.142
   vpc-router -r us-east-1 -v vpc-350d6a51 -c show --CIDR 10.55.0.0/16
   vpc-router -r us-east-1 -v vpc-350d6a51 -c del  --CIDR 10.55.0.0/16 --dry-run
+  vpc-router -r us-east-1 -v vpc-350d6a51 -d
+  curl -X POST http://127.0.0.1:33289/route -d '{\"dst_cidr\": \"10.55.0.0/16\", \"router_ip\": \"10.33.20.142\"}'
 
 COMMAND
   -c, --cmd add|show|del   add: point the CIDR at the router's network
@@ -384,6 +558,21 @@ COMMAND
                            del: delete the route from every table.
   -C, --CIDR CIDR          destination, IPv4 or IPv6 (10.55.0.0/16, 2001:db8::/56)
   -i, --ip IP              the router instance's private IP (add only)
+
+DAEMON (the HTTP API: POST, GET, DELETE /route; GET /, /healthz, /metrics)
+  -d, --daemon             serve the API instead of running one command
+  -a, --address IP         address to listen on (default 127.0.0.1)
+  -p, --port PORT          port to listen on (default 33289; 0: any free port)
+      --workers N          threads that run route commands (default 4, max 64)
+      --auth-token-file F  require 'Authorization: Bearer <token>' with the
+                           token in F (needed for a non-loopback -a)
+      --insecure-no-auth   serve a non-loopback -a without authentication
+      --max-connections N  client connections served at once (default 32;
+                           as many again may wait, beyond that: 503)
+      --request-timeout S  seconds a client may take to send a request
+                           (default 10; then 408 and the connection closes)
+  SIGTERM or SIGINT stops the daemon: it finishes the requests in flight and
+  exits 0 (1 if some were still running after 10 seconds).
 
 AWS
   -r, --region REGION      default: AWS_REGION, AWS_DEFAULT_REGION, the
@@ -508,12 +697,116 @@ mod tests {
             ("-c show -C 10.0.0.0/8 -r us-east-1 -r us-west-2", "-r/--region: given twice with different values; give it once"),
             ("-c show -C 10.0.0.0/8 --force", "--force: show changes nothing; --force goes with add or del"),
             ("-c show -C 10.0.0.0/8 --dry-run", "--dry-run: show changes nothing; --dry-run goes with add or del"),
-            ("-c show -C 10.0.0.0/8 extra", "unexpected argument \"extra\"; commands are given with -c/--cmd (add, show, del)"),
+            ("-c show -C 10.0.0.0/8 extra", "unexpected argument \"extra\"; commands are given with -c/--cmd (add, show, del) or -d (daemon)"),
             ("-c show -C 10.0.0.0/8 --bogus", "invalid option '--bogus'; run 'vpc-router --help' for usage"),
             ("-c show -C", "-C/--CIDR: needs a value"),
         ];
         for (line, want) in cases {
             assert_eq!(parse_str(line).unwrap_err(), want, "{line}");
+        }
+    }
+
+    fn daemon(s: &str) -> DaemonArgs {
+        match parse_str(s).unwrap().action {
+            Action::Daemon(d) => d,
+            a => panic!("{a:?}"),
+        }
+    }
+
+    #[test]
+    fn daemon_flags() {
+        let d = daemon("-r us-east-1 -v vpc-350d6a51 -d");
+        assert_eq!(
+            (d.address.to_string(), d.port, d.workers),
+            ("127.0.0.1".into(), 33289, 4)
+        );
+        assert_eq!(d.auth_token_file, None);
+        let d = daemon(
+            "-d -a 0.0.0.0 -p 8080 --workers 16 --auth-token-file /etc/vpc-router/token \
+             --route-table rtb-0a1b2c3d",
+        );
+        assert_eq!(
+            (d.address.to_string(), d.port, d.workers),
+            ("0.0.0.0".into(), 8080, 16)
+        );
+        assert_eq!(
+            d.auth_token_file.as_deref(),
+            Some(std::path::Path::new("/etc/vpc-router/token"))
+        );
+        assert_eq!(d.route_tables.len(), 1);
+        let d = daemon("-d --max-connections 2 --request-timeout 0.5");
+        assert_eq!(
+            (d.max_connections, d.request_timeout),
+            (2, Duration::from_millis(500))
+        );
+        assert_eq!(daemon("-d -a ::1 -p 0").address.to_string(), "::1");
+        assert_eq!(daemon("-d -a localhost").address.to_string(), "127.0.0.1");
+        assert!(daemon("-d -a 10.0.0.5 --insecure-no-auth")
+            .auth_token_file
+            .is_none());
+    }
+
+    #[test]
+    fn bad_daemon_flags_say_what_would_be_right() {
+        let cases = [
+            (
+                "-d -a 0.0.0.0",
+                "-a/--address: 0.0.0.0 is reachable from other hosts",
+            ),
+            (
+                "-d -a 10.0.0.5",
+                "-a/--address: 10.0.0.5 is reachable from other hosts",
+            ),
+            (
+                "-d -a 0.0.0.0 --auth-token-file t --insecure-no-auth",
+                "--insecure-no-auth: contradicts --auth-token-file",
+            ),
+            (
+                "-d -a nowhere",
+                "-a/--address: 'nowhere' is not an IP address to listen on",
+            ),
+            (
+                "-d -p 70000",
+                "-p/--port: '70000' is not a port; expected 1 to 65535",
+            ),
+            (
+                "-d --workers 0",
+                "--workers: '0' is not a number of worker threads from 1 to 64",
+            ),
+            ("-d --workers 65", "--workers: '65' is not a number"),
+            (
+                "-d --max-connections 0",
+                "--max-connections: '0' is not a number of connections from 1 to 1024",
+            ),
+            (
+                "-d --request-timeout x",
+                "--request-timeout: 'x' is not a number of seconds",
+            ),
+            (
+                "-d -c add",
+                "-c/--cmd: belongs to a one-shot command, not to -d",
+            ),
+            (
+                "-d -C 10.0.0.0/8",
+                "-C/--CIDR: belongs to a one-shot command",
+            ),
+            ("-d --dry-run", "--dry-run: belongs to a one-shot command"),
+            (
+                "-d --output json",
+                "--output: belongs to a one-shot command",
+            ),
+            (
+                "-c show -C 10.0.0.0/8 -p 80",
+                "-p/--port: only goes with -d (daemon mode)",
+            ),
+            (
+                "-c show -C 10.0.0.0/8 --insecure-no-auth",
+                "--insecure-no-auth: only goes with -d",
+            ),
+        ];
+        for (line, want) in cases {
+            let got = parse_str(line).unwrap_err();
+            assert!(got.starts_with(want), "{line}: {got}");
         }
     }
 
@@ -537,6 +830,14 @@ mod tests {
             "--verbose",
             "--help",
             "--version",
+            "--daemon",
+            "--address",
+            "--port",
+            "--workers",
+            "--auth-token-file",
+            "--insecure-no-auth",
+            "--max-connections",
+            "--request-timeout",
             "AWS_MAX_ATTEMPTS",
         ] {
             assert!(HELP.contains(flag), "{flag}");

@@ -9,6 +9,7 @@
 pub mod api;
 pub mod aws;
 pub mod cli;
+pub mod daemon;
 pub mod ec2;
 pub mod log;
 pub mod route;
@@ -41,6 +42,9 @@ pub mod exit {
     pub const NETWORK: u8 = 4;
     /// A route vpc-router does not own is in the way.
     pub const REFUSED: u8 = 5;
+    /// The daemon stopped with requests still running after the grace
+    /// period (a one-shot command never returns this for that reason).
+    pub const DAEMON_UNFINISHED: u8 = 1;
 }
 
 /// Why a run failed before or instead of producing a report.
@@ -188,6 +192,19 @@ pub fn run(config: &Config, env: &Env, clock: Clock, out: &mut dyn Write) -> u8 
         Action::Version => {
             let _ = writeln!(out, "vpc-router {}", cli::VERSION);
             exit::OK
+        }
+        Action::Daemon(args) => {
+            if let Err(e) = init_logging(config) {
+                error!("{e}");
+                return e.exit_code();
+            }
+            match daemon::run(config, args, env, clock) {
+                Ok(code) => code,
+                Err(e) => {
+                    error!("{e}");
+                    e.exit_code()
+                }
+            }
         }
         Action::Route(args) => {
             if let Err(e) = init_logging(config) {

@@ -77,6 +77,7 @@ fn the_binary_has_no_async_runtime_or_other_http_stack() {
         "quick-xml",
         "lexopt",
         "serde_json",
+        "tiny_http",
         "rustls",
         "ring",
     ] {

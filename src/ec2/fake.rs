@@ -26,7 +26,7 @@ pub enum Fault {
 }
 
 /// A change made "by someone else" between our look and our call.
-pub type Interleave = Box<dyn FnOnce(&mut Vec<RouteTable>)>;
+pub type Interleave = Box<dyn FnOnce(&mut Vec<RouteTable>) + Send>;
 
 #[derive(Default)]
 pub struct FakeEc2 {
@@ -364,5 +364,57 @@ pub fn eni(id: &str, instance: &str, ips: &[&str], source_dest_check: bool) -> N
         addresses: ips.iter().map(|a| a.parse().unwrap()).collect(),
         source_dest_check: Some(source_dest_check),
         status: "in-use".into(),
+    }
+}
+
+/// A fake shared between threads (the daemon's workers): each call locks
+/// it, so calls are atomic but a sequence of calls can interleave with
+/// another thread's, as with the real EC2.
+impl Ec2 for std::sync::Mutex<FakeEc2> {
+    fn describe_route_tables(
+        &self,
+        vpc: &VpcId,
+        ids: &[RouteTableId],
+    ) -> Result<Vec<RouteTable>, Ec2Error> {
+        self.lock().unwrap().describe_route_tables(vpc, ids)
+    }
+
+    fn describe_network_interfaces(
+        &self,
+        vpc: &VpcId,
+        ips: &[IpAddr],
+    ) -> Result<Vec<NetworkInterface>, Ec2Error> {
+        self.lock().unwrap().describe_network_interfaces(vpc, ips)
+    }
+
+    fn create_route(
+        &self,
+        table: &RouteTableId,
+        dest: &Cidr,
+        eni: &EniId,
+        dry_run: bool,
+    ) -> Result<(), Ec2Error> {
+        self.lock().unwrap().create_route(table, dest, eni, dry_run)
+    }
+
+    fn replace_route(
+        &self,
+        table: &RouteTableId,
+        dest: &Cidr,
+        eni: &EniId,
+        dry_run: bool,
+    ) -> Result<(), Ec2Error> {
+        self.lock()
+            .unwrap()
+            .replace_route(table, dest, eni, dry_run)
+    }
+
+    fn delete_route(
+        &self,
+        table: &RouteTableId,
+        dest: &Cidr,
+        dry_run: bool,
+    ) -> Result<(), Ec2Error> {
+        self.lock().unwrap().delete_route(table, dest, dry_run)
     }
 }

@@ -1,0 +1,393 @@
+//! The daemon's counters, shared by the gate, the workers and the EC2
+//! client's call observer, and rendered in the Prometheus text exposition
+//! format (version 0.0.4) for `GET /metrics`. Labels come from closed sets
+//! (route names, methods, statuses, EC2 actions and codes), so a client
+//! cannot grow them without bound.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Value};
+
+use crate::ec2::client::{CallObserver, CallRecord};
+
+/// Upper bounds of the request latency histogram, in seconds.
+pub const BUCKETS: [f64; 12] = [
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+#[derive(Debug, Default, Clone)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+impl Histogram {
+    fn observe(&mut self, seconds: f64) {
+        for (i, le) in BUCKETS.iter().enumerate() {
+            if seconds <= *le {
+                self.counts[i] += 1;
+            }
+        }
+        self.count += 1;
+        self.sum += seconds;
+    }
+}
+
+/// The last EC2 error the daemon met, for `GET /`.
+#[derive(Debug, Clone)]
+pub struct LastError {
+    pub at: SystemTime,
+    pub detail: Value,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    http: BTreeMap<(&'static str, String, u16), u64>,
+    latency: BTreeMap<&'static str, Histogram>,
+    ec2_calls: BTreeMap<(&'static str, String), u64>,
+    route_changes: BTreeMap<&'static str, u64>,
+    gate_refused: BTreeMap<&'static str, u64>,
+    last_ec2_error: Option<LastError>,
+}
+
+/// Everything counted since start.
+pub struct Metrics {
+    started: Instant,
+    started_at: SystemTime,
+    counters: Mutex<Counters>,
+    ec2_retries: AtomicU64,
+    ec2_throttled: AtomicU64,
+    in_flight: AtomicU64,
+}
+
+/// The label for a request path: one of the API's routes, or "other" so
+/// that scanning clients do not create a series per path they try.
+pub fn route_label(target: &str) -> &'static str {
+    let path = target.split('?').next().unwrap_or("");
+    match path {
+        "/route" | "/route/" => "/route",
+        "/" => "/",
+        "/healthz" => "/healthz",
+        "/metrics" => "/metrics",
+        _ => "other",
+    }
+}
+
+fn method_label(method: &str) -> String {
+    match method {
+        "GET" | "POST" | "DELETE" | "HEAD" | "PUT" | "PATCH" | "OPTIONS" => method.to_string(),
+        _ => "other".to_string(),
+    }
+}
+
+impl Metrics {
+    pub fn new(now: SystemTime) -> Metrics {
+        Metrics {
+            started: Instant::now(),
+            started_at: now,
+            counters: Mutex::new(Counters::default()),
+            ec2_retries: AtomicU64::new(0),
+            ec2_throttled: AtomicU64::new(0),
+            in_flight: AtomicU64::new(0),
+        }
+    }
+
+    fn counters(&self) -> std::sync::MutexGuard<'_, Counters> {
+        // A panic elsewhere must not take the metrics down with it.
+        self.counters.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    pub fn started_at(&self) -> SystemTime {
+        self.started_at
+    }
+
+    /// One answered request.
+    pub fn request(&self, method: &str, target: &str, status: u16, took: Duration) {
+        let route = route_label(target);
+        let mut c = self.counters();
+        *c.http
+            .entry((route, method_label(method), status))
+            .or_default() += 1;
+        c.latency
+            .entry(route)
+            .or_default()
+            .observe(took.as_secs_f64());
+    }
+
+    /// A request the gate refused before it reached a worker.
+    pub fn refused(&self, reason: &'static str) {
+        *self.counters().gate_refused.entry(reason).or_default() += 1;
+    }
+
+    /// A route change made in one table: "create", "replace" or "delete".
+    pub fn route_change(&self, kind: &'static str) {
+        *self.counters().route_changes.entry(kind).or_default() += 1;
+    }
+
+    pub fn ec2_error(&self, at: SystemTime, detail: Value) {
+        self.counters().last_ec2_error = Some(LastError { at, detail });
+    }
+
+    pub fn last_ec2_error(&self) -> Option<LastError> {
+        self.counters().last_ec2_error.clone()
+    }
+
+    /// Marks a request as running until the guard drops.
+    pub fn in_flight(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        InFlight(self.clone())
+    }
+
+    pub fn running(&self) -> u64 {
+        self.in_flight.load(Ordering::SeqCst)
+    }
+
+    /// The hook for the EC2 client: counts every call.
+    pub fn observer(self: &Arc<Self>) -> CallObserver {
+        let m = self.clone();
+        Arc::new(move |r: &CallRecord| {
+            m.ec2_retries
+                .fetch_add(u64::from(r.attempts.saturating_sub(1)), Ordering::Relaxed);
+            m.ec2_throttled
+                .fetch_add(u64::from(r.throttled), Ordering::Relaxed);
+            // EC2's error codes are a closed set; cap the length anyway, in
+            // case an endpoint sends something odd.
+            let outcome: String = r.outcome.chars().take(64).collect();
+            *m.counters()
+                .ec2_calls
+                .entry((r.action, outcome))
+                .or_default() += 1;
+        })
+    }
+
+    /// Totals for the status document.
+    pub fn summary(&self) -> Value {
+        let c = self.counters();
+        let requests: u64 = c.http.values().sum();
+        let mut by_status: BTreeMap<String, u64> = BTreeMap::new();
+        for ((_, _, status), n) in &c.http {
+            *by_status.entry(status.to_string()).or_default() += n;
+        }
+        let ec2_calls: u64 = c.ec2_calls.values().sum();
+        let ec2_errors: u64 = c
+            .ec2_calls
+            .iter()
+            .filter(|((_, o), _)| o != "ok")
+            .map(|(_, n)| n)
+            .sum();
+        json!({
+            "requests": requests,
+            "requests_by_status": by_status,
+            "requests_in_flight": self.running(),
+            "refused_by_gate": c.gate_refused.values().sum::<u64>(),
+            "route_changes": c.route_changes,
+            "ec2_calls": ec2_calls,
+            "ec2_errors": ec2_errors,
+            "ec2_retries": self.ec2_retries.load(Ordering::Relaxed),
+            "ec2_throttled": self.ec2_throttled.load(Ordering::Relaxed),
+        })
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let c = self.counters();
+        let mut out = String::with_capacity(4096);
+        let _ = writeln!(
+            out,
+            "# HELP vpc_router_http_requests_total HTTP requests answered, by route, method and status.\n\
+             # TYPE vpc_router_http_requests_total counter"
+        );
+        for ((route, method, status), n) in &c.http {
+            let _ = writeln!(
+                out,
+                "vpc_router_http_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} {n}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP vpc_router_http_request_duration_seconds Time from a request's arrival at a worker to its answer.\n\
+             # TYPE vpc_router_http_request_duration_seconds histogram"
+        );
+        for (route, h) in &c.latency {
+            for (le, n) in BUCKETS.iter().zip(h.counts) {
+                let _ = writeln!(
+                    out,
+                    "vpc_router_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{le}\"}} {n}"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "vpc_router_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}\n\
+                 vpc_router_http_request_duration_seconds_sum{{route=\"{route}\"}} {}\n\
+                 vpc_router_http_request_duration_seconds_count{{route=\"{route}\"}} {}",
+                h.count, h.sum, h.count
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP vpc_router_http_requests_in_flight Requests being served now.\n\
+             # TYPE vpc_router_http_requests_in_flight gauge\n\
+             vpc_router_http_requests_in_flight {}",
+            self.running()
+        );
+        let _ = writeln!(
+            out,
+            "# HELP vpc_router_gate_refused_total Requests refused before they reached a worker, by reason.\n\
+             # TYPE vpc_router_gate_refused_total counter"
+        );
+        for (reason, n) in &c.gate_refused {
+            let _ = writeln!(
+                out,
+                "vpc_router_gate_refused_total{{reason=\"{reason}\"}} {n}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP vpc_router_ec2_calls_total EC2 API calls (after retries), by action and outcome (ok, EC2's error code, or transport).\n\
+             # TYPE vpc_router_ec2_calls_total counter"
+        );
+        for ((action, outcome), n) in &c.ec2_calls {
+            let _ = writeln!(
+                out,
+                "vpc_router_ec2_calls_total{{action=\"{action}\",outcome=\"{}\"}} {n}",
+                escape(outcome)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP vpc_router_ec2_retries_total EC2 attempts beyond the first of each call.\n\
+             # TYPE vpc_router_ec2_retries_total counter\n\
+             vpc_router_ec2_retries_total {}\n\
+             # HELP vpc_router_ec2_throttled_total EC2 attempts answered with a throttling error.\n\
+             # TYPE vpc_router_ec2_throttled_total counter\n\
+             vpc_router_ec2_throttled_total {}",
+            self.ec2_retries.load(Ordering::Relaxed),
+            self.ec2_throttled.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP vpc_router_route_changes_total Routes changed in a route table, by kind.\n\
+             # TYPE vpc_router_route_changes_total counter"
+        );
+        for kind in ["create", "replace", "delete"] {
+            let n = c.route_changes.get(kind).copied().unwrap_or(0);
+            let _ = writeln!(out, "vpc_router_route_changes_total{{kind=\"{kind}\"}} {n}");
+        }
+        let started = self
+            .started_at
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        let _ = writeln!(
+            out,
+            "# HELP vpc_router_start_time_seconds When the daemon started, in seconds since the epoch.\n\
+             # TYPE vpc_router_start_time_seconds gauge\n\
+             vpc_router_start_time_seconds {started:.3}\n\
+             # HELP vpc_router_build_info The running version.\n\
+             # TYPE vpc_router_build_info gauge\n\
+             vpc_router_build_info{{version=\"{}\"}} 1",
+            crate::cli::VERSION
+        );
+        out
+    }
+}
+
+/// Escapes a label value as the exposition format requires.
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Counts a request as in flight while it lives.
+pub struct InFlight(Arc<Metrics>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_every_family_with_its_type() {
+        let m = Arc::new(Metrics::new(
+            UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+        ));
+        m.request("POST", "/route", 201, Duration::from_millis(30));
+        m.request(
+            "GET",
+            "/route?dst_cidr=10.0.0.0/8",
+            404,
+            Duration::from_millis(2),
+        );
+        m.request("GET", "/wp-admin.php", 404, Duration::from_millis(1));
+        m.request("BREW", "/", 405, Duration::from_millis(1));
+        m.refused("body_too_large");
+        m.route_change("create");
+        (m.observer())(&CallRecord {
+            action: "DescribeRouteTables",
+            outcome: "ok".into(),
+            attempts: 3,
+            throttled: 2,
+        });
+        (m.observer())(&CallRecord {
+            action: "CreateRoute",
+            outcome: "Bad\"Code".into(),
+            attempts: 1,
+            throttled: 0,
+        });
+        let text = m.render();
+        for want in [
+            "# TYPE vpc_router_http_requests_total counter",
+            "vpc_router_http_requests_total{route=\"/route\",method=\"POST\",status=\"201\"} 1",
+            "vpc_router_http_requests_total{route=\"other\",method=\"GET\",status=\"404\"} 1",
+            "vpc_router_http_requests_total{route=\"/\",method=\"other\",status=\"405\"} 1",
+            "# TYPE vpc_router_http_request_duration_seconds histogram",
+            "vpc_router_http_request_duration_seconds_bucket{route=\"/route\",le=\"0.025\"} 1",
+            "vpc_router_http_request_duration_seconds_bucket{route=\"/route\",le=\"0.05\"} 2",
+            "vpc_router_http_request_duration_seconds_bucket{route=\"/route\",le=\"+Inf\"} 2",
+            "vpc_router_http_request_duration_seconds_count{route=\"/route\"} 2",
+            "vpc_router_gate_refused_total{reason=\"body_too_large\"} 1",
+            "vpc_router_ec2_calls_total{action=\"DescribeRouteTables\",outcome=\"ok\"} 1",
+            "vpc_router_ec2_calls_total{action=\"CreateRoute\",outcome=\"Bad\\\"Code\"} 1",
+            "vpc_router_ec2_retries_total 2",
+            "vpc_router_ec2_throttled_total 2",
+            "vpc_router_route_changes_total{kind=\"create\"} 1",
+            "vpc_router_route_changes_total{kind=\"delete\"} 0",
+            "vpc_router_start_time_seconds 1700000000.000",
+            "vpc_router_http_requests_in_flight 0",
+        ] {
+            assert!(text.contains(want), "missing {want}\n{text}");
+        }
+        let s = m.summary();
+        assert_eq!(s["requests"], 4);
+        assert_eq!(s["requests_by_status"]["404"], 2);
+        assert_eq!(
+            (s["ec2_calls"].as_u64(), s["ec2_errors"].as_u64()),
+            (Some(2), Some(1))
+        );
+    }
+
+    #[test]
+    fn in_flight_counts_down_on_drop() {
+        let m = Arc::new(Metrics::new(UNIX_EPOCH));
+        let a = m.in_flight();
+        let b = m.in_flight();
+        assert_eq!(m.running(), 2);
+        drop(a);
+        drop(b);
+        assert_eq!(m.running(), 0);
+    }
+}

@@ -1,0 +1,259 @@
+//! `-d`: the daemon. Serves the API (`api`) with this thread layout, all
+//! fixed at start-up:
+//!
+//! ```text
+//! clients ─TCP─▶ accept ─queue─▶ gate-0..N (frame, refuse, relay)
+//!                                   │ Unix socket (private 0700 dir)
+//!                                   ▼
+//!                       tiny_http ─▶ worker-0..W (Service::handle, EC2)
+//! main: sigwait(SIGTERM|SIGINT) ─▶ stop accepting, drain, exit
+//! ```
+//!
+//! One `HttpEc2` (connection pool, credential cache) is shared by all
+//! workers; `CidrLocks` keeps commands on the same CIDR from interleaving.
+
+pub mod auth;
+pub mod frame;
+pub mod gate;
+pub mod metrics;
+pub mod service;
+
+use std::net::{SocketAddr, TcpListener};
+use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use crate::aws::{Clock, Env};
+use crate::cli::{Config, DaemonArgs};
+use crate::{error, exit, info, warn, MainError};
+use auth::Token;
+use frame::Limits;
+use gate::{Gate, GateConfig};
+use metrics::Metrics;
+use service::{CidrLocks, Service};
+
+/// How long a stop waits for requests in flight.
+pub const GRACE: Duration = Duration::from_secs(10);
+
+/// Runs the daemon until SIGTERM or SIGINT; returns the exit code.
+pub fn run(config: &Config, args: &DaemonArgs, env: &Env, clock: Clock) -> Result<u8, MainError> {
+    // Before any thread exists, so that every thread inherits the mask and
+    // the signals wait for sigwait below instead of killing the process.
+    let signals = signals::block();
+    let token = match &args.auth_token_file {
+        Some(path) => {
+            let (token, warning) = Token::from_file(path).map_err(MainError::Setup)?;
+            if let Some(w) = warning {
+                warn!("{w}");
+            }
+            Some(token)
+        }
+        None => None,
+    };
+    let resolved = crate::resolve(config, env, clock.clone())?;
+    let metrics = Arc::new(Metrics::new(clock.now()));
+    let endpoint = resolved.ec2.endpoint().to_string();
+    let ec2 = resolved.ec2.with_observer(metrics.observer());
+
+    let addr = SocketAddr::new(args.address, args.port);
+    let listener = TcpListener::bind(addr).map_err(|e| {
+        MainError::Setup(format!(
+            "cannot listen on {addr}: {e}{}",
+            if e.kind() == std::io::ErrorKind::AddrInUse {
+                " (another vpc-router or program has the port; choose another with -p)"
+            } else {
+                ""
+            }
+        ))
+    })?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| MainError::Setup(format!("cannot listen on {addr}: {e}")))?;
+
+    let socket_dir = private_dir(env, &clock)?;
+    let _cleanup = RemoveOnDrop(socket_dir.clone());
+    let socket = socket_dir.join("api.sock");
+    let unix = UnixListener::bind(&socket).map_err(|e| {
+        MainError::Setup(format!(
+            "cannot create the socket {}: {e}",
+            socket.display()
+        ))
+    })?;
+    let server = Arc::new(
+        tiny_http::Server::from_listener(unix, None)
+            .map_err(|e| MainError::Setup(format!("cannot start the API server: {e}")))?,
+    );
+
+    let svc = Arc::new(Service {
+        ec2: Arc::new(ec2),
+        region: resolved.region,
+        vpc: resolved.vpc,
+        endpoint,
+        default_tables: args.route_tables.clone(),
+        token,
+        workers: args.workers,
+        metrics: metrics.clone(),
+        clock,
+        locks: CidrLocks::default(),
+    });
+    let stopping = Arc::new(AtomicBool::new(false));
+    let mut workers = Vec::with_capacity(args.workers);
+    for i in 0..args.workers {
+        let (server, svc, stopping) = (server.clone(), svc.clone(), stopping.clone());
+        let t = thread::Builder::new()
+            .name(format!("worker-{i}"))
+            .spawn(move || service::work(&server, &svc, &stopping))
+            .map_err(|e| MainError::Setup(format!("cannot start a worker thread: {e}")))?;
+        workers.push(t);
+    }
+    let limits = Limits {
+        request_timeout: args.request_timeout,
+        idle_timeout: args.request_timeout.min(Duration::from_secs(5)),
+        ..Limits::default()
+    };
+    let gate = Gate::start(
+        listener,
+        GateConfig {
+            limits,
+            threads: args.max_connections,
+            queue: args.max_connections,
+            backend: socket,
+        },
+        metrics.clone(),
+    )
+    .map_err(|e| MainError::Setup(format!("cannot start the gate threads: {e}")))?;
+    info!(
+        "vpc-router {} listening on http://{local} (region {}, {}, {} workers, {})",
+        crate::cli::VERSION,
+        svc.region,
+        svc.vpc,
+        args.workers,
+        if svc.token.is_some() {
+            "bearer token required"
+        } else {
+            "no authentication"
+        }
+    );
+
+    let sig = signals::wait(&signals);
+    info!(
+        "{sig}: stopping; finishing {} request(s) in flight",
+        metrics.running()
+    );
+    gate.stop_accepting();
+    let deadline = Instant::now() + GRACE;
+    let drained = gate.join(deadline);
+    stopping.store(true, Ordering::SeqCst);
+    for _ in 0..workers.len() {
+        server.unblock();
+    }
+    let stopped = wait_all(workers, deadline);
+    if drained && stopped {
+        info!("stopped");
+        Ok(exit::OK)
+    } else {
+        error!(
+            "stopped with {} request(s) still running after {} seconds; \
+             their routes may or may not have been changed: check with GET /route or -c show",
+            metrics.running(),
+            GRACE.as_secs()
+        );
+        Ok(exit::DAEMON_UNFINISHED)
+    }
+}
+
+fn wait_all(threads: Vec<thread::JoinHandle<()>>, deadline: Instant) -> bool {
+    loop {
+        if threads.iter().all(thread::JoinHandle::is_finished) {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A new directory only we can enter, for the workers' socket: nobody
+/// else on the host can reach tiny_http around the gate.
+fn private_dir(env: &Env, clock: &Clock) -> Result<PathBuf, MainError> {
+    let base = [env.get("XDG_RUNTIME_DIR"), env.get("TMPDIR"), Some("/tmp")]
+        .into_iter()
+        .flatten()
+        // A Unix socket path must fit in 108 bytes.
+        .find(|b| !b.is_empty() && b.len() < 60 && Path::new(b).is_dir())
+        .unwrap_or("/tmp");
+    let nanos = clock
+        .now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let mut last = None;
+    for attempt in 0..16u32 {
+        let dir = Path::new(base).join(format!(
+            "vpc-router-{}-{:08x}",
+            std::process::id(),
+            nanos.wrapping_add(attempt.wrapping_mul(0x9e37_79b9))
+        ));
+        // mkdir fails if the path exists in any form (a symlink planted by
+        // someone else included), so what we get is ours.
+        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(MainError::Setup(format!(
+        "cannot create a private directory under {base}: {}",
+        last.map_or_else(String::new, |e| e.to_string())
+    )))
+}
+
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// SIGTERM and SIGINT, taken synchronously: blocked in every thread and
+/// waited for with sigwait(2) by the main thread, so there is no signal
+/// handler and nothing async-signal-unsafe can run.
+mod signals {
+    use std::mem::MaybeUninit;
+
+    pub struct Set(libc::sigset_t);
+
+    pub fn block() -> Set {
+        // SAFETY: sigset_t is initialised by sigemptyset before use, and
+        // pthread_sigmask only reads it.
+        unsafe {
+            let mut set = MaybeUninit::<libc::sigset_t>::zeroed();
+            libc::sigemptyset(set.as_mut_ptr());
+            libc::sigaddset(set.as_mut_ptr(), libc::SIGTERM);
+            libc::sigaddset(set.as_mut_ptr(), libc::SIGINT);
+            let set = set.assume_init();
+            libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+            Set(set)
+        }
+    }
+
+    /// Blocks until one of the signals arrives; returns its name.
+    pub fn wait(set: &Set) -> &'static str {
+        loop {
+            let mut sig: libc::c_int = 0;
+            // SAFETY: both pointers are valid for the call.
+            let rc = unsafe { libc::sigwait(&set.0, &mut sig) };
+            if rc == 0 {
+                return if sig == libc::SIGINT {
+                    "SIGINT"
+                } else {
+                    "SIGTERM"
+                };
+            }
+        }
+    }
+}

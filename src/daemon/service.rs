@@ -1,0 +1,363 @@
+//! What the workers do with a request that passed the gate: authenticate
+//! it, parse it (`api`), run the route command with the CIDR's lock held,
+//! log and count it, and answer. [`Service::handle`] knows no sockets, so
+//! it is tested with the in-memory EC2; [`work`] is the loop that feeds it
+//! from tiny_http.
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Instant;
+
+use serde_json::{json, Value};
+
+use super::auth::Token;
+use super::metrics::Metrics;
+use crate::api::{self, ApiAction, RequestError, RouteCall};
+use crate::aws::Clock;
+use crate::ec2::{Ec2, RouteTarget};
+use crate::route::{
+    self, final_step, Outcome, ReplaceReason, Report, RouteError, RouteRequest, Step,
+};
+use crate::types::{Cidr, Region, RouteTableId, VpcId};
+use crate::{debug, error, info, timefmt, warn};
+
+/// The header through which the gate tells a worker who the client is.
+/// Only the gate can reach the workers' socket, and it never forwards a
+/// client's own copy of this header.
+pub const PEER_HEADER: &str = "X-Vpc-Router-Peer";
+
+/// An answer, before it becomes HTTP.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: String,
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl Answer {
+    pub fn json(status: u16, v: &Value) -> Answer {
+        Answer {
+            status,
+            content_type: "application/json",
+            body: format!("{v:#}\n"),
+            headers: Vec::new(),
+        }
+    }
+
+    fn refused(e: &RequestError) -> Answer {
+        let mut a = Answer::json(e.status(), &e.body());
+        if let RequestError::MethodNotAllowed { allow } = e {
+            a.headers.push(("Allow", allow.to_string()));
+        }
+        a
+    }
+}
+
+/// Serializes commands per CIDR: while one request works on a CIDR
+/// (observe, decide, mutate), another for the same CIDR waits. Requests
+/// for different CIDRs do not wait for each other.
+#[derive(Default)]
+pub struct CidrLocks {
+    busy: Mutex<HashSet<Cidr>>,
+    freed: Condvar,
+}
+
+pub struct CidrGuard<'a> {
+    locks: &'a CidrLocks,
+    cidr: Cidr,
+}
+
+impl CidrLocks {
+    pub fn lock(&self, cidr: Cidr) -> CidrGuard<'_> {
+        let mut busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
+        while busy.contains(&cidr) {
+            busy = self.freed.wait(busy).unwrap_or_else(|p| p.into_inner());
+        }
+        busy.insert(cidr);
+        CidrGuard { locks: self, cidr }
+    }
+}
+
+impl Drop for CidrGuard<'_> {
+    fn drop(&mut self) {
+        let mut busy = self.locks.busy.lock().unwrap_or_else(|p| p.into_inner());
+        busy.remove(&self.cidr);
+        self.locks.freed.notify_all();
+    }
+}
+
+/// Everything a worker needs, shared by all workers.
+pub struct Service {
+    pub ec2: Arc<dyn Ec2 + Send + Sync>,
+    pub region: Region,
+    pub vpc: VpcId,
+    pub endpoint: String,
+    /// Tables a request works on when it names none (`--route-table`).
+    pub default_tables: Vec<RouteTableId>,
+    pub token: Option<Token>,
+    pub workers: usize,
+    pub metrics: Arc<Metrics>,
+    pub clock: Clock,
+    pub locks: CidrLocks,
+}
+
+/// One request as a worker sees it.
+pub struct Incoming<'a> {
+    pub method: &'a str,
+    pub target: &'a str,
+    pub authorization: Option<&'a str>,
+    pub body: &'a [u8],
+}
+
+impl Service {
+    /// Answers one request. Never panics on client input; every refusal
+    /// is a 4xx with a JSON error.
+    pub fn handle(&self, req: &Incoming<'_>) -> Answer {
+        let path = req.target.split('?').next().unwrap_or("");
+        // Liveness stays open, so that a load balancer or a supervisor can
+        // probe without the token.
+        if path != "/healthz" {
+            if let Some(token) = &self.token {
+                if let Err(d) = token.check(req.authorization) {
+                    let mut a = Answer::json(
+                        401,
+                        &json!({"error": {"status": 401, "message": d.message()}}),
+                    );
+                    a.headers
+                        .push(("WWW-Authenticate", "Bearer realm=\"vpc-router\"".into()));
+                    return a;
+                }
+            }
+        }
+        match api::parse(req.method, req.target, req.body) {
+            Err(e) => Answer::refused(&e),
+            Ok(ApiAction::Health) => Answer::json(200, &json!({"status": "ok"})),
+            Ok(ApiAction::Status) => Answer::json(200, &self.status()),
+            Ok(ApiAction::Metrics) => Answer {
+                status: 200,
+                content_type: "text/plain; version=0.0.4; charset=utf-8",
+                body: self.metrics.render(),
+                headers: Vec::new(),
+            },
+            Ok(ApiAction::Route(call)) => self.route(call),
+        }
+    }
+
+    fn status(&self) -> Value {
+        let last = self.metrics.last_ec2_error().map(|e| {
+            let mut d = e.detail;
+            d["at"] = json!(timefmt::rfc3339(e.at));
+            d
+        });
+        json!({
+            "version": crate::cli::VERSION,
+            "region": self.region.to_string(),
+            "vpc": self.vpc.to_string(),
+            "ec2_endpoint": self.endpoint,
+            "started_at": timefmt::rfc3339(self.metrics.started_at()),
+            "uptime_seconds": self.metrics.uptime().as_secs(),
+            "workers": self.workers,
+            "auth": self.token.is_some(),
+            "route_tables": if self.default_tables.is_empty() {
+                json!("all")
+            } else {
+                json!(self.default_tables.iter().map(ToString::to_string).collect::<Vec<_>>())
+            },
+            "counters": self.metrics.summary(),
+            "last_ec2_error": last,
+        })
+    }
+
+    fn route(&self, call: RouteCall) -> Answer {
+        let tables = if call.route_tables.is_empty() {
+            self.default_tables.clone()
+        } else {
+            call.route_tables
+        };
+        let req = RouteRequest {
+            op: call.op,
+            vpc: self.vpc.clone(),
+            cidr: call.cidr,
+            router_ip: call.router_ip,
+            tables,
+            force: call.force,
+            dry_run: call.dry_run,
+        };
+        let result = {
+            let _held = self.locks.lock(req.cidr);
+            route::execute(&*self.ec2, &req)
+        };
+        match result {
+            Ok(report) => {
+                self.record(&report);
+                Answer::json(api::route_status(&report), &route::report::json(&report))
+            }
+            Err(e) => {
+                if let RouteError::Ec2(x) = &e {
+                    error!("{} {}: {e}", req.op.as_str(), req.cidr);
+                    self.metrics
+                        .ec2_error(self.clock.now(), route::report::error_json(x));
+                } else {
+                    info!("{} {}: {e}", req.op.as_str(), req.cidr);
+                }
+                let (status, body) = api::error_status(&e);
+                Answer::json(status, &body)
+            }
+        }
+    }
+
+    /// Logs and counts what a command changed: one line per route change
+    /// (table, CIDR, old target -> new target), one per failure with EC2's
+    /// request ID.
+    fn record(&self, r: &Report) {
+        let cidr = r.request.cidr;
+        let new_target = r.router.as_ref().map(|x| {
+            RouteTarget::Interface {
+                eni: Some(x.eni.clone()),
+                instance: x.instance.clone(),
+            }
+            .to_string()
+        });
+        for w in &r.warnings {
+            warn!("{w}");
+        }
+        for t in &r.tables {
+            let old = t
+                .before
+                .as_ref()
+                .map_or("(none)".to_string(), |b| b.target.to_string());
+            let new = new_target.as_deref().unwrap_or("(none)");
+            match (final_step(t), t.outcome.settled()) {
+                (Step::Create, Outcome::Done) => {
+                    self.metrics.route_change("create");
+                    info!("route {cidr} in {}: (none) -> {new} (created)", t.table);
+                }
+                (Step::Replace(why), Outcome::Done) => {
+                    self.metrics.route_change("replace");
+                    let why = match why {
+                        ReplaceReason::OtherTarget => "it pointed elsewhere",
+                        ReplaceReason::Blackhole => "it was a blackhole",
+                        ReplaceReason::Forced => "forced",
+                    };
+                    info!(
+                        "route {cidr} in {}: {old} -> {new} (replaced: {why})",
+                        t.table
+                    );
+                }
+                (Step::Delete, Outcome::Done) => {
+                    self.metrics.route_change("delete");
+                    info!("route {cidr} in {}: {old} -> (none) (deleted)", t.table);
+                }
+                (_, Outcome::AppliedDespiteDryRun) => {
+                    warn!(
+                        "route {cidr} in {}: the endpoint ignored DryRun and made the change",
+                        t.table
+                    );
+                }
+                (_, Outcome::Failed(e)) => {
+                    error!("route {cidr} in {}: {e}", t.table);
+                    self.metrics
+                        .ec2_error(self.clock.now(), route::report::error_json(e));
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// A worker: takes requests from tiny_http until `stopping` is set and the
+/// server is unblocked, and answers each.
+pub fn work(server: &tiny_http::Server, svc: &Service, stopping: &AtomicBool) {
+    loop {
+        let mut rq = match server.recv() {
+            Ok(rq) => rq,
+            Err(e) => {
+                if stopping.load(Ordering::SeqCst) {
+                    return;
+                }
+                warn!("API server: {e}");
+                continue;
+            }
+        };
+        let started = Instant::now();
+        let _running = svc.metrics.in_flight();
+        let method = rq.method().as_str().to_string();
+        let target = rq.url().to_string();
+        let header = |name: &'static str| {
+            rq.headers()
+                .iter()
+                .find(|h| h.field.equiv(name))
+                .map(|h| h.value.as_str().to_string())
+        };
+        let peer = header(PEER_HEADER).unwrap_or_else(|| "-".into());
+        let authorization = header("Authorization");
+        // The gate has already bounded the body to api::MAX_BODY and
+        // framed it with an exact Content-Length; the take() only makes
+        // this loop's memory bound independent of that.
+        let mut body = Vec::new();
+        let read = std::io::Read::read_to_end(
+            &mut std::io::Read::take(rq.as_reader(), api::MAX_BODY as u64 + 1),
+            &mut body,
+        );
+        let answer = match read {
+            Ok(_) => svc.handle(&Incoming {
+                method: &method,
+                target: &target,
+                authorization: authorization.as_deref(),
+                body: &body,
+            }),
+            Err(e) => Answer::json(
+                400,
+                &json!({"error": {"status": 400, "message": format!("reading the body: {e}")}}),
+            ),
+        };
+        let took = started.elapsed();
+        svc.metrics.request(&method, &target, answer.status, took);
+        // Health probes and scrapes would drown the log; they go to debug.
+        let line = format!(
+            "{method} {target} {} {:.1}ms {peer}",
+            answer.status,
+            took.as_secs_f64() * 1000.0
+        );
+        if matches!(target.as_str(), "/healthz" | "/metrics") {
+            debug!("{line}");
+        } else {
+            info!("{line}");
+        }
+        let mut response = tiny_http::Response::from_data(answer.body.into_bytes())
+            .with_status_code(answer.status)
+            // Always a Content-Length, never chunked: the gate relays the
+            // answer as it is.
+            .with_chunked_threshold(usize::MAX);
+        let mut headers = vec![("Content-Type", answer.content_type.to_string())];
+        headers.extend(answer.headers);
+        for (name, value) in headers {
+            if let Ok(h) = tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()) {
+                response.add_header(h);
+            }
+        }
+        if let Err(e) = rq.respond(response) {
+            debug!("answering {method} {target}: {e}");
+        }
+    }
+}
+
+/// For logs: the client as the gate saw it.
+pub fn peer_text(addr: Option<std::net::SocketAddr>) -> String {
+    match addr {
+        Some(a) => match a.ip() {
+            IpAddr::V4(_) => a.to_string(),
+            IpAddr::V6(ip) => match ip.to_ipv4_mapped() {
+                Some(v4) => format!("{v4}:{}", a.port()),
+                None => a.to_string(),
+            },
+        },
+        None => "-".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests;
