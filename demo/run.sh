@@ -2,9 +2,10 @@
 # The offline demo (make demo): vpc-router against moto, an AWS emulator, on
 # 127.0.0.1. Installs moto into .demo/venv, builds vpc-router (or uses
 # $VPC_ROUTER_BIN), starts moto_server on a free port, builds a VPC with three
-# route tables and two router instances with boto3, then runs add/show/del and
-# checks every exit code and, with boto3, the route tables themselves.
-# Stops moto however it ends. No traffic leaves 127.0.0.1.
+# route tables and two router instances with boto3, then runs add/show/del,
+# then the daemon and its API with curl, and checks every exit code and HTTP
+# status and, with boto3, the route tables themselves.
+# Stops moto and the daemon however it ends. No traffic leaves 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$(pwd)
@@ -84,7 +85,15 @@ stop_moto() {
   wait "$moto_pid" 2>/dev/null || true
   moto_pid=
 }
-trap stop_moto EXIT
+daemon_pid=
+stop_all() {
+  if [ -n "$daemon_pid" ]; then
+    kill -TERM "$daemon_pid" 2>/dev/null || true
+    wait "$daemon_pid" 2>/dev/null || true
+  fi
+  stop_moto
+}
+trap stop_all EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 # In a process group of its own, so that everything it might start is stopped
@@ -182,13 +191,61 @@ vr 2 -c add --CIDR 10.55.1.0/16 --ip "$ip_a"
 vr 2 -c add --CIDR 10.55.0.0/16 --ip 10.33.99.99
 routes 10.55.0.0/16 absent
 
-# =============================================================================
-# PLACEHOLDER: daemon mode -- to be added with the daemon itself.
-#   Start `vpc-router -d ...` in the background against $url (stopped by the
-#   EXIT trap like moto), wait until it answers on 127.0.0.1, then three curl
-#   calls to its HTTP API, each with its expected status and a boto3 check.
-# =============================================================================
+# --- The daemon: the same three operations over its HTTP API -----------------
+command -v curl >/dev/null || die "curl not found (Debian: apt-get install curl)"
+dport=$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+api=http://127.0.0.1:$dport
+step "the daemon on $api (log: .demo/daemon.log)"
+printf '+ vpc-router %s\n' "-r us-east-1 -v $vpc --endpoint-url $url -d -p $dport"
+"$bin" -r us-east-1 -v "$vpc" --endpoint-url "$url" -d -p "$dport" 2>"$state/daemon.log" &
+daemon_pid=$!
+for _ in $(seq 1 100); do
+  curl -s --noproxy '*' -o /dev/null "$api/healthz" && break
+  kill -0 "$daemon_pid" 2>/dev/null || die "the daemon exited: $(cat "$state/daemon.log")"
+  sleep 0.1
+done
+curl -s --noproxy '*' -o /dev/null "$api/healthz" || die "the daemon does not answer on $api"
+echo "  answers on $api (pid $daemon_pid)"
+# api WANT CURL-ARGS...: prints the curl command, runs it, prints the answer and
+# its status, and dies unless the status is WANT.
+api() {
+  local want=$1 code
+  shift
+  printf '+ curl %s\n' "$*"
+  code=$(curl -s --noproxy '*' -o "$out" -w '%{http_code}' "$@") || die "curl $* failed"
+  cat "$out"
+  [ "$code" = "$want" ] || die "curl $* answered $code, expected $want"
+  echo "  HTTP $code (expected)"
+  summary+=("HTTP $code  curl $*")
+}
+
+step "POST /route: created in all three tables (201)"
+api 201 -X POST -H "Content-type:application/json" "$api/route" -d "{\"dst_cidr\": \"10.55.0.0/16\", \"router_ip\": \"$ip_a\"}"
+routes 10.55.0.0/16 "$eni_a"
+
+step "GET /route: found in all three tables (200)"
+api 200 "$api/route?dst_cidr=10.55.0.0/16"
+
+step "DELETE /route: deleted from all three tables (200)"
+api 200 -X DELETE "$api/route?dst_cidr=10.55.0.0/16"
+routes 10.55.0.0/16 absent
+
+step "GET /route again: missing (404); a bad CIDR (400)"
+api 404 "$api/route?dst_cidr=10.55.0.0/16"
+api 400 "$api/route?dst_cidr=10.55.1.0/16"
+
+step "GET /metrics (an excerpt)"
+curl -s --noproxy '*' "$api/metrics" | grep -E '^vpc_router_(route_changes_total|http_requests_total\{route="/route")' || die "no metrics"
+
+step "SIGTERM: the daemon finishes and exits 0"
+kill -TERM "$daemon_pid"
+code=0
+wait "$daemon_pid" || code=$?
+daemon_pid=
+[ "$code" = 0 ] || die "the daemon exited $code after SIGTERM"
+tail -n 4 "$state/daemon.log"
+echo "  exit 0 (expected)"
 
 step "summary"
 printf '  %s\n' "${summary[@]}"
-echo "demo ok: ${#summary[@]} vpc-router runs against moto $MOTO_VERSION, every exit code as expected, route tables checked with boto3"
+echo "demo ok: ${#summary[@]} CLI runs and API calls against moto $MOTO_VERSION, every exit code and HTTP status as expected, route tables checked with boto3"
