@@ -18,7 +18,7 @@ use crate::api::{self, ApiAction, RequestError, RouteCall};
 use crate::aws::Clock;
 use crate::ec2::{Ec2, RouteTarget};
 use crate::route::{
-    self, final_step, Outcome, ReplaceReason, Report, RouteError, RouteRequest, Step,
+    self, final_step, Op, Outcome, ReplaceReason, Report, RouteError, RouteRequest, Step,
 };
 use crate::types::{Cidr, Region, RouteTableId, VpcId};
 use crate::{debug, error, info, timefmt, warn};
@@ -56,9 +56,9 @@ impl Answer {
     }
 }
 
-/// Serializes commands per CIDR: while one request works on a CIDR
-/// (observe, decide, mutate), another for the same CIDR waits. Requests
-/// for different CIDRs do not wait for each other.
+/// Serializes changing commands per CIDR: while one add or del works on a
+/// CIDR (observe, decide, mutate), another for the same CIDR waits.
+/// Requests for different CIDRs do not wait for each other.
 #[derive(Default)]
 pub struct CidrLocks {
     busy: Mutex<HashSet<Cidr>>,
@@ -186,8 +186,10 @@ impl Service {
             force: call.force,
             dry_run: call.dry_run,
         };
+        // show only reads, so it takes no lock: shows run in parallel, and
+        // a show never waits behind a slow add.
         let result = {
-            let _held = self.locks.lock(req.cidr);
+            let _held = (req.op != Op::Show).then(|| self.locks.lock(req.cidr));
             route::execute(&*self.ec2, &req)
         };
         match result {

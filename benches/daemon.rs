@@ -1,0 +1,183 @@
+//! `make bench`: daemon figures against a mock EC2 on 127.0.0.1. Prints
+//! the idle daemon's RSS and threads, then requests/s and p50/p99 latency
+//! of `GET /route` at 1 and 16 concurrent keep-alive clients (each request
+//! makes one DescribeRouteTables call to the mock), and RSS after the load.
+//! Figures are printed, never asserted.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_vpc-router");
+const VPC: &str = "vpc-350d6a51";
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+/// A minimal keep-alive EC2 mock: answers DescribeRouteTables and
+/// DescribeNetworkInterfaces with the fixtures, fast enough not to be what
+/// is measured.
+fn mock_ec2() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let tables = fixture("describe-route-tables.xml");
+    let enis = fixture("describe-network-interfaces-a.xml");
+    thread::spawn(move || {
+        for stream in listener.incoming().map_while(Result::ok) {
+            let (tables, enis) = (tables.clone(), enis.clone());
+            thread::spawn(move || serve(stream, &tables, &enis));
+        }
+    });
+    url
+}
+
+fn serve(stream: TcpStream, tables: &str, enis: &str) {
+    let _ = stream.set_nodelay(true);
+    let mut r = BufReader::new(stream.try_clone().unwrap());
+    let mut w = stream;
+    loop {
+        let mut len = 0usize;
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if r.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            let l = line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = l.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+            }
+        }
+        let mut body = vec![0; len];
+        if r.read_exact(&mut body).is_err() {
+            return;
+        }
+        let answer = if String::from_utf8_lossy(&body).contains("Action=DescribeNetworkInterfaces")
+        {
+            enis
+        } else {
+            tables
+        };
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/xml;charset=UTF-8\r\nContent-Length: {}\r\n\r\n",
+            answer.len()
+        );
+        if w.write_all(head.as_bytes()).is_err() || w.write_all(answer.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+fn start_daemon(endpoint: &str) -> (Child, String) {
+    let mut child = Command::new(BIN)
+        .env_clear()
+        .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+        .env("AWS_SECRET_ACCESS_KEY", "secret")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .args(["-r", "us-east-1", "-v", VPC, "--endpoint-url", endpoint])
+        .args(["-d", "-p", "0", "--workers", "4"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                let _ = tx.send(rest.split(' ').next().unwrap().to_string());
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("daemon start");
+    (child, addr)
+}
+
+fn proc_status(pid: u32, key: &str) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(key))
+        .map(|l| l[key.len()..].trim().to_string())
+        .unwrap_or_default()
+}
+
+/// `clients` threads, each with its own keep-alive connection, sending
+/// `GET /route` for `dur`. Returns the sorted latencies.
+fn load(addr: &str, clients: usize, dur: Duration) -> Vec<Duration> {
+    let url = format!("http://{addr}/route?dst_cidr=10.33.0.0/16");
+    let until = Instant::now() + dur;
+    let threads: Vec<_> = (0..clients)
+        .map(|_| {
+            let url = url.clone();
+            thread::spawn(move || {
+                let agent: ureq::Agent = ureq::Agent::config_builder()
+                    .http_status_as_error(false)
+                    .build()
+                    .into();
+                let mut lat = Vec::new();
+                while Instant::now() < until {
+                    let t = Instant::now();
+                    let mut resp = agent.get(&url).call().expect("GET /route");
+                    let _ = resp.body_mut().read_to_vec();
+                    assert_eq!(resp.status().as_u16(), 200);
+                    lat.push(t.elapsed());
+                }
+                lat
+            })
+        })
+        .collect();
+    let mut all: Vec<Duration> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    all.sort();
+    all
+}
+
+fn main() {
+    let endpoint = mock_ec2();
+    let (mut child, addr) = start_daemon(&endpoint);
+    let pid = child.id();
+    thread::sleep(Duration::from_millis(500));
+    println!(
+        "daemon idle: RSS {}, {} threads (4 workers, 32 gate threads)",
+        proc_status(pid, "VmRSS:"),
+        proc_status(pid, "Threads:")
+    );
+    // Warm up the connection pools on both sides.
+    load(&addr, 4, Duration::from_millis(300));
+    let dur = Duration::from_secs(3);
+    for clients in [1, 16] {
+        let lat = load(&addr, clients, dur);
+        let p = |q: f64| lat[((lat.len() - 1) as f64 * q).round() as usize].as_secs_f64() * 1000.0;
+        println!(
+            "GET /route, {clients:>2} client(s): {:>7.0} req/s   p50 {:>6.2} ms   p99 {:>6.2} ms   ({} requests, each one DescribeRouteTables to the mock)",
+            lat.len() as f64 / dur.as_secs_f64(),
+            p(0.5),
+            p(0.99),
+            lat.len()
+        );
+    }
+    println!(
+        "daemon after load: RSS {}, peak {}, {} threads",
+        proc_status(pid, "VmRSS:"),
+        proc_status(pid, "VmHWM:"),
+        proc_status(pid, "Threads:")
+    );
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+    let _ = child.wait();
+}
