@@ -19,7 +19,7 @@ static:
 	rustup target list --installed | grep -qx $(MUSL_TARGET) || rustup target add $(MUSL_TARGET)
 	CC_x86_64_unknown_linux_musl=$$(command -v musl-gcc || command -v gcc) \
 	  $(CARGO) build --release --target $(MUSL_TARGET)
-	@bin=target/$(MUSL_TARGET)/release/vpc-router; \
+	@bin=$${CARGO_TARGET_DIR:-target}/$(MUSL_TARGET)/release/vpc-router; \
 	  file $$bin 2>/dev/null || true; \
 	  if readelf -d $$bin | grep -q NEEDED; then echo "error: $$bin needs shared libraries"; exit 1; fi; \
 	  size=$$(stat -c %s $$bin); \
