@@ -13,6 +13,7 @@ pub mod daemon;
 pub mod ec2;
 pub mod log;
 pub mod route;
+pub mod spec;
 pub mod timefmt;
 pub mod types;
 

@@ -1,0 +1,336 @@
+//! The route spec: which routers may carry each CIDR, in priority order.
+//!
+//! ```json
+//! {"10.55.16.0/24": ["10.33.20.142"],
+//!  "10.66.17.0/24": ["10.33.20.93", {"ip": "10.33.30.22", "check": "127.0.0.2:2201"}]}
+//! ```
+//!
+//! [`parse`] validates completely and strictly (CIDRs, host bits, IPs,
+//! duplicates, empty lists, unknown fields) and names the offending key, so
+//! an invalid spec is refused whole: it never replaces the one in force.
+//! JSON lives only here; the rest of the program sees [`Spec`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::{json, Map, Value};
+
+use crate::types::{parse_ip, Cidr};
+
+/// One eligible router of a CIDR.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Host {
+    /// The router's private IP: the route points at the interface that
+    /// holds it.
+    pub ip: IpAddr,
+    /// Where its health is checked, when not at `ip` itself.
+    pub check: Option<CheckAddr>,
+}
+
+/// A health-check address: an IP, with a port for TCP checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckAddr {
+    pub ip: IpAddr,
+    pub port: Option<u16>,
+}
+
+impl fmt::Display for CheckAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.port {
+            Some(p) => SocketAddr::new(self.ip, p).fmt(f),
+            None => self.ip.fmt(f),
+        }
+    }
+}
+
+/// A validated spec: CIDR -> eligible hosts in priority order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Spec {
+    routes: BTreeMap<Cidr, Vec<Host>>,
+}
+
+/// Why a spec is refused. `key` is the CIDR key at fault, when there is one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecError {
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for SpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.key {
+            Some(k) => write!(f, "route spec, key \"{k}\": {}", self.message),
+            None => write!(f, "route spec: {}", self.message),
+        }
+    }
+}
+
+impl std::error::Error for SpecError {}
+
+fn at(key: &str, message: impl Into<String>) -> SpecError {
+    SpecError {
+        key: Some(key.to_string()),
+        message: message.into(),
+    }
+}
+
+impl Spec {
+    pub fn from_routes(routes: BTreeMap<Cidr, Vec<Host>>) -> Spec {
+        Spec { routes }
+    }
+
+    pub fn routes(&self) -> &BTreeMap<Cidr, Vec<Host>> {
+        &self.routes
+    }
+
+    pub fn hosts(&self, cidr: &Cidr) -> Option<&[Host]> {
+        self.routes.get(cidr).map(Vec::as_slice)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.routes.len()
+    }
+
+    /// Every router IP of the spec, once each, in a stable order.
+    pub fn ips(&self) -> Vec<IpAddr> {
+        let mut ips: Vec<IpAddr> = self
+            .routes
+            .values()
+            .flat_map(|hs| hs.iter().map(|h| h.ip))
+            .collect();
+        ips.sort();
+        ips.dedup();
+        ips
+    }
+
+    /// The spec as JSON, in the form it is read (plain strings for hosts
+    /// without a check address).
+    pub fn to_json(&self) -> Value {
+        let mut m = Map::new();
+        for (cidr, hosts) in &self.routes {
+            let list = hosts
+                .iter()
+                .map(|h| match &h.check {
+                    None => json!(h.ip.to_string()),
+                    Some(c) => json!({"ip": h.ip.to_string(), "check": c.to_string()}),
+                })
+                .collect();
+            m.insert(cidr.to_string(), Value::Array(list));
+        }
+        Value::Object(m)
+    }
+}
+
+/// The top-level object with its keys in order and duplicates kept, so
+/// that a key given twice is an error rather than silently the last one.
+struct Entries(Vec<(String, Value)>);
+
+impl<'de> Deserialize<'de> for Entries {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Entries;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object mapping CIDRs to lists of router IPs")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Entries, A::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = map.next_entry::<String, Value>()? {
+                    out.push((k, v));
+                }
+                Ok(Entries(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// Parses and validates a spec document.
+pub fn parse(doc: &[u8]) -> Result<Spec, SpecError> {
+    let example = r#"e.g. {"10.55.16.0/24": ["10.33.20.142", "10.33.30.22"]}"#;
+    let Entries(entries) = serde_json::from_slice(doc).map_err(|e| SpecError {
+        key: None,
+        message: if e.is_data() {
+            format!("must be a JSON object mapping CIDRs to lists of router IPs ({e}); {example}")
+        } else {
+            format!("not valid JSON ({e}); {example}")
+        },
+    })?;
+    let mut routes: BTreeMap<Cidr, Vec<Host>> = BTreeMap::new();
+    let mut seen: BTreeMap<Cidr, String> = BTreeMap::new();
+    for (key, value) in entries {
+        let cidr: Cidr = key
+            .parse()
+            .map_err(|e: crate::types::ParseError| at(&key, e.0))?;
+        if let Some(first) = seen.get(&cidr) {
+            return Err(at(
+                &key,
+                if *first == key {
+                    "given twice; give each CIDR once".to_string()
+                } else {
+                    format!("the same CIDR as \"{first}\"; give each CIDR once")
+                },
+            ));
+        }
+        seen.insert(cidr, key.clone());
+        let Value::Array(items) = value else {
+            return Err(at(
+                &key,
+                format!("must be a list of router IPs, not {value}; e.g. [\"10.33.20.142\"]"),
+            ));
+        };
+        if items.is_empty() {
+            return Err(at(
+                &key,
+                "the list of routers is empty; give at least one router IP \
+                 (to stop managing the CIDR, remove its key)",
+            ));
+        }
+        let mut hosts: Vec<Host> = Vec::with_capacity(items.len());
+        for item in &items {
+            let host = host(&key, item)?;
+            if hosts.iter().any(|h| h.ip == host.ip) {
+                return Err(at(&key, format!("router {} is listed twice", host.ip)));
+            }
+            hosts.push(host);
+        }
+        routes.insert(cidr, hosts);
+    }
+    Ok(Spec { routes })
+}
+
+fn host(key: &str, item: &Value) -> Result<Host, SpecError> {
+    match item {
+        Value::String(s) => Ok(Host {
+            ip: parse_ip(s).map_err(|e| at(key, e.0))?,
+            check: None,
+        }),
+        Value::Object(m) => {
+            if let Some(k) = m.keys().find(|k| *k != "ip" && *k != "check") {
+                return Err(at(
+                    key,
+                    format!("unknown field \"{k}\" in a router; known: ip, check"),
+                ));
+            }
+            let ip = match m.get("ip") {
+                Some(Value::String(s)) => parse_ip(s).map_err(|e| at(key, e.0))?,
+                Some(other) => {
+                    return Err(at(key, format!("\"ip\" must be a string, not {other}")))
+                }
+                None => return Err(at(key, "a router object needs \"ip\"")),
+            };
+            let check = match m.get("check") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(s)) => Some(check_addr(s).map_err(|m| at(key, m))?),
+                Some(other) => {
+                    return Err(at(key, format!("\"check\" must be a string, not {other}")))
+                }
+            };
+            Ok(Host { ip, check })
+        }
+        other => Err(at(
+            key,
+            format!(
+                "a router must be an IP string or {{\"ip\": ..., \"check\": ...}}, not {other}"
+            ),
+        )),
+    }
+}
+
+/// `IP`, `IP:PORT` or `[IPv6]:PORT`.
+fn check_addr(s: &str) -> Result<CheckAddr, String> {
+    if let Ok(sa) = s.parse::<SocketAddr>() {
+        if sa.port() == 0 {
+            return Err(format!(
+                "\"check\": port 0 in '{s}'; give a port from 1 to 65535"
+            ));
+        }
+        return Ok(CheckAddr {
+            ip: sa.ip(),
+            port: Some(sa.port()),
+        });
+    }
+    match s.parse::<IpAddr>() {
+        Ok(ip) => Ok(CheckAddr { ip, port: None }),
+        Err(_) => Err(format!(
+            "\"check\": '{s}' is not an address; expected an IP or IP:PORT, e.g. 127.0.0.2:2201"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(doc: &str) -> Spec {
+        parse(doc.as_bytes()).unwrap_or_else(|e| panic!("{doc}: {e}"))
+    }
+
+    fn err(doc: &str) -> String {
+        parse(doc.as_bytes()).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn parses_the_documented_forms() {
+        let s = ok(r#"{
+            "10.55.16.0/24": ["10.33.20.142"],
+            "10.66.17.0/24": ["10.33.20.93", {"ip": "10.33.30.22", "check": "127.0.0.2:2201"}],
+            "2001:db8::/56": [{"ip": "fd00::1", "check": "[::1]:22"}, {"ip": "fd00::2", "check": "::1"}]
+        }"#);
+        assert_eq!(s.len(), 3);
+        let hosts = s.hosts(&"10.66.17.0/24".parse().unwrap()).unwrap();
+        assert_eq!(hosts[0].ip.to_string(), "10.33.20.93");
+        assert_eq!(hosts[0].check, None);
+        assert_eq!(hosts[1].check.unwrap().to_string(), "127.0.0.2:2201");
+        let v6 = s.hosts(&"2001:db8::/56".parse().unwrap()).unwrap();
+        assert_eq!(v6[0].check.unwrap().to_string(), "[::1]:22");
+        assert_eq!(v6[1].check.unwrap().port, None);
+        assert_eq!(
+            s.ips().iter().map(ToString::to_string).collect::<Vec<_>>(),
+            [
+                "10.33.20.93",
+                "10.33.20.142",
+                "10.33.30.22",
+                "fd00::1",
+                "fd00::2"
+            ]
+        );
+        assert!(ok("{}").is_empty());
+        // The JSON form reads back to the same spec.
+        assert_eq!(ok(&s.to_json().to_string()), s);
+    }
+
+    #[test]
+    fn every_error_names_the_key_and_what_would_be_right() {
+        let cases = [
+            ("[1, 2]", "route spec: must be a JSON object mapping CIDRs to lists of router IPs"),
+            ("\"x\"", "route spec: must be a JSON object"),
+            ("{", "route spec: not valid JSON"),
+            (r#"{"10.55.16.1/24": ["10.1.1.1"]}"#, "key \"10.55.16.1/24\": 10.55.16.1/24 has host bits set; did you mean 10.55.16.0/24?"),
+            (r#"{"10.55.16.0/33": ["10.1.1.1"]}"#, "key \"10.55.16.0/33\": "),
+            (r#"{"nope": ["10.1.1.1"]}"#, "key \"nope\": "),
+            (r#"{"10.55.16.0/24": []}"#, "key \"10.55.16.0/24\": the list of routers is empty"),
+            (r#"{"10.55.16.0/24": "10.1.1.1"}"#, "key \"10.55.16.0/24\": must be a list of router IPs"),
+            (r#"{"10.55.16.0/24": ["10.1.1"]}"#, "key \"10.55.16.0/24\": '10.1.1' is not an IP address"),
+            (r#"{"10.55.16.0/24": ["10.1.1.1", "10.1.1.1"]}"#, "key \"10.55.16.0/24\": router 10.1.1.1 is listed twice"),
+            (r#"{"10.55.16.0/24": ["10.1.1.1", {"ip": "10.1.1.1"}]}"#, "router 10.1.1.1 is listed twice"),
+            (r#"{"10.55.16.0/24": [1]}"#, "key \"10.55.16.0/24\": a router must be an IP string"),
+            (r#"{"10.55.16.0/24": [{"ip": "10.1.1.1", "port": 22}]}"#, "unknown field \"port\" in a router; known: ip, check"),
+            (r#"{"10.55.16.0/24": [{"check": "10.1.1.1"}]}"#, "a router object needs \"ip\""),
+            (r#"{"10.55.16.0/24": [{"ip": "10.1.1.1", "check": "host:22"}]}"#, "\"check\": 'host:22' is not an address"),
+            (r#"{"10.55.16.0/24": [{"ip": "10.1.1.1", "check": "10.1.1.1:0"}]}"#, "\"check\": port 0"),
+            (r#"{"10.55.16.0/24": ["10.1.1.1"], "10.55.16.0/24": ["10.1.1.2"]}"#, "key \"10.55.16.0/24\": given twice"),
+            (r#"{"2001:db8::/56": ["fd00::1"], "2001:DB8::/56": ["fd00::2"]}"#, "key \"2001:DB8::/56\": the same CIDR as \"2001:db8::/56\""),
+        ];
+        for (doc, want) in cases {
+            let got = err(doc);
+            assert!(got.contains(want), "{doc}\n got: {got}\nwant: {want}");
+        }
+    }
+}
