@@ -12,6 +12,7 @@ pub mod cli;
 pub mod daemon;
 pub mod ec2;
 pub mod log;
+pub mod reconcile;
 pub mod route;
 pub mod spec;
 pub mod timefmt;

@@ -50,6 +50,11 @@ impl Cidr {
             _ => false,
         }
     }
+
+    /// Whether `other` lies wholly inside this network (or is it).
+    pub fn covers(&self, other: &Cidr) -> bool {
+        other.len >= self.len && self.contains(other.addr)
+    }
 }
 
 fn mask_v4(ip: Ipv4Addr, len: u8) -> Ipv4Addr {

@@ -1,0 +1,2 @@
+//! (temporary until the budget branch merges)
+pub mod plan;

@@ -1,0 +1,335 @@
+//! The reconcile planner: spec + observed tables + interfaces + what we own
+//! -> the changes that make every table match the spec. Pure: no I/O, no
+//! clock, cannot fail; every rule is here and tested as data.
+//!
+//! The rules:
+//! - One router per CIDR, the same in every table: keep a router some
+//!   table already uses if it is eligible (its IP is held by an interface
+//!   of the VPC, and it is healthy), the highest in spec order of those;
+//!   else the first eligible host. No eligible host: leave the routes.
+//! - Per table, at most one change per CIDR, and none where the route is
+//!   already right (active, to the chosen interface).
+//! - A blackhole route, or one to an interface that no longer holds an
+//!   eligible IP, is re-pointed.
+//! - Routes vpc-router does not own (local, gateways, propagated) are never
+//!   touched, even at a spec CIDR: they are reported.
+//! - A CIDR we managed that left the spec has its interface routes
+//!   deleted; with `prune`, every interface route not in the spec is,
+//!   except inside the `ignore` ranges.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::net::IpAddr;
+
+use crate::ec2::{
+    Destination, NetworkInterface, Route, RouteOrigin, RouteState, RouteTable, RouteTarget,
+};
+use crate::spec::Spec;
+use crate::types::{Cidr, EniId, RouteTableId};
+
+/// What the planner needs besides the spec and the observation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Delete every instance/interface route not in the spec.
+    pub prune: bool,
+    /// Ranges `prune` never touches.
+    pub ignore: Vec<Cidr>,
+    /// Warn when a table would hold more routes than this (0: no check).
+    pub route_limit: usize,
+}
+
+/// The router chosen for a CIDR.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub ip: IpAddr,
+    pub eni: EniId,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Action {
+    Create,
+    Replace,
+    Delete,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Replace => "replace",
+            Action::Delete => "delete",
+        }
+    }
+}
+
+/// Why a change is needed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// The table has no route for a spec CIDR.
+    Missing,
+    /// The route points at another router of the spec.
+    OtherRouter,
+    /// The route's target is gone (state blackhole).
+    Blackhole,
+    /// The route points at an interface that holds no eligible IP (an IP
+    /// reused by a new instance, a router removed from the spec).
+    NotEligible,
+    /// The CIDR left the spec; we created the route, so we delete it.
+    LeftSpec,
+    /// `prune`: an interface route that is not in the spec.
+    Pruned,
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Reason::Missing => "missing",
+            Reason::OtherRouter => "points at another router",
+            Reason::Blackhole => "blackhole",
+            Reason::NotEligible => "points at an interface that is not an eligible router",
+            Reason::LeftSpec => "no longer in the spec",
+            Reason::Pruned => "not in the spec (--prune)",
+        })
+    }
+}
+
+/// One mutating call to make.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub table: RouteTableId,
+    pub cidr: Cidr,
+    pub action: Action,
+    /// The route's target now (none for a create).
+    pub from: Option<RouteTarget>,
+    /// The chosen router (none for a delete).
+    pub to: Option<Target>,
+    pub reason: Reason,
+}
+
+/// Something the user should know that no change fixes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Issue {
+    /// No host of the CIDR is eligible: routes stay as they are.
+    NoEligibleRouter { cidr: Cidr },
+    /// A route vpc-router does not own sits at a spec CIDR.
+    NotOurs {
+        table: RouteTableId,
+        cidr: Cidr,
+        target: RouteTarget,
+    },
+    /// The table would hold more routes than the limit.
+    RouteLimit {
+        table: RouteTableId,
+        routes: usize,
+        limit: usize,
+    },
+    /// A chosen router's interface has source/destination check enabled,
+    /// so it drops the packets it should forward.
+    SourceDestCheck { eni: EniId, ip: IpAddr },
+}
+
+impl fmt::Display for Issue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Issue::NoEligibleRouter { cidr } => write!(
+                f,
+                "{cidr}: no eligible router (no listed IP is held by an interface of the VPC, \
+                 or none is healthy); its routes are left as they are"
+            ),
+            Issue::NotOurs {
+                table,
+                cidr,
+                target,
+            } => write!(
+                f,
+                "{cidr} in {table}: the route goes to {target}, which vpc-router does not \
+                 own; left alone"
+            ),
+            Issue::RouteLimit {
+                table,
+                routes,
+                limit,
+            } => write!(
+                f,
+                "{table} would hold {routes} routes, over the limit of {limit} \
+                 (--route-limit; EC2's quota is 50 by default, up to 1,000 on request)"
+            ),
+            Issue::SourceDestCheck { eni, ip } => write!(
+                f,
+                "source/destination check is enabled on {eni} ({ip}), so it drops forwarded \
+                 packets; disable it (or run with --fix-source-dest-check)"
+            ),
+        }
+    }
+}
+
+/// The planner's result.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    pub changes: Vec<Change>,
+    /// Per spec CIDR, the chosen router (none when no host is eligible).
+    pub targets: BTreeMap<Cidr, Option<Target>>,
+    pub issues: Vec<Issue>,
+}
+
+/// Everything the planner looks at.
+pub struct Input<'a> {
+    pub spec: &'a Spec,
+    /// The tables in scope, as observed.
+    pub tables: &'a [RouteTable],
+    /// The interfaces that hold any of the spec's IPs.
+    pub enis: &'a [NetworkInterface],
+    /// The CIDRs vpc-router manages (from the state dir).
+    pub owned: &'a BTreeSet<Cidr>,
+    /// Whether a host is healthy (issue 5); `|_| true` without checks.
+    pub healthy: &'a dyn Fn(IpAddr) -> bool,
+    pub options: &'a Options,
+}
+
+/// A route vpc-router may change: to an instance or interface, created by
+/// a CreateRoute (not propagated, not the local route).
+fn ours(r: &Route) -> bool {
+    matches!(r.target, RouteTarget::Interface { .. })
+        && !matches!(
+            r.origin,
+            RouteOrigin::CreateRouteTable | RouteOrigin::EnableVgwRoutePropagation
+        )
+}
+
+pub fn plan(input: &Input<'_>) -> Plan {
+    let mut out = Plan::default();
+    let eni_of = |ip: IpAddr| -> Option<&NetworkInterface> {
+        input.enis.iter().find(|e| e.addresses.contains(&ip))
+    };
+    let mut warned_sdc: BTreeSet<EniId> = BTreeSet::new();
+
+    for (cidr, hosts) in input.spec.routes() {
+        // Eligible hosts in spec order, with their interfaces.
+        let eligible: Vec<(IpAddr, &NetworkInterface)> = hosts
+            .iter()
+            .filter(|h| (input.healthy)(h.ip))
+            .filter_map(|h| eni_of(h.ip).map(|e| (h.ip, e)))
+            .collect();
+        let in_use = |eni: &EniId| {
+            input.tables.iter().any(|t| {
+                t.route_for(cidr).is_some_and(|r| {
+                    r.state == RouteState::Active && r.target.eni() == Some(eni) && ours(r)
+                })
+            })
+        };
+        let chosen = eligible
+            .iter()
+            .find(|(_, e)| in_use(&e.id))
+            .or_else(|| eligible.first());
+        let Some((ip, nic)) = chosen else {
+            out.targets.insert(*cidr, None);
+            out.issues.push(Issue::NoEligibleRouter { cidr: *cidr });
+            continue;
+        };
+        let target = Target {
+            ip: *ip,
+            eni: nic.id.clone(),
+        };
+        if nic.source_dest_check == Some(true) && warned_sdc.insert(nic.id.clone()) {
+            out.issues.push(Issue::SourceDestCheck {
+                eni: nic.id.clone(),
+                ip: *ip,
+            });
+        }
+        let spec_enis: Vec<&EniId> = hosts
+            .iter()
+            .filter_map(|h| eni_of(h.ip).map(|e| &e.id))
+            .collect();
+        for t in input.tables {
+            let change = |action, from: Option<&Route>, reason| Change {
+                table: t.id.clone(),
+                cidr: *cidr,
+                action,
+                from: from.map(|r| r.target.clone()),
+                to: Some(target.clone()),
+                reason,
+            };
+            match t.route_for(cidr) {
+                None => out
+                    .changes
+                    .push(change(Action::Create, None, Reason::Missing)),
+                Some(r) if !ours(r) => out.issues.push(Issue::NotOurs {
+                    table: t.id.clone(),
+                    cidr: *cidr,
+                    target: r.target.clone(),
+                }),
+                Some(r) => {
+                    let eni = r.target.eni();
+                    let reason = if r.state == RouteState::Blackhole {
+                        Some(Reason::Blackhole)
+                    } else if eni == Some(&target.eni) {
+                        None
+                    } else if eni.is_some_and(|e| spec_enis.contains(&e)) {
+                        Some(Reason::OtherRouter)
+                    } else {
+                        Some(Reason::NotEligible)
+                    };
+                    if let Some(reason) = reason {
+                        out.changes.push(change(Action::Replace, Some(r), reason));
+                    }
+                }
+            }
+        }
+        out.targets.insert(*cidr, Some(target));
+    }
+
+    // Deletions: CIDRs we managed that left the spec, and with prune every
+    // other interface route outside the spec and the ignored ranges.
+    for t in input.tables {
+        for r in &t.routes {
+            let Destination::Cidr(cidr) = &r.destination else {
+                continue;
+            };
+            if input.spec.hosts(cidr).is_some() || !ours(r) {
+                continue;
+            }
+            let reason = if input.owned.contains(cidr) {
+                Reason::LeftSpec
+            } else if input.options.prune && !input.options.ignore.iter().any(|i| i.covers(cidr)) {
+                Reason::Pruned
+            } else {
+                continue;
+            };
+            out.changes.push(Change {
+                table: t.id.clone(),
+                cidr: *cidr,
+                action: Action::Delete,
+                from: Some(r.target.clone()),
+                to: None,
+                reason,
+            });
+        }
+    }
+
+    if input.options.route_limit > 0 {
+        for t in input.tables {
+            let added = out
+                .changes
+                .iter()
+                .filter(|c| c.table == t.id && c.action == Action::Create)
+                .count();
+            let removed = out
+                .changes
+                .iter()
+                .filter(|c| c.table == t.id && c.action == Action::Delete)
+                .count();
+            let routes = t.routes.len() + added - removed;
+            if routes > input.options.route_limit {
+                out.issues.push(Issue::RouteLimit {
+                    table: t.id.clone(),
+                    routes,
+                    limit: input.options.route_limit,
+                });
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,319 @@
+//! The planner as data: (spec, observed tables, interfaces, owned,
+//! options, health) -> expected changes and issues.
+
+use super::*;
+use crate::ec2::fake::{eni, table};
+use crate::spec;
+
+const A: &str = "eni-0aaaaaaaaaaaaaaa1"; // 10.33.20.142
+const B: &str = "eni-0bbbbbbbbbbbbbbb2"; // 10.33.30.22
+const C: &str = "eni-0ccccccccccccccc3"; // 10.33.40.7, in no spec below
+const LOCAL: &str = "10.33.0.0/16 local active table";
+
+fn enis() -> Vec<NetworkInterface> {
+    vec![
+        eni(A, "i-0aaaaaaaaaaaaaaa1", &["10.33.20.142"], false),
+        eni(B, "i-0bbbbbbbbbbbbbbb2", &["10.33.30.22"], false),
+        eni(C, "i-0ccccccccccccccc3", &["10.33.40.7"], false),
+    ]
+}
+
+struct Case<'a> {
+    name: &'a str,
+    spec: &'a str,
+    /// One string of routes per table (rtb-1..., rtb-2...), in the fake's
+    /// `table()` notation.
+    tables: &'a [&'a str],
+    owned: &'a [&'a str],
+    options: Options,
+    /// IPs that are down.
+    down: &'a [&'a str],
+    enis: Vec<NetworkInterface>,
+    /// "action table cidr target (reason)", in plan order.
+    changes: &'a [&'a str],
+    issues: &'a [&'a str],
+}
+
+impl Default for Case<'_> {
+    fn default() -> Self {
+        Case {
+            name: "",
+            spec: r#"{"10.55.0.0/16": ["10.33.20.142", "10.33.30.22"]}"#,
+            tables: &[LOCAL, LOCAL],
+            owned: &[],
+            options: Options::default(),
+            down: &[],
+            enis: enis(),
+            changes: &[],
+            issues: &[],
+        }
+    }
+}
+
+const IDS: [&str; 3] = ["rtb-0a1b2c3d", "rtb-1a2b3c4d", "rtb-2a2b3c4d"];
+
+fn render(c: &Change) -> String {
+    let to = c.to.as_ref().map_or("-".to_string(), |t| t.eni.to_string());
+    format!(
+        "{} {} {} {to} ({})",
+        c.action.as_str(),
+        &c.table.as_str()[..8],
+        c.cidr,
+        c.reason
+    )
+}
+
+fn check(case: Case<'_>) {
+    let spec = spec::parse(case.spec.as_bytes()).unwrap();
+    let tables: Vec<RouteTable> = case
+        .tables
+        .iter()
+        .enumerate()
+        .map(|(i, routes)| table(IDS[i], i == 0, routes))
+        .collect();
+    let owned: BTreeSet<Cidr> = case.owned.iter().map(|c| c.parse().unwrap()).collect();
+    let down: Vec<IpAddr> = case.down.iter().map(|d| d.parse().unwrap()).collect();
+    let healthy = |ip: IpAddr| !down.contains(&ip);
+    let p = plan(&Input {
+        spec: &spec,
+        tables: &tables,
+        enis: &case.enis,
+        owned: &owned,
+        healthy: &healthy,
+        options: &case.options,
+    });
+    let got: Vec<String> = p.changes.iter().map(render).collect();
+    assert_eq!(got, case.changes, "{}: changes", case.name);
+    let issues: Vec<String> = p.issues.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        issues.len(),
+        case.issues.len(),
+        "{}: issues {issues:#?}",
+        case.name
+    );
+    for (got, want) in issues.iter().zip(case.issues) {
+        assert!(
+            got.contains(want),
+            "{}: issue {got:?} lacks {want:?}",
+            case.name
+        );
+    }
+}
+
+#[test]
+fn converges_from_empty_and_is_quiet_in_sync() {
+    check(Case {
+        name: "from empty: the first host, in every table",
+        changes: &[
+            "create rtb-0a1b 10.55.0.0/16 eni-0aaaaaaaaaaaaaaa1 (missing)",
+            "create rtb-1a2b 10.55.0.0/16 eni-0aaaaaaaaaaaaaaa1 (missing)",
+        ],
+        ..Case::default()
+    });
+    let a = "10.33.0.0/16 local active table\n10.55.0.0/16 eni-0aaaaaaaaaaaaaaa1";
+    check(Case {
+        name: "in sync: no change at all",
+        tables: &[a, a, a],
+        ..Case::default()
+    });
+}
+
+#[test]
+fn keeps_a_router_in_use_and_makes_the_tables_agree() {
+    let b =
+        "10.33.0.0/16 local active table\n10.55.0.0/16 eni-0bbbbbbbbbbbbbbb2+i-0bbbbbbbbbbbbbbb2";
+    let a = "10.55.0.0/16 eni-0aaaaaaaaaaaaaaa1";
+    check(Case {
+        name: "B is in use and eligible: kept, the other table follows",
+        tables: &[b, LOCAL],
+        changes: &["create rtb-1a2b 10.55.0.0/16 eni-0bbbbbbbbbbbbbbb2 (missing)"],
+        ..Case::default()
+    });
+    check(Case {
+        name: "tables disagree: the higher-priority router in use wins",
+        tables: &[b, a],
+        changes: &[
+            "replace rtb-0a1b 10.55.0.0/16 eni-0aaaaaaaaaaaaaaa1 (points at another router)",
+        ],
+        ..Case::default()
+    });
+    check(Case {
+        name: "B in use but down: back to A",
+        tables: &[b, LOCAL],
+        down: &["10.33.30.22"],
+        changes: &[
+            "replace rtb-0a1b 10.55.0.0/16 eni-0aaaaaaaaaaaaaaa1 (points at another router)",
+            "create rtb-1a2b 10.55.0.0/16 eni-0aaaaaaaaaaaaaaa1 (missing)",
+        ],
+        ..Case::default()
+    });
+}
+
+#[test]
+fn repairs_blackholes_and_stale_interfaces() {
+    check(Case {
+        name: "a blackhole to the chosen router is re-pointed",
+        tables: &["10.55.0.0/16 eni-0aaaaaaaaaaaaaaa1 blackhole"],
+        changes: &["replace rtb-0a1b 10.55.0.0/16 eni-0aaaaaaaaaaaaaaa1 (blackhole)"],
+        ..Case::default()
+    });
+    check(Case {
+        name: "a route to an interface not in the spec is re-pointed",
+        tables: &["10.55.0.0/16 eni-0ccccccccccccccc3"],
+        changes: &[
+            "replace rtb-0a1b 10.55.0.0/16 eni-0aaaaaaaaaaaaaaa1 (points at an interface that is not an eligible router)",
+        ],
+        ..Case::default()
+    });
+    // The router's IP now belongs to a new instance's interface: the old
+    // route (to the old interface) is stale.
+    let mut moved = enis();
+    moved[0].id = "eni-0ddddddddddddddd4".parse().unwrap();
+    check(Case {
+        name: "an IP reused by a new instance",
+        spec: r#"{"10.55.0.0/16": ["10.33.20.142"]}"#,
+        tables: &["10.55.0.0/16 eni-0aaaaaaaaaaaaaaa1"],
+        enis: moved,
+        changes: &[
+            "replace rtb-0a1b 10.55.0.0/16 eni-0ddddddddddddddd4 (points at an interface that is not an eligible router)",
+        ],
+        ..Case::default()
+    });
+}
+
+#[test]
+fn never_touches_what_is_not_its_own() {
+    check(Case {
+        name: "a gateway and a propagated route at spec CIDRs",
+        spec: r#"{"10.55.0.0/16": ["10.33.20.142"], "172.16.0.0/12": ["10.33.20.142"]}"#,
+        tables: &[
+            "10.55.0.0/16 igw-1a2b3c4d\n172.16.0.0/12 vgw-0a1b2c3d active propagated",
+            LOCAL,
+        ],
+        changes: &[
+            "create rtb-1a2b 10.55.0.0/16 eni-0aaaaaaaaaaaaaaa1 (missing)",
+            "create rtb-1a2b 172.16.0.0/12 eni-0aaaaaaaaaaaaaaa1 (missing)",
+        ],
+        issues: &[
+            "10.55.0.0/16 in rtb-0a1b2c3d: the route goes to igw-1a2b3c4d, which vpc-router does not own",
+            "172.16.0.0/12 in rtb-0a1b2c3d: the route goes to vgw-0a1b2c3d",
+        ],
+        ..Case::default()
+    });
+    check(Case {
+        name: "the local route itself in the spec",
+        spec: r#"{"10.33.0.0/16": ["10.33.20.142"]}"#,
+        issues: &[
+            "10.33.0.0/16 in rtb-0a1b2c3d",
+            "10.33.0.0/16 in rtb-1a2b3c4d",
+        ],
+        ..Case::default()
+    });
+    check(Case {
+        name: "no eligible router: nothing changes",
+        spec: r#"{"10.55.0.0/16": ["10.9.9.9"]}"#,
+        tables: &["10.55.0.0/16 eni-0aaaaaaaaaaaaaaa1"],
+        issues: &["10.55.0.0/16: no eligible router"],
+        ..Case::default()
+    });
+    check(Case {
+        name: "every host down: nothing changes",
+        tables: &["10.55.0.0/16 eni-0aaaaaaaaaaaaaaa1"],
+        down: &["10.33.20.142", "10.33.30.22"],
+        issues: &["no eligible router"],
+        ..Case::default()
+    });
+}
+
+#[test]
+fn deletes_only_what_it_owns_unless_pruning() {
+    let t = "10.33.0.0/16 local active table\n\
+             0.0.0.0/0 igw-1a2b3c4d\n\
+             10.66.0.0/16 eni-0aaaaaaaaaaaaaaa1\n\
+             10.77.0.0/16 eni-0ccccccccccccccc3\n\
+             10.78.1.0/24 eni-0ccccccccccccccc3\n\
+             10.88.0.0/16 tgw-0123456789abcdef0";
+    let sync = "10.55.0.0/16 eni-0aaaaaaaaaaaaaaa1";
+    let both = format!("{sync}\n{t}");
+    check(Case {
+        name: "a CIDR we managed left the spec: its interface routes go",
+        tables: &[
+            &both,
+            "10.55.0.0/16 eni-0aaaaaaaaaaaaaaa1\n10.66.0.0/16 igw-1a2b3c4d",
+        ],
+        owned: &["10.55.0.0/16", "10.66.0.0/16"],
+        changes: &["delete rtb-0a1b 10.66.0.0/16 - (no longer in the spec)"],
+        ..Case::default()
+    });
+    check(Case {
+        name: "routes never managed are never touched",
+        tables: &[&both],
+        owned: &["10.55.0.0/16"],
+        ..Case::default()
+    });
+    check(Case {
+        name: "--prune, with an ignored range",
+        tables: &[&both],
+        options: Options {
+            prune: true,
+            ignore: vec!["10.78.0.0/16".parse().unwrap()],
+            route_limit: 0,
+        },
+        changes: &[
+            "delete rtb-0a1b 10.66.0.0/16 - (not in the spec (--prune))",
+            "delete rtb-0a1b 10.77.0.0/16 - (not in the spec (--prune))",
+        ],
+        ..Case::default()
+    });
+}
+
+#[test]
+fn warns_about_quota_and_source_dest_check() {
+    let full = "10.33.0.0/16 local active table\n0.0.0.0/0 igw-1a2b3c4d\n10.1.0.0/16 eni-0ccccccccccccccc3";
+    check(Case {
+        name: "route limit",
+        tables: &[full, LOCAL],
+        options: Options {
+            route_limit: 3,
+            ..Options::default()
+        },
+        changes: &[
+            "create rtb-0a1b 10.55.0.0/16 eni-0aaaaaaaaaaaaaaa1 (missing)",
+            "create rtb-1a2b 10.55.0.0/16 eni-0aaaaaaaaaaaaaaa1 (missing)",
+        ],
+        issues: &["rtb-0a1b2c3d would hold 4 routes, over the limit of 3"],
+        ..Case::default()
+    });
+    let mut checked = enis();
+    checked[1].source_dest_check = Some(true);
+    check(Case {
+        name: "source/dest check on the chosen router, reported once",
+        spec: r#"{"10.55.0.0/16": ["10.33.30.22"], "10.56.0.0/16": ["10.33.30.22"], "2001:db8::/56": ["10.33.20.142"]}"#,
+        tables: &[LOCAL],
+        enis: checked,
+        changes: &[
+            "create rtb-0a1b 10.55.0.0/16 eni-0bbbbbbbbbbbbbbb2 (missing)",
+            "create rtb-0a1b 10.56.0.0/16 eni-0bbbbbbbbbbbbbbb2 (missing)",
+            "create rtb-0a1b 2001:db8::/56 eni-0aaaaaaaaaaaaaaa1 (missing)",
+        ],
+        issues: &["source/destination check is enabled on eni-0bbbbbbbbbbbbbbb2 (10.33.30.22)"],
+        ..Case::default()
+    });
+}
+
+#[test]
+fn targets_are_reported_per_cidr() {
+    let spec =
+        spec::parse(br#"{"10.55.0.0/16": ["10.33.30.22"], "10.56.0.0/16": ["10.9.9.9"]}"#).unwrap();
+    let p = plan(&Input {
+        spec: &spec,
+        tables: &[],
+        enis: &enis(),
+        owned: &BTreeSet::new(),
+        healthy: &|_| true,
+        options: &Options::default(),
+    });
+    let t = &p.targets[&"10.55.0.0/16".parse().unwrap()];
+    assert_eq!(t.as_ref().unwrap().eni.as_str(), B);
+    assert_eq!(p.targets[&"10.56.0.0/16".parse().unwrap()], None);
+}
