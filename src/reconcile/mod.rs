@@ -1,2 +1,3 @@
 //! (temporary until the budget branch merges)
+pub mod pass;
 pub mod plan;
