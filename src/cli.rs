@@ -30,7 +30,24 @@ pub enum Action {
     Route(RouteArgs),
     /// `-d`: serve the HTTP API.
     Daemon(DaemonArgs),
+    /// `plan` or `apply -f SPEC`: reconcile every table with a route spec.
+    Reconcile(ReconcileArgs),
 }
+
+/// `plan` / `apply`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReconcileArgs {
+    /// false: `plan` (show the diff); true: `apply` (make it so).
+    pub apply: bool,
+    pub spec_file: PathBuf,
+    pub route_tables: Vec<RouteTableId>,
+    pub options: crate::reconcile::plan::Options,
+    /// Where the owned CIDRs are remembered (none: nothing is deleted but
+    /// with --prune).
+    pub state_dir: Option<PathBuf>,
+}
+
+pub const DEFAULT_ROUTE_LIMIT: usize = 500;
 
 /// The daemon's settings (`-d`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -177,6 +194,12 @@ where
     let mut workers: Option<String> = None;
     let mut token_file: Option<String> = None;
     let mut max_connections: Option<String> = None;
+    let mut subcommand: Option<String> = None;
+    let mut spec_file: Option<String> = None;
+    let mut state_dir: Option<String> = None;
+    let mut route_limit: Option<String> = None;
+    let mut ignore: Vec<Cidr> = Vec::new();
+    let mut prune = false;
     let mut request_timeout: Option<String> = None;
     let mut tables: Vec<RouteTableId> = Vec::new();
     let (mut force, mut dry_run, mut verbose, mut help, mut version) =
@@ -276,10 +299,41 @@ where
             Long("verbose") => verbose = true,
             Short('h') | Long("help") => help = true,
             Short('V') | Long("version") => version = true,
+            Value(v) if subcommand.is_none() && (v == "plan" || v == "apply") => {
+                subcommand = Some(v.to_string_lossy().into_owned());
+            }
             Value(v) => {
                 let v = v.to_string_lossy();
-                let why = "commands are given with -c/--cmd (add, show, del) or -d (daemon)";
+                let why = "commands are given with -c/--cmd (add, show, del), -d (daemon), \
+                           or as plan/apply -f SPEC";
                 return Err(err("", format!("unexpected argument {v:?}; {why}")));
+            }
+            Short('f') | Long("file") => set_once(
+                &mut spec_file,
+                value(&mut parser, "-f/--file")?,
+                "-f/--file",
+            )?,
+            Long("state-dir") => set_once(
+                &mut state_dir,
+                value(&mut parser, "--state-dir")?,
+                "--state-dir",
+            )?,
+            Long("route-limit") => set_once(
+                &mut route_limit,
+                value(&mut parser, "--route-limit")?,
+                "--route-limit",
+            )?,
+            Long("prune") => prune = true,
+            Long("ignore-routes") => {
+                let v = value(&mut parser, "--ignore-routes")?;
+                for part in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                    let c: Cidr = part
+                        .parse()
+                        .map_err(|e: crate::types::ParseError| err("--ignore-routes", e.0))?;
+                    if !ignore.contains(&c) {
+                        ignore.push(c);
+                    }
+                }
             }
             other => {
                 return Err(err(
@@ -352,10 +406,66 @@ where
         ("--max-connections", max_connections.is_some()),
         ("--request-timeout", request_timeout.is_some()),
     ];
+    let reconcile_only = [
+        ("-f/--file", spec_file.is_some()),
+        ("--state-dir", state_dir.is_some()),
+        ("--route-limit", route_limit.is_some()),
+        ("--prune", prune),
+        ("--ignore-routes", !ignore.is_empty()),
+    ];
     let action = if help {
         Action::Help
     } else if version {
         Action::Version
+    } else if let Some(sub) = subcommand {
+        let other = [
+            ("-c/--cmd", cmd.is_some()),
+            ("-C/--CIDR", cidr.is_some()),
+            ("-i/--ip", ip.is_some()),
+            ("-d/--daemon", daemon),
+            ("--force", force),
+            ("--dry-run", dry_run),
+        ];
+        if let Some((arg, _)) = other.iter().chain(&daemon_only).find(|(_, given)| *given) {
+            return Err(err(
+                arg,
+                format!("does not go with {sub}, which takes the routes from the spec (-f)"),
+            ));
+        }
+        let spec_file = spec_file.ok_or_else(|| {
+            err(
+                "-f/--file",
+                format!("missing; {sub} needs the route spec, e.g. {sub} -f spec.json"),
+            )
+        })?;
+        let route_limit = match route_limit {
+            None => DEFAULT_ROUTE_LIMIT,
+            Some(l) => l.parse().map_err(|_| {
+                err(
+                    "--route-limit",
+                    format!("'{l}' is not a number of routes (0 turns the check off)"),
+                )
+            })?,
+        };
+        if !ignore.is_empty() && !prune {
+            return Err(err(
+                "--ignore-routes",
+                "only protects ranges from --prune; give --prune too, or leave it out",
+            ));
+        }
+        Action::Reconcile(ReconcileArgs {
+            apply: sub == "apply",
+            spec_file: PathBuf::from(spec_file),
+            route_tables: tables,
+            options: crate::reconcile::plan::Options {
+                prune,
+                ignore,
+                route_limit,
+            },
+            state_dir: state_dir.map(PathBuf::from),
+        })
+    } else if let Some((arg, _)) = reconcile_only.iter().find(|(_, given)| *given) {
+        return Err(err(arg, "only goes with plan or apply"));
     } else if daemon {
         let one_shot = [
             ("-c/--cmd", cmd.is_some()),
@@ -543,6 +653,7 @@ USAGE
   vpc-router [-r REGION] [-v VPC] -c show --CIDR CIDR [options]
   vpc-router [-r REGION] [-v VPC] -c del  --CIDR CIDR [options]
   vpc-router [-r REGION] [-v VPC] -d [-a ADDRESS] [-p PORT] [options]
+  vpc-router [-r REGION] [-v VPC] plan|apply -f SPEC [options]
 
 EXAMPLES
   vpc-router -r us-east-1 -v vpc-350d6a51 -c add  --CIDR 10.55.0.0/16 --ip 10.33.20.142
@@ -558,6 +669,22 @@ COMMAND
                            del: delete the route from every table.
   -C, --CIDR CIDR          destination, IPv4 or IPv6 (10.55.0.0/16, 2001:db8::/56)
   -i, --ip IP              the router instance's private IP (add only)
+
+ROUTE SPEC (desired state)
+  plan -f SPEC             print what would change in which table to match
+                           the spec (a diff); change nothing. Exit 0 in
+                           sync, 1 when there are changes to make
+  apply -f SPEC            make every table match the spec, once. Exit 0 when
+                           done, 3 (4: network) if some change failed
+  -f, --file SPEC          the route spec: {\"CIDR\": [\"router IP\", ...], ...}
+      --state-dir DIR      remember the CIDRs vpc-router manages, so that one
+                           removed from the spec has its routes deleted
+      --prune              also delete every instance/interface route that is
+                           not in the spec
+      --ignore-routes LIST CIDRs (comma-separated) --prune never touches
+      --route-limit N      warn when a table would exceed N routes (default
+                           500; 0: off)
+  Global flags may come before or after plan/apply.
 
 DAEMON (the HTTP API: POST, GET, DELETE /route; GET /, /healthz, /metrics)
   -d, --daemon             serve the API instead of running one command
@@ -697,7 +824,7 @@ mod tests {
             ("-c show -C 10.0.0.0/8 -r us-east-1 -r us-west-2", "-r/--region: given twice with different values; give it once"),
             ("-c show -C 10.0.0.0/8 --force", "--force: show changes nothing; --force goes with add or del"),
             ("-c show -C 10.0.0.0/8 --dry-run", "--dry-run: show changes nothing; --dry-run goes with add or del"),
-            ("-c show -C 10.0.0.0/8 extra", "unexpected argument \"extra\"; commands are given with -c/--cmd (add, show, del) or -d (daemon)"),
+            ("-c show -C 10.0.0.0/8 extra", "unexpected argument \"extra\"; commands are given with -c/--cmd (add, show, del), -d (daemon), or as plan/apply -f SPEC"),
             ("-c show -C 10.0.0.0/8 --bogus", "invalid option '--bogus'; run 'vpc-router --help' for usage"),
             ("-c show -C", "-C/--CIDR: needs a value"),
         ];
@@ -810,6 +937,79 @@ mod tests {
         }
     }
 
+    fn reconcile(s: &str) -> ReconcileArgs {
+        match parse_str(s).unwrap().action {
+            Action::Reconcile(r) => r,
+            a => panic!("{a:?}"),
+        }
+    }
+
+    #[test]
+    fn plan_and_apply_with_flags_before_or_after() {
+        let r = reconcile("plan -f spec.json");
+        assert!(!r.apply);
+        assert_eq!(r.spec_file, PathBuf::from("spec.json"));
+        assert_eq!(r.options.route_limit, 500);
+        let c = parse_str(
+            "-r us-east-1 apply -v vpc-350d6a51 --file s.json --prune \
+             --ignore-routes 10.0.0.0/8,192.168.0.0/16 --ignore-routes 10.0.0.0/8 \
+             --state-dir /var/lib/vpc-router --route-limit 50 --route-table rtb-0a1b2c3d --output json",
+        )
+        .unwrap();
+        assert_eq!(c.aws.vpc.unwrap().as_str(), "vpc-350d6a51");
+        assert_eq!(c.output, Output::Json);
+        let Action::Reconcile(r) = c.action else {
+            panic!()
+        };
+        assert!(r.apply && r.options.prune);
+        assert_eq!(r.options.ignore.len(), 2);
+        assert_eq!(r.options.route_limit, 50);
+        assert_eq!(r.route_tables.len(), 1);
+        assert_eq!(r.state_dir, Some(PathBuf::from("/var/lib/vpc-router")));
+    }
+
+    #[test]
+    fn bad_plan_and_apply_flags() {
+        let cases = [
+            (
+                "apply",
+                "-f/--file: missing; apply needs the route spec, e.g. apply -f spec.json",
+            ),
+            ("plan -f s.json -c add", "-c/--cmd: does not go with plan"),
+            ("apply -f s.json -d", "-d/--daemon: does not go with apply"),
+            ("apply -f s.json -p 80", "-p/--port: does not go with apply"),
+            (
+                "apply -f s.json --dry-run",
+                "--dry-run: does not go with apply",
+            ),
+            (
+                "apply -f s.json --ignore-routes 10.0.0.0/8",
+                "--ignore-routes: only protects ranges from --prune",
+            ),
+            (
+                "apply -f s.json --prune --ignore-routes 10.0.0.1/8",
+                "--ignore-routes: 10.0.0.1/8 has host bits set",
+            ),
+            (
+                "apply -f s.json --route-limit x",
+                "--route-limit: 'x' is not a number of routes",
+            ),
+            (
+                "-c show -C 10.0.0.0/8 -f s.json",
+                "-f/--file: only goes with plan or apply",
+            ),
+            (
+                "-c show -C 10.0.0.0/8 --prune",
+                "--prune: only goes with plan or apply",
+            ),
+            ("plan apply -f s.json", "unexpected argument \"apply\""),
+        ];
+        for (line, want) in cases {
+            let got = parse_str(line).unwrap_err();
+            assert!(got.starts_with(want), "{line}: {got}");
+        }
+    }
+
     #[test]
     fn help_documents_every_flag_and_exit_code() {
         for flag in [
@@ -838,6 +1038,11 @@ mod tests {
             "--insecure-no-auth",
             "--max-connections",
             "--request-timeout",
+            "--file",
+            "--state-dir",
+            "--prune",
+            "--ignore-routes",
+            "--route-limit",
             "AWS_MAX_ATTEMPTS",
         ] {
             assert!(HELP.contains(flag), "{flag}");

@@ -208,6 +208,19 @@ pub fn run(config: &Config, env: &Env, clock: Clock, out: &mut dyn Write) -> u8 
                 }
             }
         }
+        Action::Reconcile(args) => {
+            if let Err(e) = init_logging(config) {
+                error!("{e}");
+                return e.exit_code();
+            }
+            match reconcile_command(config, args, env, clock, out) {
+                Ok(code) => code,
+                Err(e) => {
+                    error!("{e}");
+                    e.exit_code()
+                }
+            }
+        }
         Action::Route(args) => {
             if let Err(e) = init_logging(config) {
                 // Logging is not set up, so this goes to stderr.
@@ -265,4 +278,51 @@ fn route_command(
     };
     let _ = out.write_all(text.as_bytes());
     Ok(exit_code_for(report.verdict()))
+}
+
+/// `plan` / `apply -f SPEC`: one reconcile pass.
+fn reconcile_command(
+    config: &Config,
+    args: &cli::ReconcileArgs,
+    env: &Env,
+    clock: Clock,
+    out: &mut dyn Write,
+) -> Result<u8, MainError> {
+    use reconcile::{pass, report};
+    let doc = std::fs::read(&args.spec_file).map_err(|e| {
+        MainError::Setup(format!(
+            "-f/--file: cannot read {}: {e}",
+            args.spec_file.display()
+        ))
+    })?;
+    let spec = spec::parse(&doc)
+        .map_err(|e| MainError::Setup(format!("{}: {e}", args.spec_file.display())))?;
+    let resolved = resolve(config, env, clock)?;
+    let owned = std::collections::BTreeSet::new();
+    let seen = pass::observe(&resolved.ec2, &resolved.vpc, &spec, &args.route_tables)
+        .map_err(MainError::Route)?;
+    let plan = pass::plan_for(&spec, &seen, &owned, &|_| true, &args.options);
+    let scope = report::Scope {
+        vpc: &resolved.vpc,
+        tables: seen.tables.len(),
+        cidrs: spec.len(),
+    };
+    let applied = args
+        .apply
+        .then(|| pass::apply(&resolved.ec2, &plan.changes, &mut |_| {}));
+    // The issues are in the report (as warning lines, or in "issues").
+    let text = match config.output {
+        Output::Text => report::text(&scope, &plan, applied.as_deref()),
+        Output::Json => format!("{:#}\n", report::json(&scope, &plan, applied.as_deref())),
+    };
+    let _ = out.write_all(text.as_bytes());
+    Ok(match &applied {
+        None if plan.changes.is_empty() => exit::OK,
+        None => exit::NOT_FOUND,
+        Some(applied) => match applied.iter().find_map(|a| a.result.as_ref().err()) {
+            None => exit::OK,
+            Some(e) if e.is_transport() => exit::NETWORK,
+            Some(_) => exit::AWS,
+        },
+    })
 }

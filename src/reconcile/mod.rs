@@ -1,3 +1,4 @@
 //! (temporary until the budget branch merges)
 pub mod pass;
 pub mod plan;
+pub mod report;
