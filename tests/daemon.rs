@@ -678,9 +678,12 @@ fn sigterm_finishes_requests_in_flight_and_exits_0() {
     assert_eq!(d.wait(Duration::from_secs(10)).0, 0);
 }
 
+/// A sample of the exposition: name, labels, value.
+type Sample = (String, Vec<(String, String)>, f64);
+
 /// Parses the Prometheus text exposition strictly enough to catch a
 /// malformed line: every sample belongs to a declared family.
-fn parse_exposition(text: &str) -> Vec<(String, Vec<(String, String)>, f64)> {
+fn parse_exposition(text: &str) -> Vec<Sample> {
     let mut types = std::collections::HashMap::new();
     let mut samples = Vec::new();
     for line in text.lines() {
@@ -727,11 +730,7 @@ fn parse_exposition(text: &str) -> Vec<(String, Vec<(String, String)>, f64)> {
     samples
 }
 
-fn sample(
-    samples: &[(String, Vec<(String, String)>, f64)],
-    name: &str,
-    labels: &[(&str, &str)],
-) -> f64 {
+fn sample(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
     samples
         .iter()
         .find(|(n, l, _)| {
@@ -845,4 +844,59 @@ fn metrics_count_requests_calls_and_changes() {
     assert_eq!(st["vpc"], VPC);
     assert_eq!(st["counters"]["route_changes"]["create"], 1);
     assert!(st["uptime_seconds"].is_u64());
+}
+
+#[test]
+fn concurrent_posts_for_one_cidr_leave_every_table_agreeing() {
+    let sim = common::ec2sim::scenario();
+    // A little latency on every EC2 call widens the window in which
+    // unserialized requests would interleave.
+    sim.set_delay(Duration::from_millis(2));
+    let d = Daemon::start(&sim.url(), &["--workers", "8"]);
+    let url = d.url("/route");
+    let start = Arc::new(std::sync::Barrier::new(50));
+    let threads: Vec<_> = (0..50)
+        .map(|i| {
+            let (url, start) = (url.clone(), start.clone());
+            thread::spawn(move || {
+                let ip = if i % 2 == 0 { A_IP } else { B_IP };
+                let body = format!(r#"{{"dst_cidr": "10.55.0.0/16", "router_ip": "{ip}"}}"#);
+                start.wait();
+                send("POST", &url, Some(&body), None).status
+            })
+        })
+        .collect();
+    for t in threads {
+        let status = t.join().unwrap();
+        assert!(status == 200 || status == 201, "{status}");
+    }
+    let mutations: Vec<String> = sim
+        .calls()
+        .iter()
+        .filter(|c| c.action == "CreateRoute" || c.action == "ReplaceRoute")
+        .map(|c| c.param("NetworkInterfaceId").unwrap().to_string())
+        .collect();
+    let last = mutations.last().expect("some change was made").clone();
+    for table in ["rtb-0a1b2c3d", "rtb-1a2b3c4d", "rtb-2a2b3c4d"] {
+        assert_eq!(
+            sim.route_target(table, "10.55.0.0/16").as_deref(),
+            Some(last.as_str()),
+            "{table}"
+        );
+    }
+    // Each request changed the tables in one uninterrupted run: after the
+    // first request (which found some tables right already), every run of
+    // changes to one router is a whole number of requests of 3 changes.
+    let mut runs: Vec<usize> = Vec::new();
+    for (i, eni) in mutations.iter().enumerate() {
+        if i > 0 && mutations[i - 1] == *eni {
+            *runs.last_mut().unwrap() += 1;
+        } else {
+            runs.push(1);
+        }
+    }
+    assert!(
+        runs.iter().skip(1).all(|r| r % 3 == 0),
+        "interleaved changes: runs {runs:?}"
+    );
 }

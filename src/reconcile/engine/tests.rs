@@ -1,0 +1,231 @@
+//! The engine against the in-memory EC2 and an in-memory store: passes,
+//! spec edits, ownership across a restart, the one-CIDR pass, pacing.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::*;
+use crate::ec2::fake::{eni, table, FakeEc2, Fault};
+use crate::spec;
+
+#[derive(Default)]
+struct Stored {
+    owned: BTreeSet<Cidr>,
+    spec: Option<Spec>,
+}
+
+#[derive(Default, Clone)]
+struct Mem(Arc<Mutex<Stored>>);
+
+impl Persist for Mem {
+    fn load_owned(&self) -> Result<BTreeSet<Cidr>, String> {
+        Ok(self.0.lock().unwrap().owned.clone())
+    }
+    fn save_owned(&self, owned: &BTreeSet<Cidr>) -> Result<(), String> {
+        self.0.lock().unwrap().owned = owned.clone();
+        Ok(())
+    }
+    fn load_spec(&self) -> Result<Option<Spec>, String> {
+        Ok(self.0.lock().unwrap().spec.clone())
+    }
+    fn save_spec(&self, spec: &Spec) -> Result<(), String> {
+        self.0.lock().unwrap().spec = Some(spec.clone());
+        Ok(())
+    }
+}
+
+/// A clock whose sleep moves it forward, so pacing never waits for real.
+fn fake_time(slept: Arc<AtomicU64>) -> Time {
+    let base = Instant::now();
+    let s2 = slept.clone();
+    Time {
+        wall: Box::new(|| SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000)),
+        mono: Box::new(move || base + Duration::from_micros(s2.load(Ordering::SeqCst))),
+        sleep: Box::new(move |d| {
+            slept.fetch_add(d.as_micros() as u64, Ordering::SeqCst);
+        }),
+    }
+}
+
+fn vpc(tables: usize) -> Arc<Mutex<FakeEc2>> {
+    Arc::new(Mutex::new(FakeEc2::new(
+        "vpc-350d6a51",
+        (0..tables)
+            .map(|i| {
+                table(
+                    &format!("rtb-{i:08x}"),
+                    i == 0,
+                    "10.33.0.0/16 local active table",
+                )
+            })
+            .collect(),
+        vec![
+            eni(
+                "eni-0aaaaaaaaaaaaaaa1",
+                "i-0aaaaaaaaaaaaaaa1",
+                &["10.33.20.142"],
+                false,
+            ),
+            eni(
+                "eni-0bbbbbbbbbbbbbbb2",
+                "i-0bbbbbbbbbbbbbbb2",
+                &["10.33.30.22"],
+                false,
+            ),
+        ],
+    )))
+}
+
+fn engine(ec2: Arc<Mutex<FakeEc2>>, store: Mem, slept: Arc<AtomicU64>) -> Engine {
+    Engine::new(
+        ec2,
+        "vpc-350d6a51".parse().unwrap(),
+        Scope::default(),
+        Options::default(),
+        Box::new(store),
+        fake_time(slept),
+    )
+    .unwrap()
+}
+
+fn spec(doc: &str) -> Spec {
+    spec::parse(doc.as_bytes()).unwrap()
+}
+
+fn mutations(ec2: &Mutex<FakeEc2>) -> Vec<String> {
+    ec2.lock().unwrap().mutations()
+}
+
+#[test]
+fn passes_converge_track_ownership_and_survive_a_restart() {
+    let ec2 = vpc(2);
+    let store = Mem::default();
+    let e = engine(ec2.clone(), store.clone(), Arc::default());
+    assert!(!e.pass(), "no spec yet: no pass");
+    e.set_spec(
+        spec(r#"{"10.55.0.0/16": ["10.33.20.142"], "10.66.0.0/16": ["10.33.30.22"]}"#),
+        true,
+    )
+    .unwrap();
+    assert!(e.pass());
+    assert_eq!(mutations(&ec2).len(), 4);
+    let st = e.status();
+    assert_eq!(st["last_pass"]["result"], "changed");
+    assert_eq!(st["managed"], json!(["10.55.0.0/16", "10.66.0.0/16"]));
+    let r = &st["routes"]["10.55.0.0/16"]["rtb-00000000"];
+    assert_eq!(r["current"], r["desired"]);
+    assert_eq!(r["last_action"], "create");
+    assert_eq!(r["outcome"], "done");
+
+    // In sync: a pass makes no mutating call.
+    ec2.lock().unwrap().calls.borrow_mut().clear();
+    assert!(e.pass());
+    assert!(mutations(&ec2).is_empty());
+    assert_eq!(e.status()["last_pass"]["result"], "in_sync");
+
+    // A restart: the spec and what is owned come back from the store, so
+    // removing a CIDR from the spec deletes its routes.
+    drop(e);
+    let e = engine(ec2.clone(), store.clone(), Arc::default());
+    assert_eq!(e.spec().unwrap().len(), 2);
+    e.set_spec(spec(r#"{"10.55.0.0/16": ["10.33.20.142"]}"#), true)
+        .unwrap();
+    assert!(e.pass());
+    assert_eq!(
+        mutations(&ec2),
+        [
+            "DeleteRoute rtb-00000000 10.66.0.0/16",
+            "DeleteRoute rtb-00000001 10.66.0.0/16"
+        ]
+    );
+    assert_eq!(
+        store
+            .load_owned()
+            .unwrap()
+            .into_iter()
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>(),
+        ["10.55.0.0/16"]
+    );
+    assert!(e.status()["routes"].get("10.66.0.0/16").is_none());
+    let mut m = String::new();
+    e.render_metrics(&mut m);
+    assert!(
+        m.contains("vpc_router_reconcile_changes_total{kind=\"delete\"} 2"),
+        "{m}"
+    );
+    assert!(m.contains("vpc_router_routes_managed 1"), "{m}");
+}
+
+#[test]
+fn failures_are_counted_and_retried() {
+    let ec2 = vpc(2);
+    ec2.lock()
+        .unwrap()
+        .fail("CreateRoute rtb-00000001", Fault::Api("RouteLimitExceeded"));
+    let e = engine(ec2.clone(), Mem::default(), Arc::default());
+    e.set_spec(spec(r#"{"10.55.0.0/16": ["10.33.20.142"]}"#), false)
+        .unwrap();
+    e.pass();
+    let st = e.status();
+    assert_eq!(st["last_pass"]["result"], "failed");
+    assert_eq!(st["last_pass"]["failed"], 1);
+    let outcome = st["routes"]["10.55.0.0/16"]["rtb-00000001"]["outcome"]
+        .as_str()
+        .unwrap();
+    assert!(
+        outcome.starts_with("failed: EC2 CreateRoute failed: RouteLimitExceeded"),
+        "{outcome}"
+    );
+    e.pass();
+    assert_eq!(e.status()["last_pass"]["result"], "changed");
+    let mut m = String::new();
+    e.render_metrics(&mut m);
+    assert!(
+        m.contains("vpc_router_reconcile_failures_total{code=\"RouteLimitExceeded\"} 1"),
+        "{m}"
+    );
+    assert!(
+        m.contains("vpc_router_reconcile_passes_total{result=\"failed\"} 1"),
+        "{m}"
+    );
+
+    // Observing fails: the pass is an error, nothing changes.
+    ec2.lock()
+        .unwrap()
+        .fail("DescribeRouteTables", Fault::Transport);
+    assert!(!e.pass());
+    assert_eq!(e.status()["last_pass"]["result"], "error");
+}
+
+#[test]
+fn a_one_cidr_pass_touches_only_that_cidr() {
+    let ec2 = vpc(2);
+    let e = engine(ec2.clone(), Mem::default(), Arc::default());
+    e.set_spec(
+        spec(r#"{"10.55.0.0/16": ["10.33.20.142"], "10.66.0.0/16": ["10.33.30.22"]}"#),
+        false,
+    )
+    .unwrap();
+    let r = e.pass_cidr("10.66.0.0/16".parse().unwrap()).unwrap();
+    assert_eq!((r.tables, r.applied.len()), (2, 2));
+    assert!(mutations(&ec2).iter().all(|m| m.contains("10.66.0.0/16")));
+    assert_eq!(e.status()["managed"], json!(["10.66.0.0/16"]));
+}
+
+#[test]
+fn a_large_pass_paces_itself_with_the_budget() {
+    // 60 tables: 60 creates, ten past the mutating bucket's 50.
+    let ec2 = vpc(60);
+    let slept = Arc::new(AtomicU64::new(0));
+    let e = engine(ec2.clone(), Mem::default(), slept.clone());
+    e.set_spec(spec(r#"{"10.55.0.0/16": ["10.33.20.142"]}"#), false)
+        .unwrap();
+    e.pass();
+    assert_eq!(mutations(&ec2).len(), 60);
+    // Ten more tokens at 5 per second: two seconds of waiting.
+    let waited = Duration::from_micros(slept.load(Ordering::SeqCst));
+    assert!(
+        waited >= Duration::from_millis(1990) && waited <= Duration::from_millis(2010),
+        "{waited:?}"
+    );
+}
