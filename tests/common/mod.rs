@@ -2,6 +2,8 @@
 //! mock EC2 endpoints on 127.0.0.1 that replay the fixtures in `fixtures/`.
 #![allow(dead_code)]
 
+pub mod ec2sim;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};

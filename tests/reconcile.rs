@@ -1,0 +1,185 @@
+//! `plan` and `apply` end to end: the real binary against the stateful EC2
+//! simulator on 127.0.0.1, from empty, from drift, after a hand deletion,
+//! after a spec edit, with an injected failure.
+
+mod common;
+
+use common::ec2sim::{scenario, Ec2Sim};
+use common::*;
+use serde_json::Value;
+
+const TABLES: [&str; 3] = ["rtb-0a1b2c3d", "rtb-1a2b3c4d", "rtb-2a2b3c4d"];
+
+fn spec_file(name: &str, doc: &str) -> String {
+    let path = temp_dir(name).join("spec.json");
+    std::fs::write(&path, doc).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+fn mutations(sim: &Ec2Sim) -> Vec<String> {
+    sim.calls()
+        .iter()
+        .filter(|c| !c.action.starts_with("Describe"))
+        .map(|c| {
+            format!(
+                "{} {} {}",
+                c.action,
+                c.param("RouteTableId").unwrap_or("-"),
+                c.param("DestinationCidrBlock").unwrap_or("-")
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn plan_shows_the_diff_and_changes_nothing() {
+    let sim = scenario();
+    let spec = spec_file(
+        "plan",
+        r#"{"10.55.0.0/16": ["10.33.20.142", "10.33.30.22"], "10.60.0.0/16": ["10.33.30.22"]}"#,
+    );
+    let r = run(&sim.url(), &["plan", "-f", &spec]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    // 10.55.0.0/16: A is in use in the main table and first in the spec,
+    // so B's table is replaced and the third gets a route; 10.60.0.0/16 is
+    // new everywhere.
+    for want in [
+        "~ rtb-1a2b3c4d  10.55.0.0/16       replace  eni-0bbbbbbbbbbbbbbb2",
+        "+ rtb-2a2b3c4d  10.55.0.0/16       create   (none) -> eni-0aaaaaaaaaaaaaaa1 (10.33.20.142)",
+        "+ rtb-0a1b2c3d  10.60.0.0/16       create",
+        "5 change(s) to make (4 create, 1 replace, 0 delete); nothing was changed",
+    ] {
+        assert!(r.stdout.contains(want), "{want}\n{}", r.stdout);
+    }
+    assert!(mutations(&sim).is_empty(), "{:?}", mutations(&sim));
+    // Global flags after the subcommand work as well as before it.
+    let r = run_with(
+        command("plan-json"),
+        &sim.url(),
+        &["plan", "--output", "json", "-f", &spec],
+    );
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["status"], "changes_pending");
+    assert_eq!(v["changes"].as_array().unwrap().len(), 5);
+    assert_eq!(v["targets"]["10.60.0.0/16"]["network_interface"], B_ENI);
+}
+
+#[test]
+fn apply_converges_and_then_makes_no_mutating_call() {
+    let sim = scenario();
+    let spec = spec_file("apply", r#"{"10.55.0.0/16": ["10.33.30.22"]}"#);
+    let r = run(&sim.url(), &["apply", "-f", &spec]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    for t in TABLES {
+        // B: the only host; A's routes are replaced.
+        assert_eq!(
+            sim.route_target(t, "10.55.0.0/16").as_deref(),
+            Some(B_ENI),
+            "{t}"
+        );
+    }
+    assert!(r.stdout.contains("in sync"), "{}", r.stdout);
+    sim.clear_calls();
+    let r = run(&sim.url(), &["apply", "-f", &spec]);
+    assert_eq!(r.code, 0);
+    assert!(
+        r.stdout.contains("in sync: nothing to change"),
+        "{}",
+        r.stdout
+    );
+    assert!(mutations(&sim).is_empty());
+    assert_eq!(
+        sim.actions(),
+        ["DescribeRouteTables", "DescribeNetworkInterfaces"]
+    );
+
+    // Drift: a hand deletion and a hand change are repaired.
+    sim.remove_route("rtb-2a2b3c4d", "10.55.0.0/16");
+    sim.add_route_to_eni("rtb-0a1b2c3d", "10.55.0.0/16", A_ENI);
+    sim.clear_calls();
+    let r = run(&sim.url(), &["apply", "-f", &spec]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    // A is not in this spec, so "in use" does not make it eligible: the
+    // changed table goes back to B and the deleted route is re-created.
+    assert_eq!(
+        mutations(&sim),
+        [
+            "ReplaceRoute rtb-0a1b2c3d 10.55.0.0/16",
+            "CreateRoute rtb-2a2b3c4d 10.55.0.0/16"
+        ]
+    );
+    for t in TABLES {
+        assert_eq!(
+            sim.route_target(t, "10.55.0.0/16").as_deref(),
+            Some(B_ENI),
+            "{t}"
+        );
+    }
+}
+
+#[test]
+fn a_failed_change_is_reported_the_rest_applied_and_exit_3() {
+    let sim = scenario();
+    sim.fail_next(
+        "CreateRoute",
+        400,
+        "RouteLimitExceeded",
+        "The maximum number of routes has been reached.",
+    );
+    let spec = spec_file("apply-fail", r#"{"10.60.0.0/16": ["10.33.20.142"]}"#);
+    let r = run(&sim.url(), &["apply", "-f", &spec]);
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout
+            .contains("FAILED: EC2 CreateRoute failed: RouteLimitExceeded"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("1 of 3 change(s) failed"), "{}", r.stdout);
+    let with_route = TABLES
+        .iter()
+        .filter(|t| sim.route_target(t, "10.60.0.0/16").is_some())
+        .count();
+    assert_eq!(with_route, 2);
+    // The next apply finishes the job.
+    let r = run(&sim.url(), &["apply", "-f", &spec]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(TABLES
+        .iter()
+        .all(|t| sim.route_target(t, "10.60.0.0/16").is_some()));
+}
+
+#[test]
+fn bad_specs_are_refused_with_the_key() {
+    let sim = scenario();
+    for (doc, want) in [
+        (
+            r#"{"10.55.0.1/16": ["10.33.20.142"]}"#,
+            "key \"10.55.0.1/16\": 10.55.0.1/16 has host bits set",
+        ),
+        (r#"{"10.55.0.0/16": []}"#, "the list of routers is empty"),
+        ("[]", "must be a JSON object"),
+    ] {
+        let spec = spec_file("bad-spec", doc);
+        let r = run(&sim.url(), &["apply", "-f", &spec]);
+        assert_eq!(r.code, 2, "{doc}: {}", r.stderr);
+        assert!(r.stderr.contains(want), "{doc}: {}", r.stderr);
+    }
+    let r = run(&sim.url(), &["apply", "-f", "/nonexistent/spec.json"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr
+            .contains("-f/--file: cannot read /nonexistent/spec.json"),
+        "{}",
+        r.stderr
+    );
+    let r = run(&sim.url(), &["apply"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr
+            .contains("-f/--file: missing; apply needs the route spec"),
+        "{}",
+        r.stderr
+    );
+    assert!(mutations(&sim).is_empty());
+}
