@@ -40,7 +40,7 @@ pub struct ReconcileArgs {
     /// false: `plan` (show the diff); true: `apply` (make it so).
     pub apply: bool,
     pub spec_file: PathBuf,
-    pub route_tables: Vec<RouteTableId>,
+    pub scope: TableScope,
     pub options: crate::reconcile::plan::Options,
     /// Where the owned CIDRs are remembered (none: nothing is deleted but
     /// with --prune).
@@ -65,8 +65,32 @@ pub struct DaemonArgs {
     pub max_connections: usize,
     /// How long a client may take to send one request.
     pub request_timeout: Duration,
+    /// `-m`: desired-state routing from a spec.
+    pub spec: Option<SpecSettings>,
 }
 
+/// `-d -m configfile|http`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecSettings {
+    pub source: SpecSource,
+    pub state_dir: PathBuf,
+    pub scope: TableScope,
+    pub options: crate::reconcile::plan::Options,
+    /// A pass every this often (none: only on spec changes).
+    pub recheck: Option<Duration>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SpecSource {
+    /// `-m configfile -f FILE`: watched, applied on change.
+    File(PathBuf),
+    /// `-m http`: `POST /route_spec`, persisted in the state dir.
+    Http,
+}
+
+pub use crate::reconcile::pass::TableScope;
+
+pub const DEFAULT_RECHECK: Duration = Duration::from_secs(30);
 pub const DEFAULT_PORT: u16 = 33289;
 pub const DEFAULT_WORKERS: usize = 4;
 pub const MAX_WORKERS: usize = 64;
@@ -200,6 +224,9 @@ where
     let mut route_limit: Option<String> = None;
     let mut ignore: Vec<Cidr> = Vec::new();
     let mut prune = false;
+    let mut mode: Option<String> = None;
+    let mut recheck: Option<String> = None;
+    let mut tag: Option<String> = None;
     let mut request_timeout: Option<String> = None;
     let mut tables: Vec<RouteTableId> = Vec::new();
     let (mut force, mut dry_run, mut verbose, mut help, mut version) =
@@ -324,6 +351,19 @@ where
                 "--route-limit",
             )?,
             Long("prune") => prune = true,
+            Short('m') | Long("mode") => {
+                set_once(&mut mode, value(&mut parser, "-m/--mode")?, "-m/--mode")?
+            }
+            Long("route-recheck-interval") => set_once(
+                &mut recheck,
+                value(&mut parser, "--route-recheck-interval")?,
+                "--route-recheck-interval",
+            )?,
+            Long("route-table-tag") => set_once(
+                &mut tag,
+                value(&mut parser, "--route-table-tag")?,
+                "--route-table-tag",
+            )?,
             Long("ignore-routes") => {
                 let v = value(&mut parser, "--ignore-routes")?;
                 for part in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -412,32 +452,12 @@ where
         ("--route-limit", route_limit.is_some()),
         ("--prune", prune),
         ("--ignore-routes", !ignore.is_empty()),
+        ("--route-table-tag", tag.is_some()),
     ];
-    let action = if help {
-        Action::Help
-    } else if version {
-        Action::Version
-    } else if let Some(sub) = subcommand {
-        let other = [
-            ("-c/--cmd", cmd.is_some()),
-            ("-C/--CIDR", cidr.is_some()),
-            ("-i/--ip", ip.is_some()),
-            ("-d/--daemon", daemon),
-            ("--force", force),
-            ("--dry-run", dry_run),
-        ];
-        if let Some((arg, _)) = other.iter().chain(&daemon_only).find(|(_, given)| *given) {
-            return Err(err(
-                arg,
-                format!("does not go with {sub}, which takes the routes from the spec (-f)"),
-            ));
-        }
-        let spec_file = spec_file.ok_or_else(|| {
-            err(
-                "-f/--file",
-                format!("missing; {sub} needs the route spec, e.g. {sub} -f spec.json"),
-            )
-        })?;
+    let options = |route_limit: Option<String>,
+                   prune: bool,
+                   ignore: Vec<Cidr>|
+     -> Result<crate::reconcile::plan::Options, ConfigError> {
         let route_limit = match route_limit {
             None => DEFAULT_ROUTE_LIMIT,
             Some(l) => l.parse().map_err(|_| {
@@ -453,50 +473,162 @@ where
                 "only protects ranges from --prune; give --prune too, or leave it out",
             ));
         }
-        Action::Reconcile(ReconcileArgs {
-            apply: sub == "apply",
-            spec_file: PathBuf::from(spec_file),
-            route_tables: tables,
-            options: crate::reconcile::plan::Options {
-                prune,
-                ignore,
-                route_limit,
-            },
-            state_dir: state_dir.map(PathBuf::from),
+        Ok(crate::reconcile::plan::Options {
+            prune,
+            ignore,
+            route_limit,
         })
-    } else if let Some((arg, _)) = reconcile_only.iter().find(|(_, given)| *given) {
-        return Err(err(arg, "only goes with plan or apply"));
-    } else if daemon {
-        let one_shot = [
+    };
+    let scope =
+        |tables: Vec<RouteTableId>, tag: Option<String>| -> Result<TableScope, ConfigError> {
+            let tag =
+                match tag {
+                    None => None,
+                    Some(t) => match t.split_once('=') {
+                        Some((k, v)) if !k.is_empty() => Some((k.to_string(), v.to_string())),
+                        _ => return Err(err(
+                            "--route-table-tag",
+                            format!(
+                                "'{t}' is not Key=Value; e.g. --route-table-tag vpc-router=managed"
+                            ),
+                        )),
+                    },
+                };
+            Ok(TableScope { tables, tag })
+        };
+    let action = if help {
+        Action::Help
+    } else if version {
+        Action::Version
+    } else if let Some(sub) = subcommand {
+        let other = [
             ("-c/--cmd", cmd.is_some()),
             ("-C/--CIDR", cidr.is_some()),
             ("-i/--ip", ip.is_some()),
+            ("-d/--daemon", daemon),
+            ("-m/--mode", mode.is_some()),
+            ("--route-recheck-interval", recheck.is_some()),
             ("--force", force),
             ("--dry-run", dry_run),
-            ("--output", output != Output::Text),
         ];
-        if let Some((arg, _)) = one_shot.iter().find(|(_, given)| *given) {
+        if let Some((arg, _)) = other.iter().chain(&daemon_only).find(|(_, given)| *given) {
             return Err(err(
                 arg,
-                "belongs to a one-shot command, not to -d; the daemon takes \
-                 the route, CIDR and options in each API request",
+                format!("does not go with {sub}, which takes the routes from the spec (-f)"),
             ));
         }
-        let mut d = daemon_args(address, port, workers, token_file, insecure_no_auth, tables)?;
-        if let Some(m) = max_connections {
-            d.max_connections = match m.parse::<usize>() {
-                Ok(n) if (1..=1024).contains(&n) => n,
+        let spec_file = spec_file.ok_or_else(|| {
+            err(
+                "-f/--file",
+                format!("missing; {sub} needs the route spec, e.g. {sub} -f spec.json"),
+            )
+        })?;
+        Action::Reconcile(ReconcileArgs {
+            apply: sub == "apply",
+            spec_file: PathBuf::from(spec_file),
+            scope: scope(tables, tag)?,
+            options: options(route_limit, prune, ignore)?,
+            state_dir: state_dir.map(PathBuf::from),
+        })
+    } else if daemon && mode.is_some() {
+        let m = mode.unwrap_or_default();
+        let source = match m.as_str() {
+            "configfile" => SpecSource::File(PathBuf::from(spec_file.ok_or_else(|| {
+                err(
+                    "-f/--file",
+                    "missing; -m configfile needs the spec file to watch, e.g. -f /etc/vpc-router/spec.json",
+                )
+            })?)),
+            "http" => {
+                if spec_file.is_some() {
+                    return Err(err(
+                        "-f/--file",
+                        "does not go with -m http, where the spec comes from POST /route_spec; \
+                         use -m configfile to read it from a file",
+                    ));
+                }
+                SpecSource::Http
+            }
+            other => {
+                return Err(err(
+                    "-m/--mode",
+                    format!("unknown mode '{other}'; expected configfile or http"),
+                ))
+            }
+        };
+        let state_dir = state_dir.ok_or_else(|| {
+            err(
+                "--state-dir",
+                format!(
+                    "missing; -m {m} needs a directory to remember which routes vpc-router \
+                     manages (and, with http, the spec), e.g. --state-dir /var/lib/vpc-router"
+                ),
+            )
+        })?;
+        let recheck = match recheck {
+            None => Some(DEFAULT_RECHECK),
+            Some(r) => match r.parse::<f64>() {
+                Ok(v) if v == 0.0 => None,
+                Ok(v) if v > 0.0 && v <= 86400.0 => Some(Duration::from_secs_f64(v)),
                 _ => {
                     return Err(err(
-                        "--max-connections",
-                        format!("'{m}' is not a number of connections from 1 to 1024"),
+                        "--route-recheck-interval",
+                        format!("'{r}' is not a number of seconds from 0 (off) to 86400"),
                     ))
                 }
-            };
-        }
-        if let Some(t) = request_timeout {
-            d.request_timeout = seconds("--request-timeout", &t)?;
-        }
+            },
+        };
+        let settings = SpecSettings {
+            source,
+            state_dir: PathBuf::from(state_dir),
+            scope: scope(tables.clone(), tag)?,
+            options: options(route_limit, prune, ignore)?,
+            recheck,
+        };
+        let mut d = daemon_flags(
+            (address, port, workers, token_file, insecure_no_auth),
+            tables,
+            (max_connections, request_timeout),
+            (
+                cmd.is_some(),
+                cidr.is_some(),
+                ip.is_some(),
+                force,
+                dry_run,
+                output,
+            ),
+        )?;
+        d.spec = Some(settings);
+        Action::Daemon(d)
+    } else if let Some((arg, _)) = reconcile_only.iter().find(|(_, given)| *given) {
+        return Err(err(
+            arg,
+            "only goes with plan, apply, or -d -m (desired-state routing)",
+        ));
+    } else if recheck.is_some() {
+        return Err(err(
+            "--route-recheck-interval",
+            "only goes with -d -m (desired-state routing)",
+        ));
+    } else if mode.is_some() {
+        return Err(err(
+            "-m/--mode",
+            "only goes with -d (daemon mode): -d -m configfile|http",
+        ));
+    } else if daemon {
+        let d = daemon_flags(
+            (address, port, workers, token_file, insecure_no_auth),
+            tables,
+            (max_connections, request_timeout),
+            (
+                cmd.is_some(),
+                cidr.is_some(),
+                ip.is_some(),
+                force,
+                dry_run,
+                output,
+            ),
+        )?;
         Action::Daemon(d)
     } else {
         if let Some((arg, _)) = daemon_only.iter().find(|(_, given)| *given) {
@@ -577,6 +709,55 @@ where
     })
 }
 
+type Listen = (
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    bool,
+);
+type OneShot = (bool, bool, bool, bool, bool, Output);
+
+/// The daemon's own flags, checked; one-shot flags are refused.
+fn daemon_flags(
+    (address, port, workers, token_file, insecure_no_auth): Listen,
+    tables: Vec<RouteTableId>,
+    (max_connections, request_timeout): (Option<String>, Option<String>),
+    (cmd, cidr, ip, force, dry_run, output): OneShot,
+) -> Result<DaemonArgs, ConfigError> {
+    let one_shot = [
+        ("-c/--cmd", cmd),
+        ("-C/--CIDR", cidr),
+        ("-i/--ip", ip),
+        ("--force", force),
+        ("--dry-run", dry_run),
+        ("--output", output != Output::Text),
+    ];
+    if let Some((arg, _)) = one_shot.iter().find(|(_, given)| *given) {
+        return Err(err(
+            arg,
+            "belongs to a one-shot command, not to -d; the daemon takes \
+             the route, CIDR and options in each API request",
+        ));
+    }
+    let mut d = daemon_args(address, port, workers, token_file, insecure_no_auth, tables)?;
+    if let Some(m) = max_connections {
+        d.max_connections = match m.parse::<usize>() {
+            Ok(n) if (1..=1024).contains(&n) => n,
+            _ => {
+                return Err(err(
+                    "--max-connections",
+                    format!("'{m}' is not a number of connections from 1 to 1024"),
+                ))
+            }
+        };
+    }
+    if let Some(t) = request_timeout {
+        d.request_timeout = seconds("--request-timeout", &t)?;
+    }
+    Ok(d)
+}
+
 fn daemon_args(
     address: Option<String>,
     port: Option<String>,
@@ -640,6 +821,7 @@ fn daemon_args(
         route_tables,
         max_connections: DEFAULT_MAX_CONNECTIONS,
         request_timeout: DEFAULT_REQUEST_TIMEOUT,
+        spec: None,
     })
 }
 
@@ -684,7 +866,21 @@ ROUTE SPEC (desired state)
       --ignore-routes LIST CIDRs (comma-separated) --prune never touches
       --route-limit N      warn when a table would exceed N routes (default
                            500; 0: off)
+      --route-table-tag K=V  only tables with this tag (with --route-table:
+                           both must hold)
   Global flags may come before or after plan/apply.
+
+  The daemon keeps the tables matching a spec with -m, --mode:
+  -d -m configfile -f SPEC --state-dir DIR
+                           watch SPEC; apply each valid change within about
+                           a second (a broken edit is logged and ignored)
+  -d -m http --state-dir DIR
+                           the spec comes from POST /route_spec and is kept
+                           in DIR; POST/DELETE /route edit one entry
+      --route-recheck-interval S
+                           a full pass every S seconds (default 30; 0: off)
+  --state-dir is required with -m; --prune, --ignore-routes, --route-limit,
+  --route-table and --route-table-tag apply as for apply.
 
 DAEMON (the HTTP API: POST, GET, DELETE /route; GET /, /healthz, /metrics)
   -d, --daemon             serve the API instead of running one command
@@ -964,8 +1160,92 @@ mod tests {
         assert!(r.apply && r.options.prune);
         assert_eq!(r.options.ignore.len(), 2);
         assert_eq!(r.options.route_limit, 50);
-        assert_eq!(r.route_tables.len(), 1);
+        assert_eq!(r.scope.tables.len(), 1);
         assert_eq!(r.state_dir, Some(PathBuf::from("/var/lib/vpc-router")));
+        let r = reconcile("plan -f s.json --route-table-tag vpc-router=managed");
+        assert_eq!(
+            r.scope.tag,
+            Some(("vpc-router".to_string(), "managed".to_string()))
+        );
+    }
+
+    #[test]
+    fn daemon_spec_modes() {
+        let d = daemon("-d -m configfile -f /etc/spec.json --state-dir /var/lib/vr");
+        let s = d.spec.unwrap();
+        assert_eq!(s.source, SpecSource::File("/etc/spec.json".into()));
+        assert_eq!(s.state_dir, PathBuf::from("/var/lib/vr"));
+        assert_eq!(s.recheck, Some(Duration::from_secs(30)));
+        let d = daemon(
+            "-d -m http --state-dir /s --route-recheck-interval 0 --prune --ignore-routes 10.0.0.0/8 \
+             --route-limit 100 --route-table rtb-0a1b2c3d --route-table-tag k=v -p 0",
+        );
+        let s = d.spec.unwrap();
+        assert_eq!(s.source, SpecSource::Http);
+        assert_eq!(s.recheck, None);
+        assert!(s.options.prune);
+        assert_eq!(s.options.route_limit, 100);
+        assert_eq!(s.scope.tables.len(), 1);
+        assert_eq!(d.route_tables.len(), 1);
+        assert_eq!(d.port, 0);
+        assert_eq!(
+            daemon("-d -m http --state-dir /s --route-recheck-interval 2.5")
+                .spec
+                .unwrap()
+                .recheck,
+            Some(Duration::from_millis(2500))
+        );
+        let cases = [
+            (
+                "-d -m configfile --state-dir /s",
+                "-f/--file: missing; -m configfile needs the spec file",
+            ),
+            (
+                "-d -m http -f s.json --state-dir /s",
+                "-f/--file: does not go with -m http",
+            ),
+            (
+                "-d -m http",
+                "--state-dir: missing; -m http needs a directory",
+            ),
+            (
+                "-d -m etcd --state-dir /s",
+                "-m/--mode: unknown mode 'etcd'; expected configfile or http",
+            ),
+            (
+                "-d -m http --state-dir /s --route-recheck-interval -1",
+                "--route-recheck-interval: '-1' is not a number",
+            ),
+            (
+                "-d -m http --state-dir /s --route-table-tag novalue",
+                "--route-table-tag: 'novalue' is not Key=Value",
+            ),
+            (
+                "-d -f s.json",
+                "-f/--file: only goes with plan, apply, or -d -m",
+            ),
+            (
+                "-d --state-dir /s",
+                "--state-dir: only goes with plan, apply, or -d -m",
+            ),
+            (
+                "-d --route-recheck-interval 5",
+                "--route-recheck-interval: only goes with -d -m",
+            ),
+            (
+                "-c show -C 10.0.0.0/8 -m http",
+                "-m/--mode: only goes with -d",
+            ),
+            ("plan -f s.json -m http", "-m/--mode: does not go with plan"),
+            (
+                "-d -m http --state-dir /s -c add",
+                "-c/--cmd: belongs to a one-shot command",
+            ),
+        ];
+        for (line, want) in cases {
+            let got = parse_str(line).unwrap_err();
+            assert!(got.starts_with(want), "{line}: {got}");
+        }
     }
 
     #[test]
@@ -996,11 +1276,11 @@ mod tests {
             ),
             (
                 "-c show -C 10.0.0.0/8 -f s.json",
-                "-f/--file: only goes with plan or apply",
+                "-f/--file: only goes with plan, apply, or -d -m",
             ),
             (
                 "-c show -C 10.0.0.0/8 --prune",
-                "--prune: only goes with plan or apply",
+                "--prune: only goes with plan, apply, or -d -m",
             ),
             ("plan apply -f s.json", "unexpected argument \"apply\""),
         ];
@@ -1043,6 +1323,9 @@ mod tests {
             "--prune",
             "--ignore-routes",
             "--route-limit",
+            "--route-table-tag",
+            "--mode",
+            "--route-recheck-interval",
             "AWS_MAX_ATTEMPTS",
         ] {
             assert!(HELP.contains(flag), "{flag}");

@@ -299,7 +299,7 @@ fn reconcile_command(
         .map_err(|e| MainError::Setup(format!("{}: {e}", args.spec_file.display())))?;
     let resolved = resolve(config, env, clock)?;
     let owned = std::collections::BTreeSet::new();
-    let seen = pass::observe(&resolved.ec2, &resolved.vpc, &spec, &args.route_tables)
+    let seen = pass::observe(&resolved.ec2, &resolved.vpc, &spec, &args.scope)
         .map_err(MainError::Route)?;
     let plan = pass::plan_for(&spec, &seen, &owned, &|_| true, &args.options);
     let scope = report::Scope {

@@ -11,9 +11,9 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::{json, Value};
 
 use super::budget::{Budget, CallKind};
-use super::pass::{self, Applied, Observed};
+use super::pass::{self, Applied, Observed, TableScope};
 use super::plan::{Action, Options, Plan};
-use crate::ec2::{Ec2, RouteTable};
+use crate::ec2::Ec2;
 use crate::route::RouteError;
 use crate::spec::Spec;
 use crate::types::{Cidr, RouteTableId, VpcId};
@@ -25,27 +25,6 @@ pub trait Persist: Send + Sync {
     fn save_owned(&self, owned: &BTreeSet<Cidr>) -> Result<(), String>;
     fn load_spec(&self) -> Result<Option<Spec>, String>;
     fn save_spec(&self, spec: &Spec) -> Result<(), String>;
-}
-
-/// Which tables a pass looks at.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Scope {
-    /// Only these tables (empty: all of the VPC's).
-    pub tables: Vec<RouteTableId>,
-    /// Only tables with this tag (`--route-table-tag Key=Value`).
-    pub tag: Option<(String, String)>,
-}
-
-impl Scope {
-    pub fn filter(&self, tables: Vec<RouteTable>) -> Vec<RouteTable> {
-        match &self.tag {
-            None => tables,
-            Some((k, v)) => tables
-                .into_iter()
-                .filter(|t| t.tags.iter().any(|(tk, tv)| tk == k && tv == v))
-                .collect(),
-        }
-    }
 }
 
 /// What `/status` shows of one route.
@@ -111,7 +90,7 @@ impl Time {
 pub struct Engine {
     ec2: Arc<dyn Ec2 + Send + Sync>,
     vpc: VpcId,
-    scope: Scope,
+    scope: TableScope,
     options: Options,
     persist: Box<dyn Persist>,
     time: Time,
@@ -133,7 +112,7 @@ impl Engine {
     pub fn new(
         ec2: Arc<dyn Ec2 + Send + Sync>,
         vpc: VpcId,
-        scope: Scope,
+        scope: TableScope,
         options: Options,
         persist: Box<dyn Persist>,
         time: Time,
@@ -239,9 +218,7 @@ impl Engine {
     fn observe(&self, spec: &Spec) -> Result<Observed, RouteError> {
         self.pace(CallKind::Describe);
         self.pace(CallKind::Describe);
-        let mut seen = pass::observe(&*self.ec2, &self.vpc, spec, &self.scope.tables)?;
-        seen.tables = self.scope.filter(seen.tables);
-        Ok(seen)
+        pass::observe(&*self.ec2, &self.vpc, spec, &self.scope)
     }
 
     /// A full pass over the spec in force. Returns false when there is no

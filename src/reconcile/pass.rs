@@ -14,6 +14,23 @@ use crate::route::{self, RouteError};
 use crate::spec::Spec;
 use crate::types::{Cidr, RouteTableId, VpcId};
 
+/// Which tables desired-state routing manages.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TableScope {
+    /// Only these tables (empty: all of the VPC's).
+    pub tables: Vec<RouteTableId>,
+    /// Only tables with this tag (`--route-table-tag Key=Value`).
+    pub tag: Option<(String, String)>,
+}
+
+impl TableScope {
+    fn keep(&self, t: &RouteTable) -> bool {
+        self.tag
+            .as_ref()
+            .is_none_or(|(k, v)| t.tags.iter().any(|(tk, tv)| tk == k && tv == v))
+    }
+}
+
 /// What a pass looked at.
 #[derive(Debug, Clone)]
 pub struct Observed {
@@ -21,15 +38,15 @@ pub struct Observed {
     pub enis: Vec<NetworkInterface>,
 }
 
-/// Reads the tables in scope (all of the VPC's when `ids` is empty) and
-/// the interfaces that hold the spec's IPs.
+/// Reads the tables in scope and the interfaces that hold the spec's IPs.
 pub fn observe(
     ec2: &dyn Ec2,
     vpc: &VpcId,
     spec: &Spec,
-    ids: &[RouteTableId],
+    scope: &TableScope,
 ) -> Result<Observed, RouteError> {
-    let tables = route::observe_tables(ec2, vpc, ids)?;
+    let mut tables = route::observe_tables(ec2, vpc, &scope.tables)?;
+    tables.retain(|t| scope.keep(t));
     let ips: Vec<IpAddr> = spec.ips();
     let enis = if ips.is_empty() {
         Vec::new()
@@ -169,7 +186,7 @@ mod tests {
 
     fn pass(ec2: &FakeEc2, spec: &Spec, owned: &BTreeSet<Cidr>) -> (Plan, Vec<Applied>) {
         let vpc_id: VpcId = "vpc-350d6a51".parse().unwrap();
-        let seen = observe(ec2, &vpc_id, spec, &[]).unwrap();
+        let seen = observe(ec2, &vpc_id, spec, &TableScope::default()).unwrap();
         let p = plan_for(spec, &seen, owned, &|_| true, &Options::default());
         let applied = apply(ec2, &p.changes, &mut |_| {});
         (p, applied)

@@ -79,7 +79,7 @@ fn engine(ec2: Arc<Mutex<FakeEc2>>, store: Mem, slept: Arc<AtomicU64>) -> Engine
     Engine::new(
         ec2,
         "vpc-350d6a51".parse().unwrap(),
-        Scope::default(),
+        TableScope::default(),
         Options::default(),
         Box::new(store),
         fake_time(slept),
