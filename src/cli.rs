@@ -568,7 +568,7 @@ where
         let recheck = match recheck {
             None => Some(DEFAULT_RECHECK),
             Some(r) => match r.parse::<f64>() {
-                Ok(v) if v == 0.0 => None,
+                Ok(0.0) => None,
                 Ok(v) if v > 0.0 && v <= 86400.0 => Some(Duration::from_secs_f64(v)),
                 _ => {
                     return Err(err(
