@@ -481,19 +481,20 @@ where
     };
     let scope =
         |tables: Vec<RouteTableId>, tag: Option<String>| -> Result<TableScope, ConfigError> {
-            let tag =
-                match tag {
-                    None => None,
-                    Some(t) => match t.split_once('=') {
-                        Some((k, v)) if !k.is_empty() => Some((k.to_string(), v.to_string())),
-                        _ => return Err(err(
+            let tag = match tag {
+                None => None,
+                Some(t) => match t.split_once('=') {
+                    Some((k, v)) if !k.is_empty() => Some((k.to_string(), v.to_string())),
+                    _ => {
+                        return Err(err(
                             "--route-table-tag",
                             format!(
                                 "'{t}' is not Key=Value; e.g. --route-table-tag vpc-router=managed"
                             ),
-                        )),
-                    },
-                };
+                        ))
+                    }
+                },
+            };
             Ok(TableScope { tables, tag })
         };
     let action = if help {

@@ -15,6 +15,7 @@ pub mod log;
 pub mod reconcile;
 pub mod route;
 pub mod spec;
+pub mod state;
 pub mod timefmt;
 pub mod types;
 
@@ -297,8 +298,17 @@ fn reconcile_command(
     })?;
     let spec = spec::parse(&doc)
         .map_err(|e| MainError::Setup(format!("{}: {e}", args.spec_file.display())))?;
+    let store = match &args.state_dir {
+        Some(dir) => Some(state::StateDir::open(dir).map_err(|e| MainError::Setup(e.to_string()))?),
+        None => None,
+    };
+    let owned = match &store {
+        Some(s) => s
+            .load_owned()
+            .map_err(|e| MainError::Setup(e.to_string()))?,
+        None => std::collections::BTreeSet::new(),
+    };
     let resolved = resolve(config, env, clock)?;
-    let owned = std::collections::BTreeSet::new();
     let seen = pass::observe(&resolved.ec2, &resolved.vpc, &spec, &args.scope)
         .map_err(MainError::Route)?;
     let plan = pass::plan_for(&spec, &seen, &owned, &|_| true, &args.options);
@@ -310,6 +320,16 @@ fn reconcile_command(
     let applied = args
         .apply
         .then(|| pass::apply(&resolved.ec2, &plan.changes, &mut |_| {}));
+    if let (Some(store), Some(applied)) = (&store, &applied) {
+        let now_owned = pass::owned_after(&spec, applied);
+        if now_owned != owned {
+            store.save_owned(&now_owned).map_err(|e| {
+                MainError::Setup(format!(
+                    "{e}; the routes were changed, but which ones vpc-router manages was not saved"
+                ))
+            })?;
+        }
+    }
     // The issues are in the report (as warning lines, or in "issues").
     let text = match config.output {
         Output::Text => report::text(&scope, &plan, applied.as_deref()),

@@ -183,3 +183,52 @@ fn bad_specs_are_refused_with_the_key() {
     );
     assert!(mutations(&sim).is_empty());
 }
+
+#[test]
+fn with_a_state_dir_a_cidr_removed_from_the_spec_is_deleted() {
+    let sim = scenario();
+    let state = temp_dir("apply-state").join("state");
+    let state = state.to_str().unwrap();
+    let both = spec_file(
+        "apply-both",
+        r#"{"10.60.0.0/16": ["10.33.20.142"], "10.61.0.0/16": ["10.33.20.142"]}"#,
+    );
+    let one = spec_file("apply-one", r#"{"10.60.0.0/16": ["10.33.20.142"]}"#);
+    assert_eq!(
+        run(&sim.url(), &["apply", "-f", &both, "--state-dir", state]).code,
+        0
+    );
+    let owned = std::fs::read_to_string(format!("{state}/owned.json")).unwrap();
+    assert!(owned.contains("10.61.0.0/16"), "{owned}");
+
+    // Without the state dir, nothing is known to be ours: nothing deleted.
+    let r = run(&sim.url(), &["plan", "-f", &one]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    // With it, the removed CIDR's routes go, and only those.
+    let r = run(&sim.url(), &["plan", "-f", &one, "--state-dir", state]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stdout
+            .contains("3 change(s) to make (0 create, 0 replace, 3 delete)"),
+        "{}",
+        r.stdout
+    );
+    sim.clear_calls();
+    let r = run(&sim.url(), &["apply", "-f", &one, "--state-dir", state]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert_eq!(
+        mutations(&sim),
+        [
+            "DeleteRoute rtb-0a1b2c3d 10.61.0.0/16",
+            "DeleteRoute rtb-1a2b3c4d 10.61.0.0/16",
+            "DeleteRoute rtb-2a2b3c4d 10.61.0.0/16"
+        ]
+    );
+    let owned = std::fs::read_to_string(format!("{state}/owned.json")).unwrap();
+    assert!(!owned.contains("10.61.0.0/16"), "{owned}");
+    // Routes never in a spec (the scenario's own) are untouched.
+    assert_eq!(
+        sim.route_target("rtb-1a2b3c4d", "10.55.0.0/16").as_deref(),
+        Some(B_ENI)
+    );
+}

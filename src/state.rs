@@ -1,0 +1,345 @@
+//! The state directory (`--state-dir`): what vpc-router must not forget
+//! across restarts. `owned.json` lists the CIDRs it manages (so it deletes
+//! only routes it created); `spec.json` holds the spec set over HTTP.
+//! Every write is atomic (temp file, fsync, rename, fsync of the
+//! directory): a crash leaves the old content or the new, never a mix. An
+//! exclusive lock keeps two processes from sharing a directory.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+
+use crate::reconcile::engine::Persist;
+use crate::spec::{self, Spec};
+use crate::types::Cidr;
+
+const OWNED: &str = "owned.json";
+const SPEC: &str = "spec.json";
+const TEMP_PREFIX: &str = ".tmp-";
+
+#[derive(Debug)]
+pub enum StateError {
+    Io {
+        path: PathBuf,
+        action: &'static str,
+        source: io::Error,
+    },
+    Corrupt {
+        path: PathBuf,
+        detail: String,
+    },
+    Locked {
+        path: PathBuf,
+    },
+}
+
+impl fmt::Display for StateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StateError::Io {
+                path,
+                action,
+                source,
+            } => write!(f, "state dir: cannot {action} {}: {source}", path.display()),
+            StateError::Corrupt { path, detail } => write!(
+                f,
+                "state dir: {} is damaged ({detail}); fix or remove it (removing it makes \
+                 vpc-router forget which routes it manages)",
+                path.display()
+            ),
+            StateError::Locked { path } => write!(
+                f,
+                "state dir: {} is in use by another vpc-router; give each its own --state-dir",
+                path.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for StateError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StateError::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+fn io_err<'a>(path: &'a Path, action: &'static str) -> impl FnOnce(io::Error) -> StateError + 'a {
+    move |source| StateError::Io {
+        path: path.to_path_buf(),
+        action,
+        source,
+    }
+}
+
+/// An open state directory, locked for this process.
+#[derive(Debug)]
+pub struct StateDir {
+    path: PathBuf,
+    /// Holds the flock for as long as the directory is open.
+    _lock: File,
+}
+
+impl StateDir {
+    /// Opens the directory (creating it, mode 0700, if missing), takes its
+    /// lock, and removes temp files a crash may have left.
+    pub fn open(path: &Path) -> Result<StateDir, StateError> {
+        match fs::metadata(path) {
+            Ok(m) if !m.is_dir() => {
+                return Err(StateError::Io {
+                    path: path.to_path_buf(),
+                    action: "use",
+                    source: io::Error::other("it exists and is not a directory"),
+                })
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(path)
+                .map_err(io_err(path, "create"))?,
+            Err(e) => return Err(io_err(path, "open")(e)),
+        }
+        let lock_path = path.join("lock");
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&lock_path)
+            .map_err(io_err(&lock_path, "open"))?;
+        // SAFETY: flock on a descriptor we own; LOCK_NB makes it fail
+        // instead of waiting when another process holds the lock.
+        let rc = unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc != 0 {
+            return Err(StateError::Locked {
+                path: path.to_path_buf(),
+            });
+        }
+        if let Ok(entries) = fs::read_dir(path) {
+            for e in entries.flatten() {
+                if e.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
+                    let _ = fs::remove_file(e.path());
+                }
+            }
+        }
+        Ok(StateDir {
+            path: path.to_path_buf(),
+            _lock: lock,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A file's content; `None` when it does not exist.
+    pub fn read(&self, name: &str) -> Result<Option<Vec<u8>>, StateError> {
+        let p = self.path.join(name);
+        match fs::read(&p) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err(&p, "read")(e)),
+        }
+    }
+
+    /// Replaces a file atomically.
+    pub fn write(&self, name: &str, data: &[u8]) -> Result<(), StateError> {
+        let target = self.path.join(name);
+        let temp = self
+            .path
+            .join(format!("{TEMP_PREFIX}{name}.{}", std::process::id()));
+        let mut f = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .mode(0o600)
+            .open(&temp)
+            .map_err(io_err(&temp, "create"))?;
+        f.write_all(data).map_err(io_err(&temp, "write"))?;
+        f.sync_all().map_err(io_err(&temp, "sync"))?;
+        drop(f);
+        fs::rename(&temp, &target).map_err(io_err(&target, "replace"))?;
+        // The rename is durable once the directory is synced.
+        File::open(&self.path)
+            .and_then(|d| d.sync_all())
+            .map_err(io_err(&self.path, "sync"))?;
+        Ok(())
+    }
+
+    pub fn load_owned(&self) -> Result<BTreeSet<Cidr>, StateError> {
+        let path = self.path.join(OWNED);
+        let Some(raw) = self.read(OWNED)? else {
+            return Ok(BTreeSet::new());
+        };
+        let corrupt = |detail: String| StateError::Corrupt {
+            path: path.clone(),
+            detail,
+        };
+        let v: Value = serde_json::from_slice(&raw).map_err(|e| corrupt(e.to_string()))?;
+        let list = v
+            .get("managed")
+            .and_then(Value::as_array)
+            .ok_or_else(|| corrupt("no \"managed\" list".into()))?;
+        list.iter()
+            .map(|c| {
+                c.as_str()
+                    .ok_or_else(|| corrupt(format!("{c} is not a CIDR string")))?
+                    .parse::<Cidr>()
+                    .map_err(|e| corrupt(e.0))
+            })
+            .collect()
+    }
+
+    pub fn save_owned(&self, owned: &BTreeSet<Cidr>) -> Result<(), StateError> {
+        let doc = json!({
+            "version": 1,
+            "managed": owned.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        });
+        self.write(OWNED, format!("{doc:#}\n").as_bytes())
+    }
+
+    pub fn load_spec(&self) -> Result<Option<Spec>, StateError> {
+        match self.read(SPEC)? {
+            None => Ok(None),
+            Some(raw) => spec::parse(&raw)
+                .map(Some)
+                .map_err(|e| StateError::Corrupt {
+                    path: self.path.join(SPEC),
+                    detail: e.to_string(),
+                }),
+        }
+    }
+
+    pub fn save_spec(&self, spec: &Spec) -> Result<(), StateError> {
+        self.write(SPEC, format!("{:#}\n", spec.to_json()).as_bytes())
+    }
+}
+
+impl Persist for StateDir {
+    fn load_owned(&self) -> Result<BTreeSet<Cidr>, String> {
+        StateDir::load_owned(self).map_err(|e| e.to_string())
+    }
+    fn save_owned(&self, owned: &BTreeSet<Cidr>) -> Result<(), String> {
+        StateDir::save_owned(self, owned).map_err(|e| e.to_string())
+    }
+    fn load_spec(&self) -> Result<Option<Spec>, String> {
+        StateDir::load_spec(self).map_err(|e| e.to_string())
+    }
+    fn save_spec(&self, spec: &Spec) -> Result<(), String> {
+        StateDir::save_spec(self, spec).map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn dir(name: &str) -> PathBuf {
+        let d =
+            std::env::temp_dir().join(format!("vpc-router-state-{}-{name}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        d
+    }
+
+    fn cidrs(list: &[&str]) -> BTreeSet<Cidr> {
+        list.iter().map(|c| c.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn owned_and_spec_round_trip_and_survive_reopening() {
+        let p = dir("roundtrip");
+        let s = StateDir::open(&p).unwrap();
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+        assert!(s.load_owned().unwrap().is_empty());
+        assert_eq!(s.load_spec().unwrap(), None);
+        s.save_owned(&cidrs(&["10.55.0.0/16", "2001:db8::/56"]))
+            .unwrap();
+        let spec = spec::parse(br#"{"10.55.0.0/16": ["10.33.20.142"]}"#).unwrap();
+        s.save_spec(&spec).unwrap();
+        drop(s);
+        let s = StateDir::open(&p).unwrap();
+        assert_eq!(
+            s.load_owned().unwrap(),
+            cidrs(&["10.55.0.0/16", "2001:db8::/56"])
+        );
+        assert_eq!(s.load_spec().unwrap(), Some(spec));
+        fs::remove_dir_all(&p).unwrap();
+    }
+
+    #[test]
+    fn a_damaged_file_is_an_error_never_an_empty_set() {
+        let p = dir("corrupt");
+        let s = StateDir::open(&p).unwrap();
+        for bad in [
+            "{",
+            r#"{"version": 1}"#,
+            r#"{"managed": ["10.55.0.1/16"]}"#,
+            r#"{"managed": [1]}"#,
+        ] {
+            fs::write(p.join(OWNED), bad).unwrap();
+            let e = s.load_owned().unwrap_err().to_string();
+            assert!(e.contains("owned.json is damaged"), "{bad}: {e}");
+        }
+        fs::write(p.join(SPEC), "[]").unwrap();
+        assert!(s
+            .load_spec()
+            .unwrap_err()
+            .to_string()
+            .contains("spec.json is damaged"));
+        fs::remove_dir_all(&p).unwrap();
+    }
+
+    #[test]
+    fn writes_replace_whole_files_and_crash_leftovers_are_ignored() {
+        let p = dir("atomic");
+        let s = StateDir::open(&p).unwrap();
+        s.write("x", b"old").unwrap();
+        // A crash between writing the temp file and the rename.
+        fs::write(p.join(format!("{TEMP_PREFIX}x.999")), b"half").unwrap();
+        assert_eq!(s.read("x").unwrap().unwrap(), b"old");
+        drop(s);
+        let s = StateDir::open(&p).unwrap();
+        let left: Vec<_> = fs::read_dir(&p)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(TEMP_PREFIX))
+            .collect();
+        assert!(left.is_empty(), "a temp file was left behind");
+        s.write("x", b"new").unwrap();
+        assert_eq!(s.read("x").unwrap().unwrap(), b"new");
+        fs::remove_dir_all(&p).unwrap();
+    }
+
+    #[test]
+    fn one_process_per_directory_and_files_are_refused() {
+        let p = dir("lock");
+        let first = StateDir::open(&p).unwrap();
+        // flock locks belong to the open file description: a second open
+        // in the same process conflicts like another process would.
+        let e = StateDir::open(&p).unwrap_err();
+        assert!(
+            e.to_string().contains("in use by another vpc-router"),
+            "{e}"
+        );
+        drop(first);
+        let again = StateDir::open(&p).unwrap();
+        drop(again);
+        let file = p.join("owned.json");
+        fs::write(&file, "{}").unwrap();
+        let e = StateDir::open(&file).unwrap_err().to_string();
+        assert!(e.contains("not a directory"), "{e}");
+        fs::remove_dir_all(&p).unwrap();
+    }
+}
