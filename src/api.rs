@@ -27,6 +27,12 @@ pub enum ApiAction {
     Health,
     /// `GET /metrics`: Prometheus text.
     Metrics,
+    /// `GET /status`: the status document with the reconciler's part.
+    ReconcileStatus,
+    /// `GET /route_spec`.
+    GetSpec,
+    /// `POST /route_spec` with the new spec (validated by the caller).
+    SetSpec(Vec<u8>),
 }
 
 /// A route command from the API, validated.
@@ -70,7 +76,7 @@ impl RequestError {
     pub fn body(&self) -> Value {
         let message = match self {
             RequestError::NotFound(path) => {
-                format!("no such path: {path}; the API has /route, /, /healthz and /metrics")
+                format!("no such path: {path}; the API has /route, /route_spec, /, /status, /healthz and /metrics")
             }
             RequestError::MethodNotAllowed { allow } => {
                 format!("method not allowed here; use {allow}")
@@ -109,6 +115,16 @@ pub fn parse(method: &str, target: &str, body: &[u8]) -> Result<ApiAction, Reque
         "/metrics" => match method {
             "GET" | "HEAD" => Ok(ApiAction::Metrics),
             _ => Err(RequestError::MethodNotAllowed { allow: "GET" }),
+        },
+        "/status" => match method {
+            "GET" | "HEAD" => Ok(ApiAction::ReconcileStatus),
+            _ => Err(RequestError::MethodNotAllowed { allow: "GET" }),
+        },
+        "/route_spec" => match method {
+            "GET" | "HEAD" => Ok(ApiAction::GetSpec),
+            "POST" | "PUT" if body.len() > MAX_BODY => Err(RequestError::TooLarge),
+            "POST" | "PUT" => Ok(ApiAction::SetSpec(body.to_vec())),
+            _ => Err(RequestError::MethodNotAllowed { allow: "GET, POST" }),
         },
         "/route" | "/route/" => {
             let call = match method {
@@ -411,6 +427,16 @@ mod tests {
         assert_eq!(call("GET", "/", ""), Ok(ApiAction::Status));
         assert_eq!(call("GET", "/healthz", ""), Ok(ApiAction::Health));
         assert_eq!(call("GET", "/metrics", ""), Ok(ApiAction::Metrics));
+        assert_eq!(call("GET", "/status", ""), Ok(ApiAction::ReconcileStatus));
+        assert_eq!(call("GET", "/route_spec", ""), Ok(ApiAction::GetSpec));
+        assert_eq!(
+            call("POST", "/route_spec", "{}"),
+            Ok(ApiAction::SetSpec(b"{}".to_vec()))
+        );
+        assert_eq!(
+            call("DELETE", "/route_spec", ""),
+            Err(RequestError::MethodNotAllowed { allow: "GET, POST" })
+        );
     }
 
     #[test]

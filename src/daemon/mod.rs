@@ -34,7 +34,14 @@ use auth::Token;
 use frame::Limits;
 use gate::{Gate, GateConfig};
 use metrics::Metrics;
-use service::{CidrLocks, Service};
+use service::{CidrLocks, Service, SpecMode};
+
+use crate::cli::{SpecSettings, SpecSource};
+use crate::reconcile::engine::{Engine, Time};
+use crate::state::StateDir;
+
+/// Set when the daemon stops: the spec file watcher's signal.
+static WATCH_STOP: AtomicBool = AtomicBool::new(false);
 
 /// How long a stop waits for requests in flight.
 pub const GRACE: Duration = Duration::from_secs(10);
@@ -88,8 +95,13 @@ pub fn run(config: &Config, args: &DaemonArgs, env: &Env, clock: Clock) -> Resul
             .map_err(|e| MainError::Setup(format!("cannot start the API server: {e}")))?,
     );
 
+    let ec2: Arc<dyn crate::ec2::Ec2 + Send + Sync> = Arc::new(ec2);
+    let spec_mode = match &args.spec {
+        Some(settings) => Some(start_spec_mode(settings, ec2.clone(), &resolved.vpc)?),
+        None => None,
+    };
     let svc = Arc::new(Service {
-        ec2: Arc::new(ec2),
+        ec2,
         region: resolved.region,
         vpc: resolved.vpc,
         endpoint,
@@ -99,6 +111,10 @@ pub fn run(config: &Config, args: &DaemonArgs, env: &Env, clock: Clock) -> Resul
         metrics: metrics.clone(),
         clock,
         locks: CidrLocks::default(),
+        spec_mode: spec_mode.as_ref().map(|(m, _)| SpecMode {
+            engine: m.engine.clone(),
+            source: m.source.clone(),
+        }),
     });
     let stopping = Arc::new(AtomicBool::new(false));
     let mut workers = Vec::with_capacity(args.workers);
@@ -139,6 +155,19 @@ pub fn run(config: &Config, args: &DaemonArgs, env: &Env, clock: Clock) -> Resul
         }
     );
 
+    if let Some((m, _)) = &spec_mode {
+        info!(
+            "desired-state routing: spec from {}, {}",
+            match &m.source {
+                SpecSource::File(p) => p.display().to_string(),
+                SpecSource::Http => "POST /route_spec".to_string(),
+            },
+            match args.spec.as_ref().and_then(|s| s.recheck) {
+                Some(i) => format!("a full pass every {} s", i.as_secs_f64()),
+                None => "passes on spec changes only".to_string(),
+            }
+        );
+    }
     let sig = signals::wait(&signals);
     info!(
         "{sig}: stopping; finishing {} request(s) in flight",
@@ -151,7 +180,13 @@ pub fn run(config: &Config, args: &DaemonArgs, env: &Env, clock: Clock) -> Resul
     for _ in 0..workers.len() {
         server.unblock();
     }
-    let stopped = wait_all(workers, deadline);
+    let mut stopped = wait_all(workers, deadline);
+    if let Some((m, threads)) = spec_mode {
+        m.engine.stop();
+        WATCH_STOP.store(true, Ordering::SeqCst);
+        // A pass in progress finishes its current call and the loop ends.
+        stopped &= wait_all(threads, Instant::now() + GRACE);
+    }
     if drained && stopped {
         info!("stopped");
         Ok(exit::OK)
@@ -163,6 +198,107 @@ pub fn run(config: &Config, args: &DaemonArgs, env: &Env, clock: Clock) -> Resul
             GRACE.as_secs()
         );
         Ok(exit::DAEMON_UNFINISHED)
+    }
+}
+
+/// The reconciler of `-m`, and the threads that run it.
+fn start_spec_mode(
+    settings: &SpecSettings,
+    ec2: Arc<dyn crate::ec2::Ec2 + Send + Sync>,
+    vpc: &crate::types::VpcId,
+) -> Result<(SpecMode, Vec<thread::JoinHandle<()>>), MainError> {
+    let store = StateDir::open(&settings.state_dir).map_err(|e| MainError::Setup(e.to_string()))?;
+    // In configfile mode the file is the truth: read it (and refuse to
+    // start on a broken one: there is no last good spec yet).
+    let initial = match &settings.source {
+        SpecSource::File(path) => Some(read_spec(path).map_err(MainError::Setup)?),
+        SpecSource::Http => None,
+    };
+    let engine = Arc::new(
+        Engine::new(
+            ec2,
+            vpc.clone(),
+            settings.scope.clone(),
+            settings.options.clone(),
+            Box::new(store),
+            Time::system(),
+        )
+        .map_err(MainError::Setup)?,
+    );
+    if let Some(spec) = initial {
+        engine.set_spec(spec, false).map_err(MainError::Setup)?;
+    }
+    let mut threads = Vec::new();
+    let (e, recheck) = (engine.clone(), settings.recheck);
+    threads.push(
+        thread::Builder::new()
+            .name("reconcile".into())
+            .spawn(move || e.run(recheck))
+            .map_err(|e| MainError::Setup(format!("cannot start the reconcile thread: {e}")))?,
+    );
+    if let SpecSource::File(path) = &settings.source {
+        let (e, path) = (engine.clone(), path.clone());
+        threads.push(
+            thread::Builder::new()
+                .name("spec-watch".into())
+                .spawn(move || watch(&path, &e))
+                .map_err(|e| MainError::Setup(format!("cannot start the spec watcher: {e}")))?,
+        );
+    }
+    Ok((
+        SpecMode {
+            engine,
+            source: settings.source.clone(),
+        },
+        threads,
+    ))
+}
+
+fn read_spec(path: &Path) -> Result<crate::spec::Spec, String> {
+    let doc = std::fs::read(path)
+        .map_err(|e| format!("-f/--file: cannot read {}: {e}", path.display()))?;
+    crate::spec::parse(&doc).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// How often the spec file is looked at: a change is in force within
+/// about a second.
+const WATCH_EVERY: Duration = Duration::from_millis(250);
+
+/// Watches the spec file: each valid change goes in force; a broken one
+/// is logged once and ignored (the last good spec stays).
+fn watch(path: &Path, engine: &Engine) {
+    let stamp = |p: &Path| {
+        std::fs::metadata(p)
+            .ok()
+            .map(|m| (m.modified().ok(), m.len()))
+    };
+    let mut seen = stamp(path);
+    let mut last_error: Option<String> = None;
+    while !WATCH_STOP.load(Ordering::SeqCst) {
+        thread::sleep(WATCH_EVERY);
+        let now = stamp(path);
+        if now == seen {
+            continue;
+        }
+        seen = now;
+        match read_spec(path) {
+            Ok(spec) if Some(&spec) == engine.spec().as_ref() => {}
+            Ok(spec) => {
+                info!(
+                    "{}: spec changed, {} CIDR(s); reconciling",
+                    path.display(),
+                    spec.len()
+                );
+                last_error = None;
+                let _ = engine.set_spec(spec, false);
+            }
+            Err(e) => {
+                if last_error.as_ref() != Some(&e) {
+                    error!("{e}; the spec in force stays until the file is fixed");
+                    last_error = Some(e);
+                }
+            }
+        }
     }
 }
 

@@ -16,10 +16,14 @@ use super::auth::Token;
 use super::metrics::Metrics;
 use crate::api::{self, ApiAction, RequestError, RouteCall};
 use crate::aws::Clock;
-use crate::ec2::{Ec2, RouteTarget};
+use crate::cli::SpecSource;
+use crate::ec2::{Ec2, Ec2Error, RouteTarget};
+use crate::reconcile::engine::{CidrResult, Engine};
+use crate::reconcile::plan::{Action, Issue};
 use crate::route::{
     self, final_step, Op, Outcome, ReplaceReason, Report, RouteError, RouteRequest, Step,
 };
+use crate::spec::{self, Spec};
 use crate::types::{Cidr, Region, RouteTableId, VpcId};
 use crate::{debug, error, info, timefmt, warn};
 
@@ -89,6 +93,12 @@ impl Drop for CidrGuard<'_> {
     }
 }
 
+/// Desired-state routing in the daemon (`-m`).
+pub struct SpecMode {
+    pub engine: Arc<Engine>,
+    pub source: SpecSource,
+}
+
 /// Everything a worker needs, shared by all workers.
 pub struct Service {
     pub ec2: Arc<dyn Ec2 + Send + Sync>,
@@ -102,6 +112,15 @@ pub struct Service {
     pub metrics: Arc<Metrics>,
     pub clock: Clock,
     pub locks: CidrLocks,
+    pub spec_mode: Option<SpecMode>,
+}
+
+fn error_answer(status: u16, field: Option<&str>, message: impl Into<String>) -> Answer {
+    let mut e = json!({"status": status, "message": message.into()});
+    if let Some(f) = field {
+        e["field"] = json!(f);
+    }
+    Answer::json(status, &json!({ "error": e }))
 }
 
 /// One request as a worker sees it.
@@ -136,14 +155,149 @@ impl Service {
             Err(e) => Answer::refused(&e),
             Ok(ApiAction::Health) => Answer::json(200, &json!({"status": "ok"})),
             Ok(ApiAction::Status) => Answer::json(200, &self.status()),
-            Ok(ApiAction::Metrics) => Answer {
-                status: 200,
-                content_type: "text/plain; version=0.0.4; charset=utf-8",
-                body: self.metrics.render(),
-                headers: Vec::new(),
+            Ok(ApiAction::Metrics) => {
+                let mut body = self.metrics.render();
+                if let Some(m) = &self.spec_mode {
+                    m.engine.render_metrics(&mut body);
+                }
+                Answer {
+                    status: 200,
+                    content_type: "text/plain; version=0.0.4; charset=utf-8",
+                    body,
+                    headers: Vec::new(),
+                }
+            }
+            Ok(ApiAction::ReconcileStatus) => {
+                let mut v = self.status();
+                v["reconcile"] = self
+                    .spec_mode
+                    .as_ref()
+                    .map_or(Value::Null, |m| m.engine.status());
+                Answer::json(200, &v)
+            }
+            Ok(ApiAction::GetSpec) => match &self.spec_mode {
+                None => spec_off(),
+                Some(m) => match m.engine.spec() {
+                    None => error_answer(
+                        404,
+                        None,
+                        "no spec has been set yet; POST one to /route_spec",
+                    ),
+                    Some(spec) => Answer::json(200, &spec.to_json()),
+                },
             },
+            Ok(ApiAction::SetSpec(body)) => self.set_spec(&body),
+            Ok(ApiAction::Route(call)) if call.op != Op::Show && self.spec_mode.is_some() => {
+                self.spec_route(call)
+            }
             Ok(ApiAction::Route(call)) => self.route(call),
         }
+    }
+
+    fn set_spec(&self, body: &[u8]) -> Answer {
+        let Some(m) = &self.spec_mode else {
+            return spec_off();
+        };
+        if let SpecSource::File(path) = &m.source {
+            return from_file(path);
+        }
+        let spec = match spec::parse(body) {
+            Ok(s) => s,
+            Err(e) => return error_answer(400, e.key.as_deref(), e.to_string()),
+        };
+        let n = spec.len();
+        let doc = spec.to_json();
+        match m.engine.set_spec(spec, true) {
+            Ok(()) => {
+                info!("route spec replaced over HTTP: {n} CIDR(s)");
+                Answer::json(200, &json!({"status": "accepted", "cidrs": n, "spec": doc}))
+            }
+            Err(e) => {
+                error!("{e}");
+                error_answer(
+                    503,
+                    None,
+                    format!("the spec could not be saved, so it was not put in force: {e}"),
+                )
+            }
+        }
+    }
+
+    /// POST/DELETE /route with `-m http`: edit the CIDR's spec entry, then
+    /// reconcile that CIDR and answer with what happened in each table.
+    fn spec_route(&self, call: RouteCall) -> Answer {
+        let Some(m) = &self.spec_mode else {
+            return spec_off();
+        };
+        if let SpecSource::File(path) = &m.source {
+            return from_file(path);
+        }
+        for (field, given) in [
+            ("dry_run", call.dry_run),
+            ("force", call.force),
+            ("route_table", !call.route_tables.is_empty()),
+        ] {
+            if given {
+                return error_answer(
+                    400,
+                    Some(field),
+                    format!("{field} does not apply with -m http: the spec decides; use `vpc-router plan` to preview"),
+                );
+            }
+        }
+        let cidr = call.cidr;
+        let _held = self.locks.lock(cidr);
+        let before = m.engine.spec().unwrap_or_default();
+        let was_owned = m.engine.owns(&cidr);
+        let mut routes = before.routes().clone();
+        match call.router_ip {
+            Some(ip) => {
+                routes.insert(cidr, vec![spec::Host { ip, check: None }]);
+            }
+            None => {
+                if routes.remove(&cidr).is_none() {
+                    return error_answer(
+                        404,
+                        Some("dst_cidr"),
+                        format!("{cidr} is not in the route spec"),
+                    );
+                }
+            }
+        }
+        let result = match m.engine.edit(Spec::from_routes(routes), cidr) {
+            Err(e) => {
+                error!("{e}");
+                return error_answer(
+                    503,
+                    None,
+                    format!("the spec could not be saved; nothing was changed: {e}"),
+                );
+            }
+            Ok(Err(e)) => {
+                let (status, mut body) = api::error_status(&e);
+                body["error"]["message"] = json!(format!(
+                    "{e}; the spec was updated and the next pass retries"
+                ));
+                return Answer::json(status, &body);
+            }
+            Ok(Ok(r)) => r,
+        };
+        if let (Some(ip), Some(None)) = (call.router_ip, result.plan.targets.get(&cidr)) {
+            // Nothing half-done: the IP is not a router of this VPC, so the
+            // spec goes back to what it was.
+            if let Err(e) = m.engine.restore(before, cidr, was_owned) {
+                error!("{e}");
+            }
+            return error_answer(
+                400,
+                Some("router_ip"),
+                format!(
+                    "no network interface in {} holds {ip}; the spec was not changed",
+                    self.vpc
+                ),
+            );
+        }
+        spec_route_answer(call.op, cidr, &result)
     }
 
     fn status(&self) -> Value {
@@ -268,6 +422,96 @@ impl Service {
             }
         }
     }
+}
+
+fn spec_off() -> Answer {
+    error_answer(
+        404,
+        None,
+        "desired-state routing is off; start the daemon with -m http or -m configfile",
+    )
+}
+
+fn from_file(path: &std::path::Path) -> Answer {
+    error_answer(
+        409,
+        None,
+        format!(
+            "the spec comes from {} (-m configfile); edit that file instead",
+            path.display()
+        ),
+    )
+}
+
+/// The answer to a spec-mode POST/DELETE /route: per table, what the
+/// reconcile of that CIDR did.
+fn spec_route_answer(op: Op, cidr: Cidr, r: &CidrResult) -> Answer {
+    let target = r.plan.targets.get(&cidr).cloned().flatten();
+    let mut first_error: Option<u16> = None;
+    let mut created = false;
+    let tables: Vec<Value> = r
+        .tables
+        .iter()
+        .map(|t| {
+            let applied = r.applied.iter().find(|a| &a.change.table == t);
+            let refused = r
+                .plan
+                .issues
+                .iter()
+                .any(|i| matches!(i, Issue::NotOurs { table, .. } if table == t));
+            let mut v = json!({"route_table": t.to_string()});
+            v["result"] = json!(match applied {
+                Some(a) => match &a.result {
+                    Ok(()) => {
+                        created |= a.change.action == Action::Create;
+                        match a.change.action {
+                            Action::Create => "created",
+                            Action::Replace => "replaced",
+                            Action::Delete => "deleted",
+                        }
+                    }
+                    Err(e) => {
+                        v["error"] = route::report::error_json(e);
+                        first_error.get_or_insert(match e {
+                            Ec2Error::Transport {
+                                timed_out: true, ..
+                            } => 504,
+                            Ec2Error::Credentials(_) => 503,
+                            _ => 502,
+                        });
+                        "failed"
+                    }
+                },
+                None if refused => "refused",
+                None if op == Op::Del => "absent",
+                None => "unchanged",
+            });
+            v
+        })
+        .collect();
+    let refused = r
+        .plan
+        .issues
+        .iter()
+        .any(|i| matches!(i, Issue::NotOurs { .. }));
+    let status = first_error.unwrap_or(if refused {
+        409
+    } else if created {
+        201
+    } else {
+        200
+    });
+    Answer::json(
+        status,
+        &json!({
+            "command": op.as_str(),
+            "cidr": cidr.to_string(),
+            "router": target.map(|t| json!({"ip": t.ip.to_string(), "network_interface": t.eni.to_string()})),
+            "route_tables": tables,
+            "issues": r.plan.issues.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "status": match status { 200 | 201 => "ok", 409 => "refused", _ => "failed" },
+        }),
+    )
 }
 
 /// A worker: takes requests from tiny_http until `stopping` is set and the

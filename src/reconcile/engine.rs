@@ -105,7 +105,8 @@ pub struct Engine {
 pub struct CidrResult {
     pub plan: Plan,
     pub applied: Vec<Applied>,
-    pub tables: usize,
+    /// The tables looked at.
+    pub tables: Vec<RouteTableId>,
 }
 
 impl Engine {
@@ -162,6 +163,40 @@ impl Engine {
         s.dirty = true;
         self.wake.notify_all();
         Ok(())
+    }
+
+    /// Puts an edited spec in force and reconciles only `cidr`, as one
+    /// step: no other pass runs in between, so the answer tells what this
+    /// edit did. No full pass is asked for: nothing else changed.
+    pub fn edit(&self, spec: Spec, cidr: Cidr) -> Result<Result<CidrResult, RouteError>, String> {
+        let _one = self.passing.lock().unwrap_or_else(|p| p.into_inner());
+        self.persist.save_spec(&spec)?;
+        self.lock().spec = Some(spec);
+        Ok(self.pass_cidr_locked(cidr))
+    }
+
+    /// Whether vpc-router manages `cidr` now.
+    pub fn owns(&self, cidr: &Cidr) -> bool {
+        self.lock().owned.contains(cidr)
+    }
+
+    /// Puts a spec back after an edit of `cidr` that could not take effect
+    /// (it changed no route), and the CIDR's ownership as it was.
+    pub fn restore(&self, spec: Spec, cidr: Cidr, was_owned: bool) -> Result<(), String> {
+        let _one = self.passing.lock().unwrap_or_else(|p| p.into_inner());
+        self.persist.save_spec(&spec)?;
+        let owned = {
+            let mut s = self.lock();
+            s.spec = Some(spec);
+            if was_owned {
+                s.owned.insert(cidr);
+            } else {
+                s.owned.remove(&cidr);
+            }
+            s.routes.retain(|(c, _), _| *c != cidr || was_owned);
+            s.owned.clone()
+        };
+        self.persist.save_owned(&owned)
     }
 
     pub fn stop(&self) {
@@ -297,6 +332,10 @@ impl Engine {
     /// entry has just been edited. Nothing else is looked at or changed.
     pub fn pass_cidr(&self, cidr: Cidr) -> Result<CidrResult, RouteError> {
         let _one = self.passing.lock().unwrap_or_else(|p| p.into_inner());
+        self.pass_cidr_locked(cidr)
+    }
+
+    fn pass_cidr_locked(&self, cidr: Cidr) -> Result<CidrResult, RouteError> {
         let (spec, owned) = {
             let s = self.lock();
             let mut routes = BTreeMap::new();
@@ -328,7 +367,7 @@ impl Engine {
         }
         self.record(&mut s, &seen, &plan, &applied, at, false);
         Ok(CidrResult {
-            tables: seen.tables.len(),
+            tables: seen.tables.iter().map(|t| t.id.clone()).collect(),
             plan,
             applied,
         })

@@ -207,7 +207,7 @@ fn a_one_cidr_pass_touches_only_that_cidr() {
     )
     .unwrap();
     let r = e.pass_cidr("10.66.0.0/16".parse().unwrap()).unwrap();
-    assert_eq!((r.tables, r.applied.len()), (2, 2));
+    assert_eq!((r.tables.len(), r.applied.len()), (2, 2));
     assert!(mutations(&ec2).iter().all(|m| m.contains("10.66.0.0/16")));
     assert_eq!(e.status()["managed"], json!(["10.66.0.0/16"]));
 }

@@ -1,0 +1,323 @@
+//! The daemon with desired-state routing (`-d -m configfile|http`), end to
+//! end against the stateful EC2 simulator: convergence, file edits (good
+//! and broken), the spec API, one-entry edits, persistence across a
+//! restart.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::ec2sim::{scenario, Ec2Sim};
+use common::*;
+use serde_json::Value;
+
+const TABLES: [&str; 3] = ["rtb-0a1b2c3d", "rtb-1a2b3c4d", "rtb-2a2b3c4d"];
+
+struct Daemon {
+    child: Child,
+    addr: String,
+    log: Arc<Mutex<String>>,
+}
+
+impl Daemon {
+    fn start(endpoint: &str, extra: &[&str]) -> Daemon {
+        let mut c: Command = command("daemon-spec");
+        c.args([
+            "-r",
+            "us-east-1",
+            "-v",
+            VPC,
+            "--endpoint-url",
+            endpoint,
+            "-d",
+            "-p",
+            "0",
+        ])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = mpsc::channel();
+        let sink = log.clone();
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("listening on http://").nth(1) {
+                    let _ = tx.send(rest.split(' ').next().unwrap().to_string());
+                }
+                let mut l = sink.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|_| {
+                let _ = child.kill();
+                thread::sleep(Duration::from_millis(100));
+                panic!("the daemon did not start: {}", log.lock().unwrap())
+            });
+        Daemon { child, addr, log }
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let url = format!("http://{}{path}", self.addr);
+        let req = ureq::http::Request::builder().method(method).uri(&url);
+        let mut resp = match body {
+            Some(b) => agent.run(req.body(b.to_string()).unwrap()),
+            None => agent.run(req.body(()).unwrap()),
+        }
+        .unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.body_mut().read_to_string().unwrap();
+        let v = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, v)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits (up to 10 s) until every table routes `cidr` to `eni` (None:
+/// no route). Convergence is asynchronous; this only bounds the wait.
+fn converge(sim: &Ec2Sim, cidr: &str, eni: Option<&str>) {
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        if TABLES
+            .iter()
+            .all(|t| sim.route_target(t, cidr).as_deref() == eni)
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < until,
+            "{cidr} did not converge to {eni:?}: {:?}",
+            TABLES
+                .iter()
+                .map(|t| sim.route_target(t, cidr))
+                .collect::<Vec<_>>()
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn wait_for_log(d: &Daemon, needle: &str) {
+    let until = Instant::now() + Duration::from_secs(10);
+    while !d.log().contains(needle) {
+        assert!(
+            Instant::now() < until,
+            "no {needle:?} in the log:\n{}",
+            d.log()
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn configfile_mode_follows_the_file_and_ignores_broken_edits() {
+    let sim = scenario();
+    let dir = temp_dir("spec-configfile");
+    let file = dir.join("spec.json");
+    let state = dir.join("state");
+    std::fs::write(
+        &file,
+        r#"{"10.60.0.0/16": ["10.33.20.142", "10.33.30.22"]}"#,
+    )
+    .unwrap();
+    let d = Daemon::start(
+        &sim.url(),
+        &[
+            "-m",
+            "configfile",
+            "-f",
+            file.to_str().unwrap(),
+            "--state-dir",
+            state.to_str().unwrap(),
+            "--route-recheck-interval",
+            "0",
+        ],
+    );
+    converge(&sim, "10.60.0.0/16", Some(A_ENI));
+
+    // An edit: B only.
+    std::fs::write(&file, r#"{"10.60.0.0/16": ["10.33.30.22"]}"#).unwrap();
+    converge(&sim, "10.60.0.0/16", Some(B_ENI));
+
+    // A broken edit is logged and ignored.
+    std::fs::write(
+        &file,
+        r#"{"10.60.0.0/16": ["10.33.30.22"], "10.61.0.1/16": []}"#,
+    )
+    .unwrap();
+    wait_for_log(&d, "key \"10.61.0.1/16\"");
+    assert!(d.log().contains("the spec in force stays"), "{}", d.log());
+    let (s, spec) = d.call("GET", "/route_spec", None);
+    assert_eq!(s, 200);
+    assert_eq!(spec, serde_json::json!({"10.60.0.0/16": ["10.33.30.22"]}));
+
+    // The editing endpoints point at the file.
+    let (s, v) = d.call(
+        "POST",
+        "/route",
+        Some(r#"{"dst_cidr": "10.62.0.0/16", "router_ip": "10.33.20.142"}"#),
+    );
+    assert_eq!(s, 409, "{v:#}");
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("edit that file"));
+    assert_eq!(d.call("POST", "/route_spec", Some("{}")).0, 409);
+
+    // Removing the CIDR deletes its routes (it is owned).
+    std::fs::write(&file, "{}").unwrap();
+    converge(&sim, "10.60.0.0/16", None);
+    // Routes it never managed stay.
+    assert_eq!(
+        sim.route_target("rtb-1a2b3c4d", "10.55.0.0/16").as_deref(),
+        Some(B_ENI)
+    );
+
+    // The engine records a pass just after its last call returns.
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (s, st) = d.call("GET", "/status", None);
+        assert_eq!(s, 200);
+        if st["reconcile"]["managed"] == serde_json::json!([]) {
+            assert_eq!(st["reconcile"]["last_pass"]["result"], "changed", "{st:#}");
+            break;
+        }
+        assert!(Instant::now() < until, "{st:#}");
+        thread::sleep(Duration::from_millis(50));
+    }
+    let (_, m) = d.call("GET", "/metrics", None);
+    let m = m.as_str().unwrap();
+    assert!(
+        m.contains("vpc_router_reconcile_changes_total{kind=\"delete\"} 3"),
+        "{m}"
+    );
+    assert!(m.contains("vpc_router_routes_managed 0"), "{m}");
+}
+
+#[test]
+fn http_mode_takes_the_spec_over_the_api_and_keeps_it() {
+    let sim = scenario();
+    let state = temp_dir("spec-http").join("state");
+    let args = [
+        "-m",
+        "http",
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--route-recheck-interval",
+        "0",
+    ];
+    let d = Daemon::start(&sim.url(), &args);
+    let (s, _) = d.call("GET", "/route_spec", None);
+    assert_eq!(s, 404);
+    let (s, v) = d.call(
+        "POST",
+        "/route_spec",
+        Some(r#"{"10.60.0.0/16": ["10.33.20.142", "10.1.1"]}"#),
+    );
+    assert_eq!(s, 400, "{v:#}");
+    assert_eq!(v["error"]["field"], "10.60.0.0/16");
+    let (s, v) = d.call(
+        "POST",
+        "/route_spec",
+        Some(r#"{"10.60.0.0/16": ["10.33.30.22"]}"#),
+    );
+    assert_eq!(s, 200, "{v:#}");
+    converge(&sim, "10.60.0.0/16", Some(B_ENI));
+
+    // One entry at a time: the answer is the reconcile of that CIDR.
+    let (s, v) = d.call(
+        "POST",
+        "/route",
+        Some(r#"{"dst_cidr": "10.70.0.0/16", "router_ip": "10.33.20.142"}"#),
+    );
+    assert_eq!(s, 201, "{v:#}");
+    let results: Vec<&str> = v["route_tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["result"].as_str().unwrap())
+        .collect();
+    assert_eq!(results, ["created"; 3]);
+    converge(&sim, "10.70.0.0/16", Some(A_ENI));
+    // An IP no interface holds: 400, and the spec is as it was.
+    let (s, v) = d.call(
+        "POST",
+        "/route",
+        Some(r#"{"dst_cidr": "10.71.0.0/16", "router_ip": "10.33.99.99"}"#),
+    );
+    assert_eq!(s, 400, "{v:#}");
+    assert_eq!(v["error"]["field"], "router_ip");
+    let (_, spec) = d.call("GET", "/route_spec", None);
+    assert_eq!(
+        spec,
+        serde_json::json!({"10.60.0.0/16": ["10.33.30.22"], "10.70.0.0/16": ["10.33.20.142"]})
+    );
+    let (s, v) = d.call("DELETE", "/route?dst_cidr=10.70.0.0/16", None);
+    assert_eq!(s, 200, "{v:#}");
+    assert_eq!(v["route_tables"][0]["result"], "deleted");
+    converge(&sim, "10.70.0.0/16", None);
+    assert_eq!(
+        d.call("DELETE", "/route?dst_cidr=10.70.0.0/16", None).0,
+        404
+    );
+    drop(d);
+
+    // A restart loses nothing: the spec and what is owned come back.
+    let d = Daemon::start(&sim.url(), &args);
+    let (s, spec) = d.call("GET", "/route_spec", None);
+    assert_eq!(s, 200);
+    assert_eq!(spec, serde_json::json!({"10.60.0.0/16": ["10.33.30.22"]}));
+    let (_, st) = d.call("GET", "/status", None);
+    assert_eq!(
+        st["reconcile"]["managed"],
+        serde_json::json!(["10.60.0.0/16"])
+    );
+}
+
+#[test]
+fn a_second_daemon_cannot_share_the_state_dir() {
+    let sim = scenario();
+    let state = temp_dir("spec-lock").join("state");
+    let args = ["-m", "http", "--state-dir", state.to_str().unwrap()];
+    let _first = Daemon::start(&sim.url(), &args);
+    let r = run(
+        &sim.url(),
+        &[
+            "-d",
+            "-p",
+            "0",
+            "-m",
+            "http",
+            "--state-dir",
+            state.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("in use by another vpc-router"),
+        "{}",
+        r.stderr
+    );
+}
