@@ -184,6 +184,19 @@ pub fn resolve(config: &Config, env: &Env, clock: Clock) -> Result<Resolved, Mai
     })
 }
 
+/// Sets up logging, runs `f`, and logs its error: the exit code either way.
+fn logged(config: &Config, f: impl FnOnce() -> Result<u8, MainError>) -> u8 {
+    if let Err(e) = init_logging(config) {
+        // Logging is not set up, so this goes to stderr.
+        error!("{e}");
+        return e.exit_code();
+    }
+    f().unwrap_or_else(|e| {
+        error!("{e}");
+        e.exit_code()
+    })
+}
+
 /// Runs the command and returns the process exit code. Reports go to `out`;
 /// logs and errors to the log.
 pub fn run(config: &Config, env: &Env, clock: Clock, out: &mut dyn Write) -> u8 {
@@ -196,31 +209,9 @@ pub fn run(config: &Config, env: &Env, clock: Clock, out: &mut dyn Write) -> u8 
             let _ = writeln!(out, "vpc-router {}", cli::VERSION);
             exit::OK
         }
-        Action::Daemon(args) => {
-            if let Err(e) = init_logging(config) {
-                error!("{e}");
-                return e.exit_code();
-            }
-            match daemon::run(config, args, env, clock) {
-                Ok(code) => code,
-                Err(e) => {
-                    error!("{e}");
-                    e.exit_code()
-                }
-            }
-        }
+        Action::Daemon(args) => logged(config, || daemon::run(config, args, env, clock)),
         Action::Reconcile(args) => {
-            if let Err(e) = init_logging(config) {
-                error!("{e}");
-                return e.exit_code();
-            }
-            match reconcile_command(config, args, env, clock, out) {
-                Ok(code) => code,
-                Err(e) => {
-                    error!("{e}");
-                    e.exit_code()
-                }
-            }
+            logged(config, || reconcile_command(config, args, env, clock, out))
         }
         Action::Route(args) => {
             if let Err(e) = init_logging(config) {

@@ -5,112 +5,16 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use httpmock::prelude::*;
 use httpmock::MockServer;
 use serde_json::Value;
-
-/// A running daemon. Killed on drop if a test did not stop it.
-struct Daemon {
-    child: Child,
-    addr: String,
-    log: Arc<Mutex<String>>,
-}
-
-impl Daemon {
-    fn start(endpoint: &str, extra: &[&str]) -> Daemon {
-        Daemon::start_with(command("daemon"), endpoint, extra)
-    }
-
-    fn start_with(mut c: Command, endpoint: &str, extra: &[&str]) -> Daemon {
-        c.args([
-            "-r",
-            "us-east-1",
-            "-v",
-            VPC,
-            "--endpoint-url",
-            endpoint,
-            "-d",
-            "-p",
-            "0",
-        ])
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-        let mut child = c.spawn().expect("start the daemon");
-        let stderr = child.stderr.take().unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = mpsc::channel();
-        let sink = log.clone();
-        thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("listening on http://").nth(1) {
-                    let _ = tx.send(rest.split(' ').next().unwrap().to_string());
-                }
-                let mut l = sink.lock().unwrap();
-                l.push_str(&line);
-                l.push('\n');
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(10))
-            .unwrap_or_else(|_| {
-                let _ = child.kill();
-                panic!("the daemon did not start: {}", log.lock().unwrap())
-            });
-        Daemon { child, addr, log }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
-    }
-
-    fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([&format!("-{sig}"), &self.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "kill -{sig}");
-    }
-
-    /// Waits for the process to exit; its code and everything it logged.
-    fn wait(mut self, limit: Duration) -> (i32, String) {
-        let until = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                // Let the reader thread take the last lines.
-                thread::sleep(Duration::from_millis(50));
-                return (status.code().unwrap_or(-1), self.log());
-            }
-            assert!(
-                Instant::now() < until,
-                "the daemon did not exit: {}",
-                self.log()
-            );
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 struct Answer {
     status: u16,

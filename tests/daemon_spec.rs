@@ -5,10 +5,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -18,82 +14,24 @@ use serde_json::Value;
 
 const TABLES: [&str; 3] = ["rtb-0a1b2c3d", "rtb-1a2b3c4d", "rtb-2a2b3c4d"];
 
-struct Daemon {
-    child: Child,
-    addr: String,
-    log: Arc<Mutex<String>>,
-}
-
-impl Daemon {
-    fn start(endpoint: &str, extra: &[&str]) -> Daemon {
-        let mut c: Command = command("daemon-spec");
-        c.args([
-            "-r",
-            "us-east-1",
-            "-v",
-            VPC,
-            "--endpoint-url",
-            endpoint,
-            "-d",
-            "-p",
-            "0",
-        ])
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-        let mut child = c.spawn().unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = mpsc::channel();
-        let sink = log.clone();
-        thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("listening on http://").nth(1) {
-                    let _ = tx.send(rest.split(' ').next().unwrap().to_string());
-                }
-                let mut l = sink.lock().unwrap();
-                l.push_str(&line);
-                l.push('\n');
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(10))
-            .unwrap_or_else(|_| {
-                let _ = child.kill();
-                thread::sleep(Duration::from_millis(100));
-                panic!("the daemon did not start: {}", log.lock().unwrap())
-            });
-        Daemon { child, addr, log }
+/// Calls the daemon's API; the JSON answer (or the text, if not JSON).
+fn call(d: &Daemon, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let req = ureq::http::Request::builder()
+        .method(method)
+        .uri(d.url(path));
+    let mut resp = match body {
+        Some(b) => agent.run(req.body(b.to_string()).unwrap()),
+        None => agent.run(req.body(()).unwrap()),
     }
-
-    fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
-    }
-
-    fn call(&self, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into();
-        let url = format!("http://{}{path}", self.addr);
-        let req = ureq::http::Request::builder().method(method).uri(&url);
-        let mut resp = match body {
-            Some(b) => agent.run(req.body(b.to_string()).unwrap()),
-            None => agent.run(req.body(()).unwrap()),
-        }
-        .unwrap();
-        let status = resp.status().as_u16();
-        let text = resp.body_mut().read_to_string().unwrap();
-        let v = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        (status, v)
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    .unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.body_mut().read_to_string().unwrap();
+    let v = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, v)
 }
 
 /// Waits (up to 10 s) until every table routes `cidr` to `eni` (None:
@@ -169,12 +107,13 @@ fn configfile_mode_follows_the_file_and_ignores_broken_edits() {
     .unwrap();
     wait_for_log(&d, "key \"10.61.0.1/16\"");
     assert!(d.log().contains("the spec in force stays"), "{}", d.log());
-    let (s, spec) = d.call("GET", "/route_spec", None);
+    let (s, spec) = call(&d, "GET", "/route_spec", None);
     assert_eq!(s, 200);
     assert_eq!(spec, serde_json::json!({"10.60.0.0/16": ["10.33.30.22"]}));
 
     // The editing endpoints point at the file.
-    let (s, v) = d.call(
+    let (s, v) = call(
+        &d,
         "POST",
         "/route",
         Some(r#"{"dst_cidr": "10.62.0.0/16", "router_ip": "10.33.20.142"}"#),
@@ -184,7 +123,7 @@ fn configfile_mode_follows_the_file_and_ignores_broken_edits() {
         .as_str()
         .unwrap()
         .contains("edit that file"));
-    assert_eq!(d.call("POST", "/route_spec", Some("{}")).0, 409);
+    assert_eq!(call(&d, "POST", "/route_spec", Some("{}")).0, 409);
 
     // Removing the CIDR deletes its routes (it is owned).
     std::fs::write(&file, "{}").unwrap();
@@ -198,7 +137,7 @@ fn configfile_mode_follows_the_file_and_ignores_broken_edits() {
     // The engine records a pass just after its last call returns.
     let until = Instant::now() + Duration::from_secs(10);
     loop {
-        let (s, st) = d.call("GET", "/status", None);
+        let (s, st) = call(&d, "GET", "/status", None);
         assert_eq!(s, 200);
         if st["reconcile"]["managed"] == serde_json::json!([]) {
             assert_eq!(st["reconcile"]["last_pass"]["result"], "changed", "{st:#}");
@@ -207,7 +146,7 @@ fn configfile_mode_follows_the_file_and_ignores_broken_edits() {
         assert!(Instant::now() < until, "{st:#}");
         thread::sleep(Duration::from_millis(50));
     }
-    let (_, m) = d.call("GET", "/metrics", None);
+    let (_, m) = call(&d, "GET", "/metrics", None);
     let m = m.as_str().unwrap();
     assert!(
         m.contains("vpc_router_reconcile_changes_total{kind=\"delete\"} 3"),
@@ -229,16 +168,18 @@ fn http_mode_takes_the_spec_over_the_api_and_keeps_it() {
         "0",
     ];
     let d = Daemon::start(&sim.url(), &args);
-    let (s, _) = d.call("GET", "/route_spec", None);
+    let (s, _) = call(&d, "GET", "/route_spec", None);
     assert_eq!(s, 404);
-    let (s, v) = d.call(
+    let (s, v) = call(
+        &d,
         "POST",
         "/route_spec",
         Some(r#"{"10.60.0.0/16": ["10.33.20.142", "10.1.1"]}"#),
     );
     assert_eq!(s, 400, "{v:#}");
     assert_eq!(v["error"]["field"], "10.60.0.0/16");
-    let (s, v) = d.call(
+    let (s, v) = call(
+        &d,
         "POST",
         "/route_spec",
         Some(r#"{"10.60.0.0/16": ["10.33.30.22"]}"#),
@@ -247,7 +188,8 @@ fn http_mode_takes_the_spec_over_the_api_and_keeps_it() {
     converge(&sim, "10.60.0.0/16", Some(B_ENI));
 
     // One entry at a time: the answer is the reconcile of that CIDR.
-    let (s, v) = d.call(
+    let (s, v) = call(
+        &d,
         "POST",
         "/route",
         Some(r#"{"dst_cidr": "10.70.0.0/16", "router_ip": "10.33.20.142"}"#),
@@ -262,34 +204,35 @@ fn http_mode_takes_the_spec_over_the_api_and_keeps_it() {
     assert_eq!(results, ["created"; 3]);
     converge(&sim, "10.70.0.0/16", Some(A_ENI));
     // An IP no interface holds: 400, and the spec is as it was.
-    let (s, v) = d.call(
+    let (s, v) = call(
+        &d,
         "POST",
         "/route",
         Some(r#"{"dst_cidr": "10.71.0.0/16", "router_ip": "10.33.99.99"}"#),
     );
     assert_eq!(s, 400, "{v:#}");
     assert_eq!(v["error"]["field"], "router_ip");
-    let (_, spec) = d.call("GET", "/route_spec", None);
+    let (_, spec) = call(&d, "GET", "/route_spec", None);
     assert_eq!(
         spec,
         serde_json::json!({"10.60.0.0/16": ["10.33.30.22"], "10.70.0.0/16": ["10.33.20.142"]})
     );
-    let (s, v) = d.call("DELETE", "/route?dst_cidr=10.70.0.0/16", None);
+    let (s, v) = call(&d, "DELETE", "/route?dst_cidr=10.70.0.0/16", None);
     assert_eq!(s, 200, "{v:#}");
     assert_eq!(v["route_tables"][0]["result"], "deleted");
     converge(&sim, "10.70.0.0/16", None);
     assert_eq!(
-        d.call("DELETE", "/route?dst_cidr=10.70.0.0/16", None).0,
+        call(&d, "DELETE", "/route?dst_cidr=10.70.0.0/16", None).0,
         404
     );
     drop(d);
 
     // A restart loses nothing: the spec and what is owned come back.
     let d = Daemon::start(&sim.url(), &args);
-    let (s, spec) = d.call("GET", "/route_spec", None);
+    let (s, spec) = call(&d, "GET", "/route_spec", None);
     assert_eq!(s, 200);
     assert_eq!(spec, serde_json::json!({"10.60.0.0/16": ["10.33.30.22"]}));
-    let (_, st) = d.call("GET", "/status", None);
+    let (_, st) = call(&d, "GET", "/status", None);
     assert_eq!(
         st["reconcile"]["managed"],
         serde_json::json!(["10.60.0.0/16"])

@@ -386,13 +386,7 @@ impl Engine {
     ) {
         for a in applied {
             let c = &a.change;
-            let from = c
-                .from
-                .as_ref()
-                .map_or("(none)".to_string(), ToString::to_string);
-            let to =
-                c.to.as_ref()
-                    .map_or("(none)".to_string(), |t| format!("{} ({})", t.eni, t.ip));
+            let (from, to) = pass::from_to(c);
             match &a.result {
                 Ok(()) => {
                     *s.counters.changes.entry(c.action.as_str()).or_default() += 1;

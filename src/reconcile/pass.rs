@@ -127,8 +127,8 @@ pub fn change_json(c: &Change) -> Value {
     })
 }
 
-/// One line of the text diff.
-pub fn change_line(c: &Change) -> String {
+/// A change's old and new target, as text: `(none)` where there is none.
+pub fn from_to(c: &Change) -> (String, String) {
     let from = c
         .from
         .as_ref()
@@ -136,6 +136,12 @@ pub fn change_line(c: &Change) -> String {
     let to =
         c.to.as_ref()
             .map_or("(none)".to_string(), |t| format!("{} ({})", t.eni, t.ip));
+    (from, to)
+}
+
+/// One line of the text diff.
+pub fn change_line(c: &Change) -> String {
+    let (from, to) = from_to(c);
     let sign = match c.action {
         Action::Create => '+',
         Action::Replace => '~',

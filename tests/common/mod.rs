@@ -8,9 +8,10 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Command, Output};
-use std::sync::{Arc, Mutex};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
+use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_vpc-router");
 pub const VPC: &str = "vpc-350d6a51";
@@ -201,4 +202,98 @@ fn write_response(w: &mut TcpStream, status: u16, body: &str) -> std::io::Result
         body.len()
     )?;
     w.flush()
+}
+
+/// A running daemon. Killed on drop if a test did not stop it.
+pub struct Daemon {
+    pub child: Child,
+    pub addr: String,
+    log: Arc<Mutex<String>>,
+}
+
+impl Daemon {
+    pub fn start(endpoint: &str, extra: &[&str]) -> Daemon {
+        Daemon::start_with(command("daemon"), endpoint, extra)
+    }
+
+    pub fn start_with(mut c: Command, endpoint: &str, extra: &[&str]) -> Daemon {
+        c.args([
+            "-r",
+            "us-east-1",
+            "-v",
+            VPC,
+            "--endpoint-url",
+            endpoint,
+            "-d",
+            "-p",
+            "0",
+        ])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+        let mut child = c.spawn().expect("start the daemon");
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = mpsc::channel();
+        let sink = log.clone();
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("listening on http://").nth(1) {
+                    let _ = tx.send(rest.split(' ').next().unwrap().to_string());
+                }
+                let mut l = sink.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|_| {
+                let _ = child.kill();
+                panic!("the daemon did not start: {}", log.lock().unwrap())
+            });
+        Daemon { child, addr, log }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{sig}");
+    }
+
+    /// Waits for the process to exit; its code and everything it logged.
+    pub fn wait(mut self, limit: Duration) -> (i32, String) {
+        let until = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                // Let the reader thread take the last lines.
+                thread::sleep(Duration::from_millis(50));
+                return (status.code().unwrap_or(-1), self.log());
+            }
+            assert!(
+                Instant::now() < until,
+                "the daemon did not exit: {}",
+                self.log()
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
