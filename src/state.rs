@@ -12,6 +12,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::{json, Value};
 
@@ -115,13 +116,24 @@ impl StateDir {
             .mode(0o600)
             .open(&lock_path)
             .map_err(io_err(&lock_path, "open"))?;
-        // SAFETY: flock on a descriptor we own; LOCK_NB makes it fail
-        // instead of waiting when another process holds the lock.
-        let rc = unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if rc != 0 {
-            return Err(StateError::Locked {
-                path: path.to_path_buf(),
-            });
+        loop {
+            // SAFETY: flock on a descriptor we own; LOCK_NB makes it fail
+            // instead of waiting when another process holds the lock.
+            let rc = unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+            if rc == 0 {
+                break;
+            }
+            let e = io::Error::last_os_error();
+            match e.kind() {
+                io::ErrorKind::Interrupted => continue,
+                // Only "someone holds it" means another vpc-router.
+                io::ErrorKind::WouldBlock => {
+                    return Err(StateError::Locked {
+                        path: path.to_path_buf(),
+                    })
+                }
+                _ => return Err(io_err(&lock_path, "lock")(e)),
+            }
         }
         if let Ok(entries) = fs::read_dir(path) {
             for e in entries.flatten() {
@@ -150,23 +162,32 @@ impl StateDir {
         }
     }
 
-    /// Replaces a file atomically.
+    /// Replaces a file atomically. Each write has a temp file of its own,
+    /// so two threads writing the same name never mix their content (the
+    /// last rename wins, whole).
     pub fn write(&self, name: &str, data: &[u8]) -> Result<(), StateError> {
+        static SEQ: AtomicU64 = AtomicU64::new(0);
         let target = self.path.join(name);
-        let temp = self
-            .path
-            .join(format!("{TEMP_PREFIX}{name}.{}", std::process::id()));
-        let mut f = OpenOptions::new()
-            .create(true)
-            .truncate(true)
-            .write(true)
-            .mode(0o600)
-            .open(&temp)
-            .map_err(io_err(&temp, "create"))?;
-        f.write_all(data).map_err(io_err(&temp, "write"))?;
-        f.sync_all().map_err(io_err(&temp, "sync"))?;
-        drop(f);
-        fs::rename(&temp, &target).map_err(io_err(&target, "replace"))?;
+        let temp = self.path.join(format!(
+            "{TEMP_PREFIX}{name}.{}.{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        ));
+        let written = (|| {
+            let mut f = OpenOptions::new()
+                .create_new(true)
+                .write(true)
+                .mode(0o600)
+                .open(&temp)
+                .map_err(io_err(&temp, "create"))?;
+            f.write_all(data).map_err(io_err(&temp, "write"))?;
+            f.sync_all().map_err(io_err(&temp, "sync"))?;
+            fs::rename(&temp, &target).map_err(io_err(&target, "replace"))
+        })();
+        if written.is_err() {
+            let _ = fs::remove_file(&temp);
+        }
+        written?;
         // The rename is durable once the directory is synced.
         File::open(&self.path)
             .and_then(|d| d.sync_all())

@@ -51,9 +51,12 @@ impl Bucket {
             return Ok(());
         }
         let missing = 1.0 - self.tokens;
-        Err(Duration::from_secs_f64(
-            missing / self.config.refill_per_sec,
-        ))
+        // A bucket that never refills never yields: say so without the
+        // panic from_secs_f64 would raise on an infinite wait.
+        Err(
+            Duration::try_from_secs_f64(missing / self.config.refill_per_sec)
+                .unwrap_or(Duration::MAX),
+        )
     }
 
     fn take_urgent(&mut self, now: Instant) {
@@ -158,6 +161,18 @@ mod tests {
         // neither.
         assert!(b.try_take(CallKind::Describe, later).is_err());
         assert!(b.try_take(CallKind::Describe, t0).is_err());
+    }
+
+    #[test]
+    fn a_bucket_that_never_refills_says_so_without_panicking() {
+        let t0 = Instant::now();
+        let none = BucketConfig {
+            capacity: 1.0,
+            refill_per_sec: 0.0,
+        };
+        let mut b = Budget::new(none, none, t0);
+        assert_eq!(b.try_take(CallKind::Mutate, t0), Ok(()));
+        assert_eq!(b.try_take(CallKind::Mutate, t0), Err(Duration::MAX));
     }
 
     #[test]
