@@ -347,7 +347,9 @@ pub fn route_status(r: &Report) -> u16 {
     }
 }
 
-fn ec2_status(e: &Ec2Error) -> u16 {
+/// The status for a failed EC2 call: 504 on a timeout, 503 without
+/// credentials, 502 otherwise.
+pub fn ec2_status(e: &Ec2Error) -> u16 {
     match e {
         Ec2Error::Transport {
             timed_out: true, ..

@@ -497,6 +497,8 @@ where
             };
             Ok(TableScope { tables, tag })
         };
+    // -d -m: the daemon reconciling a spec, where the spec flags belong.
+    let spec_mode = daemon && mode.is_some();
     let action = if help {
         Action::Help
     } else if version {
@@ -531,60 +533,77 @@ where
             options: options(route_limit, prune, ignore)?,
             state_dir: state_dir.map(PathBuf::from),
         })
-    } else if daemon && mode.is_some() {
-        let m = mode.unwrap_or_default();
-        let source = match m.as_str() {
-            "configfile" => SpecSource::File(PathBuf::from(spec_file.ok_or_else(|| {
-                err(
-                    "-f/--file",
-                    "missing; -m configfile needs the spec file to watch, e.g. -f /etc/vpc-router/spec.json",
-                )
-            })?)),
-            "http" => {
-                if spec_file.is_some() {
-                    return Err(err(
-                        "-f/--file",
-                        "does not go with -m http, where the spec comes from POST /route_spec; \
-                         use -m configfile to read it from a file",
-                    ));
-                }
-                SpecSource::Http
+    } else if let Some((arg, _)) = reconcile_only
+        .iter()
+        .find(|(_, given)| *given && !spec_mode)
+    {
+        return Err(err(
+            arg,
+            "only goes with plan, apply, or -d -m (desired-state routing)",
+        ));
+    } else if recheck.is_some() && !spec_mode {
+        return Err(err(
+            "--route-recheck-interval",
+            "only goes with -d -m (desired-state routing)",
+        ));
+    } else if daemon {
+        let spec = match mode {
+            Some(m) => {
+                let source = match m.as_str() {
+                    "configfile" => SpecSource::File(PathBuf::from(spec_file.ok_or_else(|| {
+                        err(
+                            "-f/--file",
+                            "missing; -m configfile needs the spec file to watch, e.g. -f /etc/vpc-router/spec.json",
+                        )
+                    })?)),
+                    "http" => {
+                        if spec_file.is_some() {
+                            return Err(err(
+                                "-f/--file",
+                                "does not go with -m http, where the spec comes from POST /route_spec; \
+                                 use -m configfile to read it from a file",
+                            ));
+                        }
+                        SpecSource::Http
+                    }
+                    other => {
+                        return Err(err(
+                            "-m/--mode",
+                            format!("unknown mode '{other}'; expected configfile or http"),
+                        ))
+                    }
+                };
+                let state_dir = state_dir.ok_or_else(|| {
+                    err(
+                        "--state-dir",
+                        format!(
+                            "missing; -m {m} needs a directory to remember which routes vpc-router \
+                             manages (and, with http, the spec), e.g. --state-dir /var/lib/vpc-router"
+                        ),
+                    )
+                })?;
+                let recheck = match recheck {
+                    None => Some(DEFAULT_RECHECK),
+                    Some(r) => match r.parse::<f64>() {
+                        Ok(0.0) => None,
+                        Ok(v) if v > 0.0 && v <= 86400.0 => Some(Duration::from_secs_f64(v)),
+                        _ => {
+                            return Err(err(
+                                "--route-recheck-interval",
+                                format!("'{r}' is not a number of seconds from 0 (off) to 86400"),
+                            ))
+                        }
+                    },
+                };
+                Some(SpecSettings {
+                    source,
+                    state_dir: PathBuf::from(state_dir),
+                    scope: scope(tables.clone(), tag)?,
+                    options: options(route_limit, prune, ignore)?,
+                    recheck,
+                })
             }
-            other => {
-                return Err(err(
-                    "-m/--mode",
-                    format!("unknown mode '{other}'; expected configfile or http"),
-                ))
-            }
-        };
-        let state_dir = state_dir.ok_or_else(|| {
-            err(
-                "--state-dir",
-                format!(
-                    "missing; -m {m} needs a directory to remember which routes vpc-router \
-                     manages (and, with http, the spec), e.g. --state-dir /var/lib/vpc-router"
-                ),
-            )
-        })?;
-        let recheck = match recheck {
-            None => Some(DEFAULT_RECHECK),
-            Some(r) => match r.parse::<f64>() {
-                Ok(0.0) => None,
-                Ok(v) if v > 0.0 && v <= 86400.0 => Some(Duration::from_secs_f64(v)),
-                _ => {
-                    return Err(err(
-                        "--route-recheck-interval",
-                        format!("'{r}' is not a number of seconds from 0 (off) to 86400"),
-                    ))
-                }
-            },
-        };
-        let settings = SpecSettings {
-            source,
-            state_dir: PathBuf::from(state_dir),
-            scope: scope(tables.clone(), tag)?,
-            options: options(route_limit, prune, ignore)?,
-            recheck,
+            None => None,
         };
         let mut d = daemon_flags(
             (address, port, workers, token_file, insecure_no_auth),
@@ -599,38 +618,13 @@ where
                 output,
             ),
         )?;
-        d.spec = Some(settings);
+        d.spec = spec;
         Action::Daemon(d)
-    } else if let Some((arg, _)) = reconcile_only.iter().find(|(_, given)| *given) {
-        return Err(err(
-            arg,
-            "only goes with plan, apply, or -d -m (desired-state routing)",
-        ));
-    } else if recheck.is_some() {
-        return Err(err(
-            "--route-recheck-interval",
-            "only goes with -d -m (desired-state routing)",
-        ));
     } else if mode.is_some() {
         return Err(err(
             "-m/--mode",
             "only goes with -d (daemon mode): -d -m configfile|http",
         ));
-    } else if daemon {
-        let d = daemon_flags(
-            (address, port, workers, token_file, insecure_no_auth),
-            tables,
-            (max_connections, request_timeout),
-            (
-                cmd.is_some(),
-                cidr.is_some(),
-                ip.is_some(),
-                force,
-                dry_run,
-                output,
-            ),
-        )?;
-        Action::Daemon(d)
     } else {
         if let Some((arg, _)) = daemon_only.iter().find(|(_, given)| *given) {
             return Err(err(arg, "only goes with -d (daemon mode)"));

@@ -281,14 +281,7 @@ fn reconcile_command(
     out: &mut dyn Write,
 ) -> Result<u8, MainError> {
     use reconcile::{pass, report};
-    let doc = std::fs::read(&args.spec_file).map_err(|e| {
-        MainError::Setup(format!(
-            "-f/--file: cannot read {}: {e}",
-            args.spec_file.display()
-        ))
-    })?;
-    let spec = spec::parse(&doc)
-        .map_err(|e| MainError::Setup(format!("{}: {e}", args.spec_file.display())))?;
+    let spec = spec::read_file(&args.spec_file).map_err(MainError::Setup)?;
     let store = match &args.state_dir {
         Some(dir) => Some(state::StateDir::open(dir).map_err(|e| MainError::Setup(e.to_string()))?),
         None => None,

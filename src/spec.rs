@@ -151,6 +151,13 @@ impl<'de> Deserialize<'de> for Entries {
     }
 }
 
+/// Reads and validates a spec file (`-f`); the error names the file.
+pub fn read_file(path: &std::path::Path) -> Result<Spec, String> {
+    let doc = std::fs::read(path)
+        .map_err(|e| format!("-f/--file: cannot read {}: {e}", path.display()))?;
+    parse(&doc).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 /// Parses and validates a spec document.
 pub fn parse(doc: &[u8]) -> Result<Spec, SpecError> {
     let example = r#"e.g. {"10.55.16.0/24": ["10.33.20.142", "10.33.30.22"]}"#;

@@ -44,28 +44,7 @@ impl Vpc {
             then.status(200)
                 .body(fixture("describe-route-tables-page2.xml"));
         });
-        for (ip, file) in [
-            (A_IP, "describe-network-interfaces-a.xml"),
-            (B_IP, "describe-network-interfaces-b.xml"),
-        ] {
-            server.mock(|when, then| {
-                when.method(POST)
-                    .path("/")
-                    .x_www_form_urlencoded_tuple("Action", "DescribeNetworkInterfaces")
-                    .x_www_form_urlencoded_tuple("Filter.1.Name", "vpc-id")
-                    .x_www_form_urlencoded_tuple("Filter.1.Value.1", VPC)
-                    .x_www_form_urlencoded_tuple("Filter.2.Name", "addresses.private-ip-address")
-                    .x_www_form_urlencoded_tuple("Filter.2.Value.1", ip);
-                then.status(200).body(fixture(file));
-            });
-        }
-        server.mock(|when, then| {
-            when.method(POST)
-                .path("/")
-                .x_www_form_urlencoded_tuple("Action", "DescribeNetworkInterfaces");
-            then.status(200)
-                .body(fixture("describe-network-interfaces-empty.xml"));
-        });
+        mock_interfaces(&server);
         Vpc { server }
     }
 

@@ -102,25 +102,7 @@ fn vpc() -> MockServer {
             .x_www_form_urlencoded_tuple("Action", "DescribeRouteTables");
         then.status(200).body(fixture("describe-route-tables.xml"));
     });
-    for (ip, file) in [
-        (A_IP, "describe-network-interfaces-a.xml"),
-        (B_IP, "describe-network-interfaces-b.xml"),
-    ] {
-        server.mock(|when, then| {
-            when.method(POST)
-                .path("/")
-                .x_www_form_urlencoded_tuple("Action", "DescribeNetworkInterfaces")
-                .x_www_form_urlencoded_tuple("Filter.2.Value.1", ip);
-            then.status(200).body(fixture(file));
-        });
-    }
-    server.mock(|when, then| {
-        when.method(POST)
-            .path("/")
-            .x_www_form_urlencoded_tuple("Action", "DescribeNetworkInterfaces");
-        then.status(200)
-            .body(fixture("describe-network-interfaces-empty.xml"));
-    });
+    mock_interfaces(&server);
     server
 }
 

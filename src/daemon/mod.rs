@@ -211,7 +211,7 @@ fn start_spec_mode(
     // In configfile mode the file is the truth: read it (and refuse to
     // start on a broken one: there is no last good spec yet).
     let initial = match &settings.source {
-        SpecSource::File(path) => Some(read_spec(path).map_err(MainError::Setup)?),
+        SpecSource::File(path) => Some(crate::spec::read_file(path).map_err(MainError::Setup)?),
         SpecSource::Http => None,
     };
     let engine = Arc::new(
@@ -254,12 +254,6 @@ fn start_spec_mode(
     ))
 }
 
-fn read_spec(path: &Path) -> Result<crate::spec::Spec, String> {
-    let doc = std::fs::read(path)
-        .map_err(|e| format!("-f/--file: cannot read {}: {e}", path.display()))?;
-    crate::spec::parse(&doc).map_err(|e| format!("{}: {e}", path.display()))
-}
-
 /// How often the spec file is looked at: a change is in force within
 /// about a second.
 const WATCH_EVERY: Duration = Duration::from_millis(250);
@@ -281,7 +275,7 @@ fn watch(path: &Path, engine: &Engine) {
             continue;
         }
         seen = now;
-        match read_spec(path) {
+        match crate::spec::read_file(path) {
             Ok(spec) if Some(&spec) == engine.spec().as_ref() => {}
             Ok(spec) => {
                 info!(

@@ -17,7 +17,7 @@ use super::metrics::Metrics;
 use crate::api::{self, ApiAction, RequestError, RouteCall};
 use crate::aws::Clock;
 use crate::cli::SpecSource;
-use crate::ec2::{Ec2, Ec2Error, RouteTarget};
+use crate::ec2::{Ec2, RouteTarget};
 use crate::reconcile::engine::{CidrResult, Engine};
 use crate::reconcile::plan::{Action, Issue};
 use crate::route::{
@@ -472,13 +472,7 @@ fn spec_route_answer(op: Op, cidr: Cidr, r: &CidrResult) -> Answer {
                     }
                     Err(e) => {
                         v["error"] = route::report::error_json(e);
-                        first_error.get_or_insert(match e {
-                            Ec2Error::Transport {
-                                timed_out: true, ..
-                            } => 504,
-                            Ec2Error::Credentials(_) => 503,
-                            _ => 502,
-                        });
+                        first_error.get_or_insert(api::ec2_status(e));
                         "failed"
                     }
                 },

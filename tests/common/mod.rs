@@ -29,6 +29,34 @@ pub fn fixture(name: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// Both routers' interfaces, found by IP as the client asks for them (any
+/// other IP: none), on an httpmock server.
+pub fn mock_interfaces(server: &httpmock::MockServer) {
+    use httpmock::Method::POST;
+    for (ip, file) in [
+        (A_IP, "describe-network-interfaces-a.xml"),
+        (B_IP, "describe-network-interfaces-b.xml"),
+    ] {
+        server.mock(|when, then| {
+            when.method(POST)
+                .path("/")
+                .x_www_form_urlencoded_tuple("Action", "DescribeNetworkInterfaces")
+                .x_www_form_urlencoded_tuple("Filter.1.Name", "vpc-id")
+                .x_www_form_urlencoded_tuple("Filter.1.Value.1", VPC)
+                .x_www_form_urlencoded_tuple("Filter.2.Name", "addresses.private-ip-address")
+                .x_www_form_urlencoded_tuple("Filter.2.Value.1", ip);
+            then.status(200).body(fixture(file));
+        });
+    }
+    server.mock(|when, then| {
+        when.method(POST)
+            .path("/")
+            .x_www_form_urlencoded_tuple("Action", "DescribeNetworkInterfaces");
+        then.status(200)
+            .body(fixture("describe-network-interfaces-empty.xml"));
+    });
+}
+
 /// A fresh, empty directory under the system temp dir.
 pub fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("vpc-router-test-{}-{name}", std::process::id()));
