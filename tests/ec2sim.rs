@@ -327,6 +327,47 @@ fn route_tables_by_id() {
 }
 
 #[test]
+fn long_id_and_address_lists_are_split_into_chunks_ec2_accepts() {
+    let sim = Ec2Sim::start();
+    let ids: Vec<RouteTableId> = (0..450).map(|t| rtb(&format!("rtb-{t:08x}"))).collect();
+    for (n, id) in ids.iter().enumerate() {
+        sim.add_table(id.as_str(), VPC, n == 0);
+    }
+    let ips: Vec<IpAddr> = (0..450)
+        .map(|n| ip(&format!("10.33.{}.{}", n / 200, n % 200 + 1)))
+        .collect();
+    for (n, a) in ips.iter().enumerate() {
+        let eni = format!("eni-{n:017x}");
+        let instance = format!("i-{n:017x}");
+        sim.add_eni(&eni, &[&a.to_string()], Some(&instance), VPC, false);
+    }
+    let ec2 = client(&sim);
+    // Over 200 values in one filter is EC2's FilterLimitExceeded.
+    let all: Vec<(String, String)> =
+        std::iter::once(("Filter.1.Name".into(), "route-table-id".into()))
+            .chain(
+                ids.iter()
+                    .enumerate()
+                    .map(|(n, id)| (format!("Filter.1.Value.{}", n + 1), id.to_string())),
+            )
+            .collect();
+    let all: Vec<(&str, &str)> = all.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    assert_eq!(
+        api_code(ec2.call("DescribeRouteTables", &all)),
+        ("FilterLimitExceeded".to_string(), 400)
+    );
+    sim.clear_calls();
+    let got = ec2.describe_route_tables(&vpc(), &ids).unwrap();
+    assert_eq!(got.len(), ids.len());
+    // 200 + 200 + 50 IDs, at most 100 tables a page: 2 + 2 + 1 calls.
+    assert_eq!(sim.actions(), ["DescribeRouteTables"; 5]);
+    sim.clear_calls();
+    let got = ec2.describe_network_interfaces(&vpc(), &ips).unwrap();
+    assert_eq!(got.len(), ips.len());
+    assert_eq!(sim.actions(), ["DescribeNetworkInterfaces"; 3]);
+}
+
+#[test]
 fn interfaces_are_found_by_any_of_their_addresses() {
     let sim = ec2sim::scenario();
     sim.add_eni(

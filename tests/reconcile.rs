@@ -232,3 +232,54 @@ fn with_a_state_dir_a_cidr_removed_from_the_spec_is_deleted() {
         Some(B_ENI)
     );
 }
+
+#[test]
+fn an_interface_with_no_instance_is_not_eligible_and_routes_settle() {
+    let sim = scenario();
+    let spec = spec_file(
+        "apply-detached",
+        r#"{"10.60.0.0/16": ["10.33.20.142", "10.33.30.22"]}"#,
+    );
+    assert_eq!(run(&sim.url(), &["apply", "-f", &spec]).code, 0);
+    // Router A loses its instance: EC2 keeps its routes in blackhole, and
+    // pointing them at A again would change nothing. B takes over.
+    sim.detach_eni(A_ENI);
+    let r = run(&sim.url(), &["apply", "-f", &spec]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    for t in TABLES {
+        assert_eq!(sim.route_target(t, "10.60.0.0/16").as_deref(), Some(B_ENI));
+    }
+    // With no attached router at all, the routes stay and every further
+    // pass is quiet: no ReplaceRoute at a blackhole forever.
+    let one = spec_file(
+        "apply-detached-one",
+        r#"{"10.61.0.0/16": ["10.33.20.142"]}"#,
+    );
+    sim.clear_calls();
+    let r = run(&sim.url(), &["apply", "-f", &one]);
+    assert!(
+        r.stdout.contains("10.61.0.0/16: no eligible router"),
+        "{}",
+        r.stdout
+    );
+    assert!(mutations(&sim).is_empty(), "{:?}", mutations(&sim));
+}
+
+#[test]
+fn add_to_an_interface_with_no_instance_warns_and_settles() {
+    let sim = scenario();
+    sim.detach_eni(A_ENI);
+    let args = ["-c", "add", "--CIDR", "10.62.0.0/16", "--ip", A_IP];
+    let r = run(&sim.url(), &args);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("is not attached to an instance"),
+        "{}",
+        r.stderr
+    );
+    // The routes exist (in blackhole); a second add changes nothing.
+    sim.clear_calls();
+    let r = run(&sim.url(), &args);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(mutations(&sim).is_empty(), "{:?}", mutations(&sim));
+}

@@ -396,16 +396,32 @@ impl Ec2 for HttpEc2 {
         vpc: &VpcId,
         ids: &[RouteTableId],
     ) -> Result<Vec<RouteTable>, Ec2Error> {
-        let mut f = vec![("vpc-id", vec![vpc.to_string()])];
-        if !ids.is_empty() {
-            f.push((
-                "route-table-id",
-                ids.iter().map(ToString::to_string).collect(),
-            ));
+        // No IDs: one paginated listing of the VPC. Many IDs: one listing
+        // per chunk, as EC2 refuses long filter lists.
+        let all = [];
+        let chunks: Vec<&[RouteTableId]> = if ids.is_empty() {
+            vec![&all]
+        } else {
+            ids.chunks(FILTER_CHUNK).collect()
+        };
+        let mut out: Vec<RouteTable> = Vec::new();
+        for chunk in chunks {
+            let mut f = vec![("vpc-id", vec![vpc.to_string()])];
+            if !chunk.is_empty() {
+                f.push((
+                    "route-table-id",
+                    chunk.iter().map(ToString::to_string).collect(),
+                ));
+            }
+            let mut params = filters(&f);
+            params.push(("MaxResults".into(), "100".into()));
+            for t in self.paginate("DescribeRouteTables", &params, xml::route_tables)? {
+                if !out.iter().any(|o| o.id == t.id) {
+                    out.push(t);
+                }
+            }
         }
-        let mut params = filters(&f);
-        params.push(("MaxResults".into(), "100".into()));
-        self.paginate("DescribeRouteTables", &params, xml::route_tables)
+        Ok(out)
     }
 
     fn describe_network_interfaces(

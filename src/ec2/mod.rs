@@ -182,6 +182,15 @@ pub struct NetworkInterface {
     pub status: String,
 }
 
+impl NetworkInterface {
+    /// Whether the interface is attached, so that routes to it carry
+    /// packets. EC2 keeps routes to a detached interface in `blackhole`,
+    /// and pointing them at it again changes nothing.
+    pub fn attached(&self) -> bool {
+        self.instance.is_some() || self.status == "in-use"
+    }
+}
+
 /// The error of an EC2 call, with what the user needs to act on it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ec2Error {

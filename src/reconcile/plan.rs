@@ -5,7 +5,7 @@
 //! The rules:
 //! - One router per CIDR, the same in every table: keep a router some
 //!   table already uses if it is eligible (its IP is held by an interface
-//!   of the VPC, and it is healthy), the highest in spec order of those;
+//!   of the VPC that is attached, and it is healthy), the highest in spec order of those;
 //!   else the first eligible host. No eligible host: leave the routes.
 //! - Per table, at most one change per CIDR, and none where the route is
 //!   already right (active, to the chosen interface).
@@ -133,8 +133,8 @@ impl fmt::Display for Issue {
         match self {
             Issue::NoEligibleRouter { cidr } => write!(
                 f,
-                "{cidr}: no eligible router (no listed IP is held by an interface of the VPC, \
-                 or none is healthy); its routes are left as they are"
+                "{cidr}: no eligible router (no listed IP is held by an attached interface of \
+                 the VPC, or none is healthy); its routes are left as they are"
             ),
             Issue::NotOurs {
                 table,
@@ -209,6 +209,7 @@ pub fn plan(input: &Input<'_>) -> Plan {
             .iter()
             .filter(|h| (input.healthy)(h.ip))
             .filter_map(|h| eni_of(h.ip).map(|e| (h.ip, e)))
+            .filter(|(_, e)| e.attached())
             .collect();
         let in_use = |eni: &EniId| {
             input.tables.iter().any(|t| {

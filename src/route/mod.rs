@@ -34,6 +34,8 @@ pub struct Router {
     pub eni: EniId,
     pub instance: Option<InstanceId>,
     pub source_dest_check: Option<bool>,
+    /// Whether its interface is attached (routes to it are not blackholes).
+    pub attached: bool,
 }
 
 /// What happened in one table.
@@ -209,6 +211,7 @@ pub fn find_router(ec2: &dyn Ec2, vpc: &VpcId, ip: IpAddr) -> Result<Router, Rou
         eni: eni.id.clone(),
         instance: eni.instance.clone(),
         source_dest_check: eni.source_dest_check,
+        attached: eni.attached(),
     })
 }
 
@@ -255,6 +258,13 @@ pub fn execute(ec2: &dyn Ec2, req: &RouteRequest) -> Result<Report, RouteError> 
     let eni = router.as_ref().map(|r| &r.eni);
     let mut warnings = Vec::new();
     if let Some(r) = &router {
+        if !r.attached {
+            warnings.push(format!(
+                "{} ({}) is not attached to an instance; EC2 keeps routes to it in \
+                 blackhole until it is attached",
+                r.eni, r.ip
+            ));
+        }
         if r.source_dest_check == Some(true) {
             warnings.push(format!(
                 "source/destination check is enabled on {} ({}), so the instance drops the \

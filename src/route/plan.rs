@@ -141,10 +141,14 @@ pub fn decide(
     match op {
         Op::Del => Step::Delete,
         Op::Add => {
-            if route.state == RouteState::Blackhole {
-                Step::Replace(ReplaceReason::Blackhole)
-            } else if route.target.eni().is_some() && route.target.eni() == router {
+            // A route already at the router is left alone even in
+            // blackhole: EC2 reports that while the router's interface is
+            // detached, and ReplaceRoute to the same interface would change
+            // nothing (execute warns about the detached interface).
+            if route.target.eni().is_some() && route.target.eni() == router {
                 Step::Unchanged
+            } else if route.state == RouteState::Blackhole {
+                Step::Replace(ReplaceReason::Blackhole)
             } else {
                 Step::Replace(ReplaceReason::OtherTarget)
             }
@@ -195,7 +199,8 @@ mod tests {
             T,
             Step::Replace(OtherTarget),
         );
-        check(Op::Add, false, "10.66.0.0/16", T, Step::Replace(Blackhole));
+        // Blackhole at our own interface (detached): nothing to change.
+        check(Op::Add, false, "10.66.0.0/16", T, Step::Unchanged);
         check(Op::Add, false, "10.67.0.0/16", T, Step::Replace(Blackhole));
         // An instance route without an ENI is made explicit.
         check(

@@ -838,6 +838,14 @@ impl<'a> Params<'a> {
             if !known.contains(&name) && !name.starts_with("tag:") {
                 return Err(invalid_value(format!("The filter '{name}' is invalid")));
             }
+            // EC2 refuses a filter with more than 200 values; the client
+            // must split long lists.
+            if values.len() > 200 {
+                return Err(api_error(
+                    "FilterLimitExceeded",
+                    "The filter values limit of 200 has been exceeded".to_string(),
+                ));
+            }
             values.sort_by_key(|(m, _)| *m);
             out.push(Filter {
                 name: name.to_string(),

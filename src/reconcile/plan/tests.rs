@@ -179,6 +179,27 @@ fn repairs_blackholes_and_stale_interfaces() {
         ],
         ..Case::default()
     });
+    // A router whose interface lost its instance: EC2 keeps routes to it
+    // in blackhole, so it is not eligible; with no other host the routes
+    // stay (re-pointing them at it again would change nothing, forever).
+    let mut detached = enis();
+    detached[0].instance = None;
+    detached[0].status = "available".into();
+    check(Case {
+        name: "a detached router: the next host takes over",
+        tables: &["10.55.0.0/16 eni-0aaaaaaaaaaaaaaa1 blackhole"],
+        enis: detached.clone(),
+        changes: &["replace rtb-0a1b 10.55.0.0/16 eni-0bbbbbbbbbbbbbbb2 (blackhole)"],
+        ..Case::default()
+    });
+    check(Case {
+        name: "a detached router and no other: nothing to do",
+        spec: r#"{"10.55.0.0/16": ["10.33.20.142"]}"#,
+        tables: &["10.55.0.0/16 eni-0aaaaaaaaaaaaaaa1 blackhole"],
+        enis: detached,
+        issues: &["10.55.0.0/16: no eligible router"],
+        ..Case::default()
+    });
 }
 
 #[test]
