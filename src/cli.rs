@@ -224,6 +224,7 @@ where
     let mut route_limit: Option<String> = None;
     let mut ignore: Vec<Cidr> = Vec::new();
     let mut prune = false;
+    let mut fix_sdc = false;
     let mut mode: Option<String> = None;
     let mut recheck: Option<String> = None;
     let mut tag: Option<String> = None;
@@ -351,6 +352,7 @@ where
                 "--route-limit",
             )?,
             Long("prune") => prune = true,
+            Long("fix-source-dest-check") => fix_sdc = true,
             Short('m') | Long("mode") => {
                 set_once(&mut mode, value(&mut parser, "-m/--mode")?, "-m/--mode")?
             }
@@ -451,6 +453,7 @@ where
         ("--state-dir", state_dir.is_some()),
         ("--route-limit", route_limit.is_some()),
         ("--prune", prune),
+        ("--fix-source-dest-check", fix_sdc),
         ("--ignore-routes", !ignore.is_empty()),
         ("--route-table-tag", tag.is_some()),
     ];
@@ -477,6 +480,7 @@ where
             prune,
             ignore,
             route_limit,
+            fix_source_dest_check: fix_sdc,
         })
     };
     let scope =
@@ -861,6 +865,9 @@ ROUTE SPEC (desired state)
       --ignore-routes LIST CIDRs (comma-separated) --prune never touches
       --route-limit N      warn when a table would exceed N routes (default
                            500; 0: off)
+      --fix-source-dest-check
+                           turn source/destination check off on router
+                           interfaces that have it on (else: a warning)
       --route-table-tag K=V  only tables with this tag (with --route-table:
                            both must hold)
   Global flags may come before or after plan/apply.
@@ -875,7 +882,8 @@ ROUTE SPEC (desired state)
       --route-recheck-interval S
                            a full pass every S seconds (default 30; 0: off)
   --state-dir is required with -m; --prune, --ignore-routes, --route-limit,
-  --route-table and --route-table-tag apply as for apply.
+  --fix-source-dest-check, --route-table and --route-table-tag apply as for
+  apply.
 
 DAEMON (the HTTP API: POST, GET, DELETE /route; GET /, /healthz, /metrics)
   -d, --daemon             serve the API instead of running one command

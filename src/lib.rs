@@ -301,11 +301,18 @@ fn reconcile_command(
         tables: seen.tables.len(),
         cidrs: spec.len(),
     };
-    let applied = args
-        .apply
-        .then(|| pass::apply(&resolved.ec2, &plan.changes, &mut |_| {}));
-    if let (Some(store), Some(applied)) = (&store, &applied) {
-        let now_owned = pass::owned_after(&spec, applied);
+    // Fixes first: a router forwards before routes point at it.
+    let done = args.apply.then(|| {
+        (
+            pass::fix(&resolved.ec2, &plan.fixes, &mut || {}),
+            pass::apply(&resolved.ec2, &plan.changes, &mut |_| {}),
+        )
+    });
+    let done = done
+        .as_ref()
+        .map(|(fixed, applied)| report::Done { fixed, applied });
+    if let (Some(store), Some(done)) = (&store, &done) {
+        let now_owned = pass::owned_after(&spec, done.applied);
         if now_owned != owned {
             store.save_owned(&now_owned).map_err(|e| {
                 MainError::Setup(format!(
@@ -316,14 +323,14 @@ fn reconcile_command(
     }
     // The issues are in the report (as warning lines, or in "issues").
     let text = match config.output {
-        Output::Text => report::text(&scope, &plan, applied.as_deref()),
-        Output::Json => format!("{:#}\n", report::json(&scope, &plan, applied.as_deref())),
+        Output::Text => report::text(&scope, &plan, done.as_ref()),
+        Output::Json => format!("{:#}\n", report::json(&scope, &plan, done.as_ref())),
     };
     let _ = out.write_all(text.as_bytes());
-    Ok(match &applied {
-        None if plan.changes.is_empty() => exit::OK,
+    Ok(match &done {
+        None if plan.changes.is_empty() && plan.fixes.is_empty() => exit::OK,
         None => exit::NOT_FOUND,
-        Some(applied) => match applied.iter().find_map(|a| a.result.as_ref().err()) {
+        Some(done) => match done.errors().next() {
             None => exit::OK,
             Some(e) if e.is_transport() => exit::NETWORK,
             Some(_) => exit::AWS,

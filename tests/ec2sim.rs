@@ -581,6 +581,27 @@ fn a_detached_router_leaves_blackholes() {
 }
 
 #[test]
+fn source_dest_check_is_turned_off_on_one_interface() {
+    let sim = ec2sim::scenario();
+    let ec2 = client(&sim);
+    assert!(sim.source_dest_check(B_ENI));
+    let r = ec2.disable_source_dest_check(&eni(B_ENI), true);
+    assert_eq!(api_code(r), ("DryRunOperation".into(), 412));
+    assert!(sim.source_dest_check(B_ENI));
+    ec2.disable_source_dest_check(&eni(B_ENI), false).unwrap();
+    assert!(!sim.source_dest_check(B_ENI));
+    let found = ec2
+        .describe_network_interfaces(&vpc(), &[ip(B_IP)])
+        .unwrap();
+    assert_eq!(found[0].source_dest_check, Some(false));
+    let r = ec2.disable_source_dest_check(&eni("eni-0ddddddddddddddd4"), false);
+    assert_eq!(
+        api_code(r),
+        ("InvalidNetworkInterfaceID.NotFound".into(), 400)
+    );
+}
+
+#[test]
 fn dry_run_answers_dry_run_operation_and_changes_nothing() {
     let sim = ec2sim::scenario();
     let ec2 = client(&sim);

@@ -283,3 +283,83 @@ fn add_to_an_interface_with_no_instance_warns_and_settles() {
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert!(mutations(&sim).is_empty(), "{:?}", mutations(&sim));
 }
+
+#[test]
+fn source_dest_check_is_reported_and_fixed_with_the_flag() {
+    let sim = scenario();
+    // Router B's interface has the check on (as in the fixtures).
+    let spec = spec_file("apply-sdc", r#"{"10.60.0.0/16": ["10.33.30.22"]}"#);
+    let r = run(&sim.url(), &["apply", "-f", &spec]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains(
+            "warning: source/destination check is enabled on eni-0bbbbbbbbbbbbbbb2 (10.33.30.22)"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert!(sim.source_dest_check(B_ENI));
+
+    // plan shows the fix as a pending change (exit 1) and makes no call.
+    let r = run(
+        &sim.url(),
+        &["plan", "-f", &spec, "--fix-source-dest-check"],
+    );
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout
+            .contains("! eni-0bbbbbbbbbbbbbbb2 (10.33.30.22)  disable source/destination check"),
+        "{}",
+        r.stdout
+    );
+    assert!(sim.source_dest_check(B_ENI));
+
+    sim.clear_calls();
+    let r = run(
+        &sim.url(),
+        &["apply", "-f", &spec, "--fix-source-dest-check"],
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("check  ok"), "{}", r.stdout);
+    assert!(!sim.source_dest_check(B_ENI));
+    let call = sim
+        .calls()
+        .into_iter()
+        .find(|c| c.action == "ModifyNetworkInterfaceAttribute")
+        .unwrap();
+    assert_eq!(call.param("NetworkInterfaceId"), Some(B_ENI));
+    assert_eq!(call.param("SourceDestCheck.Value"), Some("false"));
+    let r = run(
+        &sim.url(),
+        &["plan", "-f", &spec, "--fix-source-dest-check"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(!r.stdout.contains("warning"), "{}", r.stdout);
+
+    // A refused fix is a failed change: exit 3, with EC2's reason.
+    sim.add_eni(
+        "eni-0ddddddddddddddd4",
+        &["10.33.40.9"],
+        Some("i-0ddddddddddddddd4"),
+        VPC,
+        true,
+    );
+    sim.fail_next(
+        "ModifyNetworkInterfaceAttribute",
+        400,
+        "UnauthorizedOperation",
+        "You are not authorized to perform this operation.",
+    );
+    let spec = spec_file("apply-sdc-2", r#"{"10.61.0.0/16": ["10.33.40.9"]}"#);
+    let r = run(
+        &sim.url(),
+        &["apply", "-f", &spec, "--fix-source-dest-check"],
+    );
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout
+            .contains("FAILED: EC2 ModifyNetworkInterfaceAttribute failed: UnauthorizedOperation"),
+        "{}",
+        r.stdout
+    );
+}

@@ -490,6 +490,14 @@ impl Ec2 for HttpEc2 {
         ];
         self.mutate("DeleteRoute", &p, dry_run)
     }
+
+    fn disable_source_dest_check(&self, eni: &EniId, dry_run: bool) -> Result<(), Ec2Error> {
+        let p = [
+            ("NetworkInterfaceId", eni.as_str()),
+            ("SourceDestCheck.Value", "false"),
+        ];
+        self.mutate("ModifyNetworkInterfaceAttribute", &p, dry_run)
+    }
 }
 
 /// How one attempt failed.

@@ -32,7 +32,7 @@ pub type Interleave = Box<dyn FnOnce(&mut Vec<RouteTable>) + Send>;
 pub struct FakeEc2 {
     pub vpc: Option<VpcId>,
     pub tables: RefCell<Vec<RouteTable>>,
-    pub enis: Vec<NetworkInterface>,
+    pub enis: RefCell<Vec<NetworkInterface>>,
     /// Every call, as `Action rtb-... cidr [eni] [dry]`.
     pub calls: RefCell<Vec<String>>,
     /// Faults keyed by a prefix of the call line; each is used once.
@@ -47,7 +47,7 @@ impl FakeEc2 {
         FakeEc2 {
             vpc: Some(vpc.parse().unwrap()),
             tables: RefCell::new(tables),
-            enis,
+            enis: RefCell::new(enis),
             ..Default::default()
         }
     }
@@ -220,6 +220,7 @@ impl Ec2 for FakeEc2 {
         }
         Ok(self
             .enis
+            .borrow()
             .iter()
             .filter(|e| e.addresses.iter().any(|a| ips.contains(a)))
             .cloned()
@@ -298,6 +299,29 @@ impl Ec2 for FakeEc2 {
             },
             table,
         )
+    }
+
+    fn disable_source_dest_check(&self, eni: &EniId, dry_run: bool) -> Result<(), Ec2Error> {
+        const ACTION: &str = "ModifyNetworkInterfaceAttribute";
+        let line = format!("{ACTION} {eni} SourceDestCheck=false{}", dry(dry_run));
+        match self.record(line) {
+            Some(Fault::Api(code)) => return Err(Self::err(ACTION, code, false)),
+            Some(Fault::Transport) => return Err(Self::transport(ACTION)),
+            _ => {}
+        }
+        let mut enis = self.enis.borrow_mut();
+        let Some(e) = enis.iter_mut().find(|e| &e.id == eni) else {
+            return Err(Self::err(
+                ACTION,
+                "InvalidNetworkInterfaceID.NotFound",
+                false,
+            ));
+        };
+        if dry_run {
+            return Err(Self::err(ACTION, "DryRunOperation", false));
+        }
+        e.source_dest_check = Some(false);
+        Ok(())
     }
 }
 
@@ -416,5 +440,9 @@ impl Ec2 for std::sync::Mutex<FakeEc2> {
         dry_run: bool,
     ) -> Result<(), Ec2Error> {
         self.lock().unwrap().delete_route(table, dest, dry_run)
+    }
+
+    fn disable_source_dest_check(&self, eni: &EniId, dry_run: bool) -> Result<(), Ec2Error> {
+        self.lock().unwrap().disable_source_dest_check(eni, dry_run)
     }
 }

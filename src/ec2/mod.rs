@@ -58,6 +58,11 @@ pub trait Ec2 {
         dest: &Cidr,
         dry_run: bool,
     ) -> Result<(), Ec2Error>;
+
+    /// Turns source/destination checking off on `eni`, so that the router
+    /// forwards packets not addressed to itself
+    /// (ModifyNetworkInterfaceAttribute).
+    fn disable_source_dest_check(&self, eni: &EniId, dry_run: bool) -> Result<(), Ec2Error>;
 }
 
 /// A route table as DescribeRouteTables reports it.

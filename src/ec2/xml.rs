@@ -800,6 +800,7 @@ mod tests {
             include_str!("../../fixtures/create-route.xml"),
             include_str!("../../fixtures/replace-route.xml"),
             include_str!("../../fixtures/delete-route.xml"),
+            include_str!("../../fixtures/modify-network-interface-attribute.xml"),
         ] {
             assert_eq!(return_value(xml), Ok(true), "{xml}");
             assert_eq!(error_body(xml), None, "{xml}");

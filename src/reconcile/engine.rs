@@ -11,8 +11,8 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::{json, Value};
 
 use super::budget::{Budget, CallKind};
-use super::pass::{self, Applied, Observed, TableScope};
-use super::plan::{Action, Options, Plan};
+use super::pass::{self, Applied, Fixed, Observed, TableScope};
+use super::plan::{Action, Issue, Options, Plan};
 use crate::ec2::Ec2;
 use crate::route::RouteError;
 use crate::spec::Spec;
@@ -25,6 +25,19 @@ pub trait Persist: Send + Sync {
     fn save_owned(&self, owned: &BTreeSet<Cidr>) -> Result<(), String>;
     fn load_spec(&self) -> Result<Option<Spec>, String>;
     fn save_spec(&self, spec: &Spec) -> Result<(), String>;
+}
+
+/// The change kind (in metrics) of a source/destination check fix.
+const SDC_KIND: &str = "disable_source_dest_check";
+
+/// EC2's error code, or what kind of failure it was, for the metrics.
+fn failure_code(e: &crate::ec2::Ec2Error) -> String {
+    let code = e.code().unwrap_or(if e.is_transport() {
+        "transport"
+    } else {
+        "other"
+    });
+    code.to_string()
 }
 
 /// What `/status` shows of one route.
@@ -65,6 +78,9 @@ struct Shared {
     last: Option<PassSummary>,
     /// The issues of the last pass, to log only what is new.
     issues: BTreeSet<String>,
+    /// Router interfaces seen with source/destination check on in the
+    /// last full pass (reported, or not yet fixed).
+    sdc_on: usize,
     counters: Counters,
 }
 
@@ -136,6 +152,7 @@ impl Engine {
                 routes: BTreeMap::new(),
                 last: None,
                 issues: BTreeSet::new(),
+                sdc_on: 0,
                 counters: Counters::default(),
             }),
             wake: Condvar::new(),
@@ -276,12 +293,7 @@ impl Engine {
                 let mut s = self.lock();
                 *s.counters.passes.entry("error").or_default() += 1;
                 if let RouteError::Ec2(x) = &e {
-                    let code = x.code().unwrap_or(if x.is_transport() {
-                        "transport"
-                    } else {
-                        "other"
-                    });
-                    *s.counters.failures.entry(code.to_string()).or_default() += 1;
+                    *s.counters.failures.entry(failure_code(x)).or_default() += 1;
                 }
                 s.last = Some(PassSummary {
                     at,
@@ -295,6 +307,7 @@ impl Engine {
             }
         };
         let plan = pass::plan_for(&spec, &seen, &owned, &|_| true, &self.options);
+        let fixed = pass::fix(&*self.ec2, &plan.fixes, &mut || self.pace(CallKind::Mutate));
         let applied = pass::apply(&*self.ec2, &plan.changes, &mut |_| {
             self.pace(CallKind::Mutate)
         });
@@ -304,24 +317,25 @@ impl Engine {
                 error!("{e}; vpc-router may forget which routes it manages");
             }
         }
-        let failed = applied.iter().filter(|a| a.result.is_err()).count();
+        let failed = applied.iter().filter(|a| a.result.is_err()).count()
+            + fixed.iter().filter(|f| f.result.is_err()).count();
         let result = if failed > 0 {
             "failed"
-        } else if applied.is_empty() {
+        } else if applied.is_empty() && fixed.is_empty() {
             "in_sync"
         } else {
             "changed"
         };
         let mut s = self.lock();
         s.owned = new_owned;
-        self.record(&mut s, &seen, &plan, &applied, at, true);
+        self.record(&mut s, &seen, &plan, (&fixed, &applied), at, true);
         *s.counters.passes.entry(result).or_default() += 1;
         s.counters.pass_seconds_sum += started.elapsed().as_secs_f64();
         s.last = Some(PassSummary {
             at,
             took: started.elapsed(),
             result,
-            changes: applied.len(),
+            changes: applied.len() + fixed.len(),
             failed,
             error: None,
         });
@@ -352,6 +366,7 @@ impl Engine {
             ..self.options.clone()
         };
         let plan = pass::plan_for(&spec, &seen, &owned, &|_| true, &options);
+        let fixed = pass::fix(&*self.ec2, &plan.fixes, &mut || self.pace(CallKind::Mutate));
         let applied = pass::apply(&*self.ec2, &plan.changes, &mut |_| {
             self.pace(CallKind::Mutate)
         });
@@ -365,7 +380,7 @@ impl Engine {
             }
             s.owned = new_owned;
         }
-        self.record(&mut s, &seen, &plan, &applied, at, false);
+        self.record(&mut s, &seen, &plan, (&fixed, &applied), at, false);
         Ok(CidrResult {
             tables: seen.tables.iter().map(|t| t.id.clone()).collect(),
             plan,
@@ -380,10 +395,26 @@ impl Engine {
         s: &mut Shared,
         seen: &Observed,
         plan: &Plan,
-        applied: &[Applied],
+        (fixed, applied): (&[Fixed], &[Applied]),
         at: SystemTime,
         full: bool,
     ) {
+        for f in fixed {
+            let (eni, ip) = (&f.fix.eni, f.fix.ip);
+            match &f.result {
+                Ok(()) => {
+                    *s.counters.changes.entry(SDC_KIND).or_default() += 1;
+                    info!("source/destination check turned off on {eni} ({ip})");
+                }
+                Err(e) => {
+                    *s.counters.failures.entry(failure_code(e)).or_default() += 1;
+                    error!(
+                        "turning source/destination check off on {eni} ({ip}) failed: {e}; \
+                         retried on the next pass"
+                    );
+                }
+            }
+        }
         for a in applied {
             let c = &a.change;
             let (from, to) = pass::from_to(c);
@@ -399,12 +430,7 @@ impl Engine {
                     );
                 }
                 Err(e) => {
-                    let code = e.code().unwrap_or(if e.is_transport() {
-                        "transport"
-                    } else {
-                        "other"
-                    });
-                    *s.counters.failures.entry(code.to_string()).or_default() += 1;
+                    *s.counters.failures.entry(failure_code(e)).or_default() += 1;
                     error!(
                         "route {} in {}: {} failed ({from} -> {to}): {e}; retried on the next pass",
                         c.cidr,
@@ -420,6 +446,12 @@ impl Engine {
                 warn!("{i}");
             }
             s.issues = now;
+            s.sdc_on = plan
+                .issues
+                .iter()
+                .filter(|i| matches!(i, Issue::SourceDestCheck { .. }))
+                .count()
+                + fixed.iter().filter(|f| f.result.is_err()).count();
             // Only the spec's CIDRs are shown; forget the others.
             let cidrs: BTreeSet<Cidr> = plan.targets.keys().copied().collect();
             s.routes.retain(|(c, _), _| cidrs.contains(c));
@@ -522,7 +554,7 @@ impl Engine {
             "# HELP vpc_router_reconcile_changes_total Route changes made by the reconciler, by kind.\n\
              # TYPE vpc_router_reconcile_changes_total counter"
         );
-        for k in ["create", "replace", "delete"] {
+        for k in ["create", "replace", "delete", SDC_KIND] {
             let n = c.changes.get(k).copied().unwrap_or(0);
             let _ = writeln!(
                 out,
@@ -550,6 +582,14 @@ impl Engine {
              # TYPE vpc_router_routes_managed gauge\n\
              vpc_router_routes_managed {}",
             s.owned.len()
+        );
+        let _ = writeln!(
+            out,
+            "# HELP vpc_router_source_dest_check_enabled Router interfaces with \
+             source/destination check on (they drop forwarded packets).\n\
+             # TYPE vpc_router_source_dest_check_enabled gauge\n\
+             vpc_router_source_dest_check_enabled {}",
+            s.sdc_on
         );
     }
 }

@@ -8,7 +8,7 @@ use std::net::IpAddr;
 
 use serde_json::{json, Value};
 
-use super::plan::{self, Action, Change, Options, Plan};
+use super::plan::{self, Action, Change, Fix, Options, Plan};
 use crate::ec2::{Ec2, Ec2Error, NetworkInterface, RouteTable};
 use crate::route::{self, RouteError};
 use crate::spec::Spec;
@@ -101,6 +101,42 @@ pub fn apply(ec2: &dyn Ec2, changes: &[Change], pace: &mut dyn FnMut(&Change)) -
             }
         })
         .collect()
+}
+
+/// A source/destination check fix and what became of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fixed {
+    pub fix: Fix,
+    pub result: Result<(), Ec2Error>,
+}
+
+/// Turns source/destination check off where the plan says, each call
+/// paced like a route change. Run before the route changes.
+pub fn fix(ec2: &dyn Ec2, fixes: &[Fix], pace: &mut dyn FnMut()) -> Vec<Fixed> {
+    fixes
+        .iter()
+        .map(|f| {
+            pace();
+            Fixed {
+                fix: f.clone(),
+                result: ec2.disable_source_dest_check(&f.eni, false),
+            }
+        })
+        .collect()
+}
+
+/// One line of the text diff for a fix.
+pub fn fix_line(f: &Fix) -> String {
+    format!("! {} ({})  disable source/destination check", f.eni, f.ip)
+}
+
+/// A fix as JSON.
+pub fn fix_json(f: &Fix) -> Value {
+    json!({
+        "network_interface": f.eni.to_string(),
+        "ip": f.ip.to_string(),
+        "action": "disable_source_dest_check",
+    })
 }
 
 /// The CIDRs owned after a pass: the spec's, plus those that left it but

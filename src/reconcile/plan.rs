@@ -13,6 +13,8 @@
 //!   eligible IP, is re-pointed.
 //! - Routes vpc-router does not own (local, gateways, propagated) are never
 //!   touched, even at a spec CIDR: they are reported.
+//! - An eligible router whose interface has source/destination check on
+//!   is reported, or with `fix_source_dest_check` gets a [`Fix`].
 //! - A CIDR we managed that left the spec has its interface routes
 //!   deleted; with `prune`, every interface route not in the spec is,
 //!   except inside the `ignore` ranges.
@@ -36,6 +38,17 @@ pub struct Options {
     pub ignore: Vec<Cidr>,
     /// Warn when a table would hold more routes than this (0: no check).
     pub route_limit: usize,
+    /// Plan a [`Fix`] for a router interface with source/destination
+    /// check on, instead of only reporting it.
+    pub fix_source_dest_check: bool,
+}
+
+/// A router interface whose source/destination check is to be turned
+/// off (`--fix-source-dest-check`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fix {
+    pub eni: EniId,
+    pub ip: IpAddr,
 }
 
 /// The router chosen for a CIDR.
@@ -123,8 +136,9 @@ pub enum Issue {
         routes: usize,
         limit: usize,
     },
-    /// A chosen router's interface has source/destination check enabled,
-    /// so it drops the packets it should forward.
+    /// An eligible router's interface has source/destination check
+    /// enabled, so it drops the packets it should forward (reported when
+    /// not fixing it).
     SourceDestCheck { eni: EniId, ip: IpAddr },
 }
 
@@ -167,6 +181,9 @@ impl fmt::Display for Issue {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
     pub changes: Vec<Change>,
+    /// Source/destination checks to turn off, before the route changes so
+    /// that a router forwards as soon as routes point at it.
+    pub fixes: Vec<Fix>,
     /// Per spec CIDR, the chosen router (none when no host is eligible).
     pub targets: BTreeMap<Cidr, Option<Target>>,
     pub issues: Vec<Issue>,
@@ -201,7 +218,7 @@ pub fn plan(input: &Input<'_>) -> Plan {
     let eni_of = |ip: IpAddr| -> Option<&NetworkInterface> {
         input.enis.iter().find(|e| e.addresses.contains(&ip))
     };
-    let mut warned_sdc: BTreeSet<EniId> = BTreeSet::new();
+    let mut sdc_seen: BTreeSet<EniId> = BTreeSet::new();
 
     for (cidr, hosts) in input.spec.routes() {
         // Eligible hosts in spec order, with their interfaces.
@@ -231,11 +248,22 @@ pub fn plan(input: &Input<'_>) -> Plan {
             ip: *ip,
             eni: nic.id.clone(),
         };
-        if nic.source_dest_check == Some(true) && warned_sdc.insert(nic.id.clone()) {
-            out.issues.push(Issue::SourceDestCheck {
-                eni: nic.id.clone(),
-                ip: *ip,
-            });
+        // Every eligible router, not only the chosen one: a backup with
+        // the check on would drop traffic the moment it takes over.
+        for (ip, nic) in &eligible {
+            if nic.source_dest_check == Some(true) && sdc_seen.insert(nic.id.clone()) {
+                if input.options.fix_source_dest_check {
+                    out.fixes.push(Fix {
+                        eni: nic.id.clone(),
+                        ip: *ip,
+                    });
+                } else {
+                    out.issues.push(Issue::SourceDestCheck {
+                        eni: nic.id.clone(),
+                        ip: *ip,
+                    });
+                }
+            }
         }
         let spec_enis: Vec<&EniId> = hosts
             .iter()

@@ -5,7 +5,8 @@
 //! `Content-Length` and chunked request bodies. It implements, against its
 //! own state, the EC2 Query API (version 2016-11-15) actions vpc-router
 //! sends: `DescribeRouteTables`, `DescribeNetworkInterfaces`, `CreateRoute`,
-//! `ReplaceRoute` and `DeleteRoute`. Parameters come from a form-urlencoded
+//! `ReplaceRoute`, `DeleteRoute` and `ModifyNetworkInterfaceAttribute`
+//! (`SourceDestCheck` only). Parameters come from a form-urlencoded
 //! `POST /` body (or the query string of a `GET`); SigV4 headers are ignored.
 //!
 //! Answers have the shape of the recorded EC2 documents in `fixtures/`: the
@@ -346,6 +347,14 @@ impl Ec2Sim {
         let mut st = self.state();
         match st.enis.get_mut(eni) {
             Some(e) => e.instance = None,
+            None => panic!("ec2sim: no network interface {eni}"),
+        }
+    }
+
+    /// The interface's source/destination check flag.
+    pub fn source_dest_check(&self, eni: &str) -> bool {
+        match self.state().enis.get(eni) {
+            Some(e) => e.source_dest_check,
             None => panic!("ec2sim: no network interface {eni}"),
         }
     }
@@ -1020,6 +1029,7 @@ impl State {
             "DescribeRouteTables" => self.describe_route_tables(&p, rid),
             "DescribeNetworkInterfaces" => self.describe_network_interfaces(&p, rid),
             "CreateRoute" | "ReplaceRoute" | "DeleteRoute" => self.mutate(action, &p, rid),
+            "ModifyNetworkInterfaceAttribute" => self.modify_eni(&p, rid),
             "" => Err(api_error(
                 "MissingAction",
                 "The request must contain the parameter Action".into(),
@@ -1354,6 +1364,42 @@ impl State {
         let mut x = open_doc(&name, rid);
         x.push_str("<return>true</return>");
         close_doc(&mut x, &name, None);
+        Ok(x)
+    }
+}
+
+impl State {
+    /// ModifyNetworkInterfaceAttribute, for the one attribute vpc-router
+    /// sets: `SourceDestCheck.Value`. EC2 takes one attribute per call.
+    fn modify_eni(&mut self, p: &Params<'_>, rid: &str) -> Answer {
+        let id = p
+            .get("NetworkInterfaceId")
+            .ok_or_else(|| missing("networkInterfaceId"))?;
+        let value = match p.get("SourceDestCheck.Value") {
+            Some(v) if v.eq_ignore_ascii_case("true") => true,
+            Some(v) if v.eq_ignore_ascii_case("false") => false,
+            Some(v) => {
+                return Err(invalid_value(format!(
+                    "Invalid value '{v}' for boolean parameter SourceDestCheck.Value"
+                )))
+            }
+            None => {
+                return Err(missing("sourceDestCheck"));
+            }
+        };
+        if p.dry_run() {
+            return Err(ApiError {
+                status: 412,
+                code: "DryRunOperation",
+                message: "Request would have succeeded, but DryRun flag is set.".into(),
+            });
+        }
+        let eni = self.enis.get_mut(id).ok_or_else(|| eni_not_found(id))?;
+        eni.source_dest_check = value;
+        let name = "ModifyNetworkInterfaceAttributeResponse";
+        let mut x = open_doc(name, rid);
+        x.push_str("<return>true</return>");
+        close_doc(&mut x, name, None);
         Ok(x)
     }
 }

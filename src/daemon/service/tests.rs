@@ -302,6 +302,14 @@ impl Ec2 for Contended {
         contend();
         self.0.delete_route(t, d, dry)
     }
+    fn disable_source_dest_check(
+        &self,
+        e: &crate::types::EniId,
+        dry: bool,
+    ) -> Result<(), Ec2Error> {
+        contend();
+        self.0.disable_source_dest_check(e, dry)
+    }
 }
 
 #[test]

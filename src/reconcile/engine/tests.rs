@@ -229,3 +229,83 @@ fn a_large_pass_paces_itself_with_the_budget() {
         "{waited:?}"
     );
 }
+
+#[test]
+fn source_dest_check_is_reported_or_fixed_before_the_routes() {
+    let metric = |e: &Engine| {
+        let mut m = String::new();
+        e.render_metrics(&mut m);
+        m.lines()
+            .find(|l| l.starts_with("vpc_router_source_dest_check_enabled "))
+            .unwrap()
+            .to_string()
+    };
+    let checked = || {
+        let ec2 = vpc(1);
+        ec2.lock().unwrap().enis.borrow_mut()[1].source_dest_check = Some(true);
+        ec2
+    };
+    let doc = r#"{"10.55.0.0/16": ["10.33.30.22"]}"#;
+
+    // Without the flag: status, metric and the route, but no fix.
+    let ec2 = checked();
+    let e = engine(ec2.clone(), Mem::default(), Arc::default());
+    e.set_spec(spec(doc), false).unwrap();
+    e.pass();
+    let issues = e.status()["issues"].to_string();
+    assert!(
+        issues.contains("source/destination check is enabled on eni-0bbbbbbbbbbbbbbb2"),
+        "{issues}"
+    );
+    assert_eq!(metric(&e), "vpc_router_source_dest_check_enabled 1");
+    assert_eq!(
+        mutations(&ec2),
+        ["CreateRoute rtb-00000000 10.55.0.0/16 eni-0bbbbbbbbbbbbbbb2"]
+    );
+
+    // With it: the check goes off first, then the route; a failure is
+    // retried on the next pass and counted.
+    let ec2 = checked();
+    ec2.lock().unwrap().fail(
+        "ModifyNetworkInterfaceAttribute",
+        Fault::Api("UnauthorizedOperation"),
+    );
+    let e = Engine::new(
+        ec2.clone(),
+        "vpc-350d6a51".parse().unwrap(),
+        TableScope::default(),
+        Options {
+            fix_source_dest_check: true,
+            ..Options::default()
+        },
+        Box::new(Mem::default()),
+        fake_time(Arc::default()),
+    )
+    .unwrap();
+    e.set_spec(spec(doc), false).unwrap();
+    e.pass();
+    assert_eq!(e.status()["last_pass"]["result"], "failed");
+    assert_eq!(metric(&e), "vpc_router_source_dest_check_enabled 1");
+    e.pass();
+    assert_eq!(
+        mutations(&ec2),
+        [
+            "ModifyNetworkInterfaceAttribute eni-0bbbbbbbbbbbbbbb2 SourceDestCheck=false",
+            "CreateRoute rtb-00000000 10.55.0.0/16 eni-0bbbbbbbbbbbbbbb2",
+            "ModifyNetworkInterfaceAttribute eni-0bbbbbbbbbbbbbbb2 SourceDestCheck=false",
+        ]
+    );
+    assert_eq!(
+        ec2.lock().unwrap().enis.borrow()[1].source_dest_check,
+        Some(false)
+    );
+    assert_eq!(metric(&e), "vpc_router_source_dest_check_enabled 0");
+    let mut m = String::new();
+    e.render_metrics(&mut m);
+    assert!(m.contains("vpc_router_reconcile_changes_total{kind=\"disable_source_dest_check\"} 1"));
+    assert!(m.contains("vpc_router_reconcile_failures_total{code=\"UnauthorizedOperation\"} 1"));
+    // In sync now: no more calls.
+    e.pass();
+    assert_eq!(mutations(&ec2).len(), 3);
+    assert_eq!(e.status()["issues"].as_array().unwrap().len(), 0);
+}

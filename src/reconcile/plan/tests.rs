@@ -32,6 +32,8 @@ struct Case<'a> {
     /// "action table cidr target (reason)", in plan order.
     changes: &'a [&'a str],
     issues: &'a [&'a str],
+    /// "eni (ip)" of each source/dest check fix.
+    fixes: &'a [&'a str],
 }
 
 impl Default for Case<'_> {
@@ -46,6 +48,7 @@ impl Default for Case<'_> {
             enis: enis(),
             changes: &[],
             issues: &[],
+            fixes: &[],
         }
     }
 }
@@ -84,6 +87,12 @@ fn check(case: Case<'_>) {
     });
     let got: Vec<String> = p.changes.iter().map(render).collect();
     assert_eq!(got, case.changes, "{}: changes", case.name);
+    let fixes: Vec<String> = p
+        .fixes
+        .iter()
+        .map(|f| format!("{} ({})", f.eni, f.ip))
+        .collect();
+    assert_eq!(fixes, case.fixes, "{}: fixes", case.name);
     let issues: Vec<String> = p.issues.iter().map(ToString::to_string).collect();
     assert_eq!(
         issues.len(),
@@ -278,7 +287,7 @@ fn deletes_only_what_it_owns_unless_pruning() {
         options: Options {
             prune: true,
             ignore: vec!["10.78.0.0/16".parse().unwrap()],
-            route_limit: 0,
+            ..Options::default()
         },
         changes: &[
             "delete rtb-0a1b 10.66.0.0/16 - (not in the spec (--prune))",
@@ -311,13 +320,33 @@ fn warns_about_quota_and_source_dest_check() {
         name: "source/dest check on the chosen router, reported once",
         spec: r#"{"10.55.0.0/16": ["10.33.30.22"], "10.56.0.0/16": ["10.33.30.22"], "2001:db8::/56": ["10.33.20.142"]}"#,
         tables: &[LOCAL],
-        enis: checked,
         changes: &[
             "create rtb-0a1b 10.55.0.0/16 eni-0bbbbbbbbbbbbbbb2 (missing)",
             "create rtb-0a1b 10.56.0.0/16 eni-0bbbbbbbbbbbbbbb2 (missing)",
             "create rtb-0a1b 2001:db8::/56 eni-0aaaaaaaaaaaaaaa1 (missing)",
         ],
         issues: &["source/destination check is enabled on eni-0bbbbbbbbbbbbbbb2 (10.33.30.22)"],
+        enis: checked.clone(),
+        ..Case::default()
+    });
+    check(Case {
+        name: "source/dest check on a backup router is reported too",
+        tables: &[LOCAL],
+        enis: checked.clone(),
+        changes: &["create rtb-0a1b 10.55.0.0/16 eni-0aaaaaaaaaaaaaaa1 (missing)"],
+        issues: &["source/destination check is enabled on eni-0bbbbbbbbbbbbbbb2 (10.33.30.22)"],
+        ..Case::default()
+    });
+    check(Case {
+        name: "--fix-source-dest-check: a fix instead of a warning",
+        tables: &[LOCAL],
+        enis: checked,
+        options: Options {
+            fix_source_dest_check: true,
+            ..Options::default()
+        },
+        changes: &["create rtb-0a1b 10.55.0.0/16 eni-0aaaaaaaaaaaaaaa1 (missing)"],
+        fixes: &["eni-0bbbbbbbbbbbbbbb2 (10.33.30.22)"],
         ..Case::default()
     });
 }
