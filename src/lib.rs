@@ -301,11 +301,24 @@ fn reconcile_command(
         tables: seen.tables.len(),
         cidrs: spec.len(),
     };
-    // Fixes first: a router forwards before routes point at it.
+    // Fixes first: a router forwards before routes point at it. Every
+    // call is paced by EC2's own budget, so that a large apply does not
+    // draw a storm of RequestLimitExceeded.
+    let budget = std::sync::Mutex::new(reconcile::budget::Budget::ec2_default(
+        std::time::Instant::now(),
+    ));
+    let pace = || {
+        reconcile::budget::take_paced(
+            &budget,
+            reconcile::budget::CallKind::Mutate,
+            &std::time::Instant::now,
+            &std::thread::sleep,
+        )
+    };
     let done = args.apply.then(|| {
         (
-            pass::fix(&resolved.ec2, &plan.fixes, &mut || {}),
-            pass::apply(&resolved.ec2, &plan.changes, &mut |_| {}),
+            pass::fix(&resolved.ec2, &plan.fixes, &mut || pace()),
+            pass::apply(&resolved.ec2, &plan.changes, &mut |_| pace()),
         )
     });
     let done = done

@@ -264,3 +264,57 @@ fn a_second_daemon_cannot_share_the_state_dir() {
         r.stderr
     );
 }
+
+#[test]
+fn throttling_is_retried_and_a_later_pass_converges() {
+    let sim = scenario();
+    // Five RequestLimitExceeded answers in a row, with 3 attempts a call:
+    // the first CreateRoute gives up, the second succeeds on its third
+    // attempt; the next periodic pass creates the route that is missing.
+    for _ in 0..5 {
+        sim.fail_next(
+            "CreateRoute",
+            503,
+            "RequestLimitExceeded",
+            "Request limit exceeded.",
+        );
+    }
+    let dir = temp_dir("spec-throttled");
+    let file = dir.join("spec.json");
+    std::fs::write(&file, r#"{"10.60.0.0/16": ["10.33.20.142"]}"#).unwrap();
+    let d = Daemon::start(
+        &sim.url(),
+        &[
+            "-m",
+            "configfile",
+            "-f",
+            file.to_str().unwrap(),
+            "--state-dir",
+            dir.join("state").to_str().unwrap(),
+            "--route-recheck-interval",
+            "1",
+        ],
+    );
+    wait_for_log(&d, "RequestLimitExceeded");
+    converge(&sim, "10.60.0.0/16", Some(A_ENI));
+    let creates = sim
+        .calls()
+        .iter()
+        .filter(|c| c.action == "CreateRoute")
+        .count();
+    assert_eq!(creates, 5 + 3, "{:?}", sim.actions());
+    let (_, metrics) = call(&d, "GET", "/metrics", None);
+    let metrics = metrics.as_str().unwrap().to_string();
+    assert!(
+        metrics.contains("vpc_router_reconcile_failures_total{code=\"RequestLimitExceeded\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("vpc_router_reconcile_passes_total{result=\"failed\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("vpc_router_ec2_throttled_total 5"),
+        "{metrics}"
+    );
+}

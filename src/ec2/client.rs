@@ -181,9 +181,12 @@ impl HttpEc2 {
                 }
                 Err(Failure::Fatal(e)) => break Err(e),
             };
+            // Every throttled answer counts, the last one too.
+            if let Verdict::Retry { throttled: true } = verdict {
+                throttled += 1;
+            }
             match verdict {
-                Verdict::Retry { throttled: t } if attempt < self.settings.retry.max_attempts => {
-                    throttled += u32::from(t);
+                Verdict::Retry { .. } if attempt < self.settings.retry.max_attempts => {
                     let unit = self.jitter.lock().unwrap_or_else(|p| p.into_inner()).unit();
                     let delay = self.settings.retry.delay(attempt, unit);
                     warn!(

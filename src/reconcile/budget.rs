@@ -2,8 +2,9 @@
 //! request throttling (mutating calls: 50 tokens, refilled at 5 per second;
 //! describes: 100, refilled at 20 per second), so that a large pass paces
 //! itself instead of drawing `RequestLimitExceeded` storms. Time is passed
-//! in; nothing here reads a clock or sleeps.
+//! in; nothing here reads a clock or sleeps but through what it is given.
 
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,6 +118,27 @@ impl Budget {
         let b = self.bucket(kind);
         b.refill(now);
         b.tokens
+    }
+}
+
+/// Takes a token for `kind`, waiting (through `sleep`) until there is one.
+/// The lock is not held while waiting, so an urgent take (failover) never
+/// waits behind a paced pass.
+pub fn take_paced(
+    budget: &Mutex<Budget>,
+    kind: CallKind,
+    now: &dyn Fn() -> Instant,
+    sleep: &dyn Fn(Duration),
+) {
+    loop {
+        let wait = {
+            let mut b = budget.lock().unwrap_or_else(|p| p.into_inner());
+            match b.try_take(kind, now()) {
+                Ok(()) => return,
+                Err(w) => w,
+            }
+        };
+        sleep(wait);
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{json, Value};
 
-use super::budget::{Budget, CallKind};
+use super::budget::{self, Budget, CallKind};
 use super::pass::{self, Applied, Fixed, Observed, TableScope};
 use super::plan::{Action, Issue, Options, Plan};
 use crate::ec2::Ec2;
@@ -255,16 +255,7 @@ impl Engine {
 
     /// Waits until the budget has a token for the call.
     fn pace(&self, kind: CallKind) {
-        loop {
-            let wait = {
-                let mut b = self.budget.lock().unwrap_or_else(|p| p.into_inner());
-                match b.try_take(kind, (self.time.mono)()) {
-                    Ok(()) => return,
-                    Err(w) => w,
-                }
-            };
-            (self.time.sleep)(wait);
-        }
+        budget::take_paced(&self.budget, kind, &*self.time.mono, &*self.time.sleep);
     }
 
     fn observe(&self, spec: &Spec) -> Result<Observed, RouteError> {
