@@ -184,12 +184,14 @@ mod tests {
         }
     }
 
+    type Outcome = Result<Duration, String>;
+
     #[test]
     fn multi_fails_when_any_member_fails() {
         let ok = |n, ms| Arc::new(Fixed(n, Ok(Duration::from_millis(ms)))) as Arc<dyn Probe>;
         let bad = |n, why: &str| Arc::new(Fixed(n, Err(why.to_string()))) as Arc<dyn Probe>;
         let t = loopback(None);
-        let cases: Vec<(Vec<Arc<dyn Probe>>, Result<Duration, String>)> = vec![
+        let cases: Vec<(Vec<Arc<dyn Probe>>, Outcome)> = vec![
             (
                 vec![ok("icmp", 1), ok("tcp", 3)],
                 Ok(Duration::from_millis(3)),
