@@ -360,15 +360,34 @@ mod tests {
         }
     }
 
-    /// Waits for the transition of `ip` to `to`, skipping others.
-    fn wait_for(rx: &Receiver<Transition>, ip: IpAddr, to: State) -> Transition {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(t) if t.ip == ip && t.to == to => return t,
-                Ok(_) => {}
-                Err(e) => panic!("no transition of {ip} to {to}: {e}"),
+    /// The transitions a test has received but not yet looked for.
+    struct Watch {
+        rx: Receiver<Transition>,
+        early: Vec<Transition>,
+    }
+
+    impl Watch {
+        fn new(rx: Receiver<Transition>) -> Watch {
+            Watch {
+                rx,
+                early: Vec::new(),
+            }
+        }
+
+        /// The first transition of `ip` to `to` not yet taken; others are
+        /// kept for later calls, since hosts change in any order.
+        fn wait_for(&mut self, ip: IpAddr, to: State) -> Transition {
+            if let Some(i) = self.early.iter().position(|t| t.ip == ip && t.to == to) {
+                return self.early.remove(i);
+            }
+            let deadline = Instant::now() + PATIENCE;
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match self.rx.recv_timeout(left) {
+                    Ok(t) if t.ip == ip && t.to == to => return t,
+                    Ok(t) => self.early.push(t),
+                    Err(e) => panic!("no transition of {ip} to {to}: {e}; seen {:?}", self.early),
+                }
             }
         }
     }
@@ -425,15 +444,16 @@ mod tests {
         let a = Listener::open("127.0.0.2:0");
         let b = Listener::open("127.0.0.3:0");
         let (tx, rx) = mpsc::channel();
+        let mut w = Watch::new(rx);
         let m = Monitor::start(fast(), Arc::new(TcpProbe::new(1)), tx).unwrap();
         m.set_hosts(&[host(a.addr), host(b.addr), host(a.addr)]);
         assert_eq!(m.snapshot().len(), 2, "deduplicated by router IP");
-        let t = wait_for(&rx, a.addr.ip(), State::Healthy);
+        let t = w.wait_for(a.addr.ip(), State::Healthy);
         assert_eq!(t.from, State::Unknown);
-        wait_for(&rx, b.addr.ip(), State::Healthy);
+        w.wait_for(b.addr.ip(), State::Healthy);
 
         let b_addr = b.close();
-        let t = wait_for(&rx, b_addr.ip(), State::Failed);
+        let t = w.wait_for(b_addr.ip(), State::Failed);
         assert_eq!(t.from, State::Healthy);
         assert!(
             t.reason.starts_with(&format!(
@@ -459,7 +479,7 @@ mod tests {
 
         // std sets SO_REUSEADDR, so the port can be taken again at once.
         let b = Listener::open(&b_addr.to_string());
-        let t = wait_for(&rx, b_addr.ip(), State::Healthy);
+        let t = w.wait_for(b_addr.ip(), State::Healthy);
         assert_eq!(t.from, State::Failed);
         assert!(
             t.reason.starts_with("2 successful checks in a row"),
@@ -477,17 +497,18 @@ mod tests {
         let b = Listener::open("127.0.0.5:0");
         let c = Listener::open("127.0.0.6:0");
         let (tx, rx) = mpsc::channel();
+        let mut w = Watch::new(rx);
         let m = Monitor::start(fast(), Arc::new(TcpProbe::new(1)), tx).unwrap();
         m.set_hosts(&[host(a.addr), host(b.addr)]);
-        wait_for(&rx, a.addr.ip(), State::Healthy);
-        wait_for(&rx, b.addr.ip(), State::Healthy);
+        w.wait_for(a.addr.ip(), State::Healthy);
+        w.wait_for(b.addr.ip(), State::Healthy);
 
         m.set_hosts(&[host(c.addr), host(a.addr)]);
         assert_eq!(m.state(a.addr.ip()), State::Healthy, "kept");
         assert_eq!(m.state(b.addr.ip()), State::Unknown, "removed");
         let ips: Vec<IpAddr> = m.snapshot().iter().map(|s| s.ip).collect();
         assert_eq!(ips, [a.addr.ip(), c.addr.ip()]);
-        let t = wait_for(&rx, c.addr.ip(), State::Healthy);
+        let t = w.wait_for(c.addr.ip(), State::Healthy);
         assert_eq!(t.from, State::Unknown, "a new host starts unknown");
 
         // A changed check address is another host: it starts over.
@@ -501,7 +522,7 @@ mod tests {
         m.set_hosts(&[moved, host(c.addr)]);
         assert_eq!(m.state(a.addr.ip()), State::Unknown);
         assert_eq!(m.state(c.addr.ip()), State::Healthy);
-        let t = wait_for(&rx, a.addr.ip(), State::Healthy);
+        let t = w.wait_for(a.addr.ip(), State::Healthy);
         assert_eq!(t.from, State::Unknown);
         drop(m);
         for l in [a, b, c] {
@@ -513,6 +534,7 @@ mod tests {
     fn stop_does_not_wait_for_the_next_interval() {
         let a = Listener::open("127.0.0.7:0");
         let (tx, rx) = mpsc::channel();
+        let mut w = Watch::new(rx);
         let settings = Settings {
             interval: Duration::from_secs(3600),
             rise: 1,
@@ -520,7 +542,7 @@ mod tests {
         };
         let m = Monitor::start(settings, Arc::new(TcpProbe::new(1)), tx).unwrap();
         m.set_hosts(&[host(a.addr)]);
-        wait_for(&rx, a.addr.ip(), State::Healthy);
+        w.wait_for(a.addr.ip(), State::Healthy);
         // Every worker now waits an hour for the next check; stop must not.
         let (done_tx, done_rx) = mpsc::channel();
         thread::spawn(move || {
@@ -632,7 +654,7 @@ mod tests {
             "never checked twice at once"
         );
         probe.release();
-        wait_for(&rx, stuck, State::Healthy);
+        Watch::new(rx).wait_for(stuck, State::Healthy);
         m.stop();
     }
 
