@@ -64,6 +64,9 @@ struct Inner {
     /// Tells a host apart from an earlier one at the same IP, so that a
     /// check that ends after its host was removed is discarded.
     next_id: u64,
+    /// The due time one worker sleeps until; the others sleep until
+    /// notified. Without it every idle worker would wake at every due time.
+    timer: Option<Instant>,
     stopping: bool,
 }
 
@@ -135,6 +138,7 @@ impl Monitor {
                 inner: Mutex::new(Inner {
                     hosts: BTreeMap::new(),
                     next_id: 0,
+                    timer: None,
                     stopping: false,
                 }),
                 wake: Condvar::new(),
@@ -273,21 +277,33 @@ fn work(s: &Shared) {
             .filter(|(_, e)| !e.busy)
             .min_by_key(|(_, e)| e.due)
             .map(|(ip, e)| (*ip, e.due));
-        let ip = match next {
-            None => {
-                inner = s.wake.wait(inner).unwrap_or_else(|e| e.into_inner());
-                continue;
-            }
-            Some((_, due)) if due > now => {
+        let Some((ip, due)) = next else {
+            inner = s.wake.wait(inner).unwrap_or_else(|e| e.into_inner());
+            continue;
+        };
+        if due > now {
+            if inner.timer.is_none_or(|t| due < t) {
+                // This worker wakes for the earliest due time; the others
+                // sleep until notified.
+                inner.timer = Some(due);
                 inner = s
                     .wake
                     .wait_timeout(inner, due - now)
                     .unwrap_or_else(|e| e.into_inner())
                     .0;
-                continue;
+                if inner.timer == Some(due) {
+                    inner.timer = None;
+                }
+            } else {
+                inner = s.wake.wait(inner).unwrap_or_else(|e| e.into_inner());
             }
-            Some((ip, _)) => ip,
-        };
+            continue;
+        }
+        if inner.timer.is_none() {
+            // This worker may have been the one timing: wake another to
+            // time the next due host (or to take it, if it is due too).
+            s.wake.notify_one();
+        }
         let Some(e) = inner.hosts.get_mut(&ip) else {
             continue;
         };
@@ -531,7 +547,7 @@ mod tests {
     }
 
     #[test]
-    fn stop_does_not_wait_for_the_next_interval() {
+    fn new_hosts_and_stop_do_not_wait_for_the_next_interval() {
         let a = Listener::open("127.0.0.7:0");
         let (tx, rx) = mpsc::channel();
         let mut w = Watch::new(rx);
@@ -543,7 +559,11 @@ mod tests {
         let m = Monitor::start(settings, Arc::new(TcpProbe::new(1)), tx).unwrap();
         m.set_hosts(&[host(a.addr)]);
         w.wait_for(a.addr.ip(), State::Healthy);
-        // Every worker now waits an hour for the next check; stop must not.
+        // Every worker now sleeps until the next check, an hour away: a new
+        // host wakes them, and stop must not wait either.
+        let b = Listener::open("127.0.0.8:0");
+        m.set_hosts(&[host(a.addr), host(b.addr)]);
+        w.wait_for(b.addr.ip(), State::Healthy);
         let (done_tx, done_rx) = mpsc::channel();
         thread::spawn(move || {
             m.stop();
@@ -551,6 +571,7 @@ mod tests {
         });
         done_rx.recv_timeout(PATIENCE).expect("stop returned");
         a.close();
+        b.close();
     }
 
     /// A probe that records how many checks run at once, on which threads,

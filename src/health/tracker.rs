@@ -59,8 +59,8 @@ impl Tracker {
                 (
                     State::Healthy,
                     format!(
-                        "{} successful checks in a row, the last in {rtt:?}",
-                        self.successes
+                        "{} in a row, the last in {rtt:?}",
+                        checks(self.successes, "successful")
                     ),
                 )
             }
@@ -72,7 +72,10 @@ impl Tracker {
                 }
                 (
                     State::Failed,
-                    format!("{} failed checks in a row, the last: {why}", self.failures),
+                    format!(
+                        "{} in a row, the last: {why}",
+                        checks(self.failures, "failed")
+                    ),
                 )
             }
         };
@@ -85,6 +88,12 @@ impl Tracker {
             reason,
         })
     }
+}
+
+/// "1 failed check", "3 failed checks".
+fn checks(n: u32, what: &str) -> String {
+    let s = if n == 1 { "" } else { "s" };
+    format!("{n} {what} check{s}")
 }
 
 #[cfg(test)]
@@ -179,7 +188,7 @@ mod tests {
             format!("router 10.0.0.5: unknown -> failed ({})", tr.reason)
         );
         let tr = t.record(&Ok(Duration::from_millis(3)), now).unwrap();
-        assert_eq!(tr.reason, "1 successful checks in a row, the last in 3ms");
+        assert_eq!(tr.reason, "1 successful check in a row, the last in 3ms");
         assert_eq!((tr.from, tr.to), (State::Failed, State::Healthy));
     }
 }
