@@ -13,6 +13,8 @@
 //! it healthy again, TCP checks on port 22, at most 16 checking threads.
 //! Failover is therefore detected in about `fall × interval` (3 s), and
 //! intervals below a second are allowed (e.g. 0.2 s for sub-second failover).
+//! A new host is `Unknown` until `rise` successes or `fall` failures in a
+//! row decide it; what `Unknown` means for routing is the caller's choice.
 
 mod icmp;
 mod monitor;

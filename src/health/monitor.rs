@@ -5,9 +5,10 @@
 //! no other worker is checking, checks it without holding the lock, and
 //! records the result. So a host that times out holds one worker for at
 //! most the timeout and delays no other host's schedule while workers are
-//! free, and a host is never checked twice at once. Workers sleep on a
-//! condition variable until the next due time, so `set_hosts` and `stop`
-//! take effect at once.
+//! free, and a host is never checked twice at once. Idle workers sleep on a
+//! condition variable, one of them until the next due time (so an idle
+//! monitor wakes once per check, not once per check and thread), and
+//! `set_hosts` and `stop` wake them at once.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -52,7 +53,7 @@ struct Shared {
     /// `None` for [`Monitor::none`]: every host is healthy.
     probe: Option<Arc<dyn Probe>>,
     inner: Mutex<Inner>,
-    /// Signalled when hosts are added and on stop.
+    /// Signalled when hosts are added, on stop, and to hand the timer on.
     wake: Condvar,
     /// Sent to while `inner` is locked, so that one host's transitions
     /// arrive in the order they happened.
