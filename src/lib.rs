@@ -11,6 +11,7 @@ pub mod aws;
 pub mod cli;
 pub mod daemon;
 pub mod ec2;
+pub mod health;
 pub mod log;
 pub mod reconcile;
 pub mod route;
