@@ -296,7 +296,13 @@ fn reconcile_command(
     let resolved = resolve(config, env, clock)?;
     let seen = pass::observe(&resolved.ec2, &resolved.vpc, &spec, &args.scope)
         .map_err(MainError::Route)?;
-    let plan = pass::plan_for(&spec, &seen, &owned, &|_| true, &args.options);
+    let plan = pass::plan_for(
+        &spec,
+        &seen,
+        &owned,
+        &reconcile::plan::ALL_HEALTHY,
+        &args.options,
+    );
     let scope = report::Scope {
         vpc: &resolved.vpc,
         tables: seen.tables.len(),

@@ -297,7 +297,13 @@ impl Engine {
                 return false;
             }
         };
-        let plan = pass::plan_for(&spec, &seen, &owned, &|_| true, &self.options);
+        let plan = pass::plan_for(
+            &spec,
+            &seen,
+            &owned,
+            &super::plan::ALL_HEALTHY,
+            &self.options,
+        );
         let fixed = pass::fix(&*self.ec2, &plan.fixes, &mut || self.pace(CallKind::Mutate));
         let applied = pass::apply(&*self.ec2, &plan.changes, &mut |_| {
             self.pace(CallKind::Mutate)
@@ -356,7 +362,7 @@ impl Engine {
             prune: false,
             ..self.options.clone()
         };
-        let plan = pass::plan_for(&spec, &seen, &owned, &|_| true, &options);
+        let plan = pass::plan_for(&spec, &seen, &owned, &super::plan::ALL_HEALTHY, &options);
         let fixed = pass::fix(&*self.ec2, &plan.fixes, &mut || self.pace(CallKind::Mutate));
         let applied = pass::apply(&*self.ec2, &plan.changes, &mut |_| {
             self.pace(CallKind::Mutate)

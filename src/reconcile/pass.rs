@@ -61,7 +61,7 @@ pub fn plan_for(
     spec: &Spec,
     observed: &Observed,
     owned: &BTreeSet<Cidr>,
-    healthy: &dyn Fn(IpAddr) -> bool,
+    health: &plan::HealthView<'_>,
     options: &Options,
 ) -> Plan {
     plan::plan(&plan::Input {
@@ -69,7 +69,7 @@ pub fn plan_for(
         tables: &observed.tables,
         enis: &observed.enis,
         owned,
-        healthy,
+        health,
         options,
     })
 }
@@ -229,7 +229,7 @@ mod tests {
     fn pass(ec2: &FakeEc2, spec: &Spec, owned: &BTreeSet<Cidr>) -> (Plan, Vec<Applied>) {
         let vpc_id: VpcId = "vpc-350d6a51".parse().unwrap();
         let seen = observe(ec2, &vpc_id, spec, &TableScope::default()).unwrap();
-        let p = plan_for(spec, &seen, owned, &|_| true, &Options::default());
+        let p = plan_for(spec, &seen, owned, &plan::ALL_HEALTHY, &Options::default());
         let applied = apply(ec2, &p.changes, &mut |_| {});
         (p, applied)
     }

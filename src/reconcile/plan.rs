@@ -4,9 +4,11 @@
 //!
 //! The rules:
 //! - One router per CIDR, the same in every table: keep a router some
-//!   table already uses if it is eligible (its IP is held by an interface
-//!   of the VPC that is attached, and it is healthy), the highest in spec order of those;
-//!   else the first eligible host. No eligible host: leave the routes.
+//!   table already uses if it is eligible (its IP is held by an attached
+//!   interface of the VPC, and its health check has not failed), the
+//!   highest in spec order of those, unless a higher host may fail back;
+//!   else the first eligible host known to be healthy, or the first
+//!   eligible one. No eligible host: leave the routes.
 //! - Per table, at most one change per CIDR, and none where the route is
 //!   already right (active, to the chosen interface).
 //! - A blackhole route, or one to an interface that no longer holds an
@@ -124,6 +126,9 @@ pub struct Change {
 pub enum Issue {
     /// No host of the CIDR is eligible: routes stay as they are.
     NoEligibleRouter { cidr: Cidr },
+    /// Hosts of the CIDR are held by attached interfaces, but every one of
+    /// them has failed its health check: routes stay as they are.
+    NoHealthyRouter { cidr: Cidr },
     /// A route vpc-router does not own sits at a spec CIDR.
     NotOurs {
         table: RouteTableId,
@@ -148,7 +153,12 @@ impl fmt::Display for Issue {
             Issue::NoEligibleRouter { cidr } => write!(
                 f,
                 "{cidr}: no eligible router (no listed IP is held by an attached interface of \
-                 the VPC, or none is healthy); its routes are left as they are"
+                 the VPC); its routes are left as they are"
+            ),
+            Issue::NoHealthyRouter { cidr } => write!(
+                f,
+                "{cidr}: no healthy router (every host that could carry it has failed its \
+                 health check); its routes are left as they are"
             ),
             Issue::NotOurs {
                 table,
@@ -198,10 +208,43 @@ pub struct Input<'a> {
     pub enis: &'a [NetworkInterface],
     /// The CIDRs vpc-router manages (from the state dir).
     pub owned: &'a BTreeSet<Cidr>,
-    /// Whether a host is healthy (issue 5); `|_| true` without checks.
-    pub healthy: &'a dyn Fn(IpAddr) -> bool,
+    /// What the health checks say of each host.
+    pub health: &'a HealthView<'a>,
     pub options: &'a Options,
 }
+
+/// A host's health as the planner sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    Healthy,
+    /// Not checked enough yet: eligible, but a healthy host is preferred
+    /// when a router must be chosen anew.
+    Unknown,
+    /// Never eligible.
+    Failed,
+}
+
+/// The health checks' view: each host's state, and whether a host may take
+/// its routes back from a lower-priority router (`--failback`: it has
+/// stayed healthy for the hold-down time).
+pub struct HealthView<'a> {
+    pub state: &'a dyn Fn(IpAddr) -> Health,
+    pub failback: &'a dyn Fn(IpAddr) -> bool,
+}
+
+fn always_healthy(_: IpAddr) -> Health {
+    Health::Healthy
+}
+
+fn never(_: IpAddr) -> bool {
+    false
+}
+
+/// Without health checks: every host is healthy, nothing fails back.
+pub const ALL_HEALTHY: HealthView<'static> = HealthView {
+    state: &always_healthy,
+    failback: &never,
+};
 
 /// A route vpc-router may change: to an instance or interface, created by
 /// a CreateRoute (not propagated, not the local route).
@@ -237,9 +280,10 @@ pub fn plan(input: &Input<'_>) -> Plan {
 
     for (cidr, hosts) in input.spec.routes() {
         // Eligible hosts in spec order, with their interfaces.
+        let state = input.health.state;
         let eligible: Vec<(IpAddr, &NetworkInterface)> = hosts
             .iter()
-            .filter(|h| (input.healthy)(h.ip))
+            .filter(|h| state(h.ip) != Health::Failed)
             .filter_map(|h| eni_of(h.ip).map(|e| (h.ip, e)))
             .filter(|(_, e)| e.attached())
             .collect();
@@ -250,13 +294,30 @@ pub fn plan(input: &Input<'_>) -> Plan {
                 })
             })
         };
-        let chosen = eligible
-            .iter()
-            .find(|(_, e)| in_use(&e.id))
-            .or_else(|| eligible.first());
-        let Some((ip, nic)) = chosen else {
+        // Keep the router in use (no flapping back and forth), unless a
+        // higher one may fail back; choose anew only when none is in use,
+        // preferring a host known to be healthy.
+        let current = eligible.iter().position(|(_, e)| in_use(&e.id));
+        let chosen = match current {
+            Some(c) => eligible[..c]
+                .iter()
+                .position(|(ip, _)| (input.health.failback)(*ip))
+                .unwrap_or(c),
+            None => eligible
+                .iter()
+                .position(|(ip, _)| state(*ip) == Health::Healthy)
+                .unwrap_or(0),
+        };
+        let Some((ip, nic)) = eligible.get(chosen) else {
             out.targets.insert(*cidr, None);
-            out.issues.push(Issue::NoEligibleRouter { cidr: *cidr });
+            let held = hosts
+                .iter()
+                .any(|h| eni_of(h.ip).is_some_and(NetworkInterface::attached));
+            out.issues.push(if held {
+                Issue::NoHealthyRouter { cidr: *cidr }
+            } else {
+                Issue::NoEligibleRouter { cidr: *cidr }
+            });
             continue;
         };
         let target = Target {

@@ -26,8 +26,12 @@ struct Case<'a> {
     tables: &'a [&'a str],
     owned: &'a [&'a str],
     options: Options,
-    /// IPs that are down.
+    /// IPs whose health check failed.
     down: &'a [&'a str],
+    /// IPs not checked enough yet.
+    unknown: &'a [&'a str],
+    /// IPs that may fail back (`--failback`, after the hold-down).
+    failback: &'a [&'a str],
     enis: Vec<NetworkInterface>,
     /// "action table cidr target (reason)", in plan order.
     changes: &'a [&'a str],
@@ -45,6 +49,8 @@ impl Default for Case<'_> {
             owned: &[],
             options: Options::default(),
             down: &[],
+            unknown: &[],
+            failback: &[],
             enis: enis(),
             changes: &[],
             issues: &[],
@@ -75,14 +81,27 @@ fn check(case: Case<'_>) {
         .map(|(i, routes)| table(IDS[i], i == 0, routes))
         .collect();
     let owned: BTreeSet<Cidr> = case.owned.iter().map(|c| c.parse().unwrap()).collect();
-    let down: Vec<IpAddr> = case.down.iter().map(|d| d.parse().unwrap()).collect();
-    let healthy = |ip: IpAddr| !down.contains(&ip);
+    let ips = |l: &[&str]| -> Vec<IpAddr> { l.iter().map(|d| d.parse().unwrap()).collect() };
+    let (down, unknown, failback) = (ips(case.down), ips(case.unknown), ips(case.failback));
+    let state = |ip: IpAddr| {
+        if down.contains(&ip) {
+            Health::Failed
+        } else if unknown.contains(&ip) {
+            Health::Unknown
+        } else {
+            Health::Healthy
+        }
+    };
+    let failback = |ip: IpAddr| failback.contains(&ip);
     let p = plan(&Input {
         spec: &spec,
         tables: &tables,
         enis: &case.enis,
         owned: &owned,
-        healthy: &healthy,
+        health: &HealthView {
+            state: &state,
+            failback: &failback,
+        },
         options: &case.options,
     });
     let got: Vec<String> = p.changes.iter().map(render).collect();
@@ -144,6 +163,41 @@ fn keeps_a_router_in_use_and_makes_the_tables_agree() {
         changes: &[
             "replace rtb-0a1b 10.55.0.0/16 eni-0aaaaaaaaaaaaaaa1 (points at another router)",
         ],
+        ..Case::default()
+    });
+    check(Case {
+        name: "A is back, but B is in use: no failback by default",
+        tables: &[b, b],
+        ..Case::default()
+    });
+    check(Case {
+        name: "A may fail back (--failback, held long enough): every table moves",
+        tables: &[b, b],
+        failback: &["10.33.20.142"],
+        changes: &[
+            "replace rtb-0a1b 10.55.0.0/16 eni-0aaaaaaaaaaaaaaa1 (points at another router)",
+            "replace rtb-1a2b 10.55.0.0/16 eni-0aaaaaaaaaaaaaaa1 (points at another router)",
+        ],
+        ..Case::default()
+    });
+    check(Case {
+        name: "a new choice prefers a host known healthy to an unknown one",
+        tables: &[LOCAL],
+        unknown: &["10.33.20.142"],
+        changes: &["create rtb-0a1b 10.55.0.0/16 eni-0bbbbbbbbbbbbbbb2 (missing)"],
+        ..Case::default()
+    });
+    check(Case {
+        name: "an unknown host in use is kept",
+        tables: &[a],
+        unknown: &["10.33.20.142"],
+        ..Case::default()
+    });
+    check(Case {
+        name: "only unknown hosts: the first one",
+        tables: &[LOCAL],
+        unknown: &["10.33.20.142", "10.33.30.22"],
+        changes: &["create rtb-0a1b 10.55.0.0/16 eni-0aaaaaaaaaaaaaaa1 (missing)"],
         ..Case::default()
     });
     check(Case {
@@ -250,7 +304,7 @@ fn never_touches_what_is_not_its_own() {
         name: "every host down: nothing changes",
         tables: &["10.55.0.0/16 eni-0aaaaaaaaaaaaaaa1"],
         down: &["10.33.20.142", "10.33.30.22"],
-        issues: &["no eligible router"],
+        issues: &["10.55.0.0/16: no healthy router"],
         ..Case::default()
     });
 }
@@ -360,7 +414,7 @@ fn targets_are_reported_per_cidr() {
         tables: &[],
         enis: &enis(),
         owned: &BTreeSet::new(),
-        healthy: &|_| true,
+        health: &ALL_HEALTHY,
         options: &Options::default(),
     });
     let t = &p.targets[&"10.55.0.0/16".parse().unwrap()];
