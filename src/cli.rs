@@ -28,8 +28,8 @@ pub enum Action {
     Help,
     Version,
     Route(RouteArgs),
-    /// `-d`: serve the HTTP API.
-    Daemon(DaemonArgs),
+    /// `-d`: serve the HTTP API. (Boxed: it is much the largest.)
+    Daemon(Box<DaemonArgs>),
     /// `plan` or `apply -f SPEC`: reconcile every table with a route spec.
     Reconcile(ReconcileArgs),
 }
@@ -78,6 +78,136 @@ pub struct SpecSettings {
     pub options: crate::reconcile::plan::Options,
     /// A pass every this often (none: only on spec changes).
     pub recheck: Option<Duration>,
+    pub health: HealthArgs,
+}
+
+/// How routers are checked, and failover and failback (`--health` ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthArgs {
+    pub kind: crate::health::Kind,
+    pub settings: crate::health::Settings,
+    /// `--failback`: the hold-down (`--failback-hold`) a recovered router
+    /// must stay healthy for before it takes its routes back.
+    pub failback: Option<Duration>,
+}
+
+pub const DEFAULT_FAILBACK_HOLD: Duration = Duration::from_secs(30);
+
+/// The health flags as given, checked once the mode is known.
+#[derive(Default)]
+struct HealthFlags {
+    health: Option<String>,
+    plugins: Option<String>,
+    tcp_port: Option<String>,
+    interval: Option<String>,
+    timeout: Option<String>,
+    fall: Option<String>,
+    rise: Option<String>,
+    failback: bool,
+    hold: Option<String>,
+}
+
+impl HealthFlags {
+    /// The first flag that was given, for "does not go with" errors.
+    fn given(&self) -> Option<&'static str> {
+        if self.health.is_some() {
+            return Some("--health");
+        }
+        if self.plugins.is_some() {
+            return Some("--multi-plugins");
+        }
+        self.given_settings()
+    }
+
+    /// The first flag given that tunes the checks or failback.
+    fn given_settings(&self) -> Option<&'static str> {
+        [
+            ("--tcp-check-port", self.tcp_port.is_some()),
+            ("--check-interval", self.interval.is_some()),
+            ("--check-timeout", self.timeout.is_some()),
+            ("--fall", self.fall.is_some()),
+            ("--rise", self.rise.is_some()),
+            ("--failback", self.failback),
+            ("--failback-hold", self.hold.is_some()),
+        ]
+        .into_iter()
+        .find(|(_, g)| *g)
+        .map(|(a, _)| a)
+    }
+
+    fn check(self) -> Result<HealthArgs, ConfigError> {
+        use crate::health::{parse_kind, Kind, Settings};
+        let name = self.health.as_deref().unwrap_or("none");
+        let kind = parse_kind(name, self.plugins.as_deref()).map_err(|e| {
+            let arg = if e.starts_with("--multi-plugins") {
+                "--multi-plugins"
+            } else {
+                "--health"
+            };
+            err(arg, e.trim_start_matches(arg).trim_start())
+        })?;
+        if kind == Kind::None {
+            if let Some(arg) = self.given_settings() {
+                return Err(err(
+                    arg,
+                    "needs health checks; give --health tcp, icmp or multi as well",
+                ));
+            }
+        }
+        let count = |v: Option<String>, arg: &str, default: u32| -> Result<u32, ConfigError> {
+            match v {
+                None => Ok(default),
+                Some(s) => match s.parse::<u32>() {
+                    Ok(n) if (1..=100).contains(&n) => Ok(n),
+                    _ => Err(err(
+                        arg,
+                        format!("'{s}' is not a count of checks from 1 to 100"),
+                    )),
+                },
+            }
+        };
+        let d = Settings::default();
+        let settings = Settings {
+            interval: match &self.interval {
+                None => d.interval,
+                Some(s) => seconds("--check-interval", s)?,
+            },
+            timeout: match &self.timeout {
+                None => d.timeout,
+                Some(s) => seconds("--check-timeout", s)?,
+            },
+            fall: count(self.fall, "--fall", d.fall)?,
+            rise: count(self.rise, "--rise", d.rise)?,
+            tcp_port: match &self.tcp_port {
+                None => d.tcp_port,
+                Some(s) => match s.parse::<u16>() {
+                    Ok(p) if p > 0 => p,
+                    _ => {
+                        return Err(err(
+                            "--tcp-check-port",
+                            format!("'{s}' is not a port from 1 to 65535"),
+                        ))
+                    }
+                },
+            },
+            threads: d.threads,
+        };
+        let failback =
+            match (self.failback, &self.hold) {
+                (false, Some(_)) => return Err(err(
+                    "--failback-hold",
+                    "only goes with --failback (without it, routes never go back by themselves)",
+                )),
+                (false, None) => None,
+                (true, None) => Some(DEFAULT_FAILBACK_HOLD),
+                (true, Some(s)) => Some(seconds("--failback-hold", s)?),
+            };
+        Ok(HealthArgs {
+            kind,
+            settings,
+            failback,
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -225,6 +355,7 @@ where
     let mut ignore: Vec<Cidr> = Vec::new();
     let mut prune = false;
     let mut fix_sdc = false;
+    let mut hf = HealthFlags::default();
     let mut mode: Option<String> = None;
     let mut recheck: Option<String> = None;
     let mut tag: Option<String> = None;
@@ -353,6 +484,37 @@ where
             )?,
             Long("prune") => prune = true,
             Long("fix-source-dest-check") => fix_sdc = true,
+            Long("health") => {
+                set_once(&mut hf.health, value(&mut parser, "--health")?, "--health")?
+            }
+            Long("multi-plugins") => set_once(
+                &mut hf.plugins,
+                value(&mut parser, "--multi-plugins")?,
+                "--multi-plugins",
+            )?,
+            Long("tcp-check-port") => set_once(
+                &mut hf.tcp_port,
+                value(&mut parser, "--tcp-check-port")?,
+                "--tcp-check-port",
+            )?,
+            Long("check-interval") => set_once(
+                &mut hf.interval,
+                value(&mut parser, "--check-interval")?,
+                "--check-interval",
+            )?,
+            Long("check-timeout") => set_once(
+                &mut hf.timeout,
+                value(&mut parser, "--check-timeout")?,
+                "--check-timeout",
+            )?,
+            Long("fall") => set_once(&mut hf.fall, value(&mut parser, "--fall")?, "--fall")?,
+            Long("rise") => set_once(&mut hf.rise, value(&mut parser, "--rise")?, "--rise")?,
+            Long("failback") => hf.failback = true,
+            Long("failback-hold") => set_once(
+                &mut hf.hold,
+                value(&mut parser, "--failback-hold")?,
+                "--failback-hold",
+            )?,
             Short('m') | Long("mode") => {
                 set_once(&mut mode, value(&mut parser, "-m/--mode")?, "-m/--mode")?
             }
@@ -524,6 +686,15 @@ where
                 format!("does not go with {sub}, which takes the routes from the spec (-f)"),
             ));
         }
+        if let Some(arg) = hf.given() {
+            return Err(err(
+                arg,
+                format!(
+                    "does not go with {sub}, which runs once; health checks and failover run \
+                     in the daemon (-d -m)"
+                ),
+            ));
+        }
         let spec_file = spec_file.ok_or_else(|| {
             err(
                 "-f/--file",
@@ -549,6 +720,11 @@ where
         return Err(err(
             "--route-recheck-interval",
             "only goes with -d -m (desired-state routing)",
+        ));
+    } else if let Some(arg) = hf.given().filter(|_| !spec_mode) {
+        return Err(err(
+            arg,
+            "only goes with -d -m (failover keeps the routes of a route spec)",
         ));
     } else if daemon {
         let spec = match mode {
@@ -605,6 +781,7 @@ where
                     scope: scope(tables.clone(), tag)?,
                     options: options(route_limit, prune, ignore)?,
                     recheck,
+                    health: hf.check()?,
                 })
             }
             None => None,
@@ -623,7 +800,7 @@ where
             ),
         )?;
         d.spec = spec;
-        Action::Daemon(d)
+        Action::Daemon(Box::new(d))
     } else if mode.is_some() {
         return Err(err(
             "-m/--mode",
@@ -885,6 +1062,25 @@ ROUTE SPEC (desired state)
   --fix-source-dest-check, --route-table and --route-table-tag apply as for
   apply.
 
+HEALTH CHECKS AND FAILOVER (with -d -m)
+      --health KIND        tcp, icmp, multi or none (default none: every
+                           router is healthy)
+      --multi-plugins LIST with --health multi: e.g. icmp:tcp; a router is
+                           failed if any of them fails it
+      --tcp-check-port N   port of the tcp check (default 22); a spec host
+                           {\"ip\": ..., \"check\": \"HOST:PORT\"} overrides it
+      --check-interval S   seconds between checks of a router (default 1;
+                           fractions allowed, e.g. 0.2)
+      --check-timeout S    seconds a check may take (default 0.5)
+      --fall N             failed checks in a row that mark a router failed
+                           (default 3)
+      --rise N             good checks in a row that mark it healthy again
+                           (default 2)
+      --failback           let a recovered router take its routes back once
+                           it has stayed healthy for --failback-hold S
+                           (default 30); without it, routes stay where
+                           they are until their router fails
+
 DAEMON (the HTTP API: POST, GET, DELETE /route; GET /, /healthz, /metrics)
   -d, --daemon             serve the API instead of running one command
   -a, --address IP         address to listen on (default 127.0.0.1)
@@ -1034,7 +1230,7 @@ mod tests {
 
     fn daemon(s: &str) -> DaemonArgs {
         match parse_str(s).unwrap().action {
-            Action::Daemon(d) => d,
+            Action::Daemon(d) => *d,
             a => panic!("{a:?}"),
         }
     }
@@ -1252,6 +1448,79 @@ mod tests {
     }
 
     #[test]
+    fn health_flags() {
+        use crate::health::Kind;
+        let h = |s: &str| {
+            daemon(&format!("-d -m http --state-dir /s {s}"))
+                .spec
+                .unwrap()
+                .health
+        };
+        let none = h("");
+        assert_eq!(none.kind, Kind::None);
+        assert_eq!(none.failback, None);
+        let fast = h(
+            "--health tcp --tcp-check-port 2201 --check-interval 0.2 --check-timeout 0.15 \
+                      --fall 3 --rise 5 --failback --failback-hold 90",
+        );
+        assert_eq!(fast.kind, Kind::Tcp);
+        assert_eq!(fast.settings.interval, Duration::from_millis(200));
+        assert_eq!(fast.settings.timeout, Duration::from_millis(150));
+        assert_eq!((fast.settings.fall, fast.settings.rise), (3, 5));
+        assert_eq!(fast.settings.tcp_port, 2201);
+        assert_eq!(fast.failback, Some(Duration::from_secs(90)));
+        assert_eq!(
+            h("--health tcp --failback").failback,
+            Some(DEFAULT_FAILBACK_HOLD)
+        );
+        assert_eq!(
+            h("--health multi --multi-plugins icmp:tcp").kind,
+            Kind::Multi(vec![Kind::Icmp, Kind::Tcp])
+        );
+        let cases = [
+            (
+                "--health ping",
+                "--health: 'ping' is not a health monitor; expected tcp, icmp",
+            ),
+            ("--health multi", "--health: multi needs --multi-plugins"),
+            (
+                "--health multi --multi-plugins icmp:http",
+                "--multi-plugins: 'icmp:http': 'http'",
+            ),
+            ("--fall 3", "--fall: needs health checks; give --health tcp"),
+            (
+                "--health none --failback",
+                "--failback: needs health checks",
+            ),
+            (
+                "--health tcp --fall 0",
+                "--fall: '0' is not a count of checks from 1 to 100",
+            ),
+            (
+                "--health tcp --check-interval 0",
+                "--check-interval: '0' is not a number of seconds",
+            ),
+            (
+                "--health tcp --tcp-check-port 70000",
+                "--tcp-check-port: '70000' is not a port",
+            ),
+            (
+                "--health tcp --failback-hold 5",
+                "--failback-hold: only goes with --failback",
+            ),
+        ];
+        for (flags, want) in cases {
+            let line = format!("-d -m http --state-dir /s {flags}");
+            let got = parse_str(&line).unwrap_err();
+            assert!(got.starts_with(want), "{line}: {got}");
+        }
+        let got = parse_str("-d --health tcp").unwrap_err();
+        assert!(got.starts_with("--health: only goes with -d -m"), "{got}");
+        let got = parse_str("apply -f s.json --health tcp").unwrap_err();
+        assert!(got.starts_with("--health: does not go with apply"), "{got}");
+    }
+
+    #[test]
     fn bad_plan_and_apply_flags() {
         let cases = [
             (
@@ -1329,6 +1598,16 @@ mod tests {
             "--route-table-tag",
             "--mode",
             "--route-recheck-interval",
+            "--fix-source-dest-check",
+            "--health",
+            "--multi-plugins",
+            "--tcp-check-port",
+            "--check-interval",
+            "--check-timeout",
+            "--fall",
+            "--rise",
+            "--failback",
+            "--failback-hold",
             "AWS_MAX_ATTEMPTS",
         ] {
             assert!(HELP.contains(flag), "{flag}");

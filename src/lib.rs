@@ -325,7 +325,10 @@ fn reconcile_command(
     let done = args.apply.then(|| {
         (
             pass::fix(&resolved.ec2, &plan.fixes, &mut || pace()),
-            pass::apply(&resolved.ec2, &plan.changes, &mut |_| pace()),
+            pass::apply(&resolved.ec2, &plan.changes, &mut |_| {
+                pace();
+                true
+            }),
         )
     });
     let done = done

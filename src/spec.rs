@@ -97,6 +97,12 @@ impl Spec {
         self.routes.len()
     }
 
+    /// Every host of the spec, in spec order (a router listed for several
+    /// CIDRs appears once per CIDR).
+    pub fn all_hosts(&self) -> Vec<Host> {
+        self.routes.values().flatten().cloned().collect()
+    }
+
     /// Every router IP of the spec, once each, in a stable order.
     pub fn ips(&self) -> Vec<IpAddr> {
         let mut ips: Vec<IpAddr> = self

@@ -8,66 +8,8 @@ mod common;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::ec2sim::{scenario, Ec2Sim};
+use common::ec2sim::scenario;
 use common::*;
-use serde_json::Value;
-
-const TABLES: [&str; 3] = ["rtb-0a1b2c3d", "rtb-1a2b3c4d", "rtb-2a2b3c4d"];
-
-/// Calls the daemon's API; the JSON answer (or the text, if not JSON).
-fn call(d: &Daemon, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let req = ureq::http::Request::builder()
-        .method(method)
-        .uri(d.url(path));
-    let mut resp = match body {
-        Some(b) => agent.run(req.body(b.to_string()).unwrap()),
-        None => agent.run(req.body(()).unwrap()),
-    }
-    .unwrap();
-    let status = resp.status().as_u16();
-    let text = resp.body_mut().read_to_string().unwrap();
-    let v = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    (status, v)
-}
-
-/// Waits (up to 10 s) until every table routes `cidr` to `eni` (None:
-/// no route). Convergence is asynchronous; this only bounds the wait.
-fn converge(sim: &Ec2Sim, cidr: &str, eni: Option<&str>) {
-    let until = Instant::now() + Duration::from_secs(10);
-    loop {
-        if TABLES
-            .iter()
-            .all(|t| sim.route_target(t, cidr).as_deref() == eni)
-        {
-            return;
-        }
-        assert!(
-            Instant::now() < until,
-            "{cidr} did not converge to {eni:?}: {:?}",
-            TABLES
-                .iter()
-                .map(|t| sim.route_target(t, cidr))
-                .collect::<Vec<_>>()
-        );
-        thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn wait_for_log(d: &Daemon, needle: &str) {
-    let until = Instant::now() + Duration::from_secs(10);
-    while !d.log().contains(needle) {
-        assert!(
-            Instant::now() < until,
-            "no {needle:?} in the log:\n{}",
-            d.log()
-        );
-        thread::sleep(Duration::from_millis(50));
-    }
-}
 
 #[test]
 fn configfile_mode_follows_the_file_and_ignores_broken_edits() {

@@ -214,28 +214,84 @@ fn start_spec_mode(
         SpecSource::File(path) => Some(crate::spec::read_file(path).map_err(MainError::Setup)?),
         SpecSource::Http => None,
     };
-    let engine = Arc::new(
-        Engine::new(
-            ec2,
-            vpc.clone(),
-            settings.scope.clone(),
-            settings.options.clone(),
-            Box::new(store),
-            Time::system(),
-        )
-        .map_err(MainError::Setup)?,
-    );
+    let engine = Engine::new(
+        ec2,
+        vpc.clone(),
+        settings.scope.clone(),
+        settings.options.clone(),
+        Box::new(store),
+        Time::system(),
+    )
+    .map_err(MainError::Setup)?;
+    // Health checks: started before the first pass, so that the first
+    // choice of routers already knows which are up. An ICMP socket that
+    // cannot be opened is a start-up error, with what to do about it.
+    let h = &settings.health;
+    let (transitions, rx) = std::sync::mpsc::channel();
+    let checking = h.kind != crate::health::Kind::None;
+    let engine = if checking {
+        let monitor = crate::health::Monitor::for_kind(&h.kind, h.settings.clone(), transitions)
+            .map_err(|e| MainError::Setup(format!("--health {}: {e}", h.kind)))?;
+        info!(
+            "health checks: {} every {} s (timeout {} s; failed after {} failed checks in a row, \
+             healthy again after {} good ones); failback: {}",
+            h.kind,
+            h.settings.interval.as_secs_f64(),
+            h.settings.timeout.as_secs_f64(),
+            h.settings.fall,
+            h.settings.rise,
+            h.failback.map_or("off".to_string(), |d| format!(
+                "after {} s healthy",
+                d.as_secs_f64()
+            ))
+        );
+        engine
+            .with_health(Arc::new(monitor), h.failback, FAILOVER_THREADS)
+            .map_err(MainError::Setup)?
+    } else {
+        engine
+    };
+    let engine = Arc::new(engine);
     if let Some(spec) = initial {
         engine.set_spec(spec, false).map_err(MainError::Setup)?;
     }
     let mut threads = Vec::new();
     let (e, recheck) = (engine.clone(), settings.recheck);
+    // Long enough for every host to pass or fail its first checks.
+    let settle = checking.then(|| {
+        let s = &h.settings;
+        (s.interval + s.timeout) * s.fall.max(s.rise) + s.timeout
+    });
     threads.push(
         thread::Builder::new()
             .name("reconcile".into())
-            .spawn(move || e.run(recheck))
+            .spawn(move || {
+                if let Some(max) = settle {
+                    e.settle(max);
+                }
+                e.run(recheck)
+            })
             .map_err(|e| MainError::Setup(format!("cannot start the reconcile thread: {e}")))?,
     );
+    if checking {
+        let e = engine.clone();
+        threads.push(
+            thread::Builder::new()
+                .name("failover".into())
+                .spawn(move || loop {
+                    match rx.recv_timeout(WATCH_EVERY) {
+                        Ok(t) => e.on_transition(t),
+                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                            if WATCH_STOP.load(Ordering::SeqCst) {
+                                return;
+                            }
+                        }
+                        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+                    }
+                })
+                .map_err(|e| MainError::Setup(format!("cannot start the failover thread: {e}")))?,
+        );
+    }
     if let SpecSource::File(path) = &settings.source {
         let (e, path) = (engine.clone(), path.clone());
         threads.push(
@@ -253,6 +309,9 @@ fn start_spec_mode(
         threads,
     ))
 }
+
+/// Threads that make one failover's route calls side by side.
+const FAILOVER_THREADS: usize = 8;
 
 /// How often the spec file is looked at: a change is in force within
 /// about a second.

@@ -2,9 +2,13 @@
 //! force and the CIDRs vpc-router owns, runs passes (on a spec change, on
 //! a timer, or for one CIDR on request), paces its calls with the rate
 //! budget, and keeps what `/status` and `/metrics` show. One pass runs at
-//! a time.
+//! a time. With health checks, a router that fails is failed over at once
+//! (`failover`), beside any pass under way.
 
-use std::collections::{BTreeMap, BTreeSet};
+mod failover;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::IpAddr;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -12,10 +16,11 @@ use serde_json::{json, Value};
 
 use super::budget::{self, Budget, CallKind};
 use super::pass::{self, Applied, Fixed, Observed, TableScope};
-use super::plan::{Action, Issue, Options, Plan};
+use super::plan::{Action, Health, HealthView, Issue, Options, Plan};
 use crate::ec2::Ec2;
+use crate::health::{self, HostStatus, Monitor};
 use crate::route::RouteError;
-use crate::spec::Spec;
+use crate::spec::{Host, Spec};
 use crate::types::{Cidr, RouteTableId, VpcId};
 use crate::{error, info, timefmt, warn};
 
@@ -38,6 +43,27 @@ fn failure_code(e: &crate::ec2::Ec2Error) -> String {
         "other"
     });
     code.to_string()
+}
+
+/// Where the engine learns about hosts' health: the health [`Monitor`],
+/// or a fake in tests.
+pub trait HealthSource: Send + Sync {
+    fn state(&self, ip: IpAddr) -> health::State;
+    /// The hosts to check: every host of the spec in force.
+    fn set_hosts(&self, hosts: &[Host]);
+    fn snapshot(&self) -> Vec<HostStatus>;
+}
+
+impl HealthSource for Monitor {
+    fn state(&self, ip: IpAddr) -> health::State {
+        Monitor::state(self, ip)
+    }
+    fn set_hosts(&self, hosts: &[Host]) {
+        Monitor::set_hosts(self, hosts)
+    }
+    fn snapshot(&self) -> Vec<HostStatus> {
+        Monitor::snapshot(self)
+    }
 }
 
 /// What `/status` shows of one route.
@@ -66,7 +92,16 @@ struct Counters {
     pass_seconds_sum: f64,
     changes: BTreeMap<&'static str, u64>,
     failures: BTreeMap<String, u64>,
+    /// Failovers per CIDR.
+    failovers: BTreeMap<Cidr, u64>,
+    /// Seconds from detection to the last answer of a failover: counts per
+    /// bucket of [`FAILOVER_BUCKETS`] (and +Inf), sum.
+    failover_buckets: [u64; FAILOVER_BUCKETS.len() + 1],
+    failover_seconds_sum: f64,
 }
+
+/// Upper bounds (seconds) of the failover duration histogram.
+const FAILOVER_BUCKETS: [f64; 9] = [0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0];
 
 struct Shared {
     spec: Option<Spec>,
@@ -81,6 +116,19 @@ struct Shared {
     /// Router interfaces seen with source/destination check on in the
     /// last full pass (reported, or not yet fixed).
     sdc_on: usize,
+    /// The tables and interfaces as last seen (by a pass, then brought up
+    /// to date with every change made): what a failover acts on, without
+    /// looking again.
+    seen: Option<Arc<Observed>>,
+    /// Counts failovers, so that a pass that overlapped one knows its
+    /// observation is stale.
+    failovers: u64,
+    /// Since when each healthy host has been healthy (for `--failback`).
+    healthy_since: HashMap<IpAddr, Instant>,
+    /// A pass is due then (a failback hold-down ending).
+    pass_at: Option<Instant>,
+    /// CIDRs with hosts but none healthy, as of the last pass or failover.
+    no_healthy: BTreeSet<Cidr>,
     counters: Counters,
 }
 
@@ -115,6 +163,26 @@ pub struct Engine {
     /// Held for the whole of a pass: passes never overlap.
     passing: Mutex<()>,
     budget: Mutex<Budget>,
+    health: Arc<dyn HealthSource>,
+    /// `--failback`: the hold-down a recovered host must stay healthy for
+    /// before it takes its routes back.
+    failback: Option<Duration>,
+    /// Threads that make a failover's calls side by side (none without
+    /// health checks).
+    pool: failover::Pool,
+}
+
+/// Every host is healthy: no checks (`--health none`, one-shot runs).
+struct NoChecks;
+
+impl HealthSource for NoChecks {
+    fn state(&self, _: IpAddr) -> health::State {
+        health::State::Healthy
+    }
+    fn set_hosts(&self, _: &[Host]) {}
+    fn snapshot(&self) -> Vec<HostStatus> {
+        Vec::new()
+    }
 }
 
 /// The result of a pass for one CIDR (http mode's `/route`).
@@ -153,12 +221,67 @@ impl Engine {
                 last: None,
                 issues: BTreeSet::new(),
                 sdc_on: 0,
+                seen: None,
+                failovers: 0,
+                healthy_since: HashMap::new(),
+                pass_at: None,
+                no_healthy: BTreeSet::new(),
                 counters: Counters::default(),
             }),
             wake: Condvar::new(),
             passing: Mutex::new(()),
             budget: Mutex::new(budget),
+            health: Arc::new(NoChecks),
+            failback: None,
+            pool: failover::Pool::none(),
         })
+    }
+
+    /// Checks hosts with `health`, fails over on its transitions (through
+    /// [`Engine::on_transition`]) with `threads` side by side, and with
+    /// `failback` lets a recovered host take its routes back after that
+    /// long.
+    pub fn with_health(
+        mut self,
+        health: Arc<dyn HealthSource>,
+        failback: Option<Duration>,
+        threads: usize,
+    ) -> Result<Engine, String> {
+        self.pool = failover::Pool::start(self.ec2.clone(), threads)?;
+        self.health = health;
+        self.failback = failback;
+        if let Some(spec) = &self.lock().spec {
+            self.health.set_hosts(&spec.all_hosts());
+        }
+        Ok(self)
+    }
+
+    /// The planner's view of health now.
+    fn health_view<R>(&self, f: impl FnOnce(&HealthView<'_>) -> R) -> R {
+        let now = (self.time.mono)();
+        let since = self.lock().healthy_since.clone();
+        let state = |ip: IpAddr| match self.health.state(ip) {
+            health::State::Healthy => Health::Healthy,
+            health::State::Unknown => Health::Unknown,
+            health::State::Failed => Health::Failed,
+        };
+        let failback = |ip: IpAddr| {
+            self.failback.is_some_and(|hold| {
+                since
+                    .get(&ip)
+                    .is_some_and(|t| now.saturating_duration_since(*t) >= hold)
+            })
+        };
+        f(&HealthView {
+            state: &state,
+            failback: &failback,
+        })
+    }
+
+    /// Puts `spec` in force (the lock held) and has its hosts checked.
+    fn put_spec(&self, s: &mut Shared, spec: Spec) {
+        self.health.set_hosts(&spec.all_hosts());
+        s.spec = Some(spec);
     }
 
     fn lock(&self) -> MutexGuard<'_, Shared> {
@@ -176,7 +299,7 @@ impl Engine {
             self.persist.save_spec(&spec)?;
         }
         let mut s = self.lock();
-        s.spec = Some(spec);
+        self.put_spec(&mut s, spec);
         s.dirty = true;
         self.wake.notify_all();
         Ok(())
@@ -188,7 +311,9 @@ impl Engine {
     pub fn edit(&self, spec: Spec, cidr: Cidr) -> Result<Result<CidrResult, RouteError>, String> {
         let _one = self.passing.lock().unwrap_or_else(|p| p.into_inner());
         self.persist.save_spec(&spec)?;
-        self.lock().spec = Some(spec);
+        let mut s = self.lock();
+        self.put_spec(&mut s, spec);
+        drop(s);
         Ok(self.pass_cidr_locked(cidr))
     }
 
@@ -204,7 +329,7 @@ impl Engine {
         self.persist.save_spec(&spec)?;
         let owned = {
             let mut s = self.lock();
-            s.spec = Some(spec);
+            self.put_spec(&mut s, spec);
             if was_owned {
                 s.owned.insert(cidr);
             } else {
@@ -219,6 +344,20 @@ impl Engine {
     pub fn stop(&self) {
         self.lock().stopping = true;
         self.wake.notify_all();
+        self.pool.stop();
+    }
+
+    /// Waits (up to `max`) until every host has a known health state, so
+    /// that the first pass places routes on routers known to be up.
+    pub fn settle(&self, max: Duration) {
+        let until = Instant::now() + max;
+        while Instant::now() < until && !self.lock().stopping {
+            let hosts = self.health.snapshot();
+            if hosts.iter().all(|h| h.state != health::State::Unknown) {
+                return;
+            }
+            (self.time.sleep)(Duration::from_millis(50));
+        }
     }
 
     /// The loop of the reconcile thread: a pass whenever the spec changes,
@@ -232,11 +371,23 @@ impl Engine {
                     if s.stopping {
                         return;
                     }
-                    if s.dirty || next.is_some_and(|n| Instant::now() >= n) {
+                    let due = s.pass_at.is_some_and(|a| (self.time.mono)() >= a);
+                    if s.dirty || due || next.is_some_and(|n| Instant::now() >= n) {
                         s.dirty = false;
+                        if due {
+                            s.pass_at = None;
+                        }
                         break;
                     }
-                    s = match next {
+                    // The earlier of the periodic pass and a hold-down's end.
+                    let at = s
+                        .pass_at
+                        .map(|a| Instant::now() + a.saturating_duration_since((self.time.mono)()));
+                    let wake = match (next, at) {
+                        (Some(n), Some(a)) => Some(n.min(a)),
+                        (n, a) => n.or(a),
+                    };
+                    s = match wake {
                         Some(n) => {
                             let wait = n.saturating_duration_since(Instant::now());
                             self.wake
@@ -277,6 +428,7 @@ impl Engine {
         };
         let started = Instant::now();
         let at = (self.time.wall)();
+        let failovers = self.lock().failovers;
         let seen = match self.observe(&spec) {
             Ok(seen) => seen,
             Err(e) => {
@@ -297,17 +449,7 @@ impl Engine {
                 return false;
             }
         };
-        let plan = pass::plan_for(
-            &spec,
-            &seen,
-            &owned,
-            &super::plan::ALL_HEALTHY,
-            &self.options,
-        );
-        let fixed = pass::fix(&*self.ec2, &plan.fixes, &mut || self.pace(CallKind::Mutate));
-        let applied = pass::apply(&*self.ec2, &plan.changes, &mut |_| {
-            self.pace(CallKind::Mutate)
-        });
+        let (plan, fixed, applied) = self.plan_and_apply(&spec, &seen, &owned, &self.options);
         let new_owned = pass::owned_after(&spec, &applied);
         if new_owned != owned {
             if let Err(e) = self.persist.save_owned(&new_owned) {
@@ -326,6 +468,17 @@ impl Engine {
         let mut s = self.lock();
         s.owned = new_owned;
         self.record(&mut s, &seen, &plan, (&fixed, &applied), at, true);
+        if s.failovers == failovers {
+            let mut seen = seen;
+            for a in applied.iter().filter(|a| a.result.is_ok()) {
+                pass::record_change(&mut seen, &a.change);
+            }
+            s.seen = Some(Arc::new(seen));
+        } else {
+            // A failover ran during this pass: what it saw is stale, and
+            // the failover's own view is kept. Look again.
+            s.dirty = true;
+        }
         *s.counters.passes.entry(result).or_default() += 1;
         s.counters.pass_seconds_sum += started.elapsed().as_secs_f64();
         s.last = Some(PassSummary {
@@ -337,6 +490,33 @@ impl Engine {
             error: None,
         });
         true
+    }
+
+    /// Plans against `seen` with the health checks' view, then makes the
+    /// source/dest check fixes and the changes, paced. A change to a
+    /// router that has failed since the plan was made is dropped (a
+    /// failover has moved, or will move, its CIDR).
+    fn plan_and_apply(
+        &self,
+        spec: &Spec,
+        seen: &Observed,
+        owned: &BTreeSet<Cidr>,
+        options: &Options,
+    ) -> (Plan, Vec<Fixed>, Vec<Applied>) {
+        let plan = self.health_view(|h| pass::plan_for(spec, seen, owned, h, options));
+        let fixed = pass::fix(&*self.ec2, &plan.fixes, &mut || self.pace(CallKind::Mutate));
+        let applied = pass::apply(&*self.ec2, &plan.changes, &mut |c| {
+            if c.to
+                .as_ref()
+                .is_some_and(|t| self.health.state(t.ip) == health::State::Failed)
+            {
+                self.lock().dirty = true;
+                return false;
+            }
+            self.pace(CallKind::Mutate);
+            true
+        });
+        (plan, fixed, applied)
     }
 
     /// A pass for one CIDR only (http mode's POST/DELETE /route): the spec
@@ -362,12 +542,21 @@ impl Engine {
             prune: false,
             ..self.options.clone()
         };
-        let plan = pass::plan_for(&spec, &seen, &owned, &super::plan::ALL_HEALTHY, &options);
-        let fixed = pass::fix(&*self.ec2, &plan.fixes, &mut || self.pace(CallKind::Mutate));
-        let applied = pass::apply(&*self.ec2, &plan.changes, &mut |_| {
-            self.pace(CallKind::Mutate)
-        });
+        let (plan, fixed, applied) = self.plan_and_apply(&spec, &seen, &owned, &options);
         let mut s = self.lock();
+        if let Some(known) = &mut s.seen {
+            // Keep the failover's view current: this CIDR's changes, and
+            // the interfaces of its routers.
+            let known = Arc::make_mut(known);
+            for e in &seen.enis {
+                if !known.enis.iter().any(|k| k.id == e.id) {
+                    known.enis.push(e.clone());
+                }
+            }
+            for a in applied.iter().filter(|a| a.result.is_ok()) {
+                pass::record_change(known, &a.change);
+            }
+        }
         let mut new_owned = s.owned.clone();
         new_owned.remove(&cidr);
         new_owned.extend(pass::owned_after(&spec, &applied));
@@ -443,6 +632,14 @@ impl Engine {
                 warn!("{i}");
             }
             s.issues = now;
+            s.no_healthy = plan
+                .issues
+                .iter()
+                .filter_map(|i| match i {
+                    Issue::NoHealthyRouter { cidr } => Some(*cidr),
+                    _ => None,
+                })
+                .collect();
             s.sdc_on = plan
                 .issues
                 .iter()
@@ -504,8 +701,31 @@ impl Engine {
                 }),
             );
         }
+        let hosts: Vec<Value> = self
+            .health
+            .snapshot()
+            .iter()
+            .map(|h| {
+                json!({
+                    "ip": h.ip.to_string(),
+                    "check": h.probe,
+                    "state": h.state.to_string(),
+                    "last_result": match &h.last_result {
+                        None => Value::Null,
+                        Some(Ok(_)) => json!("ok"),
+                        Some(Err(e)) => json!(e),
+                    },
+                    "rtt_ms": h.last_rtt.map(|d| d.as_secs_f64() * 1000.0),
+                    "last_transition": h.last_change.map(timefmt::rfc3339),
+                    "checks": h.checks,
+                    "failed_checks": h.failures,
+                })
+            })
+            .collect();
         json!({
             "spec": s.spec.as_ref().map(Spec::to_json),
+            "hosts": hosts,
+            "no_healthy_router": s.no_healthy.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "managed": s.owned.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "routes": routes,
             "issues": s.issues,
@@ -579,6 +799,58 @@ impl Engine {
              # TYPE vpc_router_routes_managed gauge\n\
              vpc_router_routes_managed {}",
             s.owned.len()
+        );
+        let _ = writeln!(
+            out,
+            "# HELP vpc_router_host_up Whether a router's health check passes (1) or has \
+             failed (0); hosts not yet known are left out.\n\
+             # TYPE vpc_router_host_up gauge"
+        );
+        for h in self.health.snapshot() {
+            let up = match h.state {
+                health::State::Healthy => 1,
+                health::State::Failed => 0,
+                health::State::Unknown => continue,
+            };
+            let _ = writeln!(out, "vpc_router_host_up{{ip=\"{}\"}} {up}", h.ip);
+        }
+        let _ = writeln!(
+            out,
+            "# HELP vpc_router_failovers_total Failovers, by CIDR.\n\
+             # TYPE vpc_router_failovers_total counter"
+        );
+        for (cidr, n) in &c.failovers {
+            let _ = writeln!(out, "vpc_router_failovers_total{{cidr=\"{cidr}\"}} {n}");
+        }
+        let _ = writeln!(
+            out,
+            "# HELP vpc_router_failover_duration_seconds From a router's failed check to the \
+             last answer of its failover's calls.\n\
+             # TYPE vpc_router_failover_duration_seconds histogram"
+        );
+        let mut cumulative = 0;
+        for (i, b) in FAILOVER_BUCKETS.iter().enumerate() {
+            cumulative += c.failover_buckets[i];
+            let _ = writeln!(
+                out,
+                "vpc_router_failover_duration_seconds_bucket{{le=\"{b}\"}} {cumulative}"
+            );
+        }
+        cumulative += c.failover_buckets[FAILOVER_BUCKETS.len()];
+        let _ = writeln!(
+            out,
+            "vpc_router_failover_duration_seconds_bucket{{le=\"+Inf\"}} {cumulative}\n\
+             vpc_router_failover_duration_seconds_sum {}\n\
+             vpc_router_failover_duration_seconds_count {cumulative}",
+            c.failover_seconds_sum
+        );
+        let _ = writeln!(
+            out,
+            "# HELP vpc_router_cidrs_without_healthy_router Spec CIDRs whose hosts have all \
+             failed their health checks.\n\
+             # TYPE vpc_router_cidrs_without_healthy_router gauge\n\
+             vpc_router_cidrs_without_healthy_router {}",
+            s.no_healthy.len()
         );
         let _ = writeln!(
             out,

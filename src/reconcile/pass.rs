@@ -82,12 +82,18 @@ pub struct Applied {
 }
 
 /// Makes the calls, in plan order. `pace` is called before each call and
-/// may wait (the rate budget); it gets the call about to be made.
-pub fn apply(ec2: &dyn Ec2, changes: &[Change], pace: &mut dyn FnMut(&Change)) -> Vec<Applied> {
+/// may wait (the rate budget); it gets the call about to be made, and
+/// answers whether to make it (a change whose router has failed since the
+/// plan was made is dropped; it is not in the result).
+pub fn apply(
+    ec2: &dyn Ec2,
+    changes: &[Change],
+    pace: &mut dyn FnMut(&Change) -> bool,
+) -> Vec<Applied> {
     changes
         .iter()
+        .filter(|c| pace(c))
         .map(|c| {
-            pace(c);
             let result = match (c.action, &c.to) {
                 (Action::Create, Some(t)) => ec2.create_route(&c.table, &c.cidr, &t.eni, false),
                 (Action::Replace, Some(t)) => ec2.replace_route(&c.table, &c.cidr, &t.eni, false),
@@ -137,6 +143,32 @@ pub fn fix_json(f: &Fix) -> Value {
         "ip": f.ip.to_string(),
         "action": "disable_source_dest_check",
     })
+}
+
+/// Brings an observation up to date with a change that was made, so that
+/// a failover can act on it without looking again.
+pub fn record_change(seen: &mut Observed, c: &Change) {
+    let Some(t) = seen.tables.iter_mut().find(|t| t.id == c.table) else {
+        return;
+    };
+    t.routes
+        .retain(|r| r.destination != crate::ec2::Destination::Cidr(c.cidr));
+    if let (Action::Create | Action::Replace, Some(to)) = (c.action, &c.to) {
+        let instance = seen
+            .enis
+            .iter()
+            .find(|e| e.id == to.eni)
+            .and_then(|e| e.instance.clone());
+        t.routes.push(crate::ec2::Route {
+            destination: crate::ec2::Destination::Cidr(c.cidr),
+            target: crate::ec2::RouteTarget::Interface {
+                eni: Some(to.eni.clone()),
+                instance,
+            },
+            state: crate::ec2::RouteState::Active,
+            origin: crate::ec2::RouteOrigin::CreateRoute,
+        });
+    }
 }
 
 /// The CIDRs owned after a pass: the spec's, plus those that left it but
@@ -230,7 +262,7 @@ mod tests {
         let vpc_id: VpcId = "vpc-350d6a51".parse().unwrap();
         let seen = observe(ec2, &vpc_id, spec, &TableScope::default()).unwrap();
         let p = plan_for(spec, &seen, owned, &plan::ALL_HEALTHY, &Options::default());
-        let applied = apply(ec2, &p.changes, &mut |_| {});
+        let applied = apply(ec2, &p.changes, &mut |_| true);
         (p, applied)
     }
 

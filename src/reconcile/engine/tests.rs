@@ -1,6 +1,8 @@
 //! The engine against the in-memory EC2 and an in-memory store: passes,
 //! spec edits, ownership across a restart, the one-CIDR pass, pacing.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::*;
@@ -308,4 +310,227 @@ fn source_dest_check_is_reported_or_fixed_before_the_routes() {
     e.pass();
     assert_eq!(mutations(&ec2).len(), 3);
     assert_eq!(e.status()["issues"].as_array().unwrap().len(), 0);
+}
+
+/// Health set by the test.
+#[derive(Default)]
+struct FakeHealth(Mutex<HashMap<IpAddr, health::State>>);
+
+impl FakeHealth {
+    fn set(&self, ip: &str, state: health::State) {
+        self.0.lock().unwrap().insert(ip.parse().unwrap(), state);
+    }
+}
+
+impl HealthSource for FakeHealth {
+    fn state(&self, ip: IpAddr) -> health::State {
+        *self
+            .0
+            .lock()
+            .unwrap()
+            .get(&ip)
+            .unwrap_or(&health::State::Unknown)
+    }
+    fn set_hosts(&self, _: &[Host]) {}
+    fn snapshot(&self) -> Vec<HostStatus> {
+        Vec::new()
+    }
+}
+
+const A_IP: &str = "10.33.20.142";
+const B_IP: &str = "10.33.30.22";
+
+fn with_c(ec2: &Mutex<FakeEc2>) {
+    ec2.lock().unwrap().enis.borrow_mut().push(eni(
+        "eni-0ccccccccccccccc3",
+        "i-0ccccccccccccccc3",
+        &["10.33.40.7"],
+        false,
+    ));
+}
+
+fn transition(e: &Engine, ip: &str, from: health::State, to: health::State, at: Instant) {
+    e.on_transition(health::Transition {
+        ip: ip.parse().unwrap(),
+        from,
+        to,
+        detected: at,
+        reason: "test".into(),
+    });
+}
+
+fn targets(ec2: &Mutex<FakeEc2>, cidr: &str, tables: usize) -> Vec<String> {
+    (0..tables)
+        .map(|t| {
+            ec2.lock()
+                .unwrap()
+                .route(&format!("rtb-{t:08x}"), cidr)
+                .and_then(|r| r.target.eni().map(ToString::to_string))
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+#[test]
+fn a_failed_router_is_failed_over_at_once_in_every_table() {
+    use health::State::{Failed, Healthy};
+    let ec2 = vpc(4);
+    with_c(&ec2);
+    let h = Arc::new(FakeHealth::default());
+    for ip in [A_IP, B_IP, "10.33.40.7"] {
+        h.set(ip, Healthy);
+    }
+    let slept = Arc::new(AtomicU64::default());
+    let e = engine(ec2.clone(), Mem::default(), slept)
+        .with_health(h.clone(), None, 4)
+        .unwrap();
+    e.set_spec(
+        spec(
+            r#"{"10.55.0.0/16": ["10.33.20.142", "10.33.30.22"],
+                "10.56.0.0/16": ["10.33.20.142", "10.33.40.7", "10.33.30.22"],
+                "10.57.0.0/16": ["10.33.30.22"]}"#,
+        ),
+        false,
+    )
+    .unwrap();
+    assert!(e.pass());
+    assert_eq!(
+        targets(&ec2, "10.55.0.0/16", 4),
+        ["eni-0aaaaaaaaaaaaaaa1"; 4]
+    );
+
+    // A fails: its two CIDRs move, each to its first healthy host, in all
+    // four tables, with no describe first; 10.57.0.0/16 is not touched.
+    ec2.lock().unwrap().calls.borrow_mut().clear();
+    h.set(A_IP, Failed);
+    transition(&e, A_IP, Healthy, Failed, Instant::now());
+    let calls = ec2.lock().unwrap().calls();
+    assert_eq!(calls.len(), 8, "{calls:#?}");
+    assert!(
+        calls.iter().all(|c| c.starts_with("ReplaceRoute")),
+        "{calls:#?}"
+    );
+    assert_eq!(
+        targets(&ec2, "10.55.0.0/16", 4),
+        ["eni-0bbbbbbbbbbbbbbb2"; 4]
+    );
+    assert_eq!(
+        targets(&ec2, "10.56.0.0/16", 4),
+        ["eni-0ccccccccccccccc3"; 4]
+    );
+    let mut m = String::new();
+    e.render_metrics(&mut m);
+    assert!(
+        m.contains("vpc_router_failovers_total{cidr=\"10.55.0.0/16\"} 1"),
+        "{m}"
+    );
+    assert!(
+        m.contains("vpc_router_failover_duration_seconds_count 1"),
+        "{m}"
+    );
+
+    // The failover's view is current: C failing next moves 10.56.0.0/16
+    // to B, still without a describe.
+    ec2.lock().unwrap().calls.borrow_mut().clear();
+    h.set("10.33.40.7", Failed);
+    transition(&e, "10.33.40.7", Healthy, Failed, Instant::now());
+    assert_eq!(
+        targets(&ec2, "10.56.0.0/16", 4),
+        ["eni-0bbbbbbbbbbbbbbb2"; 4]
+    );
+    assert!(ec2
+        .lock()
+        .unwrap()
+        .calls()
+        .iter()
+        .all(|c| c.starts_with("ReplaceRoute")));
+
+    // A recovers: no failback by default, and a pass agrees.
+    h.set(A_IP, Healthy);
+    transition(&e, A_IP, Failed, Healthy, Instant::now());
+    ec2.lock().unwrap().calls.borrow_mut().clear();
+    assert!(e.pass());
+    assert!(mutations(&ec2).is_empty(), "{:?}", mutations(&ec2));
+}
+
+#[test]
+fn with_no_healthy_router_the_routes_stay() {
+    use health::State::{Failed, Healthy};
+    let ec2 = vpc(2);
+    let h = Arc::new(FakeHealth::default());
+    h.set(A_IP, Healthy);
+    h.set(B_IP, Failed);
+    let e = engine(ec2.clone(), Mem::default(), Arc::default())
+        .with_health(h.clone(), None, 2)
+        .unwrap();
+    e.set_spec(
+        spec(r#"{"10.55.0.0/16": ["10.33.20.142", "10.33.30.22"]}"#),
+        false,
+    )
+    .unwrap();
+    assert!(e.pass());
+    h.set(A_IP, Failed);
+    ec2.lock().unwrap().calls.borrow_mut().clear();
+    transition(&e, A_IP, Healthy, Failed, Instant::now());
+    assert!(mutations(&ec2).is_empty());
+    assert_eq!(
+        targets(&ec2, "10.55.0.0/16", 2),
+        ["eni-0aaaaaaaaaaaaaaa1"; 2]
+    );
+    assert_eq!(e.status()["no_healthy_router"], json!(["10.55.0.0/16"]));
+    // A pass agrees, and says so.
+    assert!(e.pass());
+    assert!(mutations(&ec2).is_empty());
+    let issues = e.status()["issues"].to_string();
+    assert!(issues.contains("no healthy router"), "{issues}");
+    let mut m = String::new();
+    e.render_metrics(&mut m);
+    assert!(
+        m.contains("vpc_router_cidrs_without_healthy_router 1"),
+        "{m}"
+    );
+}
+
+#[test]
+fn failback_waits_for_the_hold_down() {
+    use health::State::{Failed, Healthy};
+    let ec2 = vpc(2);
+    let h = Arc::new(FakeHealth::default());
+    h.set(A_IP, Failed);
+    h.set(B_IP, Healthy);
+    let slept = Arc::new(AtomicU64::default());
+    let e = engine(ec2.clone(), Mem::default(), slept.clone())
+        .with_health(h.clone(), Some(Duration::from_secs(60)), 2)
+        .unwrap();
+    e.set_spec(
+        spec(r#"{"10.55.0.0/16": ["10.33.20.142", "10.33.30.22"]}"#),
+        false,
+    )
+    .unwrap();
+    assert!(e.pass());
+    assert_eq!(
+        targets(&ec2, "10.55.0.0/16", 2),
+        ["eni-0bbbbbbbbbbbbbbb2"; 2]
+    );
+    // A recovers (at the fake clock's now); within the hold-down B keeps
+    // the routes.
+    h.set(A_IP, Healthy);
+    let now = (e.time.mono)();
+    transition(&e, A_IP, Failed, Healthy, now);
+    assert!(e.pass());
+    assert_eq!(
+        targets(&ec2, "10.55.0.0/16", 2),
+        ["eni-0bbbbbbbbbbbbbbb2"; 2]
+    );
+    assert!(
+        e.lock().pass_at.is_some(),
+        "a pass is due when the hold-down ends"
+    );
+    // After it, A takes them back.
+    slept.fetch_add(61_000_000, Ordering::SeqCst);
+    assert!(e.pass());
+    assert_eq!(
+        targets(&ec2, "10.55.0.0/16", 2),
+        ["eni-0aaaaaaaaaaaaaaa1"; 2]
+    );
 }

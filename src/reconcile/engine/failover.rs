@@ -1,0 +1,262 @@
+//! Failover: when a router's health check fails, every CIDR routed to it
+//! moves to the first healthy host in spec order, in every table, at once.
+//!
+//! It acts on the tables as last seen (no describe first), plans with the
+//! same pure planner as a pass (so a failover and the next pass agree),
+//! takes its tokens from the rate budget ahead of routine work (urgent
+//! takes go into debt rather than wait), and makes its calls side by side
+//! on a fixed pool of threads, so a few slow answers do not add up.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+
+use super::{Engine, FAILOVER_BUCKETS};
+use crate::ec2::Ec2;
+use crate::health::{State, Transition};
+use crate::reconcile::budget::CallKind;
+use crate::reconcile::pass::{self, Applied};
+use crate::reconcile::plan::{Change, Issue, Options};
+use crate::spec::Spec;
+use crate::types::Cidr;
+use crate::{error, info, warn};
+
+type Job = (Change, Sender<Applied>);
+
+/// A fixed pool of threads that make route calls side by side.
+pub(super) struct Pool {
+    jobs: Mutex<Option<Sender<Job>>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Pool {
+    /// No threads: calls are made on the caller's thread.
+    pub(super) fn none() -> Pool {
+        Pool {
+            jobs: Mutex::new(None),
+            threads: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub(super) fn start(ec2: Arc<dyn Ec2 + Send + Sync>, n: usize) -> Result<Pool, String> {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let rx: Arc<Mutex<Receiver<Job>>> = Arc::new(Mutex::new(rx));
+        let pool = Pool {
+            jobs: Mutex::new(Some(tx)),
+            threads: Mutex::new(Vec::new()),
+        };
+        for i in 0..n.max(1) {
+            let (rx, ec2) = (rx.clone(), ec2.clone());
+            let spawned =
+                thread::Builder::new()
+                    .name(format!("failover-{i}"))
+                    .spawn(move || loop {
+                        // One thread waits on the channel, the others on the
+                        // lock; the lock is let go as soon as a job arrives.
+                        let job = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                        let Ok((change, reply)) = job else { return };
+                        for a in pass::apply(&*ec2, &[change], &mut |_| true) {
+                            let _ = reply.send(a);
+                        }
+                    });
+            match spawned {
+                Ok(h) => pool
+                    .threads
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(h),
+                Err(e) => {
+                    pool.stop();
+                    return Err(format!("cannot start a failover thread: {e}"));
+                }
+            }
+        }
+        Ok(pool)
+    }
+
+    /// Makes every change, side by side; the results in plan order.
+    fn run(&self, ec2: &dyn Ec2, changes: &[Change]) -> Vec<Applied> {
+        let jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let Some(jobs) = jobs else {
+            return pass::apply(ec2, changes, &mut |_| true);
+        };
+        let (tx, rx) = mpsc::channel();
+        for c in changes {
+            if jobs.send((c.clone(), tx.clone())).is_err() {
+                // Stopping: make the call here rather than lose it.
+                let _ = tx.send(pass::apply(ec2, std::slice::from_ref(c), &mut |_| true).remove(0));
+            }
+        }
+        drop(tx);
+        let mut out: Vec<Applied> = rx.iter().collect();
+        let order = |a: &Applied| changes.iter().position(|c| *c == a.change);
+        out.sort_by_key(order);
+        out
+    }
+
+    /// Ends the threads once their calls are answered.
+    pub(super) fn stop(&self) {
+        self.jobs.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let threads: Vec<JoinHandle<()>> = self
+            .threads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+            .collect();
+        for t in threads {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Engine {
+    /// A host's health changed. A router that failed is failed over at
+    /// once; a recovered one is eligible again (a pass is asked for), and
+    /// with `--failback` a pass is due when its hold-down ends.
+    pub fn on_transition(&self, t: Transition) {
+        {
+            let mut s = self.lock();
+            if t.to == State::Healthy {
+                s.healthy_since.insert(t.ip, t.detected);
+                if let Some(hold) = self.failback {
+                    let at = t.detected + hold;
+                    s.pass_at = Some(s.pass_at.map_or(at, |p| p.min(at)));
+                }
+            } else {
+                s.healthy_since.remove(&t.ip);
+            }
+            s.dirty = true;
+        }
+        match t.to {
+            State::Failed => warn!("{t}"),
+            _ => info!("{t}"),
+        }
+        if t.to == State::Failed {
+            self.failover(&t);
+        }
+        self.wake.notify_all();
+    }
+
+    /// Moves every CIDR routed to the failed router `t.ip`.
+    fn failover(&self, t: &Transition) {
+        let (spec, seen) = {
+            let s = self.lock();
+            (s.spec.clone(), s.seen.clone())
+        };
+        let (Some(spec), Some(seen)) = (spec, seen) else {
+            // Nothing seen yet: the pass that was asked for will do it.
+            return;
+        };
+        let dead: Vec<_> = seen
+            .enis
+            .iter()
+            .filter(|e| e.addresses.contains(&t.ip))
+            .map(|e| e.id.clone())
+            .collect();
+        // The spec CIDRs some table routes to the failed router.
+        let affected: BTreeMap<Cidr, Vec<_>> = spec
+            .routes()
+            .iter()
+            .filter(|(cidr, _)| {
+                seen.tables.iter().any(|tb| {
+                    tb.route_for(cidr)
+                        .and_then(|r| r.target.eni())
+                        .is_some_and(|e| dead.contains(e))
+                })
+            })
+            .map(|(c, h)| (*c, h.clone()))
+            .collect();
+        if affected.is_empty() {
+            return;
+        }
+        let sub = Spec::from_routes(affected);
+        let options = Options {
+            prune: false,
+            fix_source_dest_check: false,
+            ..self.options.clone()
+        };
+        let plan = self.health_view(|h| pass::plan_for(&sub, &seen, &BTreeSet::new(), h, &options));
+        {
+            let mut b = self.budget.lock().unwrap_or_else(|p| p.into_inner());
+            for _ in &plan.changes {
+                b.take_urgent(CallKind::Mutate, (self.time.mono)());
+            }
+        }
+        let applied = self.pool.run(&*self.ec2, &plan.changes);
+        let took = t.detected.elapsed();
+        let mut s = self.lock();
+        s.failovers += 1;
+        if let Some(known) = &mut s.seen {
+            let known = Arc::make_mut(known);
+            for a in applied.iter().filter(|a| a.result.is_ok()) {
+                pass::record_change(known, &a.change);
+            }
+        }
+        self.record(
+            &mut s,
+            &seen,
+            &plan,
+            (&[], &applied),
+            (self.time.wall)(),
+            false,
+        );
+        for (cidr, target) in &plan.targets {
+            let Some(to) = target else {
+                if plan
+                    .issues
+                    .iter()
+                    .any(|i| matches!(i, Issue::NoHealthyRouter { cidr: c } if c == cidr))
+                {
+                    s.no_healthy.insert(*cidr);
+                }
+                warn!(
+                    "failover {cidr}: router {} failed ({}) and no healthy router is left; \
+                     its routes stay as they are",
+                    t.ip, t.reason
+                );
+                continue;
+            };
+            s.no_healthy.remove(cidr);
+            let mine: Vec<&Applied> = applied.iter().filter(|a| a.change.cidr == *cidr).collect();
+            let ok = mine.iter().filter(|a| a.result.is_ok()).count();
+            let from = dead
+                .first()
+                .map_or_else(|| t.ip.to_string(), |e| format!("{e} ({})", t.ip));
+            if mine.len() > ok {
+                error!(
+                    "failover {cidr}: {from} -> {} ({}): {ok} of {} table(s) changed, the rest \
+                     failed and are retried by the next pass; {} ms from detection",
+                    to.eni,
+                    t.reason,
+                    mine.len(),
+                    took.as_millis()
+                );
+            } else {
+                info!(
+                    "failover {cidr}: {from} -> {} ({}) (router {} failed: {}); {ok} table(s) \
+                     changed in {} ms from detection",
+                    to.eni,
+                    to.ip,
+                    t.ip,
+                    t.reason,
+                    took.as_millis()
+                );
+            }
+            if ok > 0 {
+                *s.counters.failovers.entry(*cidr).or_default() += 1;
+            }
+        }
+        if !applied.is_empty() {
+            let secs = took.as_secs_f64();
+            let i = FAILOVER_BUCKETS
+                .iter()
+                .position(|b| secs <= *b)
+                .unwrap_or(FAILOVER_BUCKETS.len());
+            s.counters.failover_buckets[i] += 1;
+            s.counters.failover_seconds_sum += secs;
+        }
+        // A pass confirms what the failover did (and retries what failed).
+        s.dirty = true;
+    }
+}
