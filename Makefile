@@ -27,7 +27,7 @@ static:
 	  test $$size -lt 3145728 || { echo "error: over the 3 MB target"; exit 1; }
 
 bench:
-	$(CARGO) bench --bench cli --bench daemon --bench reconcile
+	$(CARGO) bench --bench cli --bench daemon --bench reconcile --bench failover
 
 demo:
 	bash demo/run.sh

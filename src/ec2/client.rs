@@ -83,6 +83,10 @@ impl HttpEc2 {
             .user_agent(concat!("vpc-router/", env!("CARGO_PKG_VERSION")))
             // Set explicitly, so ureq never reads the process environment.
             .proxy(settings.proxy.clone())
+            // A failover makes its calls side by side (up to 32 at once);
+            // keep those connections for the next one.
+            .max_idle_connections(32)
+            .max_idle_connections_per_host(32)
             .build()
             .into();
         let url = format!("{}/", settings.endpoint);

@@ -51,6 +51,8 @@ impl Pool {
             let spawned =
                 thread::Builder::new()
                     .name(format!("failover-{i}"))
+                // A route call and its logging need little stack.
+                .stack_size(256 * 1024)
                     .spawn(move || loop {
                         // One thread waits on the channel, the others on the
                         // lock; the lock is let go as soon as a job arrives.
