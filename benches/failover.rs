@@ -11,7 +11,6 @@
 //! answering at once, once with 100 ms per call, closer to EC2's own
 //! latency. Figures are printed, never asserted.
 
-#[allow(dead_code)]
 #[path = "../tests/common/mod.rs"]
 mod common;
 
