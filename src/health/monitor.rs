@@ -706,6 +706,64 @@ mod tests {
         );
     }
 
+    /// Answers by a script, one result per check: `true` is a good one.
+    struct Scripted {
+        results: Mutex<Vec<bool>>,
+        /// After the script: every check fails or passes as this says.
+        then: bool,
+    }
+
+    impl Probe for Scripted {
+        fn probe(&self, _: &ProbeTarget, _: Duration) -> Result<Duration, String> {
+            let mut r = self.results.lock().unwrap();
+            let ok = if r.is_empty() { self.then } else { r.remove(0) };
+            if ok {
+                Ok(Duration::from_micros(100))
+            } else {
+                Err("scripted failure".into())
+            }
+        }
+
+        fn name(&self) -> &str {
+            "scripted"
+        }
+    }
+
+    #[test]
+    fn an_intermittent_host_never_flaps_and_a_dead_one_fails_once() {
+        // Healthy, then 40 checks that fail every other time (never `fall`
+        // = 3 in a row), then dead for good.
+        let mut script = vec![true, true];
+        for i in 0..40 {
+            script.push(i % 2 == 0);
+        }
+        let probe = Arc::new(Scripted {
+            results: Mutex::new(script),
+            then: false,
+        });
+        let (tx, rx) = mpsc::channel();
+        let m = Monitor::start(fast(), probe.clone(), tx).unwrap();
+        m.set_hosts(&[host("127.0.0.9:9".parse().unwrap())]);
+        let mut seen = Vec::new();
+        let deadline = Instant::now() + PATIENCE;
+        while seen.last().map(|t: &Transition| t.to) != Some(State::Failed) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            seen.push(rx.recv_timeout(left).expect("a transition"));
+        }
+        // The script was used up before the host failed: the 40 mixed
+        // results changed nothing.
+        assert!(probe.results.lock().unwrap().is_empty());
+        let states: Vec<(State, State)> = seen.iter().map(|t| (t.from, t.to)).collect();
+        assert_eq!(
+            states,
+            [
+                (State::Unknown, State::Healthy),
+                (State::Healthy, State::Failed)
+            ]
+        );
+        m.stop();
+    }
+
     #[test]
     fn none_says_healthy_without_threads() {
         let m = Monitor::none();

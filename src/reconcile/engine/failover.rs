@@ -48,20 +48,19 @@ impl Pool {
         };
         for i in 0..n.max(1) {
             let (rx, ec2) = (rx.clone(), ec2.clone());
-            let spawned =
-                thread::Builder::new()
-                    .name(format!("failover-{i}"))
+            let spawned = thread::Builder::new()
+                .name(format!("failover-{i}"))
                 // A route call and its logging need little stack.
                 .stack_size(256 * 1024)
-                    .spawn(move || loop {
-                        // One thread waits on the channel, the others on the
-                        // lock; the lock is let go as soon as a job arrives.
-                        let job = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
-                        let Ok((change, reply)) = job else { return };
-                        for a in pass::apply(&*ec2, &[change], &mut |_| true) {
-                            let _ = reply.send(a);
-                        }
-                    });
+                .spawn(move || loop {
+                    // One thread waits on the channel, the others on the
+                    // lock; the lock is let go as soon as a job arrives.
+                    let job = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                    let Ok((change, reply)) = job else { return };
+                    for a in pass::apply(&*ec2, &[change], &mut |_| true) {
+                        let _ = reply.send(a);
+                    }
+                });
             match spawned {
                 Ok(h) => pool
                     .threads
