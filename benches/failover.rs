@@ -86,15 +86,11 @@ fn main() {
     let spec = dir.join("spec.json");
     std::fs::write(&spec, format!("{{{}}}", doc.join(", "))).unwrap();
     let state = dir.join("state");
-    let d = Daemon::start(
+    let d = Daemon::configfile(
         &sim.url(),
+        &spec,
+        &state,
         &[
-            "-m",
-            "configfile",
-            "-f",
-            spec.to_str().unwrap(),
-            "--state-dir",
-            state.to_str().unwrap(),
             "--route-recheck-interval",
             "0",
             "--health",

@@ -22,18 +22,11 @@ fn configfile_mode_follows_the_file_and_ignores_broken_edits() {
         r#"{"10.60.0.0/16": ["10.33.20.142", "10.33.30.22"]}"#,
     )
     .unwrap();
-    let d = Daemon::start(
+    let d = Daemon::configfile(
         &sim.url(),
-        &[
-            "-m",
-            "configfile",
-            "-f",
-            file.to_str().unwrap(),
-            "--state-dir",
-            state.to_str().unwrap(),
-            "--route-recheck-interval",
-            "0",
-        ],
+        &file,
+        &state,
+        &["--route-recheck-interval", "0"],
     );
     converge(&sim, "10.60.0.0/16", Some(A_ENI));
 
@@ -224,18 +217,11 @@ fn throttling_is_retried_and_a_later_pass_converges() {
     let dir = temp_dir("spec-throttled");
     let file = dir.join("spec.json");
     std::fs::write(&file, r#"{"10.60.0.0/16": ["10.33.20.142"]}"#).unwrap();
-    let d = Daemon::start(
+    let d = Daemon::configfile(
         &sim.url(),
-        &[
-            "-m",
-            "configfile",
-            "-f",
-            file.to_str().unwrap(),
-            "--state-dir",
-            dir.join("state").to_str().unwrap(),
-            "--route-recheck-interval",
-            "1",
-        ],
+        &file,
+        &dir.join("state"),
+        &["--route-recheck-interval", "1"],
     );
     wait_for_log(&d, "RequestLimitExceeded");
     converge(&sim, "10.60.0.0/16", Some(A_ENI));

@@ -59,12 +59,6 @@ fn spec_file(name: &str, a: &Endpoint, b: &Endpoint) -> PathBuf {
 fn start(sim: &Ec2Sim, name: &str, spec: &Path, extra: &[&str]) -> Daemon {
     let state = temp_dir(&format!("{name}-state")).join("state");
     let mut args = vec![
-        "-m",
-        "configfile",
-        "-f",
-        spec.to_str().unwrap(),
-        "--state-dir",
-        state.to_str().unwrap(),
         "--route-recheck-interval",
         "0",
         "--health",
@@ -79,7 +73,7 @@ fn start(sim: &Ec2Sim, name: &str, spec: &Path, extra: &[&str]) -> Daemon {
         "2",
     ];
     args.extend_from_slice(extra);
-    Daemon::start(&sim.url(), &args)
+    Daemon::configfile(&sim.url(), spec, &state, &args)
 }
 
 /// Waits until the first pass is recorded: from then on a failover acts
@@ -236,20 +230,11 @@ fn icmp_checks_against_loopback() {
     )
     .unwrap();
     let state = dir.join("state");
-    let d = Daemon::start(
+    let d = Daemon::configfile(
         &sim.url(),
-        &[
-            "-m",
-            "configfile",
-            "-f",
-            spec.to_str().unwrap(),
-            "--state-dir",
-            state.to_str().unwrap(),
-            "--health",
-            "icmp",
-            "--check-interval",
-            "0.05",
-        ],
+        &spec,
+        &state,
+        &["--health", "icmp", "--check-interval", "0.05"],
     );
     converge(&sim, "10.60.0.0/16", Some(A_ENI));
     let until = Instant::now() + Duration::from_secs(10);

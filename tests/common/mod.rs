@@ -285,6 +285,25 @@ impl Daemon {
         Daemon { child, addr, log }
     }
 
+    /// `-d -m configfile -f SPEC --state-dir STATE`, plus `extra`.
+    pub fn configfile(
+        endpoint: &str,
+        spec: &std::path::Path,
+        state: &std::path::Path,
+        extra: &[&str],
+    ) -> Daemon {
+        let mut args = vec![
+            "-m",
+            "configfile",
+            "-f",
+            spec.to_str().unwrap(),
+            "--state-dir",
+            state.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        Daemon::start(endpoint, &args)
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }

@@ -93,6 +93,12 @@ fn spec(doc: &str) -> Spec {
     spec::parse(doc.as_bytes()).unwrap()
 }
 
+fn metrics(e: &Engine) -> String {
+    let mut m = String::new();
+    e.render_metrics(&mut m);
+    m
+}
+
 fn mutations(ec2: &Mutex<FakeEc2>) -> Vec<String> {
     ec2.lock().unwrap().mutations()
 }
@@ -149,8 +155,7 @@ fn passes_converge_track_ownership_and_survive_a_restart() {
         ["10.55.0.0/16"]
     );
     assert!(e.status()["routes"].get("10.66.0.0/16").is_none());
-    let mut m = String::new();
-    e.render_metrics(&mut m);
+    let m = metrics(&e);
     assert!(
         m.contains("vpc_router_reconcile_changes_total{kind=\"delete\"} 2"),
         "{m}"
@@ -180,8 +185,7 @@ fn failures_are_counted_and_retried() {
     );
     e.pass();
     assert_eq!(e.status()["last_pass"]["result"], "changed");
-    let mut m = String::new();
-    e.render_metrics(&mut m);
+    let m = metrics(&e);
     assert!(
         m.contains("vpc_router_reconcile_failures_total{code=\"RouteLimitExceeded\"} 1"),
         "{m}"
@@ -235,9 +239,8 @@ fn a_large_pass_paces_itself_with_the_budget() {
 #[test]
 fn source_dest_check_is_reported_or_fixed_before_the_routes() {
     let metric = |e: &Engine| {
-        let mut m = String::new();
-        e.render_metrics(&mut m);
-        m.lines()
+        metrics(e)
+            .lines()
             .find(|l| l.starts_with("vpc_router_source_dest_check_enabled "))
             .unwrap()
             .to_string()
@@ -302,8 +305,7 @@ fn source_dest_check_is_reported_or_fixed_before_the_routes() {
         Some(false)
     );
     assert_eq!(metric(&e), "vpc_router_source_dest_check_enabled 0");
-    let mut m = String::new();
-    e.render_metrics(&mut m);
+    let m = metrics(&e);
     assert!(m.contains("vpc_router_reconcile_changes_total{kind=\"disable_source_dest_check\"} 1"));
     assert!(m.contains("vpc_router_reconcile_failures_total{code=\"UnauthorizedOperation\"} 1"));
     // In sync now: no more calls.
@@ -418,8 +420,7 @@ fn a_failed_router_is_failed_over_at_once_in_every_table() {
         targets(&ec2, "10.56.0.0/16", 4),
         ["eni-0ccccccccccccccc3"; 4]
     );
-    let mut m = String::new();
-    e.render_metrics(&mut m);
+    let m = metrics(&e);
     assert!(
         m.contains("vpc_router_failovers_total{cidr=\"10.55.0.0/16\"} 1"),
         "{m}"
@@ -483,8 +484,7 @@ fn with_no_healthy_router_the_routes_stay() {
     assert!(mutations(&ec2).is_empty());
     let issues = e.status()["issues"].to_string();
     assert!(issues.contains("no healthy router"), "{issues}");
-    let mut m = String::new();
-    e.render_metrics(&mut m);
+    let m = metrics(&e);
     assert!(
         m.contains("vpc_router_cidrs_without_healthy_router 1"),
         "{m}"
