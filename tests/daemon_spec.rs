@@ -5,9 +5,6 @@
 
 mod common;
 
-use std::thread;
-use std::time::{Duration, Instant};
-
 use common::ec2sim::scenario;
 use common::*;
 
@@ -70,17 +67,8 @@ fn configfile_mode_follows_the_file_and_ignores_broken_edits() {
     );
 
     // The engine records a pass just after its last call returns.
-    let until = Instant::now() + Duration::from_secs(10);
-    loop {
-        let (s, st) = call(&d, "GET", "/status", None);
-        assert_eq!(s, 200);
-        if st["reconcile"]["managed"] == serde_json::json!([]) {
-            assert_eq!(st["reconcile"]["last_pass"]["result"], "changed", "{st:#}");
-            break;
-        }
-        assert!(Instant::now() < until, "{st:#}");
-        thread::sleep(Duration::from_millis(50));
-    }
+    let st = wait_for_status(&d, |st| st["reconcile"]["managed"] == serde_json::json!([]));
+    assert_eq!(st["reconcile"]["last_pass"]["result"], "changed", "{st:#}");
     let (_, m) = call(&d, "GET", "/metrics", None);
     let m = m.as_str().unwrap();
     assert!(

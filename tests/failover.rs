@@ -9,7 +9,7 @@ mod common;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::ec2sim::{scenario, Ec2Sim};
 use common::*;
@@ -79,15 +79,7 @@ fn start(sim: &Ec2Sim, name: &str, spec: &Path, extra: &[&str]) -> Daemon {
 /// Waits until the first pass is recorded: from then on a failover acts
 /// on the tables it saw.
 fn wait_for_pass(d: &Daemon) {
-    let until = Instant::now() + Duration::from_secs(10);
-    loop {
-        let (_, st) = call(d, "GET", "/status", None);
-        if st["reconcile"]["last_pass"]["result"].is_string() {
-            return;
-        }
-        assert!(Instant::now() < until, "{st:#}");
-        thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_status(d, |st| st["reconcile"]["last_pass"]["result"].is_string());
 }
 
 fn replaces(sim: &Ec2Sim) -> usize {
@@ -193,17 +185,9 @@ fn with_every_router_down_the_routes_stay_and_the_status_says_so() {
     assert!(!d.log().contains("failover 10.60.0.0/16"), "{}", d.log());
     a.close();
     wait_for_log(&d, "no healthy router is left");
-    let until = Instant::now() + Duration::from_secs(10);
-    loop {
-        let (_, status) = call(&d, "GET", "/status", None);
-        if status["reconcile"]["no_healthy_router"]
-            == serde_json::json!(["10.60.0.0/16", "10.61.0.0/16"])
-        {
-            break;
-        }
-        assert!(Instant::now() < until, "{status:#}");
-        thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_status(&d, |st| {
+        st["reconcile"]["no_healthy_router"] == serde_json::json!(["10.60.0.0/16", "10.61.0.0/16"])
+    });
     for t in TABLES {
         assert_eq!(sim.route_target(t, "10.60.0.0/16").as_deref(), Some(A_ENI));
     }
@@ -237,15 +221,10 @@ fn icmp_checks_against_loopback() {
         &["--health", "icmp", "--check-interval", "0.05"],
     );
     converge(&sim, "10.60.0.0/16", Some(A_ENI));
-    let until = Instant::now() + Duration::from_secs(10);
-    loop {
-        let (_, status) = call(&d, "GET", "/status", None);
-        let hosts = status["reconcile"]["hosts"].as_array().unwrap().clone();
-        if hosts.len() == 2 && hosts.iter().all(|h| h["state"] == "healthy") {
-            assert!(hosts.iter().all(|h| h["rtt_ms"].is_number()), "{status:#}");
-            break;
-        }
-        assert!(Instant::now() < until, "{status:#}");
-        thread::sleep(Duration::from_millis(50));
-    }
+    let status = wait_for_status(&d, |st| {
+        let hosts = st["reconcile"]["hosts"].as_array().unwrap();
+        hosts.len() == 2 && hosts.iter().all(|h| h["state"] == "healthy")
+    });
+    let hosts = status["reconcile"]["hosts"].as_array().unwrap();
+    assert!(hosts.iter().all(|h| h["rtt_ms"].is_number()), "{status:#}");
 }

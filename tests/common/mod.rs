@@ -393,6 +393,21 @@ pub fn converge(sim: &ec2sim::Ec2Sim, cidr: &str, eni: Option<&str>) {
     }
 }
 
+/// Polls `GET /status` (up to 10 s) until `done` holds for it, and
+/// returns that status document.
+pub fn wait_for_status(d: &Daemon, done: impl Fn(&Value) -> bool) -> Value {
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (s, st) = call(d, "GET", "/status", None);
+        assert_eq!(s, 200, "{st:#}");
+        if done(&st) {
+            return st;
+        }
+        assert!(Instant::now() < until, "{st:#}");
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
 pub fn wait_for_log(d: &Daemon, needle: &str) {
     let until = Instant::now() + Duration::from_secs(10);
     while !d.log().contains(needle) {
