@@ -12,18 +12,14 @@
 //! Figures are printed, never asserted. `BENCH_CHANGES=N` (a multiple of
 //! 200) changes the size of the second run.
 
-#[allow(dead_code)]
-#[path = "../tests/common/ec2sim.rs"]
-mod ec2sim;
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 use std::collections::BTreeMap;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ec2sim::Ec2Sim;
-
-const BIN: &str = env!("CARGO_BIN_EXE_vpc-router");
-const VPC: &str = "vpc-350d6a51";
+use common::ec2sim::Ec2Sim;
+use common::VPC;
 const A: (&str, &str, &str) = (
     "eni-0aaaaaaaaaaaaaaa1",
     "10.33.20.142",
@@ -53,7 +49,7 @@ fn children_usage() -> (Duration, u64) {
 struct Run {
     wall: Duration,
     cpu: Duration,
-    code: Option<i32>,
+    code: i32,
     calls: BTreeMap<String, usize>,
     stdout: String,
 }
@@ -62,16 +58,11 @@ fn apply(sim: &Ec2Sim, spec: &str) -> Run {
     sim.clear_calls();
     let (cpu0, _) = children_usage();
     let started = Instant::now();
-    let out = Command::new(BIN)
-        .env_clear()
-        .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
-        .env("AWS_SECRET_ACCESS_KEY", "secret")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .args(["-r", "us-east-1", "-v", VPC, "--endpoint-url", &sim.url()])
-        .args(["apply", "-f", spec, "--route-limit", "0"])
-        .stderr(Stdio::null())
-        .output()
-        .unwrap();
+    let out = common::run_with(
+        common::command("bench-reconcile"),
+        &sim.url(),
+        &["apply", "-f", spec, "--route-limit", "0"],
+    );
     let wall = started.elapsed();
     let (cpu1, _) = children_usage();
     let mut calls = BTreeMap::new();
@@ -81,9 +72,9 @@ fn apply(sim: &Ec2Sim, spec: &str) -> Run {
     Run {
         wall,
         cpu: cpu1 - cpu0,
-        code: out.status.code(),
+        code: out.code,
         calls,
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stdout: out.stdout,
     }
 }
 
@@ -133,7 +124,7 @@ fn main() {
     let mut last = None;
     for _ in 0..5 {
         let r = apply(&sim, &in_sync);
-        assert_eq!(r.code, Some(0), "{}", r.stdout);
+        assert_eq!(r.code, 0, "{}", r.stdout);
         assert!(r.stdout.contains("in sync: nothing to change"));
         walls.push(r.wall);
         last = Some(r);
@@ -154,7 +145,7 @@ fn main() {
     let n = moved * TABLES;
     println!("  changing {n} routes ({moved} CIDRs to another router in every table); this takes minutes, as EC2's budget would:");
     let r = apply(&sim, &moving);
-    assert_eq!(r.code, Some(0), "{}", r.stdout);
+    assert_eq!(r.code, 0, "{}", r.stdout);
     let floor = (n.saturating_sub(50)) as f64 / 5.0;
     println!(
         "  {n}-change apply: {}; wall {:.1} s (the mutating budget allows no less than {floor:.1} s); CPU {:.0} ms",
