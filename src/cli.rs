@@ -8,90 +8,9 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use crate::config::*;
 use crate::route::Op;
-use crate::types::{parse_ip, Cidr, Region, RouteTableId, VpcId};
-
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-
-/// What to do, validated.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Config {
-    pub action: Action,
-    pub aws: AwsArgs,
-    pub output: Output,
-    pub verbose: bool,
-    pub log: LogTarget,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Action {
-    Help,
-    Version,
-    Route(RouteArgs),
-    /// `-d`: serve the HTTP API. (Boxed: it is much the largest.)
-    Daemon(Box<DaemonArgs>),
-    /// `plan` or `apply -f SPEC`: reconcile every table with a route spec.
-    Reconcile(ReconcileArgs),
-}
-
-/// `plan` / `apply`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReconcileArgs {
-    /// false: `plan` (show the diff); true: `apply` (make it so).
-    pub apply: bool,
-    pub spec_file: PathBuf,
-    pub scope: TableScope,
-    pub options: crate::reconcile::plan::Options,
-    /// Where the owned CIDRs are remembered (none: nothing is deleted but
-    /// with --prune).
-    pub state_dir: Option<PathBuf>,
-}
-
-pub const DEFAULT_ROUTE_LIMIT: usize = 500;
-
-/// The daemon's settings (`-d`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DaemonArgs {
-    pub address: IpAddr,
-    /// 0 asks the system for a free port (tests); the log says which.
-    pub port: u16,
-    /// Threads that run route commands.
-    pub workers: usize,
-    /// Requests must carry `Authorization: Bearer <token>` from this file.
-    pub auth_token_file: Option<PathBuf>,
-    /// Tables a request works on when it names none (empty: all).
-    pub route_tables: Vec<RouteTableId>,
-    /// Client connections served at once (as many again may wait).
-    pub max_connections: usize,
-    /// How long a client may take to send one request.
-    pub request_timeout: Duration,
-    /// `-m`: desired-state routing from a spec.
-    pub spec: Option<SpecSettings>,
-}
-
-/// `-d -m configfile|http`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SpecSettings {
-    pub source: SpecSource,
-    pub state_dir: PathBuf,
-    pub scope: TableScope,
-    pub options: crate::reconcile::plan::Options,
-    /// A pass every this often (none: only on spec changes).
-    pub recheck: Option<Duration>,
-    pub health: HealthArgs,
-}
-
-/// How routers are checked, and failover and failback (`--health` ...).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HealthArgs {
-    pub kind: crate::health::Kind,
-    pub settings: crate::health::Settings,
-    /// `--failback`: the hold-down (`--failback-hold`) a recovered router
-    /// must stay healthy for before it takes its routes back.
-    pub failback: Option<Duration>,
-}
-
-pub const DEFAULT_FAILBACK_HOLD: Duration = Duration::from_secs(30);
+use crate::types::{parse_ip, Cidr, RouteTableId};
 
 /// The health flags as given, checked once the mode is known.
 #[derive(Default)]
@@ -208,70 +127,6 @@ impl HealthFlags {
             failback,
         })
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SpecSource {
-    /// `-m configfile -f FILE`: watched, applied on change.
-    File(PathBuf),
-    /// `-m http`: `POST /route_spec`, persisted in the state dir.
-    Http,
-}
-
-pub use crate::reconcile::pass::TableScope;
-
-pub const DEFAULT_RECHECK: Duration = Duration::from_secs(30);
-pub const DEFAULT_PORT: u16 = 33289;
-pub const DEFAULT_WORKERS: usize = 4;
-pub const MAX_WORKERS: usize = 64;
-pub const DEFAULT_MAX_CONNECTIONS: usize = 32;
-pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// A route command: `-c add|show|del`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RouteArgs {
-    pub op: Op,
-    pub cidr: Cidr,
-    pub ip: Option<IpAddr>,
-    pub route_tables: Vec<RouteTableId>,
-    pub force: bool,
-    pub dry_run: bool,
-}
-
-/// Where to find AWS; anything not given is resolved from the environment.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AwsArgs {
-    pub region: Option<Region>,
-    pub vpc: Option<VpcId>,
-    pub endpoint_url: Option<String>,
-    pub profile: Option<String>,
-    pub connect_timeout: Duration,
-    pub timeout: Duration,
-}
-
-impl Default for AwsArgs {
-    fn default() -> Self {
-        AwsArgs {
-            region: None,
-            vpc: None,
-            endpoint_url: None,
-            profile: None,
-            connect_timeout: Duration::from_secs(5),
-            timeout: Duration::from_secs(30),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Output {
-    Text,
-    Json,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LogTarget {
-    Stderr,
-    File(PathBuf),
 }
 
 /// A bad command line. `arg` names the argument at fault.
@@ -665,10 +520,10 @@ where
         };
     // -d -m: the daemon reconciling a spec, where the spec flags belong.
     let spec_mode = daemon && mode.is_some();
-    let action = if help {
-        Action::Help
+    let command = if help {
+        Command::Help
     } else if version {
-        Action::Version
+        Command::Version
     } else if let Some(sub) = subcommand {
         let other = [
             ("-c/--cmd", cmd.is_some()),
@@ -701,7 +556,7 @@ where
                 format!("missing; {sub} needs the route spec, e.g. {sub} -f spec.json"),
             )
         })?;
-        Action::Reconcile(ReconcileArgs {
+        Command::Reconcile(ReconcileArgs {
             apply: sub == "apply",
             spec_file: PathBuf::from(spec_file),
             scope: scope(tables, tag)?,
@@ -800,7 +655,7 @@ where
             ),
         )?;
         d.spec = spec;
-        Action::Daemon(Box::new(d))
+        Command::Daemon(Box::new(d))
     } else if mode.is_some() {
         return Err(err(
             "-m/--mode",
@@ -867,7 +722,7 @@ where
                 "show changes nothing; --dry-run goes with add or del",
             ));
         }
-        Action::Route(RouteArgs {
+        Command::Route(RouteArgs {
             op,
             cidr,
             ip,
@@ -877,7 +732,7 @@ where
         })
     };
     Ok(Config {
-        action,
+        command,
         aws,
         output,
         verbose,
@@ -1140,8 +995,8 @@ mod tests {
     }
 
     fn route(s: &str) -> RouteArgs {
-        match parse_str(s).unwrap().action {
-            Action::Route(r) => r,
+        match parse_str(s).unwrap().command {
+            Command::Route(r) => r,
             a => panic!("{a:?}"),
         }
     }
@@ -1175,7 +1030,7 @@ mod tests {
              --endpoint-url http://127.0.0.1:5000 --connect-timeout 0.5 --timeout 10",
         )
         .unwrap();
-        let Action::Route(r) = &c.action else {
+        let Command::Route(r) = &c.command else {
             panic!()
         };
         assert_eq!(r.route_tables.len(), 2);
@@ -1194,9 +1049,9 @@ mod tests {
 
     #[test]
     fn help_and_version_need_nothing_else() {
-        assert_eq!(parse_str("-h").unwrap().action, Action::Help);
-        assert_eq!(parse_str("--help -c bogus").unwrap().action, Action::Help);
-        assert_eq!(parse_str("-V").unwrap().action, Action::Version);
+        assert_eq!(parse_str("-h").unwrap().command, Command::Help);
+        assert_eq!(parse_str("--help -c bogus").unwrap().command, Command::Help);
+        assert_eq!(parse_str("-V").unwrap().command, Command::Version);
     }
 
     #[test]
@@ -1229,8 +1084,8 @@ mod tests {
     }
 
     fn daemon(s: &str) -> DaemonArgs {
-        match parse_str(s).unwrap().action {
-            Action::Daemon(d) => *d,
+        match parse_str(s).unwrap().command {
+            Command::Daemon(d) => *d,
             a => panic!("{a:?}"),
         }
     }
@@ -1333,8 +1188,8 @@ mod tests {
     }
 
     fn reconcile(s: &str) -> ReconcileArgs {
-        match parse_str(s).unwrap().action {
-            Action::Reconcile(r) => r,
+        match parse_str(s).unwrap().command {
+            Command::Reconcile(r) => r,
             a => panic!("{a:?}"),
         }
     }
@@ -1353,7 +1208,7 @@ mod tests {
         .unwrap();
         assert_eq!(c.aws.vpc.unwrap().as_str(), "vpc-350d6a51");
         assert_eq!(c.output, Output::Json);
-        let Action::Reconcile(r) = c.action else {
+        let Command::Reconcile(r) = c.command else {
             panic!()
         };
         assert!(r.apply && r.options.prune);

@@ -2,13 +2,14 @@
 //! the router instance that should receive its packets) right in every route
 //! table of an AWS VPC. See ARCHITECTURE.md for the map of modules.
 //!
-//! [`run`] takes a validated [`cli::Config`], resolves what the command line
+//! [`run`] takes a validated [`config::Config`], resolves what the command line
 //! left open (region, VPC, credentials, endpoint) from an [`aws::Env`]
 //! snapshot, runs the command and returns the exit code.
 
 pub mod api;
 pub mod aws;
 pub mod cli;
+pub mod config;
 pub mod daemon;
 pub mod ec2;
 pub mod health;
@@ -20,6 +21,9 @@ pub mod state;
 pub mod timefmt;
 pub mod types;
 
+/// This build's version, as `--version` and the daemon's status show it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
 use std::fmt;
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -28,7 +32,7 @@ use std::sync::Arc;
 use aws::credentials;
 use aws::imds::{self, Imds};
 use aws::{Clock, CredentialsError, CredentialsProvider, Env};
-use cli::{Action, Config, LogTarget, Output, RouteArgs};
+use config::{Command, Config, LogTarget, Output, RouteArgs};
 use ec2::client::{ClientSettings, HttpEc2};
 use ec2::retry::{parse_max_attempts, RetryPolicy};
 use route::{RouteError, RouteRequest, Verdict};
@@ -201,20 +205,20 @@ fn logged(config: &Config, f: impl FnOnce() -> Result<u8, MainError>) -> u8 {
 /// Runs the command and returns the process exit code. Reports go to `out`;
 /// logs and errors to the log.
 pub fn run(config: &Config, env: &Env, clock: Clock, out: &mut dyn Write) -> u8 {
-    match &config.action {
-        Action::Help => {
+    match &config.command {
+        Command::Help => {
             let _ = out.write_all(cli::HELP.as_bytes());
             exit::OK
         }
-        Action::Version => {
-            let _ = writeln!(out, "vpc-router {}", cli::VERSION);
+        Command::Version => {
+            let _ = writeln!(out, "vpc-router {}", crate::VERSION);
             exit::OK
         }
-        Action::Daemon(args) => logged(config, || daemon::run(config, args, env, clock)),
-        Action::Reconcile(args) => {
+        Command::Daemon(args) => logged(config, || daemon::run(config, args, env, clock)),
+        Command::Reconcile(args) => {
             logged(config, || reconcile_command(config, args, env, clock, out))
         }
-        Action::Route(args) => {
+        Command::Route(args) => {
             if let Err(e) = init_logging(config) {
                 // Logging is not set up, so this goes to stderr.
                 error!("{e}");
@@ -276,7 +280,7 @@ fn route_command(
 /// `plan` / `apply -f SPEC`: one reconcile pass.
 fn reconcile_command(
     config: &Config,
-    args: &cli::ReconcileArgs,
+    args: &config::ReconcileArgs,
     env: &Env,
     clock: Clock,
     out: &mut dyn Write,

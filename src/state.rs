@@ -16,7 +16,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::{json, Value};
 
-use crate::reconcile::engine::Persist;
 use crate::spec::{self, Spec};
 use crate::types::Cidr;
 
@@ -86,6 +85,9 @@ pub struct StateDir {
     path: PathBuf,
     /// Holds the flock for as long as the directory is open.
     _lock: File,
+    /// Numbers the temp files of this handle's writes (the lock makes this
+    /// handle the only writer).
+    seq: AtomicU64,
 }
 
 impl StateDir {
@@ -145,6 +147,7 @@ impl StateDir {
         Ok(StateDir {
             path: path.to_path_buf(),
             _lock: lock,
+            seq: AtomicU64::new(0),
         })
     }
 
@@ -166,12 +169,11 @@ impl StateDir {
     /// so two threads writing the same name never mix their content (the
     /// last rename wins, whole).
     pub fn write(&self, name: &str, data: &[u8]) -> Result<(), StateError> {
-        static SEQ: AtomicU64 = AtomicU64::new(0);
         let target = self.path.join(name);
         let temp = self.path.join(format!(
             "{TEMP_PREFIX}{name}.{}.{}",
             std::process::id(),
-            SEQ.fetch_add(1, Ordering::Relaxed)
+            self.seq.fetch_add(1, Ordering::Relaxed)
         ));
         let written = (|| {
             let mut f = OpenOptions::new()
@@ -242,6 +244,14 @@ impl StateDir {
     pub fn save_spec(&self, spec: &Spec) -> Result<(), StateError> {
         self.write(SPEC, format!("{:#}\n", spec.to_json()).as_bytes())
     }
+}
+
+/// Where the spec (http mode) and the owned CIDRs are kept across restarts.
+pub trait Persist: Send + Sync {
+    fn load_owned(&self) -> Result<BTreeSet<Cidr>, String>;
+    fn save_owned(&self, owned: &BTreeSet<Cidr>) -> Result<(), String>;
+    fn load_spec(&self) -> Result<Option<Spec>, String>;
+    fn save_spec(&self, spec: &Spec) -> Result<(), String>;
 }
 
 impl Persist for StateDir {

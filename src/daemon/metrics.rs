@@ -294,7 +294,7 @@ impl Metrics {
              # HELP vpc_router_build_info The running version.\n\
              # TYPE vpc_router_build_info gauge\n\
              vpc_router_build_info{{version=\"{}\"}} 1",
-            crate::cli::VERSION
+            crate::VERSION
         );
         out
     }

@@ -28,7 +28,7 @@ use std::thread;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use crate::aws::{Clock, Env};
-use crate::cli::{Config, DaemonArgs};
+use crate::config::{Config, DaemonArgs};
 use crate::{error, exit, info, warn, MainError};
 use auth::Token;
 use frame::Limits;
@@ -36,7 +36,7 @@ use gate::{Gate, GateConfig};
 use metrics::Metrics;
 use service::{CidrLocks, Service, SpecMode};
 
-use crate::cli::{SpecSettings, SpecSource};
+use crate::config::{SpecSettings, SpecSource};
 use crate::reconcile::engine::{Engine, Time};
 use crate::state::StateDir;
 
@@ -144,7 +144,7 @@ pub fn run(config: &Config, args: &DaemonArgs, env: &Env, clock: Clock) -> Resul
     .map_err(|e| MainError::Setup(format!("cannot start the gate threads: {e}")))?;
     info!(
         "vpc-router {} listening on http://{local} (region {}, {}, {} workers, {})",
-        crate::cli::VERSION,
+        crate::VERSION,
         svc.region,
         svc.vpc,
         args.workers,

@@ -16,7 +16,7 @@ use super::auth::Token;
 use super::metrics::Metrics;
 use crate::api::{self, ApiAction, RequestError, RouteCall};
 use crate::aws::Clock;
-use crate::cli::SpecSource;
+use crate::config::SpecSource;
 use crate::ec2::{Ec2, RouteTarget};
 use crate::reconcile::engine::{CidrResult, Engine};
 use crate::reconcile::plan::{Action, Issue};
@@ -307,7 +307,7 @@ impl Service {
             d
         });
         json!({
-            "version": crate::cli::VERSION,
+            "version": crate::VERSION,
             "region": self.region.to_string(),
             "vpc": self.vpc.to_string(),
             "ec2_endpoint": self.endpoint,

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::retry::{classify, Jitter, RetryPolicy, Verdict};
+use super::retry::{classify, Decision, Jitter, RetryPolicy};
 use super::sign::{form_body, sign};
 use super::xml::{self, Page};
 use super::{Ec2, Ec2Error, NetworkInterface, RouteTable};
@@ -136,7 +136,7 @@ impl HttpEc2 {
         let result = loop {
             attempt += 1;
             let started = Instant::now();
-            let (verdict, error) = match self.attempt(action, &body) {
+            let (decision, error) = match self.attempt(action, &body) {
                 Ok(text) => {
                     debug!(
                         "EC2 {action}: ok after {} ms (attempt {attempt})",
@@ -145,7 +145,7 @@ impl HttpEc2 {
                     break Ok(text);
                 }
                 Err(Failure::Answer { status, error }) => {
-                    let verdict = classify(status, error.code());
+                    let decision = classify(status, error.code());
                     let mut error = error;
                     if let Ec2Error::Api {
                         maybe_applied: m, ..
@@ -159,10 +159,10 @@ impl HttpEc2 {
                     );
                     // A throttled call was refused before it ran; a server
                     // error may have happened after the change was made.
-                    if status >= 500 && !matches!(verdict, Verdict::Retry { throttled: true }) {
+                    if status >= 500 && !matches!(decision, Decision::Retry { throttled: true }) {
                         maybe_applied = true;
                     }
-                    (verdict, error)
+                    (decision, error)
                 }
                 Err(Failure::Transport {
                     detail,
@@ -181,16 +181,16 @@ impl HttpEc2 {
                         timed_out,
                         attempts: attempt,
                     };
-                    (Verdict::Retry { throttled: false }, error)
+                    (Decision::Retry { throttled: false }, error)
                 }
                 Err(Failure::Fatal(e)) => break Err(e),
             };
             // Every throttled answer counts, the last one too.
-            if let Verdict::Retry { throttled: true } = verdict {
+            if let Decision::Retry { throttled: true } = decision {
                 throttled += 1;
             }
-            match verdict {
-                Verdict::Retry { .. } if attempt < self.settings.retry.max_attempts => {
+            match decision {
+                Decision::Retry { .. } if attempt < self.settings.retry.max_attempts => {
                     let unit = self.jitter.lock().unwrap_or_else(|p| p.into_inner()).unit();
                     let delay = self.settings.retry.delay(attempt, unit);
                     warn!(

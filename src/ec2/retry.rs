@@ -101,7 +101,7 @@ pub fn parse_max_attempts(s: &str) -> Result<u32, String> {
 
 /// Whether a failed call is worth another attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub enum Decision {
     /// Try again after a delay. `throttled` says that EC2 asked us to slow
     /// down, as opposed to a server-side fault.
     Retry { throttled: bool },
@@ -148,22 +148,22 @@ const TRANSIENT_STATUSES: &[u16] = &[500, 502, 503, 504];
 /// The code decides first, because EC2 answers RequestLimitExceeded with 503
 /// and some throttles with 400. A 5xx is retried unless its code says the
 /// request itself is wrong, since repeating a wrong request cannot help.
-pub fn classify(status: u16, code: Option<&str>) -> Verdict {
+pub fn classify(status: u16, code: Option<&str>) -> Decision {
     if let Some(code) = code {
         if THROTTLING_CODES.contains(&code) {
-            return Verdict::Retry { throttled: true };
+            return Decision::Retry { throttled: true };
         }
         if TRANSIENT_CODES.contains(&code) {
-            return Verdict::Retry { throttled: false };
+            return Decision::Retry { throttled: false };
         }
         if is_client_error_code(code) {
-            return Verdict::Fail;
+            return Decision::Fail;
         }
     }
     if TRANSIENT_STATUSES.contains(&status) {
-        Verdict::Retry { throttled: false }
+        Decision::Retry { throttled: false }
     } else {
-        Verdict::Fail
+        Decision::Fail
     }
 }
 
@@ -243,9 +243,9 @@ mod tests {
 
     #[test]
     fn classification_table() {
-        let throttled = Verdict::Retry { throttled: true };
-        let transient = Verdict::Retry { throttled: false };
-        let cases: &[(u16, Option<&str>, Verdict)] = &[
+        let throttled = Decision::Retry { throttled: true };
+        let transient = Decision::Retry { throttled: false };
+        let cases: &[(u16, Option<&str>, Decision)] = &[
             // EC2's own throttle arrives as 503; others as 400.
             (503, Some("RequestLimitExceeded"), throttled),
             (400, Some("RequestLimitExceeded"), throttled),
@@ -277,25 +277,25 @@ mod tests {
             (503, None, transient),
             (504, None, transient),
             (503, Some("SomethingNew"), transient),
-            (501, None, Verdict::Fail),
-            (505, None, Verdict::Fail),
-            (429, None, Verdict::Fail),
-            (400, None, Verdict::Fail),
-            (200, None, Verdict::Fail),
-            (403, Some("UnauthorizedOperation"), Verdict::Fail),
-            (401, Some("AuthFailure"), Verdict::Fail),
-            (400, Some("InvalidRoute.NotFound"), Verdict::Fail),
-            (400, Some("InvalidRouteTableID.NotFound"), Verdict::Fail),
-            (400, Some("InvalidParameterValue"), Verdict::Fail),
-            (400, Some("RouteAlreadyExists"), Verdict::Fail),
-            (412, Some("DryRunOperation"), Verdict::Fail),
-            (400, Some("SomethingNew"), Verdict::Fail),
+            (501, None, Decision::Fail),
+            (505, None, Decision::Fail),
+            (429, None, Decision::Fail),
+            (400, None, Decision::Fail),
+            (200, None, Decision::Fail),
+            (403, Some("UnauthorizedOperation"), Decision::Fail),
+            (401, Some("AuthFailure"), Decision::Fail),
+            (400, Some("InvalidRoute.NotFound"), Decision::Fail),
+            (400, Some("InvalidRouteTableID.NotFound"), Decision::Fail),
+            (400, Some("InvalidParameterValue"), Decision::Fail),
+            (400, Some("RouteAlreadyExists"), Decision::Fail),
+            (412, Some("DryRunOperation"), Decision::Fail),
+            (400, Some("SomethingNew"), Decision::Fail),
             // A code that blames the request wins over a server status.
-            (500, Some("InvalidParameterValue"), Verdict::Fail),
-            (503, Some("UnauthorizedOperation"), Verdict::Fail),
-            (502, Some("InvalidVpcID.Malformed"), Verdict::Fail),
+            (500, Some("InvalidParameterValue"), Decision::Fail),
+            (503, Some("UnauthorizedOperation"), Decision::Fail),
+            (502, Some("InvalidVpcID.Malformed"), Decision::Fail),
             // Codes are case-sensitive, as AWS sends them.
-            (400, Some("throttling"), Verdict::Fail),
+            (400, Some("throttling"), Decision::Fail),
         ];
         for &(status, code, want) in cases {
             assert_eq!(classify(status, code), want, "{status} {code:?}");

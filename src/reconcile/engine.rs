@@ -21,16 +21,9 @@ use crate::ec2::Ec2;
 use crate::health::{self, HostStatus, Monitor};
 use crate::route::RouteError;
 use crate::spec::{Host, Spec};
+pub use crate::state::Persist;
 use crate::types::{Cidr, RouteTableId, VpcId};
 use crate::{error, info, timefmt, warn};
-
-/// Where the spec (http mode) and the owned CIDRs are kept across restarts.
-pub trait Persist: Send + Sync {
-    fn load_owned(&self) -> Result<BTreeSet<Cidr>, String>;
-    fn save_owned(&self, owned: &BTreeSet<Cidr>) -> Result<(), String>;
-    fn load_spec(&self) -> Result<Option<Spec>, String>;
-    fn save_spec(&self, spec: &Spec) -> Result<(), String>;
-}
 
 /// The change kind (in metrics) of a source/destination check fix.
 const SDC_KIND: &str = "disable_source_dest_check";
@@ -68,7 +61,7 @@ impl HealthSource for Monitor {
 
 /// What `/status` shows of one route.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct RouteState {
+struct RouteView {
     current: Option<String>,
     desired: Option<String>,
     last_action: Option<&'static str>,
@@ -109,7 +102,7 @@ struct Shared {
     /// A spec change waits for a pass.
     dirty: bool,
     stopping: bool,
-    routes: BTreeMap<(Cidr, RouteTableId), RouteState>,
+    routes: BTreeMap<(Cidr, RouteTableId), RouteView>,
     last: Option<PassSummary>,
     /// The issues of the last pass, to log only what is new.
     issues: BTreeSet<String>,

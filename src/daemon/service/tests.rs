@@ -239,7 +239,7 @@ fn status_and_metrics_documents() {
         (v["region"].as_str(), v["vpc"].as_str(), v["auth"].as_bool()),
         (Some("us-east-1"), Some(VPC), Some(false))
     );
-    assert_eq!(v["version"], crate::cli::VERSION);
+    assert_eq!(v["version"], crate::VERSION);
     assert_eq!(v["route_tables"], "all");
     assert_eq!(v["last_ec2_error"], Value::Null);
     assert!(v["counters"]["requests"].is_u64());

@@ -1,0 +1,155 @@
+//! The validated configuration: what `cli` produces from the command line
+//! and the rest of the program consumes. Every value here has been
+//! checked once; nothing below reads raw arguments. `daemon` takes its
+//! settings from here, never from `cli`.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::route::Op;
+use crate::types::{Cidr, Region, RouteTableId, VpcId};
+
+/// What to do, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub command: Command,
+    pub aws: AwsArgs,
+    pub output: Output,
+    pub verbose: bool,
+    pub log: LogTarget,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    Help,
+    Version,
+    Route(RouteArgs),
+    /// `-d`: serve the HTTP API. (Boxed: it is much the largest.)
+    Daemon(Box<DaemonArgs>),
+    /// `plan` or `apply -f SPEC`: reconcile every table with a route spec.
+    Reconcile(ReconcileArgs),
+}
+
+/// `plan` / `apply`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReconcileArgs {
+    /// false: `plan` (show the diff); true: `apply` (make it so).
+    pub apply: bool,
+    pub spec_file: PathBuf,
+    pub scope: TableScope,
+    pub options: crate::reconcile::plan::Options,
+    /// Where the owned CIDRs are remembered (none: nothing is deleted but
+    /// with --prune).
+    pub state_dir: Option<PathBuf>,
+}
+
+pub const DEFAULT_ROUTE_LIMIT: usize = 500;
+
+/// The daemon's settings (`-d`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaemonArgs {
+    pub address: IpAddr,
+    /// 0 asks the system for a free port (tests); the log says which.
+    pub port: u16,
+    /// Threads that run route commands.
+    pub workers: usize,
+    /// Requests must carry `Authorization: Bearer <token>` from this file.
+    pub auth_token_file: Option<PathBuf>,
+    /// Tables a request works on when it names none (empty: all).
+    pub route_tables: Vec<RouteTableId>,
+    /// Client connections served at once (as many again may wait).
+    pub max_connections: usize,
+    /// How long a client may take to send one request.
+    pub request_timeout: Duration,
+    /// `-m`: desired-state routing from a spec.
+    pub spec: Option<SpecSettings>,
+}
+
+/// `-d -m configfile|http`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecSettings {
+    pub source: SpecSource,
+    pub state_dir: PathBuf,
+    pub scope: TableScope,
+    pub options: crate::reconcile::plan::Options,
+    /// A pass every this often (none: only on spec changes).
+    pub recheck: Option<Duration>,
+    pub health: HealthArgs,
+}
+
+/// How routers are checked, and failover and failback (`--health` ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthArgs {
+    pub kind: crate::health::Kind,
+    pub settings: crate::health::Settings,
+    /// `--failback`: the hold-down (`--failback-hold`) a recovered router
+    /// must stay healthy for before it takes its routes back.
+    pub failback: Option<Duration>,
+}
+
+pub const DEFAULT_FAILBACK_HOLD: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SpecSource {
+    /// `-m configfile -f FILE`: watched, applied on change.
+    File(PathBuf),
+    /// `-m http`: `POST /route_spec`, persisted in the state dir.
+    Http,
+}
+
+pub use crate::reconcile::pass::TableScope;
+
+pub const DEFAULT_RECHECK: Duration = Duration::from_secs(30);
+pub const DEFAULT_PORT: u16 = 33289;
+pub const DEFAULT_WORKERS: usize = 4;
+pub const MAX_WORKERS: usize = 64;
+pub const DEFAULT_MAX_CONNECTIONS: usize = 32;
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A route command: `-c add|show|del`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteArgs {
+    pub op: Op,
+    pub cidr: Cidr,
+    pub ip: Option<IpAddr>,
+    pub route_tables: Vec<RouteTableId>,
+    pub force: bool,
+    pub dry_run: bool,
+}
+
+/// Where to find AWS; anything not given is resolved from the environment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AwsArgs {
+    pub region: Option<Region>,
+    pub vpc: Option<VpcId>,
+    pub endpoint_url: Option<String>,
+    pub profile: Option<String>,
+    pub connect_timeout: Duration,
+    pub timeout: Duration,
+}
+
+impl Default for AwsArgs {
+    fn default() -> Self {
+        AwsArgs {
+            region: None,
+            vpc: None,
+            endpoint_url: None,
+            profile: None,
+            connect_timeout: Duration::from_secs(5),
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogTarget {
+    Stderr,
+    File(PathBuf),
+}
