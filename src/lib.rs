@@ -9,6 +9,7 @@
 pub mod api;
 pub mod aws;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod ec2;
@@ -297,7 +298,7 @@ fn reconcile_command(
             .map_err(|e| MainError::Setup(e.to_string()))?,
         None => std::collections::BTreeSet::new(),
     };
-    let resolved = resolve(config, env, clock)?;
+    let resolved = resolve(config, env, clock.clone())?;
     let seen = pass::observe(&resolved.ec2, &resolved.vpc, &spec, &args.scope)
         .map_err(MainError::Route)?;
     let plan = pass::plan_for(
@@ -315,17 +316,9 @@ fn reconcile_command(
     // Fixes first: a router forwards before routes point at it. Every
     // call is paced by EC2's own budget, so that a large apply does not
     // draw a storm of RequestLimitExceeded.
-    let budget = std::sync::Mutex::new(reconcile::budget::Budget::ec2_default(
-        std::time::Instant::now(),
-    ));
-    let pace = || {
-        reconcile::budget::take_paced(
-            &budget,
-            reconcile::budget::CallKind::Mutate,
-            &std::time::Instant::now,
-            &std::thread::sleep,
-        )
-    };
+    let budget = std::sync::Mutex::new(reconcile::budget::Budget::ec2_default(clock.mono()));
+    let pace =
+        || reconcile::budget::take_paced(&budget, reconcile::budget::CallKind::Mutate, &clock);
     let done = args.apply.then(|| {
         (
             pass::fix(&resolved.ec2, &plan.fixes, &mut || pace()),

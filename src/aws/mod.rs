@@ -11,7 +11,6 @@ pub mod profile;
 use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::types::Region;
@@ -54,34 +53,7 @@ impl Env {
     }
 }
 
-/// The source of the current time. Production uses the system clock; tests
-/// pass a fixed one, so that signing and expiry are deterministic.
-#[derive(Clone)]
-pub struct Clock(Arc<dyn Fn() -> SystemTime + Send + Sync>);
-
-impl Clock {
-    pub fn system() -> Clock {
-        Clock(Arc::new(SystemTime::now))
-    }
-
-    pub fn fixed(t: SystemTime) -> Clock {
-        Clock(Arc::new(move || t))
-    }
-
-    pub fn from_fn(f: impl Fn() -> SystemTime + Send + Sync + 'static) -> Clock {
-        Clock(Arc::new(f))
-    }
-
-    pub fn now(&self) -> SystemTime {
-        (self.0)()
-    }
-}
-
-impl fmt::Debug for Clock {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Clock")
-    }
-}
+pub use crate::clock::Clock;
 
 /// A secret string. Its `Debug` and `Display` never show the value, so a
 /// secret cannot reach a log by accident.

@@ -37,7 +37,7 @@ use metrics::Metrics;
 use service::{CidrLocks, Service, SpecMode};
 
 use crate::config::{SpecSettings, SpecSource};
-use crate::reconcile::engine::{Engine, Time};
+use crate::reconcile::engine::Engine;
 use crate::state::StateDir;
 
 /// Set when the daemon stops: the spec file watcher's signal.
@@ -97,7 +97,12 @@ pub fn run(config: &Config, args: &DaemonArgs, env: &Env, clock: Clock) -> Resul
 
     let ec2: Arc<dyn crate::ec2::Ec2 + Send + Sync> = Arc::new(ec2);
     let spec_mode = match &args.spec {
-        Some(settings) => Some(start_spec_mode(settings, ec2.clone(), &resolved.vpc)?),
+        Some(settings) => Some(start_spec_mode(
+            settings,
+            ec2.clone(),
+            &resolved.vpc,
+            &clock,
+        )?),
         None => None,
     };
     let svc = Arc::new(Service {
@@ -206,6 +211,7 @@ fn start_spec_mode(
     settings: &SpecSettings,
     ec2: Arc<dyn crate::ec2::Ec2 + Send + Sync>,
     vpc: &crate::types::VpcId,
+    clock: &Clock,
 ) -> Result<(SpecMode, Vec<thread::JoinHandle<()>>), MainError> {
     let store = StateDir::open(&settings.state_dir).map_err(|e| MainError::Setup(e.to_string()))?;
     // In configfile mode the file is the truth: read it (and refuse to
@@ -220,7 +226,7 @@ fn start_spec_mode(
         settings.scope.clone(),
         settings.options.clone(),
         Box::new(store),
-        Time::system(),
+        clock.clone(),
     )
     .map_err(MainError::Setup)?;
     // Health checks: started before the first pass, so that the first
@@ -230,8 +236,13 @@ fn start_spec_mode(
     let (transitions, rx) = std::sync::mpsc::channel();
     let checking = h.kind != crate::health::Kind::None;
     let engine = if checking {
-        let monitor = crate::health::Monitor::for_kind(&h.kind, h.settings.clone(), transitions)
-            .map_err(|e| MainError::Setup(format!("--health {}: {e}", h.kind)))?;
+        let monitor = crate::health::Monitor::for_kind(
+            &h.kind,
+            h.settings.clone(),
+            transitions,
+            clock.clone(),
+        )
+        .map_err(|e| MainError::Setup(format!("--health {}: {e}", h.kind)))?;
         info!(
             "health checks: {} every {} s (timeout {} s; failed after {} failed checks in a row, \
              healthy again after {} good ones); failback: {}",

@@ -21,6 +21,7 @@ mod monitor;
 mod probe;
 mod tracker;
 
+use crate::clock::Clock;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::mpsc::Sender;
@@ -275,16 +276,18 @@ impl Kind {
 
 impl Monitor {
     /// Starts the monitor named on the command line: [`Monitor::none`] for
-    /// [`Kind::None`], else [`Monitor::start`] with its probe.
+    /// [`Kind::None`], else [`Monitor::start`] with its probe, timed by
+    /// `clock`.
     pub fn for_kind(
         kind: &Kind,
         settings: Settings,
         on_transition: Sender<Transition>,
+        clock: Clock,
     ) -> Result<Monitor, String> {
         settings.validate()?;
         Ok(match kind.probe(&settings)? {
             None => Monitor::none(),
-            Some(probe) => Monitor::start(settings, probe, on_transition)?,
+            Some(probe) => Monitor::start(settings, probe, on_transition, clock)?,
         })
     }
 }

@@ -18,6 +18,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::{Probe, ProbeTarget, Settings, State, Tracker, Transition};
+use crate::clock::Clock;
 use crate::spec::Host;
 
 /// What is known about one host, for the status page and the log.
@@ -50,6 +51,8 @@ pub struct Monitor {
 
 struct Shared {
     settings: Settings,
+    /// Due times, transition times and the timed waits.
+    clock: Clock,
     /// `None` for [`Monitor::none`]: every host is healthy.
     probe: Option<Arc<dyn Probe>>,
     inner: Mutex<Inner>,
@@ -106,9 +109,10 @@ impl Monitor {
         settings: Settings,
         probe: Arc<dyn Probe>,
         on_transition: Sender<Transition>,
+        clock: Clock,
     ) -> Result<Monitor, String> {
         let threads = settings.threads.clamp(1, 256);
-        let mut monitor = Monitor::new(settings, Some(probe), on_transition);
+        let mut monitor = Monitor::new(settings, Some(probe), on_transition, clock);
         for i in 0..threads {
             let shared = Arc::clone(&monitor.shared);
             let spawned = thread::Builder::new()
@@ -128,13 +132,19 @@ impl Monitor {
     /// thread is started. No transitions are ever sent.
     pub fn none() -> Monitor {
         let (tx, _) = std::sync::mpsc::channel();
-        Monitor::new(Settings::default(), None, tx)
+        Monitor::new(Settings::default(), None, tx, Clock::system())
     }
 
-    fn new(settings: Settings, probe: Option<Arc<dyn Probe>>, tx: Sender<Transition>) -> Monitor {
+    fn new(
+        settings: Settings,
+        probe: Option<Arc<dyn Probe>>,
+        tx: Sender<Transition>,
+        clock: Clock,
+    ) -> Monitor {
         Monitor {
             shared: Arc::new(Shared {
                 settings,
+                clock,
                 probe,
                 inner: Mutex::new(Inner {
                     hosts: BTreeMap::new(),
@@ -166,7 +176,7 @@ impl Monitor {
             wanted.entry(h.ip).or_insert_with(|| ProbeTarget::of(h));
         }
         let s = &self.shared;
-        let now = Instant::now();
+        let now = s.clock.mono();
         let mut inner = s.lock();
         inner
             .hosts
@@ -271,7 +281,7 @@ fn work(s: &Shared) {
         if inner.stopping {
             return;
         }
-        let now = Instant::now();
+        let now = s.clock.mono();
         let next = inner
             .hosts
             .iter()
@@ -287,11 +297,7 @@ fn work(s: &Shared) {
                 // This worker wakes for the earliest due time; the others
                 // sleep until notified.
                 inner.timer = Some(due);
-                inner = s
-                    .wake
-                    .wait_timeout(inner, due - now)
-                    .unwrap_or_else(|e| e.into_inner())
-                    .0;
+                inner = s.clock.wait_until(&s.wake, inner, Some(due));
                 if inner.timer == Some(due) {
                     inner.timer = None;
                 }
@@ -313,8 +319,8 @@ fn work(s: &Shared) {
         drop(inner);
 
         let result = probe.probe(&target, s.settings.timeout);
-        let ended = Instant::now();
-        let wall = SystemTime::now();
+        let ended = s.clock.mono();
+        let wall = s.clock.now();
 
         inner = s.lock();
         let Some(e) = inner.hosts.get_mut(&ip).filter(|e| e.id == id) else {
@@ -462,7 +468,7 @@ mod tests {
         let b = Listener::open("127.0.0.3:0");
         let (tx, rx) = mpsc::channel();
         let mut w = Watch::new(rx);
-        let m = Monitor::start(fast(), Arc::new(TcpProbe::new(1)), tx).unwrap();
+        let m = Monitor::start(fast(), Arc::new(TcpProbe::new(1)), tx, Clock::system()).unwrap();
         m.set_hosts(&[host(a.addr), host(b.addr), host(a.addr)]);
         assert_eq!(m.snapshot().len(), 2, "deduplicated by router IP");
         let t = w.wait_for(a.addr.ip(), State::Healthy);
@@ -515,7 +521,7 @@ mod tests {
         let c = Listener::open("127.0.0.6:0");
         let (tx, rx) = mpsc::channel();
         let mut w = Watch::new(rx);
-        let m = Monitor::start(fast(), Arc::new(TcpProbe::new(1)), tx).unwrap();
+        let m = Monitor::start(fast(), Arc::new(TcpProbe::new(1)), tx, Clock::system()).unwrap();
         m.set_hosts(&[host(a.addr), host(b.addr)]);
         w.wait_for(a.addr.ip(), State::Healthy);
         w.wait_for(b.addr.ip(), State::Healthy);
@@ -557,7 +563,7 @@ mod tests {
             rise: 1,
             ..fast()
         };
-        let m = Monitor::start(settings, Arc::new(TcpProbe::new(1)), tx).unwrap();
+        let m = Monitor::start(settings, Arc::new(TcpProbe::new(1)), tx, Clock::system()).unwrap();
         m.set_hosts(&[host(a.addr)]);
         w.wait_for(a.addr.ip(), State::Healthy);
         // Every worker now sleeps until the next check, an hour away: a new
@@ -644,7 +650,7 @@ mod tests {
             rise: 1,
             ..fast()
         };
-        let m = Monitor::start(settings, probe.clone(), tx).unwrap();
+        let m = Monitor::start(settings, probe.clone(), tx, Clock::system()).unwrap();
         assert_eq!(m.threads(), 3);
         let hosts: Vec<Host> = (1..=40)
             .map(|i| Host {
@@ -686,7 +692,7 @@ mod tests {
         let probe = Arc::new(Recorder::new(stuck));
         let (tx, rx) = mpsc::channel();
         let settings = Settings { rise: 1, ..fast() };
-        let m = Monitor::start(settings, probe.clone(), tx).unwrap();
+        let m = Monitor::start(settings, probe.clone(), tx, Clock::system()).unwrap();
         m.set_hosts(&[Host {
             ip: stuck,
             check: None,
@@ -742,7 +748,7 @@ mod tests {
             then: false,
         });
         let (tx, rx) = mpsc::channel();
-        let m = Monitor::start(fast(), probe.clone(), tx).unwrap();
+        let m = Monitor::start(fast(), probe.clone(), tx, Clock::system()).unwrap();
         m.set_hosts(&[host("127.0.0.9:9".parse().unwrap())]);
         let mut seen = Vec::new();
         let deadline = Instant::now() + PATIENCE;
@@ -782,10 +788,10 @@ mod tests {
     fn for_kind_builds_the_named_monitor() {
         use crate::health::{parse_kind, Kind};
         let (tx, _rx) = mpsc::channel();
-        let m = Monitor::for_kind(&Kind::None, fast(), tx.clone()).unwrap();
+        let m = Monitor::for_kind(&Kind::None, fast(), tx.clone(), Clock::system()).unwrap();
         assert_eq!(m.threads(), 0);
         let kind = parse_kind("multi", Some("icmp:tcp")).unwrap();
-        let m = Monitor::for_kind(&kind, fast(), tx.clone()).unwrap();
+        let m = Monitor::for_kind(&kind, fast(), tx.clone(), Clock::system()).unwrap();
         assert_eq!(m.threads(), 4);
         m.set_hosts(&[Host {
             ip: ip("127.0.0.1"),
@@ -794,6 +800,6 @@ mod tests {
         assert_eq!(m.snapshot()[0].probe, "127.0.0.1, 127.0.0.1:1");
         m.stop();
         let bad = Settings { fall: 0, ..fast() };
-        assert!(Monitor::for_kind(&Kind::Tcp, bad, tx).is_err());
+        assert!(Monitor::for_kind(&Kind::Tcp, bad, tx, Clock::system()).is_err());
     }
 }

@@ -2,10 +2,12 @@
 //! request throttling (mutating calls: 50 tokens, refilled at 5 per second;
 //! describes: 100, refilled at 20 per second), so that a large pass paces
 //! itself instead of drawing `RequestLimitExceeded` storms. Time is passed
-//! in; nothing here reads a clock or sleeps but through what it is given.
+//! in; nothing here reads a clock or sleeps but through the `Clock` it is given.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use crate::clock::Clock;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CallKind {
@@ -121,24 +123,19 @@ impl Budget {
     }
 }
 
-/// Takes a token for `kind`, waiting (through `sleep`) until there is one.
+/// Takes a token for `kind`, sleeping on `clock` until there is one.
 /// The lock is not held while waiting, so an urgent take (failover) never
 /// waits behind a paced pass.
-pub fn take_paced(
-    budget: &Mutex<Budget>,
-    kind: CallKind,
-    now: &dyn Fn() -> Instant,
-    sleep: &dyn Fn(Duration),
-) {
+pub fn take_paced(budget: &Mutex<Budget>, kind: CallKind, clock: &Clock) {
     loop {
         let wait = {
             let mut b = budget.lock().unwrap_or_else(|p| p.into_inner());
-            match b.try_take(kind, now()) {
+            match b.try_take(kind, clock.mono()) {
                 Ok(()) => return,
                 Err(w) => w,
             }
         };
-        sleep(wait);
+        clock.sleep(wait);
     }
 }
 

@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 use super::budget::{self, Budget, CallKind};
 use super::pass::{self, Applied, Fixed, Observed, TableScope};
 use super::plan::{Action, Health, HealthView, Issue, Options, Plan};
+use crate::clock::Clock;
 use crate::ec2::Ec2;
 use crate::health::{self, HostStatus, Monitor};
 use crate::route::RouteError;
@@ -125,32 +126,13 @@ struct Shared {
     counters: Counters,
 }
 
-/// Time as the engine sees it: wall-clock for status, a monotonic clock
-/// and a sleeper for the rate budget. Tests pass a fake whose sleep
-/// advances its monotonic clock.
-pub struct Time {
-    pub wall: Box<dyn Fn() -> SystemTime + Send + Sync>,
-    pub mono: Box<dyn Fn() -> Instant + Send + Sync>,
-    pub sleep: Box<dyn Fn(Duration) + Send + Sync>,
-}
-
-impl Time {
-    pub fn system() -> Time {
-        Time {
-            wall: Box::new(SystemTime::now),
-            mono: Box::new(Instant::now),
-            sleep: Box::new(std::thread::sleep),
-        }
-    }
-}
-
 pub struct Engine {
     ec2: Arc<dyn Ec2 + Send + Sync>,
     vpc: VpcId,
     scope: TableScope,
     options: Options,
     persist: Box<dyn Persist>,
-    time: Time,
+    clock: Clock,
     shared: Mutex<Shared>,
     wake: Condvar,
     /// Held for the whole of a pass: passes never overlap.
@@ -193,18 +175,18 @@ impl Engine {
         scope: TableScope,
         options: Options,
         persist: Box<dyn Persist>,
-        time: Time,
+        clock: Clock,
     ) -> Result<Engine, String> {
         let owned = persist.load_owned()?;
         let spec = persist.load_spec()?;
-        let budget = Budget::ec2_default((time.mono)());
+        let budget = Budget::ec2_default(clock.mono());
         Ok(Engine {
             ec2,
             vpc,
             scope,
             options,
             persist,
-            time,
+            clock,
             shared: Mutex::new(Shared {
                 dirty: spec.is_some(),
                 spec,
@@ -251,7 +233,7 @@ impl Engine {
 
     /// The planner's view of health now.
     fn health_view<R>(&self, f: impl FnOnce(&HealthView<'_>) -> R) -> R {
-        let now = (self.time.mono)();
+        let now = self.clock.mono();
         let since = self.lock().healthy_since.clone();
         let state = |ip: IpAddr| match self.health.state(ip) {
             health::State::Healthy => Health::Healthy,
@@ -343,20 +325,20 @@ impl Engine {
     /// Waits (up to `max`) until every host has a known health state, so
     /// that the first pass places routes on routers known to be up.
     pub fn settle(&self, max: Duration) {
-        let until = Instant::now() + max;
-        while Instant::now() < until && !self.lock().stopping {
+        let until = self.clock.mono() + max;
+        while self.clock.mono() < until && !self.lock().stopping {
             let hosts = self.health.snapshot();
             if hosts.iter().all(|h| h.state != health::State::Unknown) {
                 return;
             }
-            (self.time.sleep)(Duration::from_millis(50));
+            self.clock.sleep(Duration::from_millis(50));
         }
     }
 
     /// The loop of the reconcile thread: a pass whenever the spec changes,
     /// and every `interval` (none: only on changes), until `stop`.
     pub fn run(&self, interval: Option<Duration>) {
-        let mut next = interval.map(|i| Instant::now() + i);
+        let mut next = interval.map(|i| self.clock.mono() + i);
         loop {
             {
                 let mut s = self.lock();
@@ -364,8 +346,9 @@ impl Engine {
                     if s.stopping {
                         return;
                     }
-                    let due = s.pass_at.is_some_and(|a| (self.time.mono)() >= a);
-                    if s.dirty || due || next.is_some_and(|n| Instant::now() >= n) {
+                    let now = self.clock.mono();
+                    let due = s.pass_at.is_some_and(|a| now >= a);
+                    if s.dirty || due || next.is_some_and(|n| now >= n) {
                         s.dirty = false;
                         if due {
                             s.pass_at = None;
@@ -373,33 +356,21 @@ impl Engine {
                         break;
                     }
                     // The earlier of the periodic pass and a hold-down's end.
-                    let at = s
-                        .pass_at
-                        .map(|a| Instant::now() + a.saturating_duration_since((self.time.mono)()));
-                    let wake = match (next, at) {
+                    let wake = match (next, s.pass_at) {
                         (Some(n), Some(a)) => Some(n.min(a)),
                         (n, a) => n.or(a),
                     };
-                    s = match wake {
-                        Some(n) => {
-                            let wait = n.saturating_duration_since(Instant::now());
-                            self.wake
-                                .wait_timeout(s, wait)
-                                .unwrap_or_else(|p| p.into_inner())
-                                .0
-                        }
-                        None => self.wake.wait(s).unwrap_or_else(|p| p.into_inner()),
-                    };
+                    s = self.clock.wait_until(&self.wake, s, wake);
                 }
             }
             self.pass();
-            next = interval.map(|i| Instant::now() + i);
+            next = interval.map(|i| self.clock.mono() + i);
         }
     }
 
     /// Waits until the budget has a token for the call.
     fn pace(&self, kind: CallKind) {
-        budget::take_paced(&self.budget, kind, &*self.time.mono, &*self.time.sleep);
+        budget::take_paced(&self.budget, kind, &self.clock);
     }
 
     fn observe(&self, spec: &Spec) -> Result<Observed, RouteError> {
@@ -419,8 +390,8 @@ impl Engine {
                 None => return false,
             }
         };
-        let started = Instant::now();
-        let at = (self.time.wall)();
+        let started = self.clock.mono();
+        let at = self.clock.now();
         let failovers = self.lock().failovers;
         let seen = match self.observe(&spec) {
             Ok(seen) => seen,
@@ -433,7 +404,7 @@ impl Engine {
                 }
                 s.last = Some(PassSummary {
                     at,
-                    took: started.elapsed(),
+                    took: self.clock.mono().saturating_duration_since(started),
                     result: "error",
                     changes: 0,
                     failed: 0,
@@ -473,10 +444,14 @@ impl Engine {
             s.dirty = true;
         }
         *s.counters.passes.entry(result).or_default() += 1;
-        s.counters.pass_seconds_sum += started.elapsed().as_secs_f64();
+        s.counters.pass_seconds_sum += self
+            .clock
+            .mono()
+            .saturating_duration_since(started)
+            .as_secs_f64();
         s.last = Some(PassSummary {
             at,
-            took: started.elapsed(),
+            took: self.clock.mono().saturating_duration_since(started),
             result,
             changes: applied.len() + fixed.len(),
             failed,
@@ -529,7 +504,7 @@ impl Engine {
             let owned: BTreeSet<Cidr> = s.owned.iter().filter(|c| **c == cidr).copied().collect();
             (Spec::from_routes(routes), owned)
         };
-        let at = (self.time.wall)();
+        let at = self.clock.now();
         let seen = self.observe(&spec)?;
         let options = Options {
             prune: false,

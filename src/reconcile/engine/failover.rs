@@ -181,11 +181,11 @@ impl Engine {
         {
             let mut b = self.budget.lock().unwrap_or_else(|p| p.into_inner());
             for _ in &plan.changes {
-                b.take_urgent(CallKind::Mutate, (self.time.mono)());
+                b.take_urgent(CallKind::Mutate, self.clock.mono());
             }
         }
         let applied = self.pool.run(&*self.ec2, &plan.changes);
-        let took = t.detected.elapsed();
+        let took = self.clock.mono().saturating_duration_since(t.detected);
         let mut s = self.lock();
         s.failovers += 1;
         if let Some(known) = &mut s.seen {
@@ -199,7 +199,7 @@ impl Engine {
             &seen,
             &plan,
             (&[], &applied),
-            (self.time.wall)(),
+            self.clock.now(),
             false,
         );
         for (cidr, target) in &plan.targets {

@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::*;
 use crate::ec2::fake::{eni, table, FakeEc2, Fault};
@@ -36,16 +35,8 @@ impl Persist for Mem {
 }
 
 /// A clock whose sleep moves it forward, so pacing never waits for real.
-fn fake_time(slept: Arc<AtomicU64>) -> Time {
-    let base = Instant::now();
-    let s2 = slept.clone();
-    Time {
-        wall: Box::new(|| SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000)),
-        mono: Box::new(move || base + Duration::from_micros(s2.load(Ordering::SeqCst))),
-        sleep: Box::new(move |d| {
-            slept.fetch_add(d.as_micros() as u64, Ordering::SeqCst);
-        }),
-    }
+fn fake_clock() -> (Clock, crate::clock::Hand) {
+    Clock::manual(SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000))
 }
 
 fn vpc(tables: usize) -> Arc<Mutex<FakeEc2>> {
@@ -77,14 +68,14 @@ fn vpc(tables: usize) -> Arc<Mutex<FakeEc2>> {
     )))
 }
 
-fn engine(ec2: Arc<Mutex<FakeEc2>>, store: Mem, slept: Arc<AtomicU64>) -> Engine {
+fn engine(ec2: Arc<Mutex<FakeEc2>>, store: Mem, clock: Clock) -> Engine {
     Engine::new(
         ec2,
         "vpc-350d6a51".parse().unwrap(),
         TableScope::default(),
         Options::default(),
         Box::new(store),
-        fake_time(slept),
+        clock,
     )
     .unwrap()
 }
@@ -107,7 +98,7 @@ fn mutations(ec2: &Mutex<FakeEc2>) -> Vec<String> {
 fn passes_converge_track_ownership_and_survive_a_restart() {
     let ec2 = vpc(2);
     let store = Mem::default();
-    let e = engine(ec2.clone(), store.clone(), Arc::default());
+    let e = engine(ec2.clone(), store.clone(), fake_clock().0);
     assert!(!e.pass(), "no spec yet: no pass");
     e.set_spec(
         spec(r#"{"10.55.0.0/16": ["10.33.20.142"], "10.66.0.0/16": ["10.33.30.22"]}"#),
@@ -133,7 +124,7 @@ fn passes_converge_track_ownership_and_survive_a_restart() {
     // A restart: the spec and what is owned come back from the store, so
     // removing a CIDR from the spec deletes its routes.
     drop(e);
-    let e = engine(ec2.clone(), store.clone(), Arc::default());
+    let e = engine(ec2.clone(), store.clone(), fake_clock().0);
     assert_eq!(e.spec().unwrap().len(), 2);
     e.set_spec(spec(r#"{"10.55.0.0/16": ["10.33.20.142"]}"#), true)
         .unwrap();
@@ -169,7 +160,7 @@ fn failures_are_counted_and_retried() {
     ec2.lock()
         .unwrap()
         .fail("CreateRoute rtb-00000001", Fault::Api("RouteLimitExceeded"));
-    let e = engine(ec2.clone(), Mem::default(), Arc::default());
+    let e = engine(ec2.clone(), Mem::default(), fake_clock().0);
     e.set_spec(spec(r#"{"10.55.0.0/16": ["10.33.20.142"]}"#), false)
         .unwrap();
     e.pass();
@@ -206,7 +197,7 @@ fn failures_are_counted_and_retried() {
 #[test]
 fn a_one_cidr_pass_touches_only_that_cidr() {
     let ec2 = vpc(2);
-    let e = engine(ec2.clone(), Mem::default(), Arc::default());
+    let e = engine(ec2.clone(), Mem::default(), fake_clock().0);
     e.set_spec(
         spec(r#"{"10.55.0.0/16": ["10.33.20.142"], "10.66.0.0/16": ["10.33.30.22"]}"#),
         false,
@@ -222,14 +213,14 @@ fn a_one_cidr_pass_touches_only_that_cidr() {
 fn a_large_pass_paces_itself_with_the_budget() {
     // 60 tables: 60 creates, ten past the mutating bucket's 50.
     let ec2 = vpc(60);
-    let slept = Arc::new(AtomicU64::new(0));
-    let e = engine(ec2.clone(), Mem::default(), slept.clone());
+    let (clock, slept) = fake_clock();
+    let e = engine(ec2.clone(), Mem::default(), clock);
     e.set_spec(spec(r#"{"10.55.0.0/16": ["10.33.20.142"]}"#), false)
         .unwrap();
     e.pass();
     assert_eq!(mutations(&ec2).len(), 60);
     // Ten more tokens at 5 per second: two seconds of waiting.
-    let waited = Duration::from_micros(slept.load(Ordering::SeqCst));
+    let waited = slept.elapsed();
     assert!(
         waited >= Duration::from_millis(1990) && waited <= Duration::from_millis(2010),
         "{waited:?}"
@@ -254,7 +245,7 @@ fn source_dest_check_is_reported_or_fixed_before_the_routes() {
 
     // Without the flag: status, metric and the route, but no fix.
     let ec2 = checked();
-    let e = engine(ec2.clone(), Mem::default(), Arc::default());
+    let e = engine(ec2.clone(), Mem::default(), fake_clock().0);
     e.set_spec(spec(doc), false).unwrap();
     e.pass();
     let issues = e.status()["issues"].to_string();
@@ -284,7 +275,7 @@ fn source_dest_check_is_reported_or_fixed_before_the_routes() {
             ..Options::default()
         },
         Box::new(Mem::default()),
-        fake_time(Arc::default()),
+        fake_clock().0,
     )
     .unwrap();
     e.set_spec(spec(doc), false).unwrap();
@@ -382,8 +373,8 @@ fn a_failed_router_is_failed_over_at_once_in_every_table() {
     for ip in [A_IP, B_IP, "10.33.40.7"] {
         h.set(ip, Healthy);
     }
-    let slept = Arc::new(AtomicU64::default());
-    let e = engine(ec2.clone(), Mem::default(), slept)
+    let (clock, _) = fake_clock();
+    let e = engine(ec2.clone(), Mem::default(), clock)
         .with_health(h.clone(), None, 4)
         .unwrap();
     e.set_spec(
@@ -461,7 +452,7 @@ fn with_no_healthy_router_the_routes_stay() {
     let h = Arc::new(FakeHealth::default());
     h.set(A_IP, Healthy);
     h.set(B_IP, Failed);
-    let e = engine(ec2.clone(), Mem::default(), Arc::default())
+    let e = engine(ec2.clone(), Mem::default(), fake_clock().0)
         .with_health(h.clone(), None, 2)
         .unwrap();
     e.set_spec(
@@ -498,8 +489,8 @@ fn failback_waits_for_the_hold_down() {
     let h = Arc::new(FakeHealth::default());
     h.set(A_IP, Failed);
     h.set(B_IP, Healthy);
-    let slept = Arc::new(AtomicU64::default());
-    let e = engine(ec2.clone(), Mem::default(), slept.clone())
+    let (clock, slept) = fake_clock();
+    let e = engine(ec2.clone(), Mem::default(), clock)
         .with_health(h.clone(), Some(Duration::from_secs(60)), 2)
         .unwrap();
     e.set_spec(
@@ -515,7 +506,7 @@ fn failback_waits_for_the_hold_down() {
     // A recovers (at the fake clock's now); within the hold-down B keeps
     // the routes.
     h.set(A_IP, Healthy);
-    let now = (e.time.mono)();
+    let now = e.clock.mono();
     transition(&e, A_IP, Failed, Healthy, now);
     assert!(e.pass());
     assert_eq!(
@@ -527,7 +518,7 @@ fn failback_waits_for_the_hold_down() {
         "a pass is due when the hold-down ends"
     );
     // After it, A takes them back.
-    slept.fetch_add(61_000_000, Ordering::SeqCst);
+    slept.advance(Duration::from_secs(61));
     assert!(e.pass());
     assert_eq!(
         targets(&ec2, "10.55.0.0/16", 2),
