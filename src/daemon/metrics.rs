@@ -5,7 +5,7 @@
 //! cannot grow them without bound.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -13,6 +13,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::{json, Value};
 
 use crate::ec2::client::{CallObserver, CallRecord};
+use crate::health;
+use crate::reconcile::engine::{Gauges, FAILOVER_BUCKETS, SDC_KIND};
 
 /// Upper bounds of the request latency histogram, in seconds.
 pub const BUCKETS: [f64; 12] = [
@@ -197,106 +199,302 @@ impl Metrics {
         })
     }
 
-    /// The Prometheus text exposition.
-    pub fn render(&self) -> String {
+    /// The daemon's own families, in the Prometheus text exposition.
+    pub fn render(&self, out: &mut Exposition) {
         let c = self.counters();
-        let mut out = String::with_capacity(4096);
-        let _ = writeln!(
-            out,
-            "# HELP vpc_router_http_requests_total HTTP requests answered, by route, method and status.\n\
-             # TYPE vpc_router_http_requests_total counter"
+        out.family(
+            "vpc_router_http_requests_total",
+            "counter",
+            "HTTP requests answered, by route, method and status.",
         );
         for ((route, method, status), n) in &c.http {
-            let _ = writeln!(
-                out,
-                "vpc_router_http_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} {n}"
+            let status = status.to_string();
+            out.sample(
+                "vpc_router_http_requests_total",
+                &[("route", route), ("method", method), ("status", &status)],
+                n,
             );
         }
-        let _ = writeln!(
-            out,
-            "# HELP vpc_router_http_request_duration_seconds Time from a request's arrival at a worker to its answer.\n\
-             # TYPE vpc_router_http_request_duration_seconds histogram"
+        out.family(
+            "vpc_router_http_request_duration_seconds",
+            "histogram",
+            "Time from a request's arrival at a worker to its answer.",
         );
         for (route, h) in &c.latency {
-            for (le, n) in BUCKETS.iter().zip(h.counts) {
-                let _ = writeln!(
-                    out,
-                    "vpc_router_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{le}\"}} {n}"
-                );
-            }
-            let _ = writeln!(
-                out,
-                "vpc_router_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}\n\
-                 vpc_router_http_request_duration_seconds_sum{{route=\"{route}\"}} {}\n\
-                 vpc_router_http_request_duration_seconds_count{{route=\"{route}\"}} {}",
-                h.count, h.sum, h.count
+            out.histogram(
+                "vpc_router_http_request_duration_seconds",
+                ("route", route),
+                &BUCKETS,
+                &h.counts,
+                h.count,
+                h.sum,
             );
         }
-        let _ = writeln!(
-            out,
-            "# HELP vpc_router_http_requests_in_flight Requests being served now.\n\
-             # TYPE vpc_router_http_requests_in_flight gauge\n\
-             vpc_router_http_requests_in_flight {}",
-            self.running()
+        out.family(
+            "vpc_router_http_requests_in_flight",
+            "gauge",
+            "Requests being served now.",
         );
-        let _ = writeln!(
-            out,
-            "# HELP vpc_router_gate_refused_total Requests refused before they reached a worker, by reason.\n\
-             # TYPE vpc_router_gate_refused_total counter"
+        out.sample("vpc_router_http_requests_in_flight", &[], self.running());
+        out.family(
+            "vpc_router_gate_refused_total",
+            "counter",
+            "Requests refused before they reached a worker, by reason.",
         );
         for (reason, n) in &c.gate_refused {
-            let _ = writeln!(
-                out,
-                "vpc_router_gate_refused_total{{reason=\"{reason}\"}} {n}"
-            );
+            out.sample("vpc_router_gate_refused_total", &[("reason", reason)], n);
         }
-        let _ = writeln!(
-            out,
-            "# HELP vpc_router_ec2_calls_total EC2 API calls (after retries), by action and outcome (ok, EC2's error code, or transport).\n\
-             # TYPE vpc_router_ec2_calls_total counter"
+        out.family(
+            "vpc_router_ec2_calls_total",
+            "counter",
+            "EC2 API calls (after retries), by action and outcome (ok, EC2's error code, or transport).",
         );
         for ((action, outcome), n) in &c.ec2_calls {
-            let _ = writeln!(
-                out,
-                "vpc_router_ec2_calls_total{{action=\"{action}\",outcome=\"{}\"}} {n}",
-                escape(outcome)
+            out.sample(
+                "vpc_router_ec2_calls_total",
+                &[("action", action), ("outcome", outcome)],
+                n,
             );
         }
-        let _ = writeln!(
-            out,
-            "# HELP vpc_router_ec2_retries_total EC2 attempts beyond the first of each call.\n\
-             # TYPE vpc_router_ec2_retries_total counter\n\
-             vpc_router_ec2_retries_total {}\n\
-             # HELP vpc_router_ec2_throttled_total EC2 attempts answered with a throttling error.\n\
-             # TYPE vpc_router_ec2_throttled_total counter\n\
-             vpc_router_ec2_throttled_total {}",
-            self.ec2_retries.load(Ordering::Relaxed),
-            self.ec2_throttled.load(Ordering::Relaxed)
+        out.family(
+            "vpc_router_ec2_retries_total",
+            "counter",
+            "EC2 attempts beyond the first of each call.",
         );
-        let _ = writeln!(
-            out,
-            "# HELP vpc_router_route_changes_total Routes changed in a route table, by kind.\n\
-             # TYPE vpc_router_route_changes_total counter"
+        let retries = self.ec2_retries.load(Ordering::Relaxed);
+        out.sample("vpc_router_ec2_retries_total", &[], retries);
+        out.family(
+            "vpc_router_ec2_throttled_total",
+            "counter",
+            "EC2 attempts answered with a throttling error.",
+        );
+        let throttled = self.ec2_throttled.load(Ordering::Relaxed);
+        out.sample("vpc_router_ec2_throttled_total", &[], throttled);
+        out.family(
+            "vpc_router_route_changes_total",
+            "counter",
+            "Routes changed in a route table, by kind.",
         );
         for kind in ["create", "replace", "delete"] {
             let n = c.route_changes.get(kind).copied().unwrap_or(0);
-            let _ = writeln!(out, "vpc_router_route_changes_total{{kind=\"{kind}\"}} {n}");
+            out.sample("vpc_router_route_changes_total", &[("kind", kind)], n);
         }
         let started = self
             .started_at
             .duration_since(UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64());
-        let _ = writeln!(
-            out,
-            "# HELP vpc_router_start_time_seconds When the daemon started, in seconds since the epoch.\n\
-             # TYPE vpc_router_start_time_seconds gauge\n\
-             vpc_router_start_time_seconds {started:.3}\n\
-             # HELP vpc_router_build_info The running version.\n\
-             # TYPE vpc_router_build_info gauge\n\
-             vpc_router_build_info{{version=\"{}\"}} 1",
-            crate::VERSION
+        out.family(
+            "vpc_router_start_time_seconds",
+            "gauge",
+            "When the daemon started, in seconds since the epoch.",
         );
-        out
+        out.sample(
+            "vpc_router_start_time_seconds",
+            &[],
+            format_args!("{started:.3}"),
+        );
+        out.family("vpc_router_build_info", "gauge", "The running version.");
+        out.sample("vpc_router_build_info", &[("version", crate::VERSION)], 1);
+    }
+}
+
+/// The reconciler's families (`-m`), from the engine's counts.
+pub fn render_engine(g: &Gauges, out: &mut Exposition) {
+    let c = &g.counters;
+    out.family(
+        "vpc_router_reconcile_passes_total",
+        "counter",
+        "Reconcile passes, by result.",
+    );
+    for r in ["in_sync", "changed", "failed", "error"] {
+        let n = c.passes.get(r).copied().unwrap_or(0);
+        out.sample("vpc_router_reconcile_passes_total", &[("result", r)], n);
+    }
+    let total: u64 = c.passes.values().sum();
+    out.family(
+        "vpc_router_reconcile_pass_duration_seconds",
+        "summary",
+        "Time spent in reconcile passes.",
+    );
+    out.sample(
+        "vpc_router_reconcile_pass_duration_seconds_sum",
+        &[],
+        c.pass_seconds_sum,
+    );
+    out.sample(
+        "vpc_router_reconcile_pass_duration_seconds_count",
+        &[],
+        total,
+    );
+    out.family(
+        "vpc_router_reconcile_changes_total",
+        "counter",
+        "Route changes made by the reconciler, by kind.",
+    );
+    for k in ["create", "replace", "delete", SDC_KIND] {
+        let n = c.changes.get(k).copied().unwrap_or(0);
+        out.sample("vpc_router_reconcile_changes_total", &[("kind", k)], n);
+    }
+    out.family(
+        "vpc_router_reconcile_failures_total",
+        "counter",
+        "Failed reconciler calls, by EC2 error code.",
+    );
+    for (code, n) in &c.failures {
+        let code: String = code
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '.')
+            .collect();
+        out.sample("vpc_router_reconcile_failures_total", &[("code", &code)], n);
+    }
+    out.family(
+        "vpc_router_routes_managed",
+        "gauge",
+        "CIDRs vpc-router manages.",
+    );
+    out.sample("vpc_router_routes_managed", &[], g.managed);
+    out.family(
+        "vpc_router_host_up",
+        "gauge",
+        "Whether a router's health check passes (1) or has failed (0); hosts not yet known are left out.",
+    );
+    for h in &g.hosts {
+        let up = match h.state {
+            health::State::Healthy => 1,
+            health::State::Failed => 0,
+            health::State::Unknown => continue,
+        };
+        let ip = h.ip.to_string();
+        out.sample("vpc_router_host_up", &[("ip", &ip)], up);
+    }
+    out.family(
+        "vpc_router_failovers_total",
+        "counter",
+        "Failovers, by CIDR.",
+    );
+    for (cidr, n) in &c.failovers {
+        let cidr = cidr.to_string();
+        out.sample("vpc_router_failovers_total", &[("cidr", &cidr)], n);
+    }
+    out.family(
+        "vpc_router_failover_duration_seconds",
+        "histogram",
+        "From a router's failed check to the last answer of its failover's calls.",
+    );
+    // The engine keeps counts per bucket; the exposition wants them
+    // cumulative.
+    let mut cumulative = [0u64; FAILOVER_BUCKETS.len()];
+    let mut sum = 0;
+    for (i, n) in c.failover_buckets[..FAILOVER_BUCKETS.len()]
+        .iter()
+        .enumerate()
+    {
+        sum += n;
+        cumulative[i] = sum;
+    }
+    let count = sum + c.failover_buckets[FAILOVER_BUCKETS.len()];
+    out.histogram(
+        "vpc_router_failover_duration_seconds",
+        ("", ""),
+        &FAILOVER_BUCKETS,
+        &cumulative,
+        count,
+        c.failover_seconds_sum,
+    );
+    out.family(
+        "vpc_router_cidrs_without_healthy_router",
+        "gauge",
+        "Spec CIDRs whose hosts have all failed their health checks.",
+    );
+    out.sample(
+        "vpc_router_cidrs_without_healthy_router",
+        &[],
+        g.no_healthy_router,
+    );
+    out.family(
+        "vpc_router_source_dest_check_enabled",
+        "gauge",
+        "Router interfaces with source/destination check on (they drop forwarded packets).",
+    );
+    out.sample(
+        "vpc_router_source_dest_check_enabled",
+        &[],
+        g.source_dest_check_enabled,
+    );
+}
+
+/// The Prometheus text exposition format (version 0.0.4): every line of
+/// `/metrics` is written through this, so the format (HELP and TYPE
+/// lines, label escaping, histogram series) is in one place.
+#[derive(Default)]
+pub struct Exposition {
+    out: String,
+}
+
+impl Exposition {
+    pub fn new() -> Exposition {
+        Exposition {
+            out: String::with_capacity(8192),
+        }
+    }
+
+    /// A family's HELP and TYPE lines; its samples follow.
+    pub fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    }
+
+    /// One sample, label values escaped.
+    pub fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: impl fmt::Display) {
+        self.out.push_str(name);
+        if !labels.is_empty() {
+            self.out.push('{');
+            for (i, (k, v)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.out.push(',');
+                }
+                let _ = write!(self.out, "{k}=\"{}\"", escape(v));
+            }
+            self.out.push('}');
+        }
+        let _ = writeln!(self.out, " {value}");
+    }
+
+    /// A histogram's series: cumulative `counts` per bucket of `bounds`,
+    /// then +Inf (the `count`), sum and count. `label` (name, value) is
+    /// put on every series; an empty name puts none.
+    pub fn histogram(
+        &mut self,
+        name: &str,
+        label: (&str, &str),
+        bounds: &[f64],
+        counts: &[u64],
+        count: u64,
+        sum: f64,
+    ) {
+        let bucket = format!("{name}_bucket");
+        let with = |le: &str| -> Vec<(&str, String)> {
+            let mut l = Vec::new();
+            if !label.0.is_empty() {
+                l.push((label.0, label.1.to_string()));
+            }
+            l.push(("le", le.to_string()));
+            l
+        };
+        for (le, n) in bounds.iter().zip(counts) {
+            let l = with(&le.to_string());
+            let l: Vec<(&str, &str)> = l.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            self.sample(&bucket, &l, n);
+        }
+        let l = with("+Inf");
+        let l: Vec<(&str, &str)> = l.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        self.sample(&bucket, &l, count);
+        let own: &[(&str, &str)] = if label.0.is_empty() { &[] } else { &[label] };
+        self.sample(&format!("{name}_sum"), own, sum);
+        self.sample(&format!("{name}_count"), own, count);
+    }
+
+    pub fn into_string(self) -> String {
+        self.out
     }
 }
 
@@ -348,7 +546,9 @@ mod tests {
             attempts: 1,
             throttled: 0,
         });
-        let text = m.render();
+        let mut text = Exposition::new();
+        m.render(&mut text);
+        let text = text.into_string();
         for want in [
             "# TYPE vpc_router_http_requests_total counter",
             "vpc_router_http_requests_total{route=\"/route\",method=\"POST\",status=\"201\"} 1",

@@ -17,6 +17,7 @@ pub mod frame;
 pub mod gate;
 pub mod metrics;
 pub mod service;
+pub mod status;
 
 use std::net::{SocketAddr, TcpListener};
 use std::os::unix::fs::DirBuilderExt;

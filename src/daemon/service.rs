@@ -156,23 +156,23 @@ impl Service {
             Ok(ApiAction::Health) => Answer::json(200, &json!({"status": "ok"})),
             Ok(ApiAction::Status) => Answer::json(200, &self.status()),
             Ok(ApiAction::Metrics) => {
-                let mut body = self.metrics.render();
+                let mut out = super::metrics::Exposition::new();
+                self.metrics.render(&mut out);
                 if let Some(m) = &self.spec_mode {
-                    m.engine.render_metrics(&mut body);
+                    super::metrics::render_engine(&m.engine.gauges(), &mut out);
                 }
                 Answer {
                     status: 200,
                     content_type: "text/plain; version=0.0.4; charset=utf-8",
-                    body,
+                    body: out.into_string(),
                     headers: Vec::new(),
                 }
             }
             Ok(ApiAction::ReconcileStatus) => {
                 let mut v = self.status();
-                v["reconcile"] = self
-                    .spec_mode
-                    .as_ref()
-                    .map_or(Value::Null, |m| m.engine.status());
+                v["reconcile"] = self.spec_mode.as_ref().map_or(Value::Null, |m| {
+                    super::status::engine_json(&m.engine.status())
+                });
                 Answer::json(200, &v)
             }
             Ok(ApiAction::GetSpec) => match &self.spec_mode {

@@ -12,8 +12,6 @@ use std::net::IpAddr;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
-use serde_json::{json, Value};
-
 use super::budget::{self, Budget, CallKind};
 use super::pass::{self, Applied, Fixed, Observed, TableScope};
 use super::plan::{Action, Health, HealthView, Issue, Options, Plan};
@@ -24,10 +22,10 @@ use crate::route::RouteError;
 use crate::spec::{Host, Spec};
 pub use crate::state::Persist;
 use crate::types::{Cidr, RouteTableId, VpcId};
-use crate::{error, info, timefmt, warn};
+use crate::{error, info, warn};
 
 /// The change kind (in metrics) of a source/destination check fix.
-const SDC_KIND: &str = "disable_source_dest_check";
+pub const SDC_KIND: &str = "disable_source_dest_check";
 
 /// EC2's error code, or what kind of failure it was, for the metrics.
 fn failure_code(e: &crate::ec2::Ec2Error) -> String {
@@ -60,42 +58,75 @@ impl HealthSource for Monitor {
     }
 }
 
-/// What `/status` shows of one route.
+/// What the engine knows of one route (a CIDR in one table).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct RouteView {
-    current: Option<String>,
-    desired: Option<String>,
-    last_action: Option<&'static str>,
-    outcome: Option<String>,
-    at: Option<SystemTime>,
+pub struct RouteView {
+    /// Where it points now, as last seen or changed.
+    pub current: Option<String>,
+    /// Where the spec wants it.
+    pub desired: Option<String>,
+    pub last_action: Option<&'static str>,
+    /// "done", or "failed: why".
+    pub outcome: Option<String>,
+    pub at: Option<SystemTime>,
 }
 
+/// How the last full pass went.
 #[derive(Debug, Clone)]
-struct PassSummary {
-    at: SystemTime,
-    took: Duration,
-    result: &'static str,
-    changes: usize,
-    failed: usize,
-    error: Option<String>,
+pub struct PassSummary {
+    pub at: SystemTime,
+    pub took: Duration,
+    /// in_sync, changed, failed or error.
+    pub result: &'static str,
+    pub changes: usize,
+    pub failed: usize,
+    pub error: Option<String>,
 }
 
-#[derive(Default)]
-struct Counters {
-    passes: BTreeMap<&'static str, u64>,
-    pass_seconds_sum: f64,
-    changes: BTreeMap<&'static str, u64>,
-    failures: BTreeMap<String, u64>,
+/// Everything the engine counts since start.
+#[derive(Debug, Clone, Default)]
+pub struct Counters {
+    /// Passes by result (in_sync, changed, failed, error).
+    pub passes: BTreeMap<&'static str, u64>,
+    pub pass_seconds_sum: f64,
+    /// Changes made, by kind (create, replace, delete, [`SDC_KIND`]).
+    pub changes: BTreeMap<&'static str, u64>,
+    /// Failed calls, by EC2 error code (or transport, other, fenced).
+    pub failures: BTreeMap<String, u64>,
     /// Failovers per CIDR.
-    failovers: BTreeMap<Cidr, u64>,
+    pub failovers: BTreeMap<Cidr, u64>,
     /// Seconds from detection to the last answer of a failover: counts per
     /// bucket of [`FAILOVER_BUCKETS`] (and +Inf), sum.
-    failover_buckets: [u64; FAILOVER_BUCKETS.len() + 1],
-    failover_seconds_sum: f64,
+    pub failover_buckets: [u64; FAILOVER_BUCKETS.len() + 1],
+    pub failover_seconds_sum: f64,
+}
+
+/// What `/status` shows of the reconciler: plain data; the daemon's HTTP
+/// layer turns it into JSON.
+#[derive(Debug, Clone)]
+pub struct Status {
+    pub spec: Option<Spec>,
+    pub hosts: Vec<HostStatus>,
+    pub no_healthy_router: BTreeSet<Cidr>,
+    pub managed: BTreeSet<Cidr>,
+    pub routes: BTreeMap<(Cidr, RouteTableId), RouteView>,
+    pub issues: BTreeSet<String>,
+    pub last_pass: Option<PassSummary>,
+}
+
+/// What `/metrics` shows of the reconciler: counts only, cheap to take at
+/// every scrape.
+#[derive(Debug, Clone)]
+pub struct Gauges {
+    pub counters: Counters,
+    pub managed: usize,
+    pub hosts: Vec<HostStatus>,
+    pub no_healthy_router: usize,
+    pub source_dest_check_enabled: usize,
 }
 
 /// Upper bounds (seconds) of the failover duration histogram.
-const FAILOVER_BUCKETS: [f64; 9] = [0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0];
+pub const FAILOVER_BUCKETS: [f64; 9] = [0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0];
 
 struct Shared {
     spec: Option<Spec>,
@@ -653,181 +684,30 @@ impl Engine {
         s.routes.retain(|(c, _), _| keep.contains(c));
     }
 
-    /// `GET /status`'s reconcile part.
-    pub fn status(&self) -> Value {
+    /// What `/status` shows of the reconciler.
+    pub fn status(&self) -> Status {
         let s = self.lock();
-        let mut routes: BTreeMap<String, BTreeMap<String, Value>> = BTreeMap::new();
-        for ((cidr, table), r) in &s.routes {
-            routes.entry(cidr.to_string()).or_default().insert(
-                table.to_string(),
-                json!({
-                    "current": r.current,
-                    "desired": r.desired,
-                    "last_action": r.last_action,
-                    "outcome": r.outcome,
-                    "at": r.at.map(timefmt::rfc3339),
-                }),
-            );
+        Status {
+            spec: s.spec.clone(),
+            hosts: self.health.snapshot(),
+            no_healthy_router: s.no_healthy.clone(),
+            managed: s.owned.clone(),
+            routes: s.routes.clone(),
+            issues: s.issues.clone(),
+            last_pass: s.last.clone(),
         }
-        let hosts: Vec<Value> = self
-            .health
-            .snapshot()
-            .iter()
-            .map(|h| {
-                json!({
-                    "ip": h.ip.to_string(),
-                    "check": h.probe,
-                    "state": h.state.to_string(),
-                    "last_result": match &h.last_result {
-                        None => Value::Null,
-                        Some(Ok(_)) => json!("ok"),
-                        Some(Err(e)) => json!(e),
-                    },
-                    "rtt_ms": h.last_rtt.map(|d| d.as_secs_f64() * 1000.0),
-                    "last_transition": h.last_change.map(timefmt::rfc3339),
-                    "checks": h.checks,
-                    "failed_checks": h.failures,
-                })
-            })
-            .collect();
-        json!({
-            "spec": s.spec.as_ref().map(Spec::to_json),
-            "hosts": hosts,
-            "no_healthy_router": s.no_healthy.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            "managed": s.owned.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            "routes": routes,
-            "issues": s.issues,
-            "last_pass": s.last.as_ref().map(|p| json!({
-                "at": timefmt::rfc3339(p.at),
-                "duration_seconds": p.took.as_secs_f64(),
-                "result": p.result,
-                "changes": p.changes,
-                "failed": p.failed,
-                "error": p.error,
-            })),
-        })
     }
 
-    /// The reconcile families of `/metrics`.
-    pub fn render_metrics(&self, out: &mut String) {
-        use std::fmt::Write as _;
+    /// What `/metrics` shows of the reconciler.
+    pub fn gauges(&self) -> Gauges {
         let s = self.lock();
-        let c = &s.counters;
-        let _ = writeln!(
-            out,
-            "# HELP vpc_router_reconcile_passes_total Reconcile passes, by result.\n\
-             # TYPE vpc_router_reconcile_passes_total counter"
-        );
-        for r in ["in_sync", "changed", "failed", "error"] {
-            let n = c.passes.get(r).copied().unwrap_or(0);
-            let _ = writeln!(
-                out,
-                "vpc_router_reconcile_passes_total{{result=\"{r}\"}} {n}"
-            );
+        Gauges {
+            counters: s.counters.clone(),
+            managed: s.owned.len(),
+            hosts: self.health.snapshot(),
+            no_healthy_router: s.no_healthy.len(),
+            source_dest_check_enabled: s.sdc_on,
         }
-        let total: u64 = c.passes.values().sum();
-        let _ = writeln!(
-            out,
-            "# HELP vpc_router_reconcile_pass_duration_seconds Time spent in reconcile passes.\n\
-             # TYPE vpc_router_reconcile_pass_duration_seconds summary\n\
-             vpc_router_reconcile_pass_duration_seconds_sum {}\n\
-             vpc_router_reconcile_pass_duration_seconds_count {total}",
-            c.pass_seconds_sum
-        );
-        let _ = writeln!(
-            out,
-            "# HELP vpc_router_reconcile_changes_total Route changes made by the reconciler, by kind.\n\
-             # TYPE vpc_router_reconcile_changes_total counter"
-        );
-        for k in ["create", "replace", "delete", SDC_KIND] {
-            let n = c.changes.get(k).copied().unwrap_or(0);
-            let _ = writeln!(
-                out,
-                "vpc_router_reconcile_changes_total{{kind=\"{k}\"}} {n}"
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP vpc_router_reconcile_failures_total Failed reconciler calls, by EC2 error code.\n\
-             # TYPE vpc_router_reconcile_failures_total counter"
-        );
-        for (code, n) in &c.failures {
-            let code: String = code
-                .chars()
-                .filter(|c| c.is_ascii_alphanumeric() || *c == '.')
-                .collect();
-            let _ = writeln!(
-                out,
-                "vpc_router_reconcile_failures_total{{code=\"{code}\"}} {n}"
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP vpc_router_routes_managed CIDRs vpc-router manages.\n\
-             # TYPE vpc_router_routes_managed gauge\n\
-             vpc_router_routes_managed {}",
-            s.owned.len()
-        );
-        let _ = writeln!(
-            out,
-            "# HELP vpc_router_host_up Whether a router's health check passes (1) or has \
-             failed (0); hosts not yet known are left out.\n\
-             # TYPE vpc_router_host_up gauge"
-        );
-        for h in self.health.snapshot() {
-            let up = match h.state {
-                health::State::Healthy => 1,
-                health::State::Failed => 0,
-                health::State::Unknown => continue,
-            };
-            let _ = writeln!(out, "vpc_router_host_up{{ip=\"{}\"}} {up}", h.ip);
-        }
-        let _ = writeln!(
-            out,
-            "# HELP vpc_router_failovers_total Failovers, by CIDR.\n\
-             # TYPE vpc_router_failovers_total counter"
-        );
-        for (cidr, n) in &c.failovers {
-            let _ = writeln!(out, "vpc_router_failovers_total{{cidr=\"{cidr}\"}} {n}");
-        }
-        let _ = writeln!(
-            out,
-            "# HELP vpc_router_failover_duration_seconds From a router's failed check to the \
-             last answer of its failover's calls.\n\
-             # TYPE vpc_router_failover_duration_seconds histogram"
-        );
-        let mut cumulative = 0;
-        for (i, b) in FAILOVER_BUCKETS.iter().enumerate() {
-            cumulative += c.failover_buckets[i];
-            let _ = writeln!(
-                out,
-                "vpc_router_failover_duration_seconds_bucket{{le=\"{b}\"}} {cumulative}"
-            );
-        }
-        cumulative += c.failover_buckets[FAILOVER_BUCKETS.len()];
-        let _ = writeln!(
-            out,
-            "vpc_router_failover_duration_seconds_bucket{{le=\"+Inf\"}} {cumulative}\n\
-             vpc_router_failover_duration_seconds_sum {}\n\
-             vpc_router_failover_duration_seconds_count {cumulative}",
-            c.failover_seconds_sum
-        );
-        let _ = writeln!(
-            out,
-            "# HELP vpc_router_cidrs_without_healthy_router Spec CIDRs whose hosts have all \
-             failed their health checks.\n\
-             # TYPE vpc_router_cidrs_without_healthy_router gauge\n\
-             vpc_router_cidrs_without_healthy_router {}",
-            s.no_healthy.len()
-        );
-        let _ = writeln!(
-            out,
-            "# HELP vpc_router_source_dest_check_enabled Router interfaces with \
-             source/destination check on (they drop forwarded packets).\n\
-             # TYPE vpc_router_source_dest_check_enabled gauge\n\
-             vpc_router_source_dest_check_enabled {}",
-            s.sdc_on
-        );
     }
 }
 

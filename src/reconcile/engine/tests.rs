@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use super::*;
 use crate::ec2::fake::{eni, table, FakeEc2, Fault};
 use crate::spec;
+use serde_json::json;
 
 #[derive(Default)]
 struct Stored {
@@ -84,10 +85,15 @@ fn spec(doc: &str) -> Spec {
     spec::parse(doc.as_bytes()).unwrap()
 }
 
+/// The engine's status as `/status` shows it.
+fn status(e: &Engine) -> serde_json::Value {
+    crate::daemon::status::engine_json(&e.status())
+}
+
 fn metrics(e: &Engine) -> String {
-    let mut m = String::new();
-    e.render_metrics(&mut m);
-    m
+    let mut m = crate::daemon::metrics::Exposition::new();
+    crate::daemon::metrics::render_engine(&e.gauges(), &mut m);
+    m.into_string()
 }
 
 fn mutations(ec2: &Mutex<FakeEc2>) -> Vec<String> {
@@ -107,7 +113,7 @@ fn passes_converge_track_ownership_and_survive_a_restart() {
     .unwrap();
     assert!(e.pass());
     assert_eq!(mutations(&ec2).len(), 4);
-    let st = e.status();
+    let st = status(&e);
     assert_eq!(st["last_pass"]["result"], "changed");
     assert_eq!(st["managed"], json!(["10.55.0.0/16", "10.66.0.0/16"]));
     let r = &st["routes"]["10.55.0.0/16"]["rtb-00000000"];
@@ -119,7 +125,7 @@ fn passes_converge_track_ownership_and_survive_a_restart() {
     ec2.lock().unwrap().calls.borrow_mut().clear();
     assert!(e.pass());
     assert!(mutations(&ec2).is_empty());
-    assert_eq!(e.status()["last_pass"]["result"], "in_sync");
+    assert_eq!(status(&e)["last_pass"]["result"], "in_sync");
 
     // A restart: the spec and what is owned come back from the store, so
     // removing a CIDR from the spec deletes its routes.
@@ -145,7 +151,7 @@ fn passes_converge_track_ownership_and_survive_a_restart() {
             .collect::<Vec<_>>(),
         ["10.55.0.0/16"]
     );
-    assert!(e.status()["routes"].get("10.66.0.0/16").is_none());
+    assert!(status(&e)["routes"].get("10.66.0.0/16").is_none());
     let m = metrics(&e);
     assert!(
         m.contains("vpc_router_reconcile_changes_total{kind=\"delete\"} 2"),
@@ -164,7 +170,7 @@ fn failures_are_counted_and_retried() {
     e.set_spec(spec(r#"{"10.55.0.0/16": ["10.33.20.142"]}"#), false)
         .unwrap();
     e.pass();
-    let st = e.status();
+    let st = status(&e);
     assert_eq!(st["last_pass"]["result"], "failed");
     assert_eq!(st["last_pass"]["failed"], 1);
     let outcome = st["routes"]["10.55.0.0/16"]["rtb-00000001"]["outcome"]
@@ -175,7 +181,7 @@ fn failures_are_counted_and_retried() {
         "{outcome}"
     );
     e.pass();
-    assert_eq!(e.status()["last_pass"]["result"], "changed");
+    assert_eq!(status(&e)["last_pass"]["result"], "changed");
     let m = metrics(&e);
     assert!(
         m.contains("vpc_router_reconcile_failures_total{code=\"RouteLimitExceeded\"} 1"),
@@ -191,7 +197,7 @@ fn failures_are_counted_and_retried() {
         .unwrap()
         .fail("DescribeRouteTables", Fault::Transport);
     assert!(!e.pass());
-    assert_eq!(e.status()["last_pass"]["result"], "error");
+    assert_eq!(status(&e)["last_pass"]["result"], "error");
 }
 
 #[test]
@@ -206,7 +212,7 @@ fn a_one_cidr_pass_touches_only_that_cidr() {
     let r = e.pass_cidr("10.66.0.0/16".parse().unwrap()).unwrap();
     assert_eq!((r.tables.len(), r.applied.len()), (2, 2));
     assert!(mutations(&ec2).iter().all(|m| m.contains("10.66.0.0/16")));
-    assert_eq!(e.status()["managed"], json!(["10.66.0.0/16"]));
+    assert_eq!(status(&e)["managed"], json!(["10.66.0.0/16"]));
 }
 
 #[test]
@@ -248,7 +254,7 @@ fn source_dest_check_is_reported_or_fixed_before_the_routes() {
     let e = engine(ec2.clone(), Mem::default(), fake_clock().0);
     e.set_spec(spec(doc), false).unwrap();
     e.pass();
-    let issues = e.status()["issues"].to_string();
+    let issues = status(&e)["issues"].to_string();
     assert!(
         issues.contains("source/destination check is enabled on eni-0bbbbbbbbbbbbbbb2"),
         "{issues}"
@@ -280,7 +286,7 @@ fn source_dest_check_is_reported_or_fixed_before_the_routes() {
     .unwrap();
     e.set_spec(spec(doc), false).unwrap();
     e.pass();
-    assert_eq!(e.status()["last_pass"]["result"], "failed");
+    assert_eq!(status(&e)["last_pass"]["result"], "failed");
     assert_eq!(metric(&e), "vpc_router_source_dest_check_enabled 1");
     e.pass();
     assert_eq!(
@@ -302,7 +308,7 @@ fn source_dest_check_is_reported_or_fixed_before_the_routes() {
     // In sync now: no more calls.
     e.pass();
     assert_eq!(mutations(&ec2).len(), 3);
-    assert_eq!(e.status()["issues"].as_array().unwrap().len(), 0);
+    assert_eq!(status(&e)["issues"].as_array().unwrap().len(), 0);
 }
 
 /// Health set by the test.
@@ -469,11 +475,11 @@ fn with_no_healthy_router_the_routes_stay() {
         targets(&ec2, "10.55.0.0/16", 2),
         ["eni-0aaaaaaaaaaaaaaa1"; 2]
     );
-    assert_eq!(e.status()["no_healthy_router"], json!(["10.55.0.0/16"]));
+    assert_eq!(status(&e)["no_healthy_router"], json!(["10.55.0.0/16"]));
     // A pass agrees, and says so.
     assert!(e.pass());
     assert!(mutations(&ec2).is_empty());
-    let issues = e.status()["issues"].to_string();
+    let issues = status(&e)["issues"].to_string();
     assert!(issues.contains("no healthy router"), "{issues}");
     let m = metrics(&e);
     assert!(
