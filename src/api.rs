@@ -348,14 +348,15 @@ pub fn route_status(r: &Report) -> u16 {
 }
 
 /// The status for a failed EC2 call: 504 on a timeout, 503 without
-/// credentials, 502 otherwise.
+/// credentials or when the fence refused it, 502 otherwise.
 pub fn ec2_status(e: &Ec2Error) -> u16 {
     match e {
         Ec2Error::Transport {
             timed_out: true, ..
         } => 504,
-        // No credentials to sign with: the daemon cannot serve for now.
-        Ec2Error::Credentials(_) => 503,
+        // No credentials to sign with, or this daemon may not change
+        // routes now (the fence): it cannot serve this for now.
+        Ec2Error::Credentials(_) | Ec2Error::Fenced { .. } => 503,
         _ => 502,
     }
 }

@@ -26,7 +26,6 @@ pub mod types;
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 use std::fmt;
-use std::fs::OpenOptions;
 use std::io::Write;
 use std::sync::Arc;
 
@@ -118,17 +117,13 @@ pub fn init_logging(config: &Config) -> Result<(), MainError> {
     match &config.log {
         LogTarget::Stderr => log::init(level, log::Sink::Stderr, false),
         LogTarget::File(path) => {
-            let file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .map_err(|e| {
-                    MainError::Setup(format!(
-                        "-l/--logfile: cannot open {} for appending: {e}",
-                        path.display()
-                    ))
-                })?;
-            log::init(level, log::Sink::File(file), true);
+            let file = log::open(path).map_err(|e| {
+                MainError::Setup(format!(
+                    "-l/--logfile: cannot open {} for appending: {e}",
+                    path.display()
+                ))
+            })?;
+            log::init(level, log::Sink::File(file, path.clone()), true);
         }
     }
     Ok(())

@@ -4,8 +4,9 @@
 //! ever passed to the signer.
 
 use std::fmt;
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 use std::time::SystemTime;
 
@@ -31,7 +32,8 @@ impl fmt::Display for Level {
 /// Where log lines go.
 pub enum Sink {
     Stderr,
-    File(File),
+    /// A file opened for appending, and its path (to reopen it).
+    File(File, PathBuf),
 }
 
 struct Logger {
@@ -51,6 +53,29 @@ pub fn init(max: Level, sink: Sink, timestamps: bool) {
         timestamps,
         sink: Mutex::new(sink),
     });
+}
+
+/// Opens `path` for appending, as `--logfile` does.
+pub fn open(path: &std::path::Path) -> std::io::Result<File> {
+    OpenOptions::new().create(true).append(true).open(path)
+}
+
+/// Reopens the log file by its path (SIGHUP, after logrotate moved it):
+/// later lines go to a file at that path again. Logging to stderr, there
+/// is nothing to do. If the file cannot be opened, lines keep going to the
+/// old one, and the error is returned.
+pub fn reopen() -> std::io::Result<bool> {
+    let Some(l) = LOGGER.get() else {
+        return Ok(false);
+    };
+    let mut sink = l.sink.lock().unwrap_or_else(|p| p.into_inner());
+    match &mut *sink {
+        Sink::Stderr => Ok(false),
+        Sink::File(file, path) => {
+            *file = open(path)?;
+            Ok(true)
+        }
+    }
 }
 
 pub fn enabled(level: Level) -> bool {
@@ -76,7 +101,7 @@ pub fn write(level: Level, args: fmt::Arguments<'_>) {
     // better to report it.
     match sink.map(|s| s.lock().unwrap_or_else(|p| p.into_inner())) {
         Some(mut guard) => match &mut *guard {
-            Sink::File(f) => {
+            Sink::File(f, _) => {
                 let _ = f.write_all(line.as_bytes());
             }
             Sink::Stderr => {

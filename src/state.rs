@@ -246,12 +246,11 @@ impl StateDir {
     }
 }
 
-/// Where the spec (http mode) and the owned CIDRs are kept across restarts.
+/// Where the CIDRs vpc-router owns are kept across restarts: the state
+/// dir, or (in tests) memory. The engine sees only this.
 pub trait Persist: Send + Sync {
     fn load_owned(&self) -> Result<BTreeSet<Cidr>, String>;
     fn save_owned(&self, owned: &BTreeSet<Cidr>) -> Result<(), String>;
-    fn load_spec(&self) -> Result<Option<Spec>, String>;
-    fn save_spec(&self, spec: &Spec) -> Result<(), String>;
 }
 
 impl Persist for StateDir {
@@ -261,11 +260,16 @@ impl Persist for StateDir {
     fn save_owned(&self, owned: &BTreeSet<Cidr>) -> Result<(), String> {
         StateDir::save_owned(self, owned).map_err(|e| e.to_string())
     }
-    fn load_spec(&self) -> Result<Option<Spec>, String> {
-        StateDir::load_spec(self).map_err(|e| e.to_string())
+}
+
+/// One state dir shared by the engine (owned CIDRs) and the http feed
+/// (its spec): the directory's lock is taken once per process.
+impl<P: Persist + ?Sized> Persist for std::sync::Arc<P> {
+    fn load_owned(&self) -> Result<BTreeSet<Cidr>, String> {
+        (**self).load_owned()
     }
-    fn save_spec(&self, spec: &Spec) -> Result<(), String> {
-        StateDir::save_spec(self, spec).map_err(|e| e.to_string())
+    fn save_owned(&self, owned: &BTreeSet<Cidr>) -> Result<(), String> {
+        (**self).save_owned(owned)
     }
 }
 

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
+use super::control::{ControlStatus, Role};
 use crate::ec2::client::{CallObserver, CallRecord};
 use crate::health;
 use crate::reconcile::engine::{Gauges, FAILOVER_BUCKETS, SDC_KIND};
@@ -296,6 +297,33 @@ impl Metrics {
         out.family("vpc_router_build_info", "gauge", "The running version.");
         out.sample("vpc_router_build_info", &[("version", crate::VERSION)], 1);
     }
+}
+
+/// The control loop's families: role and the sources' conflicts.
+pub fn render_control(c: &ControlStatus, out: &mut Exposition) {
+    out.family(
+        "vpc_router_may_change_routes",
+        "gauge",
+        "Whether this daemon may change routes now (1: standalone or leader; 0: follower).",
+    );
+    let may = u8::from(!matches!(c.role, Role::Follower { .. }));
+    out.sample(
+        "vpc_router_may_change_routes",
+        &[("role", c.role.as_str())],
+        may,
+    );
+    out.family(
+        "vpc_router_spec_conflicts",
+        "gauge",
+        "CIDRs that two sources of desired state name with different routers, now.",
+    );
+    out.sample("vpc_router_spec_conflicts", &[], c.conflicts.len());
+    out.family(
+        "vpc_router_spec_conflicts_total",
+        "counter",
+        "Conflicts between sources of desired state, counted when each appears.",
+    );
+    out.sample("vpc_router_spec_conflicts_total", &[], c.conflicts_total);
 }
 
 /// The reconciler's families (`-m`), from the engine's counts.

@@ -1,18 +1,22 @@
-//! `-d`: the daemon. Serves the API (`api`) with this thread layout, all
-//! fixed at start-up:
+//! `-d`: the daemon, and its supervisor: [`run`] starts every thread once,
+//! in a fixed order, and stops them in a fixed order on SIGTERM/SIGINT.
+//! SIGHUP reopens the log file and has the feeds re-read their sources.
 //!
 //! ```text
 //! clients ─TCP─▶ accept ─queue─▶ gate-0..N (frame, refuse, relay)
 //!                                   │ Unix socket (private 0700 dir)
 //!                                   ▼
-//!                       tiny_http ─▶ worker-0..W (Service::handle, EC2)
-//! main: sigwait(SIGTERM|SIGINT) ─▶ stop accepting, drain, exit
+//!                       tiny_http ─▶ worker-0..W (Service::handle)
+//! feeds, health, leadership ─Input─▶ control ─▶ engine (reconcile, failover-0..31)
+//! main: sigwait(SIGTERM|SIGINT|SIGHUP) ─▶ reload, or stop everything in order
 //! ```
 //!
-//! One `HttpEc2` (connection pool, credential cache) is shared by all
-//! workers; `CidrLocks` keeps commands on the same CIDR from interleaving.
+//! Every mutating EC2 call (workers, passes, failovers) goes through one
+//! [`Fenced`] client, so that one fence can stop them all.
 
 pub mod auth;
+pub mod control;
+pub mod feed;
 pub mod frame;
 pub mod gate;
 pub mod metrics;
@@ -24,28 +28,75 @@ use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Sender};
 use std::sync::Arc;
-use std::thread;
+use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use crate::aws::{Clock, Env};
-use crate::config::{Config, DaemonArgs};
+use crate::config::{Config, DaemonArgs, SpecSettings, SpecSource};
+use crate::ec2::fence::{Fence, Fenced};
+use crate::ec2::Ec2;
+use crate::reconcile::engine::Engine;
+use crate::state::StateDir;
+use crate::types::VpcId;
 use crate::{error, exit, info, warn, MainError};
 use auth::Token;
+use control::{Control, Input};
+use feed::{Feed, FileFeed, HttpFeed, Stop};
 use frame::Limits;
 use gate::{Gate, GateConfig};
 use metrics::Metrics;
 use service::{CidrLocks, Service, SpecMode};
 
-use crate::config::{SpecSettings, SpecSource};
-use crate::reconcile::engine::Engine;
-use crate::state::StateDir;
-
-/// Set when the daemon stops: the spec file watcher's signal.
-static WATCH_STOP: AtomicBool = AtomicBool::new(false);
-
 /// How long a stop waits for requests in flight.
 pub const GRACE: Duration = Duration::from_secs(10);
+
+/// Threads that make one failover's route calls side by side: with EC2
+/// taking about 100 ms a call, 40 routes (4 tables x 10 CIDRs) move in
+/// two rounds. Idle, they cost a small stack each.
+const FAILOVER_THREADS: usize = 32;
+
+/// Starts threads and remembers them, to join them in order.
+#[derive(Default)]
+struct Threads(Vec<JoinHandle<()>>);
+
+impl Threads {
+    fn spawn(&mut self, name: &str, f: impl FnOnce() + Send + 'static) -> Result<(), MainError> {
+        let t = thread::Builder::new()
+            .name(name.to_string())
+            .spawn(f)
+            .map_err(|e| MainError::Setup(format!("cannot start the {name} thread: {e}")))?;
+        self.0.push(t);
+        Ok(())
+    }
+
+    /// Waits for every thread until `deadline`; false if some still run.
+    fn join(self, deadline: Instant) -> bool {
+        loop {
+            if self.0.iter().all(JoinHandle::is_finished) {
+                for t in self.0 {
+                    let _ = t.join();
+                }
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Desired-state routing (`-m`): the engine and the feeds of its spec.
+struct Reconciling {
+    engine: Arc<Engine>,
+    feeds: Vec<Arc<dyn Feed>>,
+    http: Option<Arc<HttpFeed>>,
+    file: Option<PathBuf>,
+    /// How long the first pass waits for every host's first checks.
+    settle: Option<Duration>,
+}
 
 /// Runs the daemon until SIGTERM or SIGINT; returns the exit code.
 pub fn run(config: &Config, args: &DaemonArgs, env: &Env, clock: Clock) -> Result<u8, MainError> {
@@ -65,23 +116,14 @@ pub fn run(config: &Config, args: &DaemonArgs, env: &Env, clock: Clock) -> Resul
     let resolved = crate::resolve(config, env, clock.clone())?;
     let metrics = Arc::new(Metrics::new(clock.now()));
     let endpoint = resolved.ec2.endpoint().to_string();
-    let ec2 = resolved.ec2.with_observer(metrics.observer());
-
-    let addr = SocketAddr::new(args.address, args.port);
-    let listener = TcpListener::bind(addr).map_err(|e| {
-        MainError::Setup(format!(
-            "cannot listen on {addr}: {e}{}",
-            if e.kind() == std::io::ErrorKind::AddrInUse {
-                " (another vpc-router or program has the port; choose another with -p)"
-            } else {
-                ""
-            }
-        ))
-    })?;
-    let local = listener
-        .local_addr()
-        .map_err(|e| MainError::Setup(format!("cannot listen on {addr}: {e}")))?;
-
+    // A daemon alone may always change routes; leader election (etcd)
+    // closes the fence on followers.
+    let fence = Arc::new(Fence::open(clock.clone()));
+    let ec2: Arc<dyn Ec2 + Send + Sync> = Arc::new(Fenced::new(
+        resolved.ec2.with_observer(metrics.observer()),
+        fence.clone(),
+    ));
+    let (listener, local) = bind(args)?;
     let socket_dir = private_dir(env, &clock)?;
     let _cleanup = RemoveOnDrop(socket_dir.clone());
     let socket = socket_dir.join("api.sock");
@@ -96,16 +138,25 @@ pub fn run(config: &Config, args: &DaemonArgs, env: &Env, clock: Clock) -> Resul
             .map_err(|e| MainError::Setup(format!("cannot start the API server: {e}")))?,
     );
 
-    let ec2: Arc<dyn crate::ec2::Ec2 + Send + Sync> = Arc::new(ec2);
-    let spec_mode = match &args.spec {
-        Some(settings) => Some(start_spec_mode(
+    let (inputs, control_rx) = mpsc::channel::<Input>();
+    let reconciling = match &args.spec {
+        Some(settings) => Some(reconciling(
             settings,
             ec2.clone(),
             &resolved.vpc,
             &clock,
+            &inputs,
         )?),
         None => None,
     };
+    let control = Control::new(
+        reconciling.as_ref().map(|r| r.engine.clone()),
+        fence,
+        reconciling
+            .as_ref()
+            .map_or_else(Vec::new, |r| r.feeds.clone()),
+        inputs.clone(),
+    );
     let svc = Arc::new(Service {
         ec2,
         region: resolved.region,
@@ -117,20 +168,46 @@ pub fn run(config: &Config, args: &DaemonArgs, env: &Env, clock: Clock) -> Resul
         metrics: metrics.clone(),
         clock,
         locks: CidrLocks::default(),
-        spec_mode: spec_mode.as_ref().map(|(m, _)| SpecMode {
-            engine: m.engine.clone(),
-            source: m.source.clone(),
+        control: control.status(),
+        spec_mode: reconciling.as_ref().map(|r| SpecMode {
+            engine: r.engine.clone(),
+            http: r.http.clone(),
+            file: r.file.clone(),
         }),
     });
+
+    // Start in order: the control loop and the engine first, so that the
+    // feeds' first specs are taken at once; the API last.
+    let mut core = Threads::default();
+    core.spawn("control", move || control.run(control_rx))?;
+    if let Some(r) = &reconciling {
+        let (e, recheck, settle) = (
+            r.engine.clone(),
+            args.spec.as_ref().and_then(|s| s.recheck),
+            r.settle,
+        );
+        core.spawn("reconcile", move || {
+            if let Some(max) = settle {
+                e.settle(max);
+            }
+            e.run(recheck)
+        })?;
+    }
+    let stop_feeds = Arc::new(Stop::default());
+    let mut feeds = Threads::default();
+    for f in reconciling.iter().flat_map(|r| r.feeds.iter()) {
+        let (f, tx, stop) = (f.clone(), inputs.clone(), stop_feeds.clone());
+        feeds.spawn(&format!("feed-{}", f.source().name), move || {
+            f.run(&tx, &stop)
+        })?;
+    }
     let stopping = Arc::new(AtomicBool::new(false));
-    let mut workers = Vec::with_capacity(args.workers);
+    let mut workers = Threads::default();
     for i in 0..args.workers {
         let (server, svc, stopping) = (server.clone(), svc.clone(), stopping.clone());
-        let t = thread::Builder::new()
-            .name(format!("worker-{i}"))
-            .spawn(move || service::work(&server, &svc, &stopping))
-            .map_err(|e| MainError::Setup(format!("cannot start a worker thread: {e}")))?;
-        workers.push(t);
+        workers.spawn(&format!("worker-{i}"), move || {
+            service::work(&server, &svc, &stopping)
+        })?;
     }
     let limits = Limits {
         request_timeout: args.request_timeout,
@@ -148,51 +225,37 @@ pub fn run(config: &Config, args: &DaemonArgs, env: &Env, clock: Clock) -> Resul
         metrics.clone(),
     )
     .map_err(|e| MainError::Setup(format!("cannot start the gate threads: {e}")))?;
-    info!(
-        "vpc-router {} listening on http://{local} (region {}, {}, {} workers, {})",
-        crate::VERSION,
-        svc.region,
-        svc.vpc,
-        args.workers,
-        if svc.token.is_some() {
-            "bearer token required"
-        } else {
-            "no authentication"
-        }
-    );
+    announce(&svc, args, local);
 
-    if let Some((m, _)) = &spec_mode {
-        info!(
-            "desired-state routing: spec from {}, {}",
-            match &m.source {
-                SpecSource::File(p) => p.display().to_string(),
-                SpecSource::Http => "POST /route_spec".to_string(),
-            },
-            match args.spec.as_ref().and_then(|s| s.recheck) {
-                Some(i) => format!("a full pass every {} s", i.as_secs_f64()),
-                None => "passes on spec changes only".to_string(),
-            }
-        );
-    }
-    let sig = signals::wait(&signals);
+    let sig = loop {
+        match signals::wait(&signals) {
+            signals::Signal::Hangup => reload(&inputs),
+            other => break other,
+        }
+    };
     info!(
-        "{sig}: stopping; finishing {} request(s) in flight",
+        "{}: stopping; finishing {} request(s) in flight",
+        sig.name(),
         metrics.running()
     );
+    // Stop in order: no new clients, then the requests in flight, then
+    // what feeds the engine, then the engine.
     gate.stop_accepting();
     let deadline = Instant::now() + GRACE;
     let drained = gate.join(deadline);
     stopping.store(true, Ordering::SeqCst);
-    for _ in 0..workers.len() {
+    for _ in 0..args.workers {
         server.unblock();
     }
-    let mut stopped = wait_all(workers, deadline);
-    if let Some((m, threads)) = spec_mode {
-        m.engine.stop();
-        WATCH_STOP.store(true, Ordering::SeqCst);
+    let mut stopped = workers.join(deadline);
+    stop_feeds.stop();
+    stopped &= feeds.join(Instant::now() + GRACE);
+    let _ = inputs.send(Input::Stop);
+    if let Some(r) = &reconciling {
         // A pass in progress finishes its current call and the loop ends.
-        stopped &= wait_all(threads, Instant::now() + GRACE);
+        r.engine.stop();
     }
+    stopped &= core.join(Instant::now() + GRACE);
     if drained && stopped {
         info!("stopped");
         Ok(exit::OK)
@@ -207,19 +270,91 @@ pub fn run(config: &Config, args: &DaemonArgs, env: &Env, clock: Clock) -> Resul
     }
 }
 
-/// The reconciler of `-m`, and the threads that run it.
-fn start_spec_mode(
+/// SIGHUP: reopen the log file (logrotate has moved it), then have the
+/// feeds re-read their sources. The daemon keeps serving throughout.
+fn reload(inputs: &Sender<Input>) {
+    match crate::log::reopen() {
+        Ok(true) => info!("SIGHUP: log file reopened; re-reading the spec"),
+        Ok(false) => info!("SIGHUP: re-reading the spec"),
+        Err(e) => error!("SIGHUP: cannot reopen the log file ({e}); logging on to the old one"),
+    }
+    let _ = inputs.send(Input::Reload);
+}
+
+fn bind(args: &DaemonArgs) -> Result<(TcpListener, SocketAddr), MainError> {
+    let addr = SocketAddr::new(args.address, args.port);
+    let listener = TcpListener::bind(addr).map_err(|e| {
+        MainError::Setup(format!(
+            "cannot listen on {addr}: {e}{}",
+            if e.kind() == std::io::ErrorKind::AddrInUse {
+                " (another vpc-router or program has the port; choose another with -p)"
+            } else {
+                ""
+            }
+        ))
+    })?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| MainError::Setup(format!("cannot listen on {addr}: {e}")))?;
+    Ok((listener, local))
+}
+
+/// The start-up log lines.
+fn announce(svc: &Service, args: &DaemonArgs, local: SocketAddr) {
+    info!(
+        "vpc-router {} listening on http://{local} (region {}, {}, {} workers, {})",
+        crate::VERSION,
+        svc.region,
+        svc.vpc,
+        args.workers,
+        if svc.token.is_some() {
+            "bearer token required"
+        } else {
+            "no authentication"
+        }
+    );
+    if let Some(settings) = &args.spec {
+        info!(
+            "desired-state routing: spec from {}, {}",
+            match &settings.source {
+                SpecSource::File(p) => p.display().to_string(),
+                SpecSource::Http => "POST /route_spec".to_string(),
+            },
+            match settings.recheck {
+                Some(i) => format!("a full pass every {} s", i.as_secs_f64()),
+                None => "passes on spec changes only".to_string(),
+            }
+        );
+    }
+}
+
+/// The engine of `-m`, its health checks and the feed of its spec. The
+/// feeds' first specs are sent to `inputs` (in configfile mode a broken
+/// file refuses the start: there is no last good spec yet).
+fn reconciling(
     settings: &SpecSettings,
-    ec2: Arc<dyn crate::ec2::Ec2 + Send + Sync>,
-    vpc: &crate::types::VpcId,
+    ec2: Arc<dyn Ec2 + Send + Sync>,
+    vpc: &VpcId,
     clock: &Clock,
-) -> Result<(SpecMode, Vec<thread::JoinHandle<()>>), MainError> {
-    let store = StateDir::open(&settings.state_dir).map_err(|e| MainError::Setup(e.to_string()))?;
-    // In configfile mode the file is the truth: read it (and refuse to
-    // start on a broken one: there is no last good spec yet).
-    let initial = match &settings.source {
-        SpecSource::File(path) => Some(crate::spec::read_file(path).map_err(MainError::Setup)?),
-        SpecSource::Http => None,
+    inputs: &Sender<Input>,
+) -> Result<Reconciling, MainError> {
+    let store =
+        Arc::new(StateDir::open(&settings.state_dir).map_err(|e| MainError::Setup(e.to_string()))?);
+    let (feed, http, file): (Arc<dyn Feed>, _, _) = match &settings.source {
+        SpecSource::File(path) => {
+            let f = FileFeed::new(path.clone());
+            let spec = f.read().map_err(MainError::Setup)?;
+            let _ = inputs.send(Input::Spec {
+                source: feed::Source::FILE,
+                spec,
+            });
+            (Arc::new(f), None, Some(path.clone()))
+        }
+        SpecSource::Http => {
+            let h =
+                Arc::new(HttpFeed::start(store.clone(), inputs.clone()).map_err(MainError::Setup)?);
+            (h.clone(), Some(h), None)
+        }
     };
     let engine = Engine::new(
         ec2,
@@ -234,13 +369,12 @@ fn start_spec_mode(
     // choice of routers already knows which are up. An ICMP socket that
     // cannot be opened is a start-up error, with what to do about it.
     let h = &settings.health;
-    let (transitions, rx) = std::sync::mpsc::channel();
     let checking = h.kind != crate::health::Kind::None;
     let engine = if checking {
         let monitor = crate::health::Monitor::for_kind(
             &h.kind,
             h.settings.clone(),
-            transitions,
+            inputs.clone(),
             clock.clone(),
         )
         .map_err(|e| MainError::Setup(format!("--health {}: {e}", h.kind)))?;
@@ -263,122 +397,18 @@ fn start_spec_mode(
     } else {
         engine
     };
-    let engine = Arc::new(engine);
-    if let Some(spec) = initial {
-        engine.set_spec(spec, false).map_err(MainError::Setup)?;
-    }
-    let mut threads = Vec::new();
-    let (e, recheck) = (engine.clone(), settings.recheck);
     // Long enough for every host to pass or fail its first checks.
     let settle = checking.then(|| {
         let s = &h.settings;
         (s.interval + s.timeout) * s.fall.max(s.rise) + s.timeout
     });
-    threads.push(
-        thread::Builder::new()
-            .name("reconcile".into())
-            .spawn(move || {
-                if let Some(max) = settle {
-                    e.settle(max);
-                }
-                e.run(recheck)
-            })
-            .map_err(|e| MainError::Setup(format!("cannot start the reconcile thread: {e}")))?,
-    );
-    if checking {
-        let e = engine.clone();
-        threads.push(
-            thread::Builder::new()
-                .name("failover".into())
-                .spawn(move || loop {
-                    match rx.recv_timeout(WATCH_EVERY) {
-                        Ok(t) => e.on_transition(t),
-                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                            if WATCH_STOP.load(Ordering::SeqCst) {
-                                return;
-                            }
-                        }
-                        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
-                    }
-                })
-                .map_err(|e| MainError::Setup(format!("cannot start the failover thread: {e}")))?,
-        );
-    }
-    if let SpecSource::File(path) = &settings.source {
-        let (e, path) = (engine.clone(), path.clone());
-        threads.push(
-            thread::Builder::new()
-                .name("spec-watch".into())
-                .spawn(move || watch(&path, &e))
-                .map_err(|e| MainError::Setup(format!("cannot start the spec watcher: {e}")))?,
-        );
-    }
-    Ok((
-        SpecMode {
-            engine,
-            source: settings.source.clone(),
-        },
-        threads,
-    ))
-}
-
-/// Threads that make one failover's route calls side by side: with EC2
-/// taking about 100 ms a call, 40 routes (4 tables x 10 CIDRs) move in
-/// two rounds. Idle, they cost a small stack each.
-const FAILOVER_THREADS: usize = 32;
-
-/// How often the spec file is looked at: a change is in force within
-/// about a second.
-const WATCH_EVERY: Duration = Duration::from_millis(250);
-
-/// Watches the spec file: each valid change goes in force; a broken one
-/// is logged once and ignored (the last good spec stays).
-fn watch(path: &Path, engine: &Engine) {
-    let stamp = |p: &Path| {
-        std::fs::metadata(p)
-            .ok()
-            .map(|m| (m.modified().ok(), m.len()))
-    };
-    let mut seen = stamp(path);
-    let mut last_error: Option<String> = None;
-    while !WATCH_STOP.load(Ordering::SeqCst) {
-        thread::sleep(WATCH_EVERY);
-        let now = stamp(path);
-        if now == seen {
-            continue;
-        }
-        seen = now;
-        match crate::spec::read_file(path) {
-            Ok(spec) if Some(&spec) == engine.spec().as_ref() => {}
-            Ok(spec) => {
-                info!(
-                    "{}: spec changed, {} CIDR(s); reconciling",
-                    path.display(),
-                    spec.len()
-                );
-                last_error = None;
-                let _ = engine.set_spec(spec, false);
-            }
-            Err(e) => {
-                if last_error.as_ref() != Some(&e) {
-                    error!("{e}; the spec in force stays until the file is fixed");
-                    last_error = Some(e);
-                }
-            }
-        }
-    }
-}
-
-fn wait_all(threads: Vec<thread::JoinHandle<()>>, deadline: Instant) -> bool {
-    loop {
-        if threads.iter().all(thread::JoinHandle::is_finished) {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
+    Ok(Reconciling {
+        engine: Arc::new(engine),
+        feeds: vec![feed],
+        http,
+        file,
+        settle,
+    })
 }
 
 /// A new directory only we can enter, for the workers' socket: nobody
@@ -422,13 +452,31 @@ impl Drop for RemoveOnDrop {
     }
 }
 
-/// SIGTERM and SIGINT, taken synchronously: blocked in every thread and
+/// SIGTERM, SIGINT and SIGHUP, taken synchronously: blocked in every thread and
 /// waited for with sigwait(2) by the main thread, so there is no signal
 /// handler and nothing async-signal-unsafe can run.
 mod signals {
     use std::mem::MaybeUninit;
 
     pub struct Set(libc::sigset_t);
+
+    /// The signals the daemon takes.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Signal {
+        Terminate,
+        Interrupt,
+        Hangup,
+    }
+
+    impl Signal {
+        pub fn name(self) -> &'static str {
+            match self {
+                Signal::Terminate => "SIGTERM",
+                Signal::Interrupt => "SIGINT",
+                Signal::Hangup => "SIGHUP",
+            }
+        }
+    }
 
     pub fn block() -> Set {
         // SAFETY: sigset_t is initialised by sigemptyset before use, and
@@ -438,23 +486,24 @@ mod signals {
             libc::sigemptyset(set.as_mut_ptr());
             libc::sigaddset(set.as_mut_ptr(), libc::SIGTERM);
             libc::sigaddset(set.as_mut_ptr(), libc::SIGINT);
+            libc::sigaddset(set.as_mut_ptr(), libc::SIGHUP);
             let set = set.assume_init();
             libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
             Set(set)
         }
     }
 
-    /// Blocks until one of the signals arrives; returns its name.
-    pub fn wait(set: &Set) -> &'static str {
+    /// Blocks until one of the signals arrives.
+    pub fn wait(set: &Set) -> Signal {
         loop {
             let mut sig: libc::c_int = 0;
             // SAFETY: both pointers are valid for the call.
             let rc = unsafe { libc::sigwait(&set.0, &mut sig) };
             if rc == 0 {
-                return if sig == libc::SIGINT {
-                    "SIGINT"
-                } else {
-                    "SIGTERM"
+                return match sig {
+                    libc::SIGINT => Signal::Interrupt,
+                    libc::SIGHUP => Signal::Hangup,
+                    _ => Signal::Terminate,
                 };
             }
         }

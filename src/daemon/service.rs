@@ -6,6 +6,7 @@
 
 use std::collections::HashSet;
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
@@ -13,17 +14,18 @@ use std::time::Instant;
 use serde_json::{json, Value};
 
 use super::auth::Token;
+use super::control::ControlStatus;
+use super::feed::{EditError, HttpFeed};
 use super::metrics::Metrics;
 use crate::api::{self, ApiAction, RequestError, RouteCall};
 use crate::aws::Clock;
-use crate::config::SpecSource;
 use crate::ec2::{Ec2, RouteTarget};
 use crate::reconcile::engine::{CidrResult, Engine};
 use crate::reconcile::plan::{Action, Issue};
 use crate::route::{
     self, final_step, Op, Outcome, ReplaceReason, Report, RouteError, RouteRequest, Step,
 };
-use crate::spec::{self, Spec};
+use crate::spec;
 use crate::types::{Cidr, Region, RouteTableId, VpcId};
 use crate::{debug, error, info, timefmt, warn};
 
@@ -93,10 +95,13 @@ impl Drop for CidrGuard<'_> {
     }
 }
 
-/// Desired-state routing in the daemon (`-m`).
+/// Desired-state routing in the daemon (`-m`): the engine, read for
+/// status, and the feed that the API edits (http mode) or the file that
+/// is the truth instead (configfile mode).
 pub struct SpecMode {
     pub engine: Arc<Engine>,
-    pub source: SpecSource,
+    pub http: Option<Arc<HttpFeed>>,
+    pub file: Option<PathBuf>,
 }
 
 /// Everything a worker needs, shared by all workers.
@@ -112,6 +117,8 @@ pub struct Service {
     pub metrics: Arc<Metrics>,
     pub clock: Clock,
     pub locks: CidrLocks,
+    /// The control loop's role, sources and conflicts.
+    pub control: Arc<Mutex<ControlStatus>>,
     pub spec_mode: Option<SpecMode>,
 }
 
@@ -158,6 +165,7 @@ impl Service {
             Ok(ApiAction::Metrics) => {
                 let mut out = super::metrics::Exposition::new();
                 self.metrics.render(&mut out);
+                super::metrics::render_control(&self.control(), &mut out);
                 if let Some(m) = &self.spec_mode {
                     super::metrics::render_engine(&m.engine.gauges(), &mut out);
                 }
@@ -177,7 +185,11 @@ impl Service {
             }
             Ok(ApiAction::GetSpec) => match &self.spec_mode {
                 None => spec_off(),
-                Some(m) => match m.engine.spec() {
+                Some(m) => match m
+                    .http
+                    .as_ref()
+                    .map_or_else(|| m.engine.spec(), |h| h.spec())
+                {
                     None => error_answer(
                         404,
                         None,
@@ -194,20 +206,27 @@ impl Service {
         }
     }
 
-    fn set_spec(&self, body: &[u8]) -> Answer {
-        let Some(m) = &self.spec_mode else {
-            return spec_off();
-        };
-        if let SpecSource::File(path) = &m.source {
-            return from_file(path);
+    /// The http feed, or the answer that there is none.
+    fn http_feed(&self) -> Result<&HttpFeed, Answer> {
+        match &self.spec_mode {
+            None => Err(spec_off()),
+            Some(SpecMode { http: Some(h), .. }) => Ok(h),
+            Some(SpecMode { file, .. }) => Err(from_file(file.as_deref())),
         }
+    }
+
+    fn set_spec(&self, body: &[u8]) -> Answer {
+        let feed = match self.http_feed() {
+            Ok(f) => f,
+            Err(a) => return a,
+        };
         let spec = match spec::parse(body) {
             Ok(s) => s,
             Err(e) => return error_answer(400, e.key.as_deref(), e.to_string()),
         };
         let n = spec.len();
         let doc = spec.to_json();
-        match m.engine.set_spec(spec, true) {
+        match feed.replace(spec) {
             Ok(()) => {
                 info!("route spec replaced over HTTP: {n} CIDR(s)");
                 Answer::json(200, &json!({"status": "accepted", "cidrs": n, "spec": doc}))
@@ -226,12 +245,10 @@ impl Service {
     /// POST/DELETE /route with `-m http`: edit the CIDR's spec entry, then
     /// reconcile that CIDR and answer with what happened in each table.
     fn spec_route(&self, call: RouteCall) -> Answer {
-        let Some(m) = &self.spec_mode else {
-            return spec_off();
+        let feed = match self.http_feed() {
+            Ok(f) => f,
+            Err(a) => return a,
         };
-        if let SpecSource::File(path) = &m.source {
-            return from_file(path);
-        }
         for (field, given) in [
             ("dry_run", call.dry_run),
             ("force", call.force),
@@ -247,57 +264,43 @@ impl Service {
         }
         let cidr = call.cidr;
         let _held = self.locks.lock(cidr);
-        let before = m.engine.spec().unwrap_or_default();
-        let was_owned = m.engine.owns(&cidr);
-        let mut routes = before.routes().clone();
-        match call.router_ip {
-            Some(ip) => {
-                routes.insert(cidr, vec![spec::Host { ip, check: None }]);
-            }
-            None => {
-                if routes.remove(&cidr).is_none() {
-                    return error_answer(
-                        404,
-                        Some("dst_cidr"),
-                        format!("{cidr} is not in the route spec"),
-                    );
-                }
-            }
-        }
-        let result = match m.engine.edit(Spec::from_routes(routes), cidr) {
-            Err(e) => {
+        match feed.edit(cidr, call.router_ip) {
+            Ok(r) => spec_route_answer(call.op, cidr, &r),
+            Err(EditError::NotInSpec) => error_answer(
+                404,
+                Some("dst_cidr"),
+                format!("{cidr} is not in the route spec"),
+            ),
+            Err(EditError::Save(e)) => {
                 error!("{e}");
-                return error_answer(
+                error_answer(
                     503,
                     None,
                     format!("the spec could not be saved; nothing was changed: {e}"),
-                );
+                )
             }
-            Ok(Err(e)) => {
+            Err(EditError::Stopping) => error_answer(
+                503,
+                None,
+                "the daemon is stopping; the edit is saved and the next start reconciles it",
+            ),
+            Err(EditError::UnknownRouter) => error_answer(
+                400,
+                Some("router_ip"),
+                format!(
+                    "no network interface in {} holds {}; the spec was not changed",
+                    self.vpc,
+                    call.router_ip.map_or_else(String::new, |ip| ip.to_string())
+                ),
+            ),
+            Err(EditError::Reconcile(e)) => {
                 let (status, mut body) = api::error_status(&e);
                 body["error"]["message"] = json!(format!(
                     "{e}; the spec was updated and the next pass retries"
                 ));
-                return Answer::json(status, &body);
+                Answer::json(status, &body)
             }
-            Ok(Ok(r)) => r,
-        };
-        if let (Some(ip), Some(None)) = (call.router_ip, result.plan.targets.get(&cidr)) {
-            // Nothing half-done: the IP is not a router of this VPC, so the
-            // spec goes back to what it was.
-            if let Err(e) = m.engine.restore(before, cidr, was_owned) {
-                error!("{e}");
-            }
-            return error_answer(
-                400,
-                Some("router_ip"),
-                format!(
-                    "no network interface in {} holds {ip}; the spec was not changed",
-                    self.vpc
-                ),
-            );
         }
-        spec_route_answer(call.op, cidr, &result)
     }
 
     fn status(&self) -> Value {
@@ -322,7 +325,15 @@ impl Service {
             },
             "counters": self.metrics.summary(),
             "last_ec2_error": last,
+            "control": super::status::control_json(&self.control()),
         })
+    }
+
+    fn control(&self) -> ControlStatus {
+        self.control
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     fn route(&self, call: RouteCall) -> Answer {
@@ -432,13 +443,13 @@ fn spec_off() -> Answer {
     )
 }
 
-fn from_file(path: &std::path::Path) -> Answer {
+fn from_file(path: Option<&std::path::Path>) -> Answer {
     error_answer(
         409,
         None,
         format!(
             "the spec comes from {} (-m configfile); edit that file instead",
-            path.display()
+            path.map_or_else(|| "a file".into(), |p| p.display().to_string())
         ),
     )
 }

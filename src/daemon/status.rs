@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
+use super::control::{ControlStatus, Role};
 use crate::reconcile::engine::Status;
 use crate::spec::Spec;
 use crate::timefmt;
@@ -62,5 +63,23 @@ pub fn engine_json(s: &Status) -> Value {
             "failed": p.failed,
             "error": p.error,
         })),
+    })
+}
+
+/// `control` in `GET /`: this daemon's role, the sources of its desired
+/// state, and where they disagree.
+pub fn control_json(c: &ControlStatus) -> Value {
+    json!({
+        "role": c.role.as_str(),
+        "role_reason": match &c.role {
+            Role::Follower { reason } => Some(reason),
+            _ => None,
+        },
+        "sources": c.sources,
+        "spec_conflicts": c.conflicts.iter().map(|x| json!({
+            "cidr": x.cidr.to_string(),
+            "winner": x.winner,
+            "loser": x.loser,
+        })).collect::<Vec<_>>(),
     })
 }

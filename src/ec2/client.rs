@@ -215,6 +215,7 @@ impl HttpEc2 {
                 Err(Ec2Error::Transport { .. }) => "transport".to_string(),
                 Err(Ec2Error::Response { .. }) => "bad_response".to_string(),
                 Err(Ec2Error::Credentials(_)) => "credentials".to_string(),
+                Err(Ec2Error::Fenced { .. }) => "fenced".to_string(),
             };
             observe(&CallRecord {
                 action,

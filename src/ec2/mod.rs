@@ -7,6 +7,7 @@
 pub mod client;
 #[cfg(test)]
 pub mod fake;
+pub mod fence;
 pub mod retry;
 pub mod sign;
 pub mod xml;
@@ -228,6 +229,12 @@ pub enum Ec2Error {
     },
     /// No credentials to sign with.
     Credentials(CredentialsError),
+    /// Not sent: the fence refused it (this daemon may not change routes
+    /// now), with the fence's reason.
+    Fenced {
+        action: &'static str,
+        reason: String,
+    },
 }
 
 impl Ec2Error {
@@ -298,6 +305,9 @@ impl fmt::Display for Ec2Error {
                  {detail}; is the endpoint an EC2 endpoint?"
             ),
             Ec2Error::Credentials(e) => e.fmt(f),
+            Ec2Error::Fenced { action, reason } => {
+                write!(f, "EC2 {action} was not sent: {reason}")
+            }
         }
     }
 }

@@ -274,6 +274,25 @@ impl Kind {
     }
 }
 
+/// Where a [`Monitor`] sends each transition: a channel of transitions,
+/// or of anything made from one (the daemon's control inputs).
+pub struct Notify(Box<dyn Fn(Transition) + Send + Sync>);
+
+impl Notify {
+    pub fn send(&self, t: Transition) {
+        (self.0)(t)
+    }
+}
+
+impl<T: From<Transition> + Send + 'static> From<Sender<T>> for Notify {
+    fn from(tx: Sender<T>) -> Notify {
+        // A receiver that is gone (the daemon stopping) wants nothing more.
+        Notify(Box::new(move |t| {
+            let _ = tx.send(T::from(t));
+        }))
+    }
+}
+
 impl Monitor {
     /// Starts the monitor named on the command line: [`Monitor::none`] for
     /// [`Kind::None`], else [`Monitor::start`] with its probe, timed by
@@ -281,7 +300,7 @@ impl Monitor {
     pub fn for_kind(
         kind: &Kind,
         settings: Settings,
-        on_transition: Sender<Transition>,
+        on_transition: impl Into<Notify>,
         clock: Clock,
     ) -> Result<Monitor, String> {
         settings.validate()?;

@@ -12,12 +12,11 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::sync::mpsc::Sender;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime};
 
-use super::{Probe, ProbeTarget, Settings, State, Tracker, Transition};
+use super::{Notify, Probe, ProbeTarget, Settings, State, Tracker, Transition};
 use crate::clock::Clock;
 use crate::spec::Host;
 
@@ -60,7 +59,7 @@ struct Shared {
     wake: Condvar,
     /// Sent to while `inner` is locked, so that one host's transitions
     /// arrive in the order they happened.
-    on_transition: Sender<Transition>,
+    on_transition: Notify,
 }
 
 struct Inner {
@@ -108,11 +107,11 @@ impl Monitor {
     pub fn start(
         settings: Settings,
         probe: Arc<dyn Probe>,
-        on_transition: Sender<Transition>,
+        on_transition: impl Into<Notify>,
         clock: Clock,
     ) -> Result<Monitor, String> {
         let threads = settings.threads.clamp(1, 256);
-        let mut monitor = Monitor::new(settings, Some(probe), on_transition, clock);
+        let mut monitor = Monitor::new(settings, Some(probe), on_transition.into(), clock);
         for i in 0..threads {
             let shared = Arc::clone(&monitor.shared);
             let spawned = thread::Builder::new()
@@ -131,16 +130,11 @@ impl Monitor {
     /// `--health none`: every host is healthy, nothing is checked, and no
     /// thread is started. No transitions are ever sent.
     pub fn none() -> Monitor {
-        let (tx, _) = std::sync::mpsc::channel();
-        Monitor::new(Settings::default(), None, tx, Clock::system())
+        let (tx, _) = std::sync::mpsc::channel::<Transition>();
+        Monitor::new(Settings::default(), None, tx.into(), Clock::system())
     }
 
-    fn new(
-        settings: Settings,
-        probe: Option<Arc<dyn Probe>>,
-        tx: Sender<Transition>,
-        clock: Clock,
-    ) -> Monitor {
+    fn new(settings: Settings, probe: Option<Arc<dyn Probe>>, tx: Notify, clock: Clock) -> Monitor {
         Monitor {
             shared: Arc::new(Shared {
                 settings,
@@ -339,7 +333,7 @@ fn work(s: &Shared) {
         if let Some(t) = e.tracker.record(&result, ended) {
             e.last_change = Some(wall);
             // The receiver may be gone during shutdown; nothing to do then.
-            let _ = s.on_transition.send(t);
+            s.on_transition.send(t);
         }
         e.last_result = Some(result);
     }
@@ -466,7 +460,7 @@ mod tests {
     fn tcp_hosts_fail_after_fall_checks_and_rise_again() {
         let a = Listener::open("127.0.0.2:0");
         let b = Listener::open("127.0.0.3:0");
-        let (tx, rx) = mpsc::channel();
+        let (tx, rx) = mpsc::channel::<Transition>();
         let mut w = Watch::new(rx);
         let m = Monitor::start(fast(), Arc::new(TcpProbe::new(1)), tx, Clock::system()).unwrap();
         m.set_hosts(&[host(a.addr), host(b.addr), host(a.addr)]);
@@ -519,7 +513,7 @@ mod tests {
         let a = Listener::open("127.0.0.4:0");
         let b = Listener::open("127.0.0.5:0");
         let c = Listener::open("127.0.0.6:0");
-        let (tx, rx) = mpsc::channel();
+        let (tx, rx) = mpsc::channel::<Transition>();
         let mut w = Watch::new(rx);
         let m = Monitor::start(fast(), Arc::new(TcpProbe::new(1)), tx, Clock::system()).unwrap();
         m.set_hosts(&[host(a.addr), host(b.addr)]);
@@ -556,7 +550,7 @@ mod tests {
     #[test]
     fn new_hosts_and_stop_do_not_wait_for_the_next_interval() {
         let a = Listener::open("127.0.0.7:0");
-        let (tx, rx) = mpsc::channel();
+        let (tx, rx) = mpsc::channel::<Transition>();
         let mut w = Watch::new(rx);
         let settings = Settings {
             interval: Duration::from_secs(3600),
@@ -644,7 +638,7 @@ mod tests {
         // No network: the hosts are only names for the recorder.
         let stuck = ip("10.0.0.1");
         let probe = Arc::new(Recorder::new(stuck));
-        let (tx, rx) = mpsc::channel();
+        let (tx, rx) = mpsc::channel::<Transition>();
         let settings = Settings {
             threads: 3,
             rise: 1,
@@ -690,7 +684,7 @@ mod tests {
     fn a_check_of_a_removed_host_is_discarded() {
         let stuck = ip("10.0.0.1");
         let probe = Arc::new(Recorder::new(stuck));
-        let (tx, rx) = mpsc::channel();
+        let (tx, rx) = mpsc::channel::<Transition>();
         let settings = Settings { rise: 1, ..fast() };
         let m = Monitor::start(settings, probe.clone(), tx, Clock::system()).unwrap();
         m.set_hosts(&[Host {
@@ -747,7 +741,7 @@ mod tests {
             results: Mutex::new(script),
             then: false,
         });
-        let (tx, rx) = mpsc::channel();
+        let (tx, rx) = mpsc::channel::<Transition>();
         let m = Monitor::start(fast(), probe.clone(), tx, Clock::system()).unwrap();
         m.set_hosts(&[host("127.0.0.9:9".parse().unwrap())]);
         let mut seen = Vec::new();
@@ -787,7 +781,7 @@ mod tests {
     #[test]
     fn for_kind_builds_the_named_monitor() {
         use crate::health::{parse_kind, Kind};
-        let (tx, _rx) = mpsc::channel();
+        let (tx, _rx) = mpsc::channel::<Transition>();
         let m = Monitor::for_kind(&Kind::None, fast(), tx.clone(), Clock::system()).unwrap();
         assert_eq!(m.threads(), 0);
         let kind = parse_kind("multi", Some("icmp:tcp")).unwrap();

@@ -7,8 +7,9 @@
 
 mod failover;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::IpAddr;
+use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -31,6 +32,8 @@ pub const SDC_KIND: &str = "disable_source_dest_check";
 fn failure_code(e: &crate::ec2::Ec2Error) -> String {
     let code = e.code().unwrap_or(if e.is_transport() {
         "transport"
+    } else if matches!(e, crate::ec2::Ec2Error::Fenced { .. }) {
+        "fenced"
     } else {
         "other"
     });
@@ -155,6 +158,8 @@ struct Shared {
     /// CIDRs with hosts but none healthy, as of the last pass or failover.
     no_healthy: BTreeSet<Cidr>,
     counters: Counters,
+    /// Jobs waiting for the reconcile thread, taken before a full pass.
+    jobs: VecDeque<Job>,
 }
 
 pub struct Engine {
@@ -197,6 +202,34 @@ pub struct CidrResult {
     pub applied: Vec<Applied>,
     /// The tables looked at.
     pub tables: Vec<RouteTableId>,
+    /// Whether vpc-router managed the CIDR before this pass.
+    pub was_owned: bool,
+}
+
+/// Work for the reconcile thread that someone waits for, run before any
+/// full pass and, like passes, one at a time.
+pub enum Job {
+    /// Reconcile only `cidr`: its spec entry was just edited, and the
+    /// answer tells what the edit did.
+    Cidr {
+        cidr: Cidr,
+        reply: Sender<Result<CidrResult, RouteError>>,
+    },
+    /// Put `cidr`'s ownership back as it was before an edit that was
+    /// undone (it could not take effect, so it changed no route).
+    Disown {
+        cidr: Cidr,
+        was_owned: bool,
+        reply: Sender<Result<(), String>>,
+    },
+}
+
+impl Job {
+    /// A one-CIDR job, and where its answer arrives.
+    pub fn cidr(cidr: Cidr) -> (Job, Receiver<Result<CidrResult, RouteError>>) {
+        let (reply, answer) = std::sync::mpsc::channel();
+        (Job::Cidr { cidr, reply }, answer)
+    }
 }
 
 impl Engine {
@@ -209,7 +242,7 @@ impl Engine {
         clock: Clock,
     ) -> Result<Engine, String> {
         let owned = persist.load_owned()?;
-        let spec = persist.load_spec()?;
+        let spec = None;
         let budget = Budget::ec2_default(clock.mono());
         Ok(Engine {
             ec2,
@@ -233,6 +266,7 @@ impl Engine {
                 pass_at: None,
                 no_healthy: BTreeSet::new(),
                 counters: Counters::default(),
+                jobs: VecDeque::new(),
             }),
             wake: Condvar::new(),
             passing: Mutex::new(()),
@@ -298,53 +332,56 @@ impl Engine {
         self.lock().spec.clone()
     }
 
-    /// Puts a new spec in force (persisted first when `persist_it`), and
-    /// asks for a pass.
-    pub fn set_spec(&self, spec: Spec, persist_it: bool) -> Result<(), String> {
-        if persist_it {
-            self.persist.save_spec(&spec)?;
-        }
+    /// Puts a new spec in force and asks for a pass.
+    pub fn set_spec(&self, spec: Spec) {
         let mut s = self.lock();
         self.put_spec(&mut s, spec);
         s.dirty = true;
         self.wake.notify_all();
-        Ok(())
     }
 
-    /// Puts an edited spec in force and reconciles only `cidr`, as one
-    /// step: no other pass runs in between, so the answer tells what this
-    /// edit did. No full pass is asked for: nothing else changed.
-    pub fn edit(&self, spec: Spec, cidr: Cidr) -> Result<Result<CidrResult, RouteError>, String> {
-        let _one = self.passing.lock().unwrap_or_else(|p| p.into_inner());
-        self.persist.save_spec(&spec)?;
+    /// Asks for a full pass (a new leader looks at every table).
+    pub fn request_pass(&self) {
+        self.lock().dirty = true;
+        self.wake.notify_all();
+    }
+
+    /// Puts `spec` in force (when given) and queues `job` for the reconcile
+    /// thread, as one step: the job sees this spec, and no full pass is
+    /// asked for (an edited entry is all that changed).
+    pub fn submit(&self, spec: Option<Spec>, job: Job) {
         let mut s = self.lock();
-        self.put_spec(&mut s, spec);
-        drop(s);
-        Ok(self.pass_cidr_locked(cidr))
-    }
-
-    /// Whether vpc-router manages `cidr` now.
-    pub fn owns(&self, cidr: &Cidr) -> bool {
-        self.lock().owned.contains(cidr)
-    }
-
-    /// Puts a spec back after an edit of `cidr` that could not take effect
-    /// (it changed no route), and the CIDR's ownership as it was.
-    pub fn restore(&self, spec: Spec, cidr: Cidr, was_owned: bool) -> Result<(), String> {
-        let _one = self.passing.lock().unwrap_or_else(|p| p.into_inner());
-        self.persist.save_spec(&spec)?;
-        let owned = {
-            let mut s = self.lock();
+        if let Some(spec) = spec {
             self.put_spec(&mut s, spec);
-            if was_owned {
-                s.owned.insert(cidr);
-            } else {
-                s.owned.remove(&cidr);
+        }
+        s.jobs.push_back(job);
+        self.wake.notify_all();
+    }
+
+    /// Runs one job (the pass lock held by the caller).
+    fn run_job(&self, job: Job) {
+        match job {
+            Job::Cidr { cidr, reply } => {
+                let _ = reply.send(self.pass_cidr_locked(cidr));
             }
-            s.routes.retain(|(c, _), _| *c != cidr || was_owned);
-            s.owned.clone()
-        };
-        self.persist.save_owned(&owned)
+            Job::Disown {
+                cidr,
+                was_owned,
+                reply,
+            } => {
+                let owned = {
+                    let mut s = self.lock();
+                    if was_owned {
+                        s.owned.insert(cidr);
+                    } else {
+                        s.owned.remove(&cidr);
+                    }
+                    s.routes.retain(|(c, _), _| *c != cidr || was_owned);
+                    s.owned.clone()
+                };
+                let _ = reply.send(self.persist.save_owned(&owned));
+            }
+        }
     }
 
     pub fn stop(&self) {
@@ -376,6 +413,13 @@ impl Engine {
                 loop {
                     if s.stopping {
                         return;
+                    }
+                    if let Some(job) = s.jobs.pop_front() {
+                        drop(s);
+                        let _one = self.passing.lock().unwrap_or_else(|p| p.into_inner());
+                        self.run_job(job);
+                        s = self.lock();
+                        continue;
                     }
                     let now = self.clock.mono();
                     let due = s.pass_at.is_some_and(|a| now >= a);
@@ -567,6 +611,7 @@ impl Engine {
         }
         self.record(&mut s, &seen, &plan, (&fixed, &applied), at, false);
         Ok(CidrResult {
+            was_owned: !owned.is_empty(),
             tables: seen.tables.iter().map(|t| t.id.clone()).collect(),
             plan,
             applied,

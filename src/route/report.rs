@@ -230,6 +230,12 @@ pub fn error_json(e: &Ec2Error) -> Value {
             "text": e.to_string(),
         }),
         Ec2Error::Credentials(_) => json!({"kind": "credentials", "text": e.to_string()}),
+        Ec2Error::Fenced { action, reason } => json!({
+            "kind": "fenced",
+            "action": action,
+            "reason": reason,
+            "text": e.to_string(),
+        }),
     }
 }
 

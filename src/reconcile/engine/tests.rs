@@ -12,7 +12,6 @@ use serde_json::json;
 #[derive(Default)]
 struct Stored {
     owned: BTreeSet<Cidr>,
-    spec: Option<Spec>,
 }
 
 #[derive(Default, Clone)]
@@ -24,13 +23,6 @@ impl Persist for Mem {
     }
     fn save_owned(&self, owned: &BTreeSet<Cidr>) -> Result<(), String> {
         self.0.lock().unwrap().owned = owned.clone();
-        Ok(())
-    }
-    fn load_spec(&self) -> Result<Option<Spec>, String> {
-        Ok(self.0.lock().unwrap().spec.clone())
-    }
-    fn save_spec(&self, spec: &Spec) -> Result<(), String> {
-        self.0.lock().unwrap().spec = Some(spec.clone());
         Ok(())
     }
 }
@@ -106,11 +98,9 @@ fn passes_converge_track_ownership_and_survive_a_restart() {
     let store = Mem::default();
     let e = engine(ec2.clone(), store.clone(), fake_clock().0);
     assert!(!e.pass(), "no spec yet: no pass");
-    e.set_spec(
-        spec(r#"{"10.55.0.0/16": ["10.33.20.142"], "10.66.0.0/16": ["10.33.30.22"]}"#),
-        true,
-    )
-    .unwrap();
+    e.set_spec(spec(
+        r#"{"10.55.0.0/16": ["10.33.20.142"], "10.66.0.0/16": ["10.33.30.22"]}"#,
+    ));
     assert!(e.pass());
     assert_eq!(mutations(&ec2).len(), 4);
     let st = status(&e);
@@ -127,13 +117,13 @@ fn passes_converge_track_ownership_and_survive_a_restart() {
     assert!(mutations(&ec2).is_empty());
     assert_eq!(status(&e)["last_pass"]["result"], "in_sync");
 
-    // A restart: the spec and what is owned come back from the store, so
-    // removing a CIDR from the spec deletes its routes.
+    // A restart: what is owned comes back from the store, so removing a
+    // CIDR from the spec deletes its routes. (The http feed keeps its own
+    // spec: daemon::feed's tests.)
     drop(e);
     let e = engine(ec2.clone(), store.clone(), fake_clock().0);
-    assert_eq!(e.spec().unwrap().len(), 2);
-    e.set_spec(spec(r#"{"10.55.0.0/16": ["10.33.20.142"]}"#), true)
-        .unwrap();
+    assert_eq!(e.spec(), None);
+    e.set_spec(spec(r#"{"10.55.0.0/16": ["10.33.20.142"]}"#));
     assert!(e.pass());
     assert_eq!(
         mutations(&ec2),
@@ -167,8 +157,7 @@ fn failures_are_counted_and_retried() {
         .unwrap()
         .fail("CreateRoute rtb-00000001", Fault::Api("RouteLimitExceeded"));
     let e = engine(ec2.clone(), Mem::default(), fake_clock().0);
-    e.set_spec(spec(r#"{"10.55.0.0/16": ["10.33.20.142"]}"#), false)
-        .unwrap();
+    e.set_spec(spec(r#"{"10.55.0.0/16": ["10.33.20.142"]}"#));
     e.pass();
     let st = status(&e);
     assert_eq!(st["last_pass"]["result"], "failed");
@@ -204,11 +193,9 @@ fn failures_are_counted_and_retried() {
 fn a_one_cidr_pass_touches_only_that_cidr() {
     let ec2 = vpc(2);
     let e = engine(ec2.clone(), Mem::default(), fake_clock().0);
-    e.set_spec(
-        spec(r#"{"10.55.0.0/16": ["10.33.20.142"], "10.66.0.0/16": ["10.33.30.22"]}"#),
-        false,
-    )
-    .unwrap();
+    e.set_spec(spec(
+        r#"{"10.55.0.0/16": ["10.33.20.142"], "10.66.0.0/16": ["10.33.30.22"]}"#,
+    ));
     let r = e.pass_cidr("10.66.0.0/16".parse().unwrap()).unwrap();
     assert_eq!((r.tables.len(), r.applied.len()), (2, 2));
     assert!(mutations(&ec2).iter().all(|m| m.contains("10.66.0.0/16")));
@@ -221,8 +208,7 @@ fn a_large_pass_paces_itself_with_the_budget() {
     let ec2 = vpc(60);
     let (clock, slept) = fake_clock();
     let e = engine(ec2.clone(), Mem::default(), clock);
-    e.set_spec(spec(r#"{"10.55.0.0/16": ["10.33.20.142"]}"#), false)
-        .unwrap();
+    e.set_spec(spec(r#"{"10.55.0.0/16": ["10.33.20.142"]}"#));
     e.pass();
     assert_eq!(mutations(&ec2).len(), 60);
     // Ten more tokens at 5 per second: two seconds of waiting.
@@ -252,7 +238,7 @@ fn source_dest_check_is_reported_or_fixed_before_the_routes() {
     // Without the flag: status, metric and the route, but no fix.
     let ec2 = checked();
     let e = engine(ec2.clone(), Mem::default(), fake_clock().0);
-    e.set_spec(spec(doc), false).unwrap();
+    e.set_spec(spec(doc));
     e.pass();
     let issues = status(&e)["issues"].to_string();
     assert!(
@@ -284,7 +270,7 @@ fn source_dest_check_is_reported_or_fixed_before_the_routes() {
         fake_clock().0,
     )
     .unwrap();
-    e.set_spec(spec(doc), false).unwrap();
+    e.set_spec(spec(doc));
     e.pass();
     assert_eq!(status(&e)["last_pass"]["result"], "failed");
     assert_eq!(metric(&e), "vpc_router_source_dest_check_enabled 1");
@@ -383,15 +369,11 @@ fn a_failed_router_is_failed_over_at_once_in_every_table() {
     let e = engine(ec2.clone(), Mem::default(), clock)
         .with_health(h.clone(), None, 4)
         .unwrap();
-    e.set_spec(
-        spec(
-            r#"{"10.55.0.0/16": ["10.33.20.142", "10.33.30.22"],
+    e.set_spec(spec(
+        r#"{"10.55.0.0/16": ["10.33.20.142", "10.33.30.22"],
                 "10.56.0.0/16": ["10.33.20.142", "10.33.40.7", "10.33.30.22"],
                 "10.57.0.0/16": ["10.33.30.22"]}"#,
-        ),
-        false,
-    )
-    .unwrap();
+    ));
     assert!(e.pass());
     assert_eq!(
         targets(&ec2, "10.55.0.0/16", 4),
@@ -461,11 +443,7 @@ fn with_no_healthy_router_the_routes_stay() {
     let e = engine(ec2.clone(), Mem::default(), fake_clock().0)
         .with_health(h.clone(), None, 2)
         .unwrap();
-    e.set_spec(
-        spec(r#"{"10.55.0.0/16": ["10.33.20.142", "10.33.30.22"]}"#),
-        false,
-    )
-    .unwrap();
+    e.set_spec(spec(r#"{"10.55.0.0/16": ["10.33.20.142", "10.33.30.22"]}"#));
     assert!(e.pass());
     h.set(A_IP, Failed);
     ec2.lock().unwrap().calls.borrow_mut().clear();
@@ -499,11 +477,7 @@ fn failback_waits_for_the_hold_down() {
     let e = engine(ec2.clone(), Mem::default(), clock)
         .with_health(h.clone(), Some(Duration::from_secs(60)), 2)
         .unwrap();
-    e.set_spec(
-        spec(r#"{"10.55.0.0/16": ["10.33.20.142", "10.33.30.22"]}"#),
-        false,
-    )
-    .unwrap();
+    e.set_spec(spec(r#"{"10.55.0.0/16": ["10.33.20.142", "10.33.30.22"]}"#));
     assert!(e.pass());
     assert_eq!(
         targets(&ec2, "10.55.0.0/16", 2),

@@ -1,0 +1,277 @@
+//! The daemon's control loop: the one thread that tells the engine what to
+//! do. Everything that changes desired state, health or leadership arrives
+//! here as one closed [`Input`] on one channel: feeds send specs, the
+//! health monitor sends transitions, leader election (later: etcd) sends
+//! leadership, the supervisor sends reload and stop.
+//!
+//! The loop never waits for a pass: a spec goes in force and wakes the
+//! reconcile thread; a one-CIDR edit is queued for it; a failover runs at
+//! once on the failover pool. So a failover never waits behind a pass.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::mpsc::Receiver;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use super::feed::{Feed, Source};
+use crate::ec2::fence::Fence;
+use crate::health::Transition;
+use crate::reconcile::engine::{Engine, Job};
+use crate::spec::Spec;
+use crate::types::Cidr;
+use crate::{info, warn};
+
+/// Everything the control loop acts on.
+pub enum Input {
+    /// A source's whole spec, new or changed.
+    Spec {
+        source: Source,
+        spec: Spec,
+    },
+    /// A source's spec after an edit of one entry, and the job that
+    /// reconciles that entry and answers whoever asked.
+    Edit {
+        source: Source,
+        spec: Spec,
+        job: Job,
+    },
+    /// A router's health changed.
+    Health(Transition),
+    /// Whether this daemon may change routes.
+    Leadership(Leadership),
+    /// SIGHUP: feeds look at their sources again.
+    Reload,
+    Stop,
+}
+
+impl From<Transition> for Input {
+    fn from(t: Transition) -> Input {
+        Input::Health(t)
+    }
+}
+
+/// What leader election decided for this daemon.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Leadership {
+    /// This daemon leads: it may change routes, until `until` (monotonic
+    /// time; the lease's local deadline) when given.
+    Gained { until: Option<Instant> },
+    /// Another daemon leads, or leadership could not be confirmed: no
+    /// mutating call may be sent.
+    Lost { reason: String },
+}
+
+/// This daemon's part in changing routes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Role {
+    /// No leader election: it changes routes.
+    #[default]
+    Standalone,
+    Leader,
+    Follower {
+        reason: String,
+    },
+}
+
+impl Role {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Role::Standalone => "standalone",
+            Role::Leader => "leader",
+            Role::Follower { .. } => "follower",
+        }
+    }
+}
+
+/// Two sources name one CIDR with different routers; the stronger wins.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Conflict {
+    pub cidr: Cidr,
+    pub winner: &'static str,
+    pub loser: &'static str,
+}
+
+/// What `/status` and `/metrics` show of the control loop.
+#[derive(Debug, Clone, Default)]
+pub struct ControlStatus {
+    pub role: Role,
+    /// CIDRs per source.
+    pub sources: BTreeMap<&'static str, usize>,
+    /// Conflicts in the specs now in force.
+    pub conflicts: BTreeSet<Conflict>,
+    /// Conflicts seen since start (each counted when it appears).
+    pub conflicts_total: u64,
+}
+
+/// The desired state: the sources' specs merged. Sources are taken in
+/// order of precedence (configured before learned); a CIDR goes to the
+/// first source that names it, and a later source that names it with
+/// other routers is a conflict.
+pub fn merge(specs: &BTreeMap<Source, Spec>) -> (Spec, BTreeSet<Conflict>) {
+    let mut routes = BTreeMap::new();
+    let mut owner: BTreeMap<Cidr, &'static str> = BTreeMap::new();
+    let mut conflicts = BTreeSet::new();
+    for (source, spec) in specs {
+        for (cidr, hosts) in spec.routes() {
+            match routes.get(cidr) {
+                None => {
+                    routes.insert(*cidr, hosts.clone());
+                    owner.insert(*cidr, source.name);
+                }
+                Some(kept) if kept != hosts => {
+                    conflicts.insert(Conflict {
+                        cidr: *cidr,
+                        winner: owner[cidr],
+                        loser: source.name,
+                    });
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    (Spec::from_routes(routes), conflicts)
+}
+
+/// The loop's state; see the module docs.
+pub struct Control {
+    engine: Option<Arc<Engine>>,
+    fence: Arc<Fence>,
+    feeds: Vec<Arc<dyn Feed>>,
+    control: std::sync::mpsc::Sender<Input>,
+    specs: BTreeMap<Source, Spec>,
+    status: Arc<Mutex<ControlStatus>>,
+}
+
+impl Control {
+    /// `control` is the sending end of the loop's own channel, which
+    /// feeds are given on reload.
+    pub fn new(
+        engine: Option<Arc<Engine>>,
+        fence: Arc<Fence>,
+        feeds: Vec<Arc<dyn Feed>>,
+        control: std::sync::mpsc::Sender<Input>,
+    ) -> Control {
+        Control {
+            engine,
+            fence,
+            feeds,
+            control,
+            specs: BTreeMap::new(),
+            status: Arc::default(),
+        }
+    }
+
+    /// What `/status` reads.
+    pub fn status(&self) -> Arc<Mutex<ControlStatus>> {
+        self.status.clone()
+    }
+
+    /// Runs until [`Input::Stop`] or until every sender is gone.
+    pub fn run(mut self, inputs: Receiver<Input>) {
+        for input in inputs {
+            if !self.handle(input) {
+                return;
+            }
+        }
+    }
+
+    /// Acts on one input; false on stop.
+    pub fn handle(&mut self, input: Input) -> bool {
+        match input {
+            Input::Spec { source, spec } => {
+                if let Some(merged) = self.put(source, spec) {
+                    if let Some(e) = &self.engine {
+                        e.set_spec(merged);
+                    }
+                }
+            }
+            Input::Edit { source, spec, job } => {
+                let merged = self.put(source, spec);
+                match &self.engine {
+                    Some(e) => e.submit(merged, job),
+                    // Without an engine the job is dropped, and whoever
+                    // waits for it hears that nothing was done.
+                    None => drop(job),
+                }
+            }
+            Input::Health(t) => {
+                if let Some(e) = &self.engine {
+                    e.on_transition(t);
+                }
+            }
+            Input::Leadership(l) => self.lead(l),
+            Input::Reload => {
+                for f in &self.feeds {
+                    f.reload(&self.control);
+                }
+            }
+            Input::Stop => return false,
+        }
+        true
+    }
+
+    /// Records a source's spec; the merged spec when it changed.
+    fn put(&mut self, source: Source, spec: Spec) -> Option<Spec> {
+        if self.specs.get(&source) == Some(&spec) {
+            return None;
+        }
+        self.specs.insert(source, spec);
+        let (merged, conflicts) = merge(&self.specs);
+        let mut st = self.status.lock().unwrap_or_else(|p| p.into_inner());
+        let new: Vec<&Conflict> = conflicts.difference(&st.conflicts).collect();
+        for c in &new {
+            warn!(
+                "{}: the {} spec and the {} spec name different routers; the {} spec wins",
+                c.cidr, c.winner, c.loser, c.winner
+            );
+        }
+        st.conflicts_total += new.len() as u64;
+        st.conflicts = conflicts;
+        st.sources = self
+            .specs
+            .iter()
+            .map(|(s, sp)| (s.name, sp.len()))
+            .collect();
+        let changed = self
+            .engine
+            .as_ref()
+            .is_none_or(|e| e.spec().as_ref() != Some(&merged));
+        changed.then_some(merged)
+    }
+
+    fn lead(&mut self, l: Leadership) {
+        let role = match &l {
+            Leadership::Gained { until } => {
+                match until {
+                    Some(at) => self.fence.allow_until(
+                        *at,
+                        "this daemon's leadership lease may have expired; \
+                         it changes no route until it is renewed",
+                    ),
+                    None => self.fence.allow(),
+                }
+                Role::Leader
+            }
+            Leadership::Lost { reason } => {
+                self.fence
+                    .refuse(format!("this daemon is not the leader: {reason}"));
+                Role::Follower {
+                    reason: reason.clone(),
+                }
+            }
+        };
+        let mut st = self.status.lock().unwrap_or_else(|p| p.into_inner());
+        if st.role != role {
+            info!("role: {} -> {}", st.role.as_str(), role.as_str());
+        }
+        st.role = role;
+        drop(st);
+        if let (Leadership::Gained { .. }, Some(e)) = (&l, &self.engine) {
+            // A new leader looks at every table at once.
+            e.request_pass();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,303 @@
+//! Feeds: the sources of desired state. Each feed owns one source (the
+//! spec file of `-m configfile`, the `POST /route_spec` of `-m http`; etcd
+//! and BGP will each add one) and tells the control loop what that source
+//! wants, as an [`Input::Spec`]. A feed never calls the engine: the control
+//! loop merges the feeds' specs ([`super::control::merge`]) and puts the
+//! result in force.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use super::control::Input;
+use crate::reconcile::engine::{CidrResult, Job};
+use crate::route::RouteError;
+use crate::spec::{self, Host, Spec};
+use crate::state::StateDir;
+use crate::types::Cidr;
+use crate::{error, info};
+
+/// Which wins when two sources name one CIDR: a configured spec (file,
+/// http, etcd) over routes learned from routers (BGP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Precedence {
+    Configured,
+    Learned,
+}
+
+/// A source of desired state, by name (the label in logs, `/status` and
+/// metrics) and precedence. Ordered by precedence first, so that merging
+/// in order lets the stronger source win.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Source {
+    pub precedence: Precedence,
+    pub name: &'static str,
+}
+
+impl Source {
+    pub const FILE: Source = Source {
+        precedence: Precedence::Configured,
+        name: "file",
+    };
+    pub const HTTP: Source = Source {
+        precedence: Precedence::Configured,
+        name: "http",
+    };
+}
+
+/// A stop signal a feed's thread can sleep on.
+#[derive(Default)]
+pub struct Stop {
+    stopped: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl Stop {
+    pub fn stop(&self) {
+        *self.stopped.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        self.cv.notify_all();
+    }
+
+    /// Sleeps up to `d`; true once stopped.
+    pub fn wait(&self, d: Duration) -> bool {
+        let g = self.stopped.lock().unwrap_or_else(|p| p.into_inner());
+        let (g, _) = self
+            .cv
+            .wait_timeout_while(g, d, |stopped| !*stopped)
+            .unwrap_or_else(|p| p.into_inner());
+        *g
+    }
+}
+
+/// One source of desired state.
+pub trait Feed: Send + Sync {
+    fn source(&self) -> Source;
+
+    /// Runs on a thread of its own until `stop`, sending each new spec of
+    /// its source to the control loop. A feed driven from elsewhere (the
+    /// API's workers) has nothing to run.
+    fn run(&self, _control: &Sender<Input>, _stop: &Stop) {}
+
+    /// SIGHUP: look at the source again now.
+    fn reload(&self, _control: &Sender<Input>) {}
+}
+
+/// How often the spec file is looked at: a change is in force within
+/// about a second.
+pub const WATCH_EVERY: Duration = Duration::from_millis(250);
+
+/// `-m configfile`: the spec file, watched. Each valid change goes in
+/// force; a broken one is logged once and ignored (the last good spec
+/// stays).
+pub struct FileFeed {
+    path: PathBuf,
+    last_error: Mutex<Option<String>>,
+}
+
+/// What identifies a version of the file without reading it.
+type Stamp = Option<(Option<std::time::SystemTime>, u64)>;
+
+fn stamp(p: &Path) -> Stamp {
+    std::fs::metadata(p)
+        .ok()
+        .map(|m| (m.modified().ok(), m.len()))
+}
+
+impl FileFeed {
+    pub fn new(path: PathBuf) -> FileFeed {
+        FileFeed {
+            path,
+            last_error: Mutex::new(None),
+        }
+    }
+
+    /// Reads the spec now (at start, where a broken file is an error).
+    pub fn read(&self) -> Result<Spec, String> {
+        spec::read_file(&self.path)
+    }
+
+    /// Reads the file and sends its spec; a broken file is logged (once
+    /// for the same error) and sends nothing.
+    fn look(&self, control: &Sender<Input>, why: &str) {
+        let mut last = self.last_error.lock().unwrap_or_else(|p| p.into_inner());
+        match self.read() {
+            Ok(spec) => {
+                info!("{}: {why}, {} CIDR(s)", self.path.display(), spec.len());
+                *last = None;
+                let _ = control.send(Input::Spec {
+                    source: Source::FILE,
+                    spec,
+                });
+            }
+            Err(e) => {
+                if last.as_ref() != Some(&e) {
+                    error!("{e}; the spec in force stays until the file is fixed");
+                    *last = Some(e);
+                }
+            }
+        }
+    }
+}
+
+impl Feed for FileFeed {
+    fn source(&self) -> Source {
+        Source::FILE
+    }
+
+    fn run(&self, control: &Sender<Input>, stop: &Stop) {
+        let mut seen = stamp(&self.path);
+        while !stop.wait(WATCH_EVERY) {
+            let now = stamp(&self.path);
+            if now != seen {
+                seen = now;
+                self.look(control, "spec changed");
+            }
+        }
+    }
+
+    fn reload(&self, control: &Sender<Input>) {
+        // A reload is asked for: say what happened even if it is the same
+        // error as before.
+        self.last_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        self.look(control, "re-read on SIGHUP");
+    }
+}
+
+/// `-m http`: the spec comes from `POST /route_spec` and is edited entry
+/// by entry with `POST`/`DELETE /route`; it is kept in the state dir, so
+/// that it survives a restart.
+pub struct HttpFeed {
+    store: Arc<StateDir>,
+    control: Sender<Input>,
+    /// The spec of this source; held while an edit is under way, so that
+    /// edits apply one after another.
+    spec: Mutex<Option<Spec>>,
+}
+
+/// Why an edit over HTTP did not happen.
+pub enum EditError {
+    /// The spec could not be saved; nothing was changed.
+    Save(String),
+    /// `DELETE` of a CIDR the spec does not have.
+    NotInSpec,
+    /// The daemon is stopping: the edit was not reconciled.
+    Stopping,
+    /// The router IP is held by no interface of the VPC: the spec was put
+    /// back as it was.
+    UnknownRouter,
+    /// The edit is in force, but reconciling it failed (the next pass
+    /// retries).
+    Reconcile(RouteError),
+}
+
+impl HttpFeed {
+    /// The feed, with the spec kept in `store` (if any) sent to the control
+    /// loop as the first spec of this source.
+    pub fn start(store: Arc<StateDir>, control: Sender<Input>) -> Result<HttpFeed, String> {
+        let spec = store.load_spec().map_err(|e| e.to_string())?;
+        if let Some(s) = &spec {
+            let _ = control.send(Input::Spec {
+                source: Source::HTTP,
+                spec: s.clone(),
+            });
+        }
+        Ok(HttpFeed {
+            store,
+            control,
+            spec: Mutex::new(spec),
+        })
+    }
+
+    pub fn spec(&self) -> Option<Spec> {
+        self.spec.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// `POST /route_spec`: saved first, then put in force.
+    pub fn replace(&self, spec: Spec) -> Result<(), String> {
+        let mut held = self.spec.lock().unwrap_or_else(|p| p.into_inner());
+        self.store.save_spec(&spec).map_err(|e| e.to_string())?;
+        *held = Some(spec.clone());
+        let _ = self.control.send(Input::Spec {
+            source: Source::HTTP,
+            spec,
+        });
+        Ok(())
+    }
+
+    /// `POST /route` (a router) or `DELETE /route` (none): edits the
+    /// CIDR's entry, saves it, and reconciles that CIDR alone. An edit
+    /// whose router no interface holds is undone: nothing half-done.
+    pub fn edit(&self, cidr: Cidr, router: Option<IpAddr>) -> Result<CidrResult, EditError> {
+        let mut held = self.spec.lock().unwrap_or_else(|p| p.into_inner());
+        let before = held.clone().unwrap_or_default();
+        let mut routes: BTreeMap<Cidr, Vec<Host>> = before.routes().clone();
+        match router {
+            Some(ip) => {
+                routes.insert(cidr, vec![Host { ip, check: None }]);
+            }
+            None => {
+                if routes.remove(&cidr).is_none() {
+                    return Err(EditError::NotInSpec);
+                }
+            }
+        }
+        let after = Spec::from_routes(routes);
+        self.store
+            .save_spec(&after)
+            .map_err(|e| EditError::Save(e.to_string()))?;
+        *held = Some(after.clone());
+        let r = self
+            .reconcile(after, Job::cidr(cidr))?
+            .map_err(EditError::Reconcile)?;
+        if router.is_some() && matches!(r.plan.targets.get(&cidr), Some(None)) {
+            self.store
+                .save_spec(&before)
+                .map_err(|e| EditError::Save(e.to_string()))?;
+            *held = Some(before.clone());
+            let (reply, answer) = mpsc::channel();
+            let job = Job::Disown {
+                cidr,
+                was_owned: r.was_owned,
+                reply,
+            };
+            self.send(before, job);
+            match answer.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => error!("{e}"),
+                Err(_) => return Err(EditError::Stopping),
+            }
+            return Err(EditError::UnknownRouter);
+        }
+        Ok(r)
+    }
+
+    fn send(&self, spec: Spec, job: Job) {
+        let _ = self.control.send(Input::Edit {
+            source: Source::HTTP,
+            spec,
+            job,
+        });
+    }
+
+    /// Sends `spec` with a one-CIDR job and waits for its answer.
+    fn reconcile(
+        &self,
+        spec: Spec,
+        (job, answer): (Job, mpsc::Receiver<Result<CidrResult, RouteError>>),
+    ) -> Result<Result<CidrResult, RouteError>, EditError> {
+        self.send(spec, job);
+        answer.recv().map_err(|_| EditError::Stopping)
+    }
+}
+
+impl Feed for HttpFeed {
+    fn source(&self) -> Source {
+        Source::HTTP
+    }
+}
