@@ -52,6 +52,38 @@ impl FakeEc2 {
         }
     }
 
+    /// `tables` tables (the first one main, each with only its local
+    /// route) in vpc-350d6a51, and two routers: A (10.33.20.142) and B
+    /// (10.33.30.22).
+    pub fn two_routers(tables: usize) -> FakeEc2 {
+        FakeEc2::new(
+            "vpc-350d6a51",
+            (0..tables)
+                .map(|i| {
+                    table(
+                        &format!("rtb-{i:08x}"),
+                        i == 0,
+                        "10.33.0.0/16 local active table",
+                    )
+                })
+                .collect(),
+            vec![
+                eni(
+                    "eni-0aaaaaaaaaaaaaaa1",
+                    "i-0aaaaaaaaaaaaaaa1",
+                    &["10.33.20.142"],
+                    false,
+                ),
+                eni(
+                    "eni-0bbbbbbbbbbbbbbb2",
+                    "i-0bbbbbbbbbbbbbbb2",
+                    &["10.33.30.22"],
+                    false,
+                ),
+            ],
+        )
+    }
+
     pub fn fail(&self, call_prefix: &str, fault: Fault) {
         self.faults
             .borrow_mut()

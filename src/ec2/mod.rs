@@ -66,6 +66,59 @@ pub trait Ec2 {
     fn disable_source_dest_check(&self, eni: &EniId, dry_run: bool) -> Result<(), Ec2Error>;
 }
 
+/// A shared client is a client: the daemon's threads share one, and
+/// wrappers (the fence) wrap a shared one.
+impl<T: Ec2 + ?Sized> Ec2 for std::sync::Arc<T> {
+    fn describe_route_tables(
+        &self,
+        vpc: &VpcId,
+        ids: &[RouteTableId],
+    ) -> Result<Vec<RouteTable>, Ec2Error> {
+        (**self).describe_route_tables(vpc, ids)
+    }
+
+    fn describe_network_interfaces(
+        &self,
+        vpc: &VpcId,
+        ips: &[IpAddr],
+    ) -> Result<Vec<NetworkInterface>, Ec2Error> {
+        (**self).describe_network_interfaces(vpc, ips)
+    }
+
+    fn create_route(
+        &self,
+        table: &RouteTableId,
+        dest: &Cidr,
+        eni: &EniId,
+        dry_run: bool,
+    ) -> Result<(), Ec2Error> {
+        (**self).create_route(table, dest, eni, dry_run)
+    }
+
+    fn replace_route(
+        &self,
+        table: &RouteTableId,
+        dest: &Cidr,
+        eni: &EniId,
+        dry_run: bool,
+    ) -> Result<(), Ec2Error> {
+        (**self).replace_route(table, dest, eni, dry_run)
+    }
+
+    fn delete_route(
+        &self,
+        table: &RouteTableId,
+        dest: &Cidr,
+        dry_run: bool,
+    ) -> Result<(), Ec2Error> {
+        (**self).delete_route(table, dest, dry_run)
+    }
+
+    fn disable_source_dest_check(&self, eni: &EniId, dry_run: bool) -> Result<(), Ec2Error> {
+        (**self).disable_source_dest_check(eni, dry_run)
+    }
+}
+
 /// A route table as DescribeRouteTables reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteTable {

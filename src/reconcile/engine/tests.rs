@@ -1,11 +1,9 @@
 //! The engine against the in-memory EC2 and an in-memory store: passes,
 //! spec edits, ownership across a restart, the one-CIDR pass, pacing.
 
-use std::collections::HashMap;
-use std::net::IpAddr;
-
 use super::*;
-use crate::ec2::fake::{eni, table, FakeEc2, Fault};
+use crate::ec2::fake::{eni, FakeEc2, Fault};
+use crate::health::fake::FakeHealth;
 use crate::spec;
 use serde_json::json;
 
@@ -33,32 +31,7 @@ fn fake_clock() -> (Clock, crate::clock::Hand) {
 }
 
 fn vpc(tables: usize) -> Arc<Mutex<FakeEc2>> {
-    Arc::new(Mutex::new(FakeEc2::new(
-        "vpc-350d6a51",
-        (0..tables)
-            .map(|i| {
-                table(
-                    &format!("rtb-{i:08x}"),
-                    i == 0,
-                    "10.33.0.0/16 local active table",
-                )
-            })
-            .collect(),
-        vec![
-            eni(
-                "eni-0aaaaaaaaaaaaaaa1",
-                "i-0aaaaaaaaaaaaaaa1",
-                &["10.33.20.142"],
-                false,
-            ),
-            eni(
-                "eni-0bbbbbbbbbbbbbbb2",
-                "i-0bbbbbbbbbbbbbbb2",
-                &["10.33.30.22"],
-                false,
-            ),
-        ],
-    )))
+    Arc::new(Mutex::new(FakeEc2::two_routers(tables)))
 }
 
 fn engine(ec2: Arc<Mutex<FakeEc2>>, store: Mem, clock: Clock) -> Engine {
@@ -295,31 +268,6 @@ fn source_dest_check_is_reported_or_fixed_before_the_routes() {
     e.pass();
     assert_eq!(mutations(&ec2).len(), 3);
     assert_eq!(status(&e)["issues"].as_array().unwrap().len(), 0);
-}
-
-/// Health set by the test.
-#[derive(Default)]
-struct FakeHealth(Mutex<HashMap<IpAddr, health::State>>);
-
-impl FakeHealth {
-    fn set(&self, ip: &str, state: health::State) {
-        self.0.lock().unwrap().insert(ip.parse().unwrap(), state);
-    }
-}
-
-impl HealthSource for FakeHealth {
-    fn state(&self, ip: IpAddr) -> health::State {
-        *self
-            .0
-            .lock()
-            .unwrap()
-            .get(&ip)
-            .unwrap_or(&health::State::Unknown)
-    }
-    fn set_hosts(&self, _: &[Host]) {}
-    fn snapshot(&self) -> Vec<HostStatus> {
-        Vec::new()
-    }
 }
 
 const A_IP: &str = "10.33.20.142";
