@@ -14,6 +14,7 @@ pub mod daemon;
 pub mod ec2;
 pub mod health;
 pub mod log;
+pub mod query;
 pub mod reconcile;
 pub mod route;
 pub mod spec;

@@ -8,10 +8,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::retry::{classify, Decision, Jitter, RetryPolicy};
-use super::sign::{form_body, sign};
+use super::sign::sign;
 use super::xml::{self, Page};
 use super::{Ec2, Ec2Error, NetworkInterface, RouteTable};
 use crate::aws::{Clock, CredentialsError, CredentialsProvider};
+use crate::query::{self, form_body};
 use crate::types::{Cidr, EniId, Region, RouteTableId, VpcId};
 use crate::{debug, warn};
 
@@ -268,7 +269,7 @@ impl HttpEc2 {
         if (200..300).contains(&status) {
             return Ok(text);
         }
-        let error = match xml::error_body(&text) {
+        let error = match query::error_body(&text) {
             Some(e) => Ec2Error::Api {
                 action,
                 status,
@@ -292,7 +293,7 @@ impl HttpEc2 {
         &self,
         action: &'static str,
         params: &[(String, String)],
-        parse: fn(&str) -> Result<Page<T>, xml::XmlError>,
+        parse: fn(&str) -> Result<Page<T>, query::XmlError>,
     ) -> Result<Vec<T>, Ec2Error> {
         let mut items = Vec::new();
         let mut token: Option<String> = None;
