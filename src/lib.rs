@@ -13,6 +13,7 @@ pub mod config;
 pub mod daemon;
 pub mod ec2;
 pub mod health;
+pub mod http;
 pub mod log;
 pub mod query;
 pub mod reconcile;

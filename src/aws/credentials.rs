@@ -12,6 +12,7 @@ use serde::Deserialize;
 use crate::aws::imds::Imds;
 use crate::aws::profile::{self, Profile};
 use crate::aws::{Credentials, CredentialsError, CredentialsProvider, Env, Secret};
+use crate::http::AgentSettings;
 use crate::query::{self, form_body, XmlError};
 use crate::timefmt::parse_rfc3339;
 use crate::types::Region;
@@ -218,10 +219,7 @@ fn unreachable(source: &str, what: &str, e: ureq::Error) -> CredentialsError {
 /// An agent for a credentials endpoint, with the proxy the environment
 /// names for it (never one for the container agent, which is local).
 fn agent(proxy: Option<String>) -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .timeout_connect(Some(Duration::from_secs(3)))
-        .timeout_global(Some(Duration::from_secs(10)))
-        .http_status_as_error(false)
+    AgentSettings::new(Duration::from_secs(3), Duration::from_secs(10))
         .proxy(proxy.and_then(|p| match ureq::Proxy::new(&p) {
             Ok(proxy) => Some(proxy),
             Err(e) => {
@@ -230,7 +228,6 @@ fn agent(proxy: Option<String>) -> ureq::Agent {
             }
         }))
         .build()
-        .into()
 }
 
 /// STS `AssumeRoleWithWebIdentity` with a token from a file (EKS IRSA).

@@ -12,6 +12,7 @@ use super::sign::sign;
 use super::xml::{self, Page};
 use super::{Ec2, Ec2Error, NetworkInterface, RouteTable};
 use crate::aws::{Clock, CredentialsError, CredentialsProvider};
+use crate::http::{AgentSettings, USER_AGENT};
 use crate::query::{self, form_body};
 use crate::types::{Cidr, EniId, Region, RouteTableId, VpcId};
 use crate::{debug, warn};
@@ -76,20 +77,13 @@ impl HttpEc2 {
         creds: Arc<dyn CredentialsProvider>,
         clock: Clock,
     ) -> HttpEc2 {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_connect(Some(settings.connect_timeout))
-            .timeout_global(Some(settings.timeout))
-            // EC2's error answers carry the code we need: read them.
-            .http_status_as_error(false)
-            .user_agent(concat!("vpc-router/", env!("CARGO_PKG_VERSION")))
-            // Set explicitly, so ureq never reads the process environment.
+        let agent = AgentSettings::new(settings.connect_timeout, settings.timeout)
             .proxy(settings.proxy.clone())
+            .user_agent(USER_AGENT)
             // A failover makes its calls side by side (up to 32 at once);
             // keep those connections for the next one.
-            .max_idle_connections(32)
-            .max_idle_connections_per_host(32)
-            .build()
-            .into();
+            .max_idle(32)
+            .build();
         let url = format!("{}/", settings.endpoint);
         let host = host_of(&settings.endpoint);
         let seed = clock
