@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod ec2sim;
+pub mod http;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
