@@ -17,6 +17,81 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+/// Asserts that the text `haystack` contains `needle` (both `AsRef<str>`),
+/// with an optional message in `format!` form. On failure it prints the
+/// message, the needle and the whole haystack, as it is (not escaped).
+#[macro_export]
+macro_rules! assert_contains {
+    ($haystack:expr, $needle:expr $(,)?) => {
+        $crate::common::check_contains(
+            true,
+            stringify!($haystack),
+            ::core::convert::AsRef::<str>::as_ref(&$haystack),
+            ::core::convert::AsRef::<str>::as_ref(&$needle),
+            None,
+        )
+    };
+    ($haystack:expr, $needle:expr, $($message:tt)+) => {
+        $crate::common::check_contains(
+            true,
+            stringify!($haystack),
+            ::core::convert::AsRef::<str>::as_ref(&$haystack),
+            ::core::convert::AsRef::<str>::as_ref(&$needle),
+            Some(format!($($message)+)),
+        )
+    };
+}
+
+/// Asserts that the text `haystack` does not contain `needle`; prints like
+/// [`assert_contains!`].
+#[macro_export]
+macro_rules! assert_not_contains {
+    ($haystack:expr, $needle:expr $(,)?) => {
+        $crate::common::check_contains(
+            false,
+            stringify!($haystack),
+            ::core::convert::AsRef::<str>::as_ref(&$haystack),
+            ::core::convert::AsRef::<str>::as_ref(&$needle),
+            None,
+        )
+    };
+    ($haystack:expr, $needle:expr, $($message:tt)+) => {
+        $crate::common::check_contains(
+            false,
+            stringify!($haystack),
+            ::core::convert::AsRef::<str>::as_ref(&$haystack),
+            ::core::convert::AsRef::<str>::as_ref(&$needle),
+            Some(format!($($message)+)),
+        )
+    };
+}
+
+/// The check behind [`assert_contains!`] and [`assert_not_contains!`].
+#[track_caller]
+pub fn check_contains(
+    wanted: bool,
+    name: &str,
+    haystack: &str,
+    needle: &str,
+    message: Option<String>,
+) {
+    if haystack.contains(needle) == wanted {
+        return;
+    }
+    let what = if wanted {
+        "does not contain"
+    } else {
+        "contains"
+    };
+    let message = message.map(|m| format!(": {m}")).unwrap_or_default();
+    panic!(
+        "assertion failed: `{name}` {what} the needle{message}\n\
+         needle: {needle:?}\n\
+         haystack ({} bytes):\n{haystack}\n--- end of haystack",
+        haystack.len()
+    );
+}
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_vpc-router");
 pub const VPC: &str = "vpc-350d6a51";
 pub const A_IP: &str = "10.33.20.142";
