@@ -4,77 +4,33 @@
 //! makes one DescribeRouteTables call to the mock), and RSS after the load.
 //! Figures are printed, never asserted.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_vpc-router");
-const VPC: &str = "vpc-350d6a51";
-
-fn fixture(name: &str) -> String {
-    std::fs::read_to_string(format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
-}
+use common::http::{Response, Server};
+use common::{fixture, BIN, VPC};
 
 /// A minimal keep-alive EC2 mock: answers DescribeRouteTables and
 /// DescribeNetworkInterfaces with the fixtures, fast enough not to be what
-/// is measured.
-fn mock_ec2() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
+/// is measured. It keeps no record of the many requests.
+fn mock_ec2() -> Server {
     let tables = fixture("describe-route-tables.xml");
     let enis = fixture("describe-network-interfaces-a.xml");
-    thread::spawn(move || {
-        for stream in listener.incoming().map_while(Result::ok) {
-            let (tables, enis) = (tables.clone(), enis.clone());
-            thread::spawn(move || serve(stream, &tables, &enis));
-        }
-    });
-    url
-}
-
-fn serve(stream: TcpStream, tables: &str, enis: &str) {
-    let _ = stream.set_nodelay(true);
-    let mut r = BufReader::new(stream.try_clone().unwrap());
-    let mut w = stream;
-    loop {
-        let mut len = 0usize;
-        let mut line = String::new();
-        loop {
-            line.clear();
-            if r.read_line(&mut line).unwrap_or(0) == 0 {
-                return;
-            }
-            let l = line.trim_end();
-            if l.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = l.split_once(':') {
-                if k.eq_ignore_ascii_case("content-length") {
-                    len = v.trim().parse().unwrap_or(0);
-                }
-            }
-        }
-        let mut body = vec![0; len];
-        if r.read_exact(&mut body).is_err() {
-            return;
-        }
-        let answer = if String::from_utf8_lossy(&body).contains("Action=DescribeNetworkInterfaces")
-        {
-            enis
+    Server::start(move |req| {
+        let answer = if req.text().contains("Action=DescribeNetworkInterfaces") {
+            &enis
         } else {
-            tables
+            &tables
         };
-        let head = format!(
-            "HTTP/1.1 200 OK\r\nContent-Type: text/xml;charset=UTF-8\r\nContent-Length: {}\r\n\r\n",
-            answer.len()
-        );
-        if w.write_all(head.as_bytes()).is_err() || w.write_all(answer.as_bytes()).is_err() {
-            return;
-        }
-    }
+        Response::new(200, answer.as_str()).header("Content-Type", "text/xml;charset=UTF-8")
+    })
+    .recording(false)
 }
 
 fn start_daemon(endpoint: &str) -> (Child, String) {
@@ -147,8 +103,8 @@ fn load(addr: &str, clients: usize, dur: Duration) -> Vec<Duration> {
 }
 
 fn main() {
-    let endpoint = mock_ec2();
-    let (mut child, addr) = start_daemon(&endpoint);
+    let ec2 = mock_ec2();
+    let (mut child, addr) = start_daemon(&ec2.url());
     let pid = child.id();
     thread::sleep(Duration::from_millis(500));
     println!(

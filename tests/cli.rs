@@ -205,15 +205,8 @@ fn a_second_add_when_everything_is_right_makes_no_mutating_call() {
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_none(&other);
-    assert!(
-        r.stdout.contains("rtb-0a1b2c3d (main)  unchanged"),
-        "{}",
-        r.stdout
-    );
-    assert!(
-        !r.stdout.contains("rtb-1a2b3c4d"),
-        "only the named table is reported"
-    );
+    assert_contains!(r.stdout, "rtb-0a1b2c3d (main)  unchanged");
+    assert_not_contains!(r.stdout, "rtb-1a2b3c4d", "only the named table is reported");
 }
 
 #[test]
@@ -248,11 +241,7 @@ fn add_repairs_a_blackhole_and_adds_ipv6_routes() {
         &["-c", "add", "--CIDR", "10.66.0.0/16", "--ip", A_IP],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(
-        r.stdout.contains("rtb-1a2b3c4d         replaced: was eni-0ccccccccccccccc3 (i-0ccccccccccccccc3), blackhole\n"),
-        "{}",
-        r.stdout
-    );
+    assert_contains!(r.stdout, "rtb-1a2b3c4d         replaced: was eni-0ccccccccccccccc3 (i-0ccccccccccccccc3), blackhole\n");
     for m in [&repair, &create0, &create2] {
         m.assert_hits(1);
     }
@@ -281,11 +270,7 @@ fn add_repairs_a_blackhole_and_adds_ipv6_routes() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     c1.assert_hits(1);
     c2.assert_hits(1);
-    assert!(
-        r.stdout.contains("rtb-0a1b2c3d (main)  unchanged"),
-        "{}",
-        r.stdout
-    );
+    assert_contains!(r.stdout, "rtb-0a1b2c3d (main)  unchanged");
 }
 
 #[test]
@@ -307,7 +292,7 @@ fn show_reports_each_table_and_exits_1_when_missing_anywhere() {
     // Present everywhere (the local route is in every table): exit 0.
     let r = run(&vpc.url(), &["-c", "show", "--CIDR", "10.33.0.0/16"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stdout.contains("found: local, active"), "{}", r.stdout);
+    assert_contains!(r.stdout, "found: local, active");
 }
 
 #[test]
@@ -358,16 +343,8 @@ fn del_deletes_where_present_and_exits_1_for_the_table_without_it() {
     d0.assert_hits(1);
     d1.assert_hits(1);
     assert_none(&other);
-    assert!(
-        r.stdout.contains("rtb-0a1b2c3d (main)  deleted\n"),
-        "{}",
-        r.stdout
-    );
-    assert!(
-        r.stdout.contains("rtb-2a2b3c4d         missing\n"),
-        "{}",
-        r.stdout
-    );
+    assert_contains!(r.stdout, "rtb-0a1b2c3d (main)  deleted\n");
+    assert_contains!(r.stdout, "rtb-2a2b3c4d         missing\n");
 }
 
 #[test]
@@ -376,23 +353,16 @@ fn gateway_and_propagated_routes_are_refused_unless_forced() {
     let other = vpc.unexpected();
     let r = run(&vpc.url(), &["-c", "del", "--CIDR", "172.16.0.0/12"]);
     assert_eq!(r.code, 5, "{}", r.stderr);
-    assert!(
-        r.stdout
-            .contains("refused: the route is propagated by a virtual private gateway; use --force"),
-        "{}",
-        r.stdout
+    assert_contains!(
+        r.stdout,
+        "refused: the route is propagated by a virtual private gateway; use --force"
     );
     let r = run(
         &vpc.url(),
         &["-c", "del", "--CIDR", "10.33.0.0/16", "--force"],
     );
     assert_eq!(r.code, 5, "the local route is never deleted: {}", r.stdout);
-    assert!(
-        r.stdout
-            .contains("local route, which vpc-router never changes"),
-        "{}",
-        r.stdout
-    );
+    assert_contains!(r.stdout, "local route, which vpc-router never changes");
     assert_none(&other);
     drop(other);
 
@@ -421,12 +391,7 @@ fn gateway_and_propagated_routes_are_refused_unless_forced() {
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     forced.assert_hits(1);
-    assert!(
-        r.stdout
-            .contains("replaced: was igw-1a2b3c4d, active, forced"),
-        "{}",
-        r.stdout
-    );
+    assert_contains!(r.stdout, "replaced: was igw-1a2b3c4d, active, forced");
 }
 
 #[test]
@@ -438,11 +403,9 @@ fn an_ip_that_no_interface_in_the_vpc_holds_is_exit_2() {
         &["-c", "add", "--CIDR", "10.55.0.0/16", "--ip", "10.99.1.1"],
     );
     assert_eq!(r.code, 2);
-    assert!(
-        r.stderr
-            .contains("no network interface in vpc-350d6a51 holds the IP 10.99.1.1"),
-        "{}",
-        r.stderr
+    assert_contains!(
+        r.stderr,
+        "no network interface in vpc-350d6a51 holds the IP 10.99.1.1"
     );
     assert_none(&other);
     assert_eq!(r.stdout, "");
@@ -463,11 +426,9 @@ fn an_unknown_route_table_is_exit_2() {
         ],
     );
     assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(
-        r.stderr
-            .contains("route table(s) rtb-9f9f9f9f not found in vpc-350d6a51"),
-        "{}",
-        r.stderr
+    assert_contains!(
+        r.stderr,
+        "route table(s) rtb-9f9f9f9f not found in vpc-350d6a51"
     );
 }
 
@@ -496,21 +457,11 @@ fn dry_run_asks_ec2_and_changes_nothing() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     dry.assert_hits(2);
     assert_none(&other);
-    assert!(
-        r.stdout.contains("(dry run: nothing is changed)"),
-        "{}",
-        r.stdout
-    );
-    assert!(
-        r.stdout.contains("rtb-1a2b3c4d         would replace: was"),
-        "{}",
-        r.stdout
-    );
-    assert!(
-        r.stdout
-            .contains("rtb-2a2b3c4d         would create (EC2 says the call would succeed)"),
-        "{}",
-        r.stdout
+    assert_contains!(r.stdout, "(dry run: nothing is changed)");
+    assert_contains!(r.stdout, "rtb-1a2b3c4d         would replace: was");
+    assert_contains!(
+        r.stdout,
+        "rtb-2a2b3c4d         would create (EC2 says the call would succeed)"
     );
 }
 
@@ -543,8 +494,8 @@ fn dry_run_reports_a_missing_permission_with_exit_3() {
         "UnauthorizedOperation"
     );
     assert!(v["route_tables"][0]["error"]["request_id"].is_string());
-    assert!(r.stderr.contains("UnauthorizedOperation"), "{}", r.stderr);
-    assert!(r.stderr.contains("IAM permission"), "{}", r.stderr);
+    assert_contains!(r.stderr, "UnauthorizedOperation");
+    assert_contains!(r.stderr, "IAM permission");
 }
 
 #[test]
@@ -561,8 +512,8 @@ fn throttling_is_retried_up_to_aws_max_attempts() {
     );
     assert_eq!(r.code, 3, "{}", r.stderr);
     throttled.assert_hits(3);
-    assert!(r.stderr.contains("RequestLimitExceeded"), "{}", r.stderr);
-    assert!(r.stderr.contains("request ID"), "{}", r.stderr);
+    assert_contains!(r.stderr, "RequestLimitExceeded");
+    assert_contains!(r.stderr, "request ID");
 }
 
 #[test]
@@ -578,7 +529,7 @@ fn client_errors_are_not_retried() {
     );
     assert_eq!(r.code, 3, "{}", r.stderr);
     denied.assert_hits(1);
-    assert!(r.stderr.contains("AuthFailure"), "{}", r.stderr);
+    assert_contains!(r.stderr, "AuthFailure");
 }
 
 #[test]
@@ -591,11 +542,7 @@ fn a_throttled_call_that_then_succeeds_succeeds() {
     let r = run(&s.url, &["-c", "show", "--CIDR", "10.55.0.0/16"]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert_eq!(s.actions(), ["DescribeRouteTables"; 3]);
-    assert!(
-        r.stdout.contains("rtb-1a2b3c4d         found"),
-        "{}",
-        r.stdout
-    );
+    assert_contains!(r.stdout, "rtb-1a2b3c4d         found");
     // Each attempt is signed anew.
     let seen = s.seen();
     assert!(seen.iter().all(|q| q.headers.contains_key("authorization")));
@@ -637,7 +584,7 @@ fn a_create_retried_after_a_server_error_is_checked_not_repeated() {
             "DescribeRouteTables"
         ]
     );
-    assert!(r.stdout.contains("rtb-2a2b3c4d  created"), "{}", r.stdout);
+    assert_contains!(r.stdout, "rtb-2a2b3c4d  created");
 }
 
 #[test]
@@ -651,12 +598,9 @@ fn an_unreachable_endpoint_is_exit_4() {
         &["-c", "show", "--CIDR", "10.55.0.0/16"],
     );
     assert_eq!(r.code, 4, "{}", r.stderr);
-    assert!(
-        r.stderr.contains(&format!(
-            "DescribeRouteTables to http://127.0.0.1:{port} could not be sent"
-        )),
-        "{}",
-        r.stderr
+    assert_contains!(
+        r.stderr,
+        format!("DescribeRouteTables to http://127.0.0.1:{port} could not be sent")
     );
 }
 
@@ -672,12 +616,9 @@ fn a_non_ec2_answer_is_reported_as_such() {
         &["-c", "show", "--CIDR", "10.55.0.0/16"],
     );
     assert_eq!(r.code, 3, "{}", r.stderr);
-    assert!(
-        r.stderr.contains(
-            "answered HTTP 404 with a body that is not an EC2 response: <html>not here</html>"
-        ),
-        "{}",
-        r.stderr
+    assert_contains!(
+        r.stderr,
+        "answered HTTP 404 with a body that is not an EC2 response: <html>not here</html>"
     );
 }
 
@@ -701,7 +642,7 @@ fn bad_input_is_exit_2_with_the_argument_named() {
     for (args, want) in cases {
         let r = run("http://127.0.0.1:9", args);
         assert_eq!(r.code, 2, "{args:?}");
-        assert!(r.stderr.contains(want), "{args:?}: {}", r.stderr);
+        assert_contains!(r.stderr, want, "{args:?}");
     }
     let mut c = command("badvpc");
     let r: Run = c
@@ -710,11 +651,7 @@ fn bad_input_is_exit_2_with_the_argument_named() {
         .unwrap()
         .into();
     assert_eq!(r.code, 2);
-    assert!(
-        r.stderr.contains("-v/--vpc: 'vpc-nothex!' is not a VPC ID"),
-        "{}",
-        r.stderr
-    );
+    assert_contains!(r.stderr, "-v/--vpc: 'vpc-nothex!' is not a VPC ID");
 }
 
 #[test]
@@ -725,7 +662,7 @@ fn help_and_version() {
         .unwrap()
         .into();
     assert_eq!(r.code, 0);
-    assert!(r.stdout.contains("EXIT CODES"));
+    assert_contains!(r.stdout, "EXIT CODES");
     let r: Run = std::process::Command::new(BIN)
         .arg("-V")
         .output()
@@ -758,11 +695,7 @@ fn the_endpoint_comes_from_the_environment_when_no_flag_is_given() {
         .unwrap()
         .into();
     assert_eq!(r.code, 1, "{}", r.stderr);
-    assert!(
-        r.stdout.contains("rtb-0a1b2c3d (main)  found"),
-        "{}",
-        r.stdout
-    );
+    assert_contains!(r.stdout, "rtb-0a1b2c3d (main)  found");
 }
 
 #[test]
@@ -776,12 +709,8 @@ fn verbose_logs_calls_but_never_secrets() {
         &["-c", "show", "--CIDR", "10.55.0.0/16", "--verbose"],
     );
     assert_eq!(r.code, 1, "{}", r.stderr);
-    assert!(
-        r.stderr.contains("EC2 DescribeRouteTables: ok"),
-        "{}",
-        r.stderr
-    );
-    assert!(r.stderr.contains("region us-east-1"), "{}", r.stderr);
+    assert_contains!(r.stderr, "EC2 DescribeRouteTables: ok");
+    assert_contains!(r.stderr, "region us-east-1");
     for secret in [SECRET, TOKEN] {
         assert!(!r.stderr.contains(secret) && !r.stdout.contains(secret));
     }
@@ -808,8 +737,8 @@ fn the_logfile_receives_the_log() {
     assert_eq!(r.code, 2);
     assert_eq!(r.stderr, "");
     let text = std::fs::read_to_string(&log).unwrap();
-    assert!(
-        text.contains("no network interface in vpc-350d6a51 holds the IP 10.99.1.1"),
-        "{text}"
+    assert_contains!(
+        text,
+        "no network interface in vpc-350d6a51 holds the IP 10.99.1.1"
     );
 }

@@ -105,18 +105,8 @@ fn on_an_instance_region_vpc_and_credentials_come_from_metadata() {
         "{}",
         r.stdout
     );
-    assert!(
-        r.stderr
-            .contains("region us-east-1 (from instance metadata)"),
-        "{}",
-        r.stderr
-    );
-    assert!(
-        r.stderr
-            .contains("VPC vpc-350d6a51 (from instance metadata)"),
-        "{}",
-        r.stderr
-    );
+    assert_contains!(r.stderr, "region us-east-1 (from instance metadata)");
+    assert_contains!(r.stderr, "VPC vpc-350d6a51 (from instance metadata)");
     assert!(!r.stderr.contains("imds-secret-example") && !r.stderr.contains("imds-token-example"));
     signed.assert_hits(1);
     token.assert_hits(1);
@@ -212,11 +202,7 @@ fn profile_credentials_and_region_from_the_shared_files() {
         .unwrap()
         .into();
     assert_eq!(r.code, 1, "{}", r.stderr);
-    assert!(
-        r.stderr.contains("region eu-west-1 (from profile router)"),
-        "{}",
-        r.stderr
-    );
+    assert_contains!(r.stderr, "region eu-west-1 (from profile router)");
     signed.assert_hits(1);
 }
 
@@ -228,7 +214,7 @@ fn no_credentials_is_exit_3_and_says_what_was_tried() {
         &["-c", "show", "--CIDR", "10.55.0.0/16"],
     );
     assert_eq!(r.code, 3, "{}", r.stderr);
-    assert!(r.stderr.contains("no AWS credentials found (tried environment variables, shared config files, web identity, container credentials, instance profile (IMDSv2) (disabled))"), "{}", r.stderr);
+    assert_contains!(r.stderr, "no AWS credentials found (tried environment variables, shared config files, web identity, container credentials, instance profile (IMDSv2) (disabled))");
 }
 
 #[test]
@@ -242,12 +228,7 @@ fn no_region_off_ec2_is_exit_2_with_what_to_pass() {
         .unwrap()
         .into();
     assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(
-        r.stderr
-            .contains("no region: pass -r/--region, set AWS_REGION"),
-        "{}",
-        r.stderr
-    );
+    assert_contains!(r.stderr, "no region: pass -r/--region, set AWS_REGION");
 }
 
 #[test]
@@ -268,10 +249,8 @@ fn a_credentials_endpoint_that_cannot_be_reached_is_exit_4() {
         &["-c", "show", "--CIDR", "10.55.0.0/16"],
     );
     assert_eq!(r.code, 4, "{}", r.stderr);
-    assert!(
-        r.stderr
-            .contains("credentials from container credentials could not be fetched"),
-        "{}",
-        r.stderr
+    assert_contains!(
+        r.stderr,
+        "credentials from container credentials could not be fetched"
     );
 }

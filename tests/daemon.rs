@@ -257,17 +257,15 @@ fn the_route_api_answers_with_the_clis_semantics_and_statuses() {
 
     // One log line per request and per route change; never a secret.
     let log = d.log();
-    assert!(log.contains("POST /route 201 "), "{log}");
-    assert!(log.contains("GET /routes 404 "), "{log}");
-    assert!(log.contains(
-        "route 10.55.0.0/16 in rtb-1a2b3c4d: eni-0bbbbbbbbbbbbbbb2 (i-0bbbbbbbbbbbbbbb2) -> eni-0aaaaaaaaaaaaaaa1 (i-0aaaaaaaaaaaaaaa1)"
-    ), "{log}");
-    assert!(
-        log.contains("route 10.55.0.0/16 in rtb-2a2b3c4d: (none) -> eni-0aaaaaaaaaaaaaaa1"),
-        "{log}"
+    assert_contains!(log, "POST /route 201 ");
+    assert_contains!(log, "GET /routes 404 ");
+    assert_contains!(log, "route 10.55.0.0/16 in rtb-1a2b3c4d: eni-0bbbbbbbbbbbbbbb2 (i-0bbbbbbbbbbbbbbb2) -> eni-0aaaaaaaaaaaaaaa1 (i-0aaaaaaaaaaaaaaa1)");
+    assert_contains!(
+        log,
+        "route 10.55.0.0/16 in rtb-2a2b3c4d: (none) -> eni-0aaaaaaaaaaaaaaa1"
     );
-    assert!(log.contains("UnauthorizedOperation"), "{log}");
-    assert!(!log.contains(SECRET), "{log}");
+    assert_contains!(log, "UnauthorizedOperation");
+    assert_not_contains!(log, SECRET);
 }
 
 #[test]
@@ -329,7 +327,7 @@ fn a_token_is_required_when_configured_and_never_logged() {
     );
     assert_eq!(send("GET", &d.url("/metrics"), None, None).status, 401);
     assert_eq!(get(&d, "/healthz").status, 200);
-    assert!(!d.log().contains(token), "{}", d.log());
+    assert_not_contains!(d.log(), token);
 }
 
 #[test]
@@ -337,8 +335,8 @@ fn refuses_to_start_when_it_should_not_serve() {
     // Reachable from other hosts without a token: refused before binding.
     let r = run("http://127.0.0.1:9", &["-d", "-a", "0.0.0.0"]);
     assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(r.stderr.contains("--auth-token-file"), "{}", r.stderr);
-    assert!(r.stderr.contains("--insecure-no-auth"), "{}", r.stderr);
+    assert_contains!(r.stderr, "--auth-token-file");
+    assert_contains!(r.stderr, "--insecure-no-auth");
     // A short token, a missing token file.
     let dir = temp_dir("daemon-badtoken");
     std::fs::write(dir.join("short"), "abc\n").unwrap();
@@ -354,7 +352,7 @@ fn refuses_to_start_when_it_should_not_serve() {
         ],
     );
     assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(r.stderr.contains("at least 16"), "{}", r.stderr);
+    assert_contains!(r.stderr, "at least 16");
     let missing = dir.join("missing");
     let r = run(
         "http://127.0.0.1:9",
@@ -367,17 +365,13 @@ fn refuses_to_start_when_it_should_not_serve() {
         ],
     );
     assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(r.stderr.contains("cannot read"), "{}", r.stderr);
+    assert_contains!(r.stderr, "cannot read");
     // A port in use.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
     let r = run("http://127.0.0.1:9", &["-d", "-p", &port]);
     assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(
-        r.stderr.contains("cannot listen on 127.0.0.1:"),
-        "{}",
-        r.stderr
-    );
+    assert_contains!(r.stderr, "cannot listen on 127.0.0.1:");
 }
 
 #[test]
@@ -438,18 +432,15 @@ fn hostile_clients_get_refusals_and_the_daemon_stays_up() {
     // Still serving, and the refusals are counted.
     assert_eq!(get(&d, "/healthz").status, 200);
     let m = get(&d, "/metrics").body;
-    assert!(
-        m.contains("vpc_router_gate_refused_total{reason=\"body_too_large\"} 3"),
-        "{m}"
+    assert_contains!(
+        m,
+        "vpc_router_gate_refused_total{reason=\"body_too_large\"} 3"
     );
-    assert!(
-        m.contains("vpc_router_gate_refused_total{reason=\"head_too_large\"} 2"),
-        "{m}"
+    assert_contains!(
+        m,
+        "vpc_router_gate_refused_total{reason=\"head_too_large\"} 2"
     );
-    assert!(
-        m.contains("vpc_router_gate_refused_total{reason=\"timeout\"} 1"),
-        "{m}"
-    );
+    assert_contains!(m, "vpc_router_gate_refused_total{reason=\"timeout\"} 1");
 }
 
 #[test]
@@ -469,7 +460,7 @@ fn idle_connections_cannot_hold_the_daemon() {
         Duration::from_secs(5),
     );
     assert_eq!(status_of(&a), 503, "{a}");
-    assert!(a.contains("Retry-After: 1"), "{a}");
+    assert_contains!(a, "Retry-After: 1");
     // The idle ones are timed out, and then requests are served again.
     for mut s in [idle1, idle2] {
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -553,11 +544,8 @@ fn sigterm_finishes_requests_in_flight_and_exits_0() {
     assert_eq!(in_flight.join().unwrap(), 200);
     let (code, log) = d.wait(Duration::from_secs(10));
     assert_eq!(code, 0, "{log}");
-    assert!(
-        log.contains("SIGTERM: stopping; finishing 1 request(s) in flight"),
-        "{log}"
-    );
-    assert!(log.contains("stopped"), "{log}");
+    assert_contains!(log, "SIGTERM: stopping; finishing 1 request(s) in flight");
+    assert_contains!(log, "stopped");
 
     let d = Daemon::start(&vpc().base_url(), &[]);
     d.signal("INT");

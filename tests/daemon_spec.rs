@@ -38,7 +38,7 @@ fn configfile_mode_follows_the_file_and_ignores_broken_edits() {
     )
     .unwrap();
     wait_for_log(&d, "key \"10.61.0.1/16\"");
-    assert!(d.log().contains("the spec in force stays"), "{}", d.log());
+    assert_contains!(d.log(), "the spec in force stays");
     let (s, spec) = call(&d, "GET", "/route_spec", None);
     assert_eq!(s, 200);
     assert_eq!(spec, serde_json::json!({"10.60.0.0/16": ["10.33.30.22"]}));
@@ -51,10 +51,7 @@ fn configfile_mode_follows_the_file_and_ignores_broken_edits() {
         Some(r#"{"dst_cidr": "10.62.0.0/16", "router_ip": "10.33.20.142"}"#),
     );
     assert_eq!(s, 409, "{v:#}");
-    assert!(v["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("edit that file"));
+    assert_contains!(v["error"]["message"].as_str().unwrap(), "edit that file");
     assert_eq!(call(&d, "POST", "/route_spec", Some("{}")).0, 409);
 
     // Removing the CIDR deletes its routes (it is owned).
@@ -71,11 +68,8 @@ fn configfile_mode_follows_the_file_and_ignores_broken_edits() {
     assert_eq!(st["reconcile"]["last_pass"]["result"], "changed", "{st:#}");
     let (_, m) = call(&d, "GET", "/metrics", None);
     let m = m.as_str().unwrap();
-    assert!(
-        m.contains("vpc_router_reconcile_changes_total{kind=\"delete\"} 3"),
-        "{m}"
-    );
-    assert!(m.contains("vpc_router_routes_managed 0"), "{m}");
+    assert_contains!(m, "vpc_router_reconcile_changes_total{kind=\"delete\"} 3");
+    assert_contains!(m, "vpc_router_routes_managed 0");
 }
 
 #[test]
@@ -181,11 +175,7 @@ fn a_second_daemon_cannot_share_the_state_dir() {
         ],
     );
     assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(
-        r.stderr.contains("in use by another vpc-router"),
-        "{}",
-        r.stderr
-    );
+    assert_contains!(r.stderr, "in use by another vpc-router");
 }
 
 #[test]
@@ -221,16 +211,13 @@ fn throttling_is_retried_and_a_later_pass_converges() {
     assert_eq!(creates, 5 + 3, "{:?}", sim.actions());
     let (_, metrics) = call(&d, "GET", "/metrics", None);
     let metrics = metrics.as_str().unwrap().to_string();
-    assert!(
-        metrics.contains("vpc_router_reconcile_failures_total{code=\"RequestLimitExceeded\"} 1"),
-        "{metrics}"
+    assert_contains!(
+        metrics,
+        "vpc_router_reconcile_failures_total{code=\"RequestLimitExceeded\"} 1"
     );
-    assert!(
-        metrics.contains("vpc_router_reconcile_passes_total{result=\"failed\"} 1"),
-        "{metrics}"
+    assert_contains!(
+        metrics,
+        "vpc_router_reconcile_passes_total{result=\"failed\"} 1"
     );
-    assert!(
-        metrics.contains("vpc_router_ec2_throttled_total 5"),
-        "{metrics}"
-    );
+    assert_contains!(metrics, "vpc_router_ec2_throttled_total 5");
 }

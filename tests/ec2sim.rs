@@ -171,7 +171,7 @@ fn documents_have_ec2s_shape() {
             ],
         )
         .unwrap();
-    assert!(body.contains("<routeTableSet/>"), "{body}");
+    assert_contains!(body, "<routeTableSet/>");
     let body = ec2
         .call(
             "DescribeNetworkInterfaces",
@@ -181,7 +181,7 @@ fn documents_have_ec2s_shape() {
             ],
         )
         .unwrap();
-    assert!(body.contains("<networkInterfaceSet/>"), "{body}");
+    assert_contains!(body, "<networkInterfaceSet/>");
 
     let created = ec2
         .call(
@@ -698,18 +698,16 @@ fn errors_are_ec2s() {
     let Err(e) = ec2.create_route(&rtb(MAIN), &existing, &eni(A_ENI), false) else {
         panic!()
     };
-    assert!(
-        e.to_string()
-            .contains("RouteAlreadyExists: The route identified by 10.55.0.0/16 already exists."),
-        "{e}"
+    assert_contains!(
+        e.to_string(),
+        "RouteAlreadyExists: The route identified by 10.55.0.0/16 already exists.",
     );
     let Err(e) = ec2.delete_route(&rtb(THIRD), &existing, false) else {
         panic!()
     };
-    assert!(
-        e.to_string()
-            .contains("There is no route defined for '10.55.0.0/16' in the route table."),
-        "{e}"
+    assert_contains!(
+        e.to_string(),
+        "There is no route defined for '10.55.0.0/16' in the route table.",
     );
 }
 

@@ -105,17 +105,14 @@ fn a_dead_router_fails_over_to_the_backup_in_every_table_and_does_not_fail_back(
     converge(&sim, "10.61.0.0/16", Some(B_ENI));
     wait_for_log(&d, "failover 10.61.0.0/16");
     let log = d.log();
-    assert!(
-        log.contains(&format!("router {A_IP}: healthy -> failed")),
-        "{log}"
-    );
-    assert!(
-        log.contains(&format!(
+    assert_contains!(log, format!("router {A_IP}: healthy -> failed"));
+    assert_contains!(
+        log,
+        format!(
             "failover 10.60.0.0/16: {A_ENI} ({A_IP}) -> {B_ENI} ({B_IP}) (router {A_IP} failed: "
-        )),
-        "{log}"
+        )
     );
-    assert!(log.contains("3 table(s) changed in"), "{log}");
+    assert_contains!(log, "3 table(s) changed in");
     // The failover made its calls without a describe first: 2 CIDRs x 3
     // tables, the first ReplaceRoute right after the failure.
     let actions = sim.actions();
@@ -138,7 +135,7 @@ fn a_dead_router_fails_over_to_the_backup_in_every_table_and_does_not_fail_back(
         &format!("vpc_router_host_up{{ip=\"{A_IP}\"}} 0"),
         &format!("vpc_router_host_up{{ip=\"{B_IP}\"}} 1"),
     ] {
-        assert!(metrics.contains(want), "{want}\n{metrics}");
+        assert_contains!(metrics, want);
     }
 
     // A comes back: it is healthy again, but B keeps the routes.
@@ -169,7 +166,7 @@ fn with_failback_the_first_router_takes_its_routes_back_after_the_hold_down() {
     a.reopen();
     converge(&sim, "10.60.0.0/16", Some(A_ENI));
     converge(&sim, "10.61.0.0/16", Some(A_ENI));
-    assert!(d.log().contains("failed -> healthy"), "{}", d.log());
+    assert_contains!(d.log(), "failed -> healthy");
 }
 
 #[test]
@@ -182,7 +179,7 @@ fn with_every_router_down_the_routes_stay_and_the_status_says_so() {
     b.close();
     wait_for_log(&d, &format!("router {B_IP}: healthy -> failed"));
     // The backup failing moves nothing.
-    assert!(!d.log().contains("failover 10.60.0.0/16"), "{}", d.log());
+    assert_not_contains!(d.log(), "failover 10.60.0.0/16");
     a.close();
     wait_for_log(&d, "no healthy router is left");
     wait_for_status(&d, |st| {
@@ -192,12 +189,9 @@ fn with_every_router_down_the_routes_stay_and_the_status_says_so() {
         assert_eq!(sim.route_target(t, "10.60.0.0/16").as_deref(), Some(A_ENI));
     }
     let (_, metrics) = call(&d, "GET", "/metrics", None);
-    assert!(
-        metrics
-            .as_str()
-            .unwrap()
-            .contains("vpc_router_cidrs_without_healthy_router 2"),
-        "{metrics}"
+    assert_contains!(
+        metrics.as_str().unwrap(),
+        "vpc_router_cidrs_without_healthy_router 2",
     );
 }
 

@@ -49,7 +49,7 @@ fn plan_shows_the_diff_and_changes_nothing() {
         "+ rtb-0a1b2c3d  10.60.0.0/16       create",
         "5 change(s) to make (4 create, 1 replace, 0 delete); nothing was changed",
     ] {
-        assert!(r.stdout.contains(want), "{want}\n{}", r.stdout);
+        assert_contains!(r.stdout, want);
     }
     assert!(mutations(&sim).is_empty(), "{:?}", mutations(&sim));
     // Global flags after the subcommand work as well as before it.
@@ -78,15 +78,11 @@ fn apply_converges_and_then_makes_no_mutating_call() {
             "{t}"
         );
     }
-    assert!(r.stdout.contains("in sync"), "{}", r.stdout);
+    assert_contains!(r.stdout, "in sync");
     sim.clear_calls();
     let r = run(&sim.url(), &["apply", "-f", &spec]);
     assert_eq!(r.code, 0);
-    assert!(
-        r.stdout.contains("in sync: nothing to change"),
-        "{}",
-        r.stdout
-    );
+    assert_contains!(r.stdout, "in sync: nothing to change");
     assert!(mutations(&sim).is_empty());
     assert_eq!(
         sim.actions(),
@@ -129,13 +125,11 @@ fn a_failed_change_is_reported_the_rest_applied_and_exit_3() {
     let spec = spec_file("apply-fail", r#"{"10.60.0.0/16": ["10.33.20.142"]}"#);
     let r = run(&sim.url(), &["apply", "-f", &spec]);
     assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
-    assert!(
-        r.stdout
-            .contains("FAILED: EC2 CreateRoute failed: RouteLimitExceeded"),
-        "{}",
-        r.stdout
+    assert_contains!(
+        r.stdout,
+        "FAILED: EC2 CreateRoute failed: RouteLimitExceeded"
     );
-    assert!(r.stdout.contains("1 of 3 change(s) failed"), "{}", r.stdout);
+    assert_contains!(r.stdout, "1 of 3 change(s) failed");
     let with_route = TABLES
         .iter()
         .filter(|t| sim.route_target(t, "10.60.0.0/16").is_some())
@@ -163,24 +157,14 @@ fn bad_specs_are_refused_with_the_key() {
         let spec = spec_file("bad-spec", doc);
         let r = run(&sim.url(), &["apply", "-f", &spec]);
         assert_eq!(r.code, 2, "{doc}: {}", r.stderr);
-        assert!(r.stderr.contains(want), "{doc}: {}", r.stderr);
+        assert_contains!(r.stderr, want, "{doc}");
     }
     let r = run(&sim.url(), &["apply", "-f", "/nonexistent/spec.json"]);
     assert_eq!(r.code, 2);
-    assert!(
-        r.stderr
-            .contains("-f/--file: cannot read /nonexistent/spec.json"),
-        "{}",
-        r.stderr
-    );
+    assert_contains!(r.stderr, "-f/--file: cannot read /nonexistent/spec.json");
     let r = run(&sim.url(), &["apply"]);
     assert_eq!(r.code, 2);
-    assert!(
-        r.stderr
-            .contains("-f/--file: missing; apply needs the route spec"),
-        "{}",
-        r.stderr
-    );
+    assert_contains!(r.stderr, "-f/--file: missing; apply needs the route spec");
     assert!(mutations(&sim).is_empty());
 }
 
@@ -199,7 +183,7 @@ fn with_a_state_dir_a_cidr_removed_from_the_spec_is_deleted() {
         0
     );
     let owned = std::fs::read_to_string(format!("{state}/owned.json")).unwrap();
-    assert!(owned.contains("10.61.0.0/16"), "{owned}");
+    assert_contains!(owned, "10.61.0.0/16");
 
     // Without the state dir, nothing is known to be ours: nothing deleted.
     let r = run(&sim.url(), &["plan", "-f", &one]);
@@ -207,11 +191,9 @@ fn with_a_state_dir_a_cidr_removed_from_the_spec_is_deleted() {
     // With it, the removed CIDR's routes go, and only those.
     let r = run(&sim.url(), &["plan", "-f", &one, "--state-dir", state]);
     assert_eq!(r.code, 1);
-    assert!(
-        r.stdout
-            .contains("3 change(s) to make (0 create, 0 replace, 3 delete)"),
-        "{}",
-        r.stdout
+    assert_contains!(
+        r.stdout,
+        "3 change(s) to make (0 create, 0 replace, 3 delete)"
     );
     sim.clear_calls();
     let r = run(&sim.url(), &["apply", "-f", &one, "--state-dir", state]);
@@ -225,7 +207,7 @@ fn with_a_state_dir_a_cidr_removed_from_the_spec_is_deleted() {
         ]
     );
     let owned = std::fs::read_to_string(format!("{state}/owned.json")).unwrap();
-    assert!(!owned.contains("10.61.0.0/16"), "{owned}");
+    assert_not_contains!(owned, "10.61.0.0/16");
     // Routes never in a spec (the scenario's own) are untouched.
     assert_eq!(
         sim.route_target("rtb-1a2b3c4d", "10.55.0.0/16").as_deref(),
@@ -257,11 +239,7 @@ fn an_interface_with_no_instance_is_not_eligible_and_routes_settle() {
     );
     sim.clear_calls();
     let r = run(&sim.url(), &["apply", "-f", &one]);
-    assert!(
-        r.stdout.contains("10.61.0.0/16: no eligible router"),
-        "{}",
-        r.stdout
-    );
+    assert_contains!(r.stdout, "10.61.0.0/16: no eligible router");
     assert!(mutations(&sim).is_empty(), "{:?}", mutations(&sim));
 }
 
@@ -272,11 +250,7 @@ fn add_to_an_interface_with_no_instance_warns_and_settles() {
     let args = ["-c", "add", "--CIDR", "10.62.0.0/16", "--ip", A_IP];
     let r = run(&sim.url(), &args);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    assert!(
-        r.stderr.contains("is not attached to an instance"),
-        "{}",
-        r.stderr
-    );
+    assert_contains!(r.stderr, "is not attached to an instance");
     // The routes exist (in blackhole); a second add changes nothing.
     sim.clear_calls();
     let r = run(&sim.url(), &args);
@@ -291,12 +265,9 @@ fn source_dest_check_is_reported_and_fixed_with_the_flag() {
     let spec = spec_file("apply-sdc", r#"{"10.60.0.0/16": ["10.33.30.22"]}"#);
     let r = run(&sim.url(), &["apply", "-f", &spec]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    assert!(
-        r.stdout.contains(
-            "warning: source/destination check is enabled on eni-0bbbbbbbbbbbbbbb2 (10.33.30.22)"
-        ),
-        "{}",
-        r.stdout
+    assert_contains!(
+        r.stdout,
+        "warning: source/destination check is enabled on eni-0bbbbbbbbbbbbbbb2 (10.33.30.22)"
     );
     assert!(sim.source_dest_check(B_ENI));
 
@@ -306,11 +277,9 @@ fn source_dest_check_is_reported_and_fixed_with_the_flag() {
         &["plan", "-f", &spec, "--fix-source-dest-check"],
     );
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
-    assert!(
-        r.stdout
-            .contains("! eni-0bbbbbbbbbbbbbbb2 (10.33.30.22)  disable source/destination check"),
-        "{}",
-        r.stdout
+    assert_contains!(
+        r.stdout,
+        "! eni-0bbbbbbbbbbbbbbb2 (10.33.30.22)  disable source/destination check"
     );
     assert!(sim.source_dest_check(B_ENI));
 
@@ -320,7 +289,7 @@ fn source_dest_check_is_reported_and_fixed_with_the_flag() {
         &["apply", "-f", &spec, "--fix-source-dest-check"],
     );
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    assert!(r.stdout.contains("check  ok"), "{}", r.stdout);
+    assert_contains!(r.stdout, "check  ok");
     assert!(!sim.source_dest_check(B_ENI));
     let call = sim
         .calls()
@@ -334,7 +303,7 @@ fn source_dest_check_is_reported_and_fixed_with_the_flag() {
         &["plan", "-f", &spec, "--fix-source-dest-check"],
     );
     assert_eq!(r.code, 0, "{}", r.stdout);
-    assert!(!r.stdout.contains("warning"), "{}", r.stdout);
+    assert_not_contains!(r.stdout, "warning");
 
     // A refused fix is a failed change: exit 3, with EC2's reason.
     sim.add_eni(
@@ -356,10 +325,8 @@ fn source_dest_check_is_reported_and_fixed_with_the_flag() {
         &["apply", "-f", &spec, "--fix-source-dest-check"],
     );
     assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
-    assert!(
-        r.stdout
-            .contains("FAILED: EC2 ModifyNetworkInterfaceAttribute failed: UnauthorizedOperation"),
-        "{}",
-        r.stdout
+    assert_contains!(
+        r.stdout,
+        "FAILED: EC2 ModifyNetworkInterfaceAttribute failed: UnauthorizedOperation"
     );
 }

@@ -12,8 +12,8 @@ use serde::Deserialize;
 use crate::aws::imds::Imds;
 use crate::aws::profile::{self, Profile};
 use crate::aws::{Credentials, CredentialsError, CredentialsProvider, Env, Secret};
-use crate::ec2::sign::form_body;
-use crate::ec2::xml;
+use crate::http::AgentSettings;
+use crate::query::{self, form_body, XmlError};
 use crate::timefmt::parse_rfc3339;
 use crate::types::Region;
 
@@ -219,10 +219,7 @@ fn unreachable(source: &str, what: &str, e: ureq::Error) -> CredentialsError {
 /// An agent for a credentials endpoint, with the proxy the environment
 /// names for it (never one for the container agent, which is local).
 fn agent(proxy: Option<String>) -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .timeout_connect(Some(Duration::from_secs(3)))
-        .timeout_global(Some(Duration::from_secs(10)))
-        .http_status_as_error(false)
+    AgentSettings::new(Duration::from_secs(3), Duration::from_secs(10))
         .proxy(proxy.and_then(|p| match ureq::Proxy::new(&p) {
             Ok(proxy) => Some(proxy),
             Err(e) => {
@@ -231,7 +228,6 @@ fn agent(proxy: Option<String>) -> ureq::Agent {
             }
         }))
         .build()
-        .into()
 }
 
 /// STS `AssumeRoleWithWebIdentity` with a token from a file (EKS IRSA).
@@ -329,7 +325,7 @@ impl Fetch for WebIdentity {
             .read_to_string()
             .map_err(|e| unreachable(&source, &format!("STS at {}", self.endpoint), e))?;
         if status != 200 {
-            return Err(provider_err(match xml::error_body(&text) {
+            return Err(provider_err(match query::error_body(&text) {
                 Some(e) => format!(
                     "STS AssumeRoleWithWebIdentity failed: {}: {} (HTTP {status}{})",
                     e.code,
@@ -341,7 +337,7 @@ impl Fetch for WebIdentity {
                 None => format!("STS AssumeRoleWithWebIdentity answered HTTP {status}"),
             }));
         }
-        let c = xml::assume_role_with_web_identity(&text)
+        let c = assume_role_with_web_identity(&text)
             .map_err(|e| provider_err(format!("STS answer: {e}")))?;
         let expires = parse_rfc3339(&c.expiration).ok_or_else(|| {
             provider_err(format!("STS answer: bad Expiration '{}'", c.expiration))
@@ -354,6 +350,39 @@ impl Fetch for WebIdentity {
             source,
         })
     }
+}
+
+/// Temporary credentials from an STS `AssumeRoleWithWebIdentityResponse`:
+/// access key ID, secret access key, session token and expiration, as sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct StsCredentials {
+    access_key_id: String,
+    secret_access_key: String,
+    session_token: String,
+    expiration: String,
+}
+
+/// STS `AssumeRoleWithWebIdentity`. STS speaks the Query protocol like EC2,
+/// so its answer is read with the same element tree; its errors come in the
+/// `<ErrorResponse>` envelope that [`query::error_body`] reads.
+fn assume_role_with_web_identity(xml: &str) -> Result<StsCredentials, XmlError> {
+    let root = query::document(xml, "AssumeRoleWithWebIdentityResponse")?;
+    let creds = root
+        .child("AssumeRoleWithWebIdentityResult")
+        .and_then(|r| r.child("Credentials"))
+        .ok_or_else(|| XmlError("no AssumeRoleWithWebIdentityResult/Credentials element".into()))?;
+    let field = |name: &str| {
+        creds
+            .text(name)
+            .map(str::to_string)
+            .ok_or_else(|| XmlError(format!("Credentials without {name}")))
+    };
+    Ok(StsCredentials {
+        access_key_id: field("AccessKeyId")?,
+        secret_access_key: field("SecretAccessKey")?,
+        session_token: field("SessionToken")?,
+        expiration: field("Expiration")?,
+    })
 }
 
 /// ECS task roles and EKS Pod Identity: a local HTTP endpoint.

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 
 use crate::aws::{profile, Credentials, Env, Secret};
+use crate::http::AgentSettings;
 use crate::timefmt::parse_rfc3339;
 use crate::types::{Region, VpcId};
 
@@ -61,15 +62,9 @@ impl Imds {
             .unwrap_or(DEFAULT_ENDPOINT)
             .trim_end_matches('/')
             .to_string();
-        let agent = ureq::Agent::config_builder()
-            .timeout_connect(Some(Duration::from_secs(1)))
-            .timeout_global(Some(Duration::from_secs(2)))
-            .http_status_as_error(false)
-            // Metadata is link-local: a proxy from the environment would
-            // only get in the way.
-            .proxy(None)
-            .build()
-            .into();
+        // Metadata is link-local: a proxy from the environment would only
+        // get in the way, so the agent has none.
+        let agent = AgentSettings::new(Duration::from_secs(1), Duration::from_secs(2)).build();
         Some(Imds {
             endpoint,
             agent,

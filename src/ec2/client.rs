@@ -8,10 +8,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::retry::{classify, Decision, Jitter, RetryPolicy};
-use super::sign::{form_body, sign};
+use super::sign::sign;
 use super::xml::{self, Page};
 use super::{Ec2, Ec2Error, NetworkInterface, RouteTable};
 use crate::aws::{Clock, CredentialsError, CredentialsProvider};
+use crate::http::{AgentSettings, USER_AGENT};
+use crate::query::{self, form_body};
 use crate::types::{Cidr, EniId, Region, RouteTableId, VpcId};
 use crate::{debug, warn};
 
@@ -75,20 +77,13 @@ impl HttpEc2 {
         creds: Arc<dyn CredentialsProvider>,
         clock: Clock,
     ) -> HttpEc2 {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_connect(Some(settings.connect_timeout))
-            .timeout_global(Some(settings.timeout))
-            // EC2's error answers carry the code we need: read them.
-            .http_status_as_error(false)
-            .user_agent(concat!("vpc-router/", env!("CARGO_PKG_VERSION")))
-            // Set explicitly, so ureq never reads the process environment.
+        let agent = AgentSettings::new(settings.connect_timeout, settings.timeout)
             .proxy(settings.proxy.clone())
+            .user_agent(USER_AGENT)
             // A failover makes its calls side by side (up to 32 at once);
             // keep those connections for the next one.
-            .max_idle_connections(32)
-            .max_idle_connections_per_host(32)
-            .build()
-            .into();
+            .max_idle(32)
+            .build();
         let url = format!("{}/", settings.endpoint);
         let host = host_of(&settings.endpoint);
         let seed = clock
@@ -269,7 +264,7 @@ impl HttpEc2 {
         if (200..300).contains(&status) {
             return Ok(text);
         }
-        let error = match xml::error_body(&text) {
+        let error = match query::error_body(&text) {
             Some(e) => Ec2Error::Api {
                 action,
                 status,
@@ -293,7 +288,7 @@ impl HttpEc2 {
         &self,
         action: &'static str,
         params: &[(String, String)],
-        parse: fn(&str) -> Result<Page<T>, xml::XmlError>,
+        parse: fn(&str) -> Result<Page<T>, query::XmlError>,
     ) -> Result<Vec<T>, Ec2Error> {
         let mut items = Vec::new();
         let mut token: Option<String> = None;

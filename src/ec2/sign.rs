@@ -1,5 +1,5 @@
-//! SigV4 signing of one EC2 Query API request, with the time passed in, and
-//! the form encoding of the request body that gets signed.
+//! SigV4 signing of one EC2 Query API request, with the time passed in. The
+//! body it signs is form-encoded by [`crate::query::form_body`].
 //!
 //! The signature itself comes from AWS's own `aws-sigv4` crate; this module
 //! adapts vpc-router's credentials and plain header lists to it, and hands
@@ -111,38 +111,6 @@ fn chain(e: &dyn Error) -> String {
         cause = c.source();
     }
     out
-}
-
-/// Form-encodes Query API parameters, in the order given, the way the AWS
-/// SDKs do: every key and value is percent-encoded per RFC 3986, keeping
-/// only the unreserved characters `A-Z a-z 0-9 - _ . ~` (so a space becomes
-/// `%20`, not `+`), and the pairs are joined with `=` and `&`.
-pub fn form_body(params: &[(&str, &str)]) -> String {
-    let mut out = String::new();
-    for (i, (key, value)) in params.iter().enumerate() {
-        if i > 0 {
-            out.push('&');
-        }
-        percent_encode(key, &mut out);
-        out.push('=');
-        percent_encode(value, &mut out);
-    }
-    out
-}
-
-/// Appends `s` to `out`, percent-encoding every UTF-8 byte outside the
-/// RFC 3986 unreserved set with uppercase hex digits.
-fn percent_encode(s: &str, out: &mut String) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for &b in s.as_bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push('%');
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0x0f)]));
-        }
-    }
 }
 
 #[cfg(test)]
@@ -428,31 +396,5 @@ mod tests {
         .unwrap_err();
         assert!(no_key.0.contains("access key ID from test"), "{no_key}");
         assert!(!no_key.to_string().contains(SECRET));
-    }
-
-    #[test]
-    fn form_body_encodes_like_the_aws_sdks() {
-        assert_eq!(
-            form_body(&[("Action", "DescribeRouteTables"), ("Version", "2016-11-15")]),
-            "Action=DescribeRouteTables&Version=2016-11-15"
-        );
-        assert_eq!(form_body(&[("a b", "c d")]), "a%20b=c%20d");
-        assert_eq!(
-            form_body(&[("DestinationCidrBlock", "10.0.0.0/8")]),
-            "DestinationCidrBlock=10.0.0.0%2F8"
-        );
-        assert_eq!(form_body(&[("k", "a+b=c&d")]), "k=a%2Bb%3Dc%26d");
-        assert_eq!(form_body(&[("k", "~-_.AZaz09")]), "k=~-_.AZaz09");
-        assert_eq!(form_body(&[("k", "é☃")]), "k=%C3%A9%E2%98%83");
-        assert_eq!(form_body(&[("k", "\u{7f}%")]), "k=%7F%25");
-    }
-
-    #[test]
-    fn form_body_keeps_the_order_given_and_empty_values() {
-        assert_eq!(
-            form_body(&[("Z", "1"), ("A", ""), ("M", "3")]),
-            "Z=1&A=&M=3"
-        );
-        assert_eq!(form_body(&[]), "");
     }
 }

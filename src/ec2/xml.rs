@@ -1,20 +1,17 @@
 //! Parses EC2 Query API responses (XML) into the domain types of `ec2`:
-//! DescribeRouteTables, DescribeNetworkInterfaces, the `<return>` of the route
-//! mutations, and the two AWS error envelopes. Nothing else in vpc-router
-//! reads XML. Documents are read once into a small element tree and fields are
+//! DescribeRouteTables, DescribeNetworkInterfaces and the `<return>` of the
+//! route mutations. The element tree, the error envelopes and the checks
+//! that a document is the one expected come from [`crate::query`]; fields are
 //! looked up among an element's direct children only, so a nested element of
 //! the same name (an association's `routeTableId`) never stands in for a field.
 
 use std::net::IpAddr;
 use std::str::FromStr;
 
-use quick_xml::escape::resolve_predefined_entity;
-use quick_xml::events::{BytesRef, BytesStart, Event};
-use quick_xml::Reader;
-
 use crate::ec2::{
     Destination, NetworkInterface, Route, RouteOrigin, RouteState, RouteTable, RouteTarget,
 };
+use crate::query::{document, error_in, parse, Element, XmlError};
 use crate::types::{Cidr, EniId, InstanceId, ParseError, RouteTableId, VpcId};
 
 /// One page of a paginated Describe* answer.
@@ -25,28 +22,6 @@ pub struct Page<T> {
     pub next_token: Option<String>,
     pub request_id: Option<String>,
 }
-
-/// EC2's error document, from either envelope:
-/// `<Response><Errors><Error><Code/><Message/></Error></Errors><RequestID/></Response>`
-/// or `<ErrorResponse><Error><Code/><Message/></Error><RequestId/></ErrorResponse>`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ErrorBody {
-    pub code: String,
-    pub message: String,
-    pub request_id: Option<String>,
-}
-
-/// The body was not the XML document we expected; says what was wrong.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct XmlError(pub String);
-
-impl std::fmt::Display for XmlError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for XmlError {}
 
 /// `DescribeRouteTablesResponse`.
 pub fn route_tables(xml: &str) -> Result<Page<RouteTable>, XmlError> {
@@ -95,85 +70,6 @@ pub fn return_value(xml: &str) -> Result<bool, XmlError> {
             root.name
         ))),
     }
-}
-
-/// The error document in `xml`, or `None` if it is not one.
-pub fn error_body(xml: &str) -> Option<ErrorBody> {
-    error_in(&parse(xml).ok()?)
-}
-
-/// Temporary credentials from an STS `AssumeRoleWithWebIdentityResponse`:
-/// access key ID, secret access key, session token and expiration, as sent.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StsCredentials {
-    pub access_key_id: String,
-    pub secret_access_key: String,
-    pub session_token: String,
-    pub expiration: String,
-}
-
-/// STS `AssumeRoleWithWebIdentity`. STS shares EC2's XML conventions, so it
-/// shares this parser; its errors come in the `<ErrorResponse>` envelope that
-/// [`error_body`] reads.
-pub fn assume_role_with_web_identity(xml: &str) -> Result<StsCredentials, XmlError> {
-    let root = document(xml, "AssumeRoleWithWebIdentityResponse")?;
-    let creds = root
-        .child("AssumeRoleWithWebIdentityResult")
-        .and_then(|r| r.child("Credentials"))
-        .ok_or_else(|| XmlError("no AssumeRoleWithWebIdentityResult/Credentials element".into()))?;
-    let field = |name: &str| {
-        creds
-            .text(name)
-            .map(str::to_string)
-            .ok_or_else(|| XmlError(format!("Credentials without {name}")))
-    };
-    Ok(StsCredentials {
-        access_key_id: field("AccessKeyId")?,
-        secret_access_key: field("SecretAccessKey")?,
-        session_token: field("SessionToken")?,
-        expiration: field("Expiration")?,
-    })
-}
-
-/// The error carried by an already parsed document, from either envelope. A
-/// bare `<Error>` root (the S3 form, which some emulators use) is accepted too.
-fn error_in(root: &Element) -> Option<ErrorBody> {
-    let error = match root.name.as_str() {
-        "Response" => root.child("Errors")?.child("Error")?,
-        "ErrorResponse" => root.child("Error")?,
-        "Error" => root,
-        _ => return None,
-    };
-    let code = error.text("Code")?.to_string();
-    let message = error.text("Message").unwrap_or_default().to_string();
-    // EC2 spells it RequestID, the other services RequestId; either may sit
-    // beside the Error or, in the bare form, inside it.
-    let request_id = ["RequestID", "RequestId"]
-        .iter()
-        .find_map(|name| root.text(name).or_else(|| error.text(name)))
-        .map(str::to_string);
-    Some(ErrorBody {
-        code,
-        message,
-        request_id,
-    })
-}
-
-/// Parses `xml` and checks that its root is `expected`, so that an error
-/// document or an answer to another action is reported as such rather than
-/// read as an empty page.
-fn document(xml: &str, expected: &str) -> Result<Element, XmlError> {
-    let root = parse(xml)?;
-    if root.name == expected {
-        return Ok(root);
-    }
-    Err(XmlError(match error_in(&root) {
-        Some(err) => format!(
-            "expected a {expected} document, got an error document: {}: {}",
-            err.code, err.message
-        ),
-        None => format!("expected a {expected} document, got <{}>", root.name),
-    }))
 }
 
 fn page<T>(root: &Element, items: Vec<T>) -> Page<T> {
@@ -374,171 +270,10 @@ fn parse_field<T: FromStr<Err = ParseError>>(
         .map_err(|e: ParseError| XmlError(format!("invalid {what} '{value}'{context}: {e}")))
 }
 
-/// One element of the document: its local name (namespace prefix dropped),
-/// its text with surrounding whitespace trimmed, and its child elements.
-/// Attributes are dropped; EC2 carries no data in them.
-#[derive(Debug)]
-struct Element {
-    name: String,
-    text: String,
-    children: Vec<Element>,
-}
-
-impl Element {
-    fn new(start: &BytesStart<'_>) -> Element {
-        Element {
-            name: String::from_utf8_lossy(start.local_name().as_ref()).into_owned(),
-            text: String::new(),
-            children: Vec::new(),
-        }
-    }
-
-    /// The first direct child called `name`.
-    fn child(&self, name: &str) -> Option<&Element> {
-        self.children.iter().find(|c| c.name == name)
-    }
-
-    /// The text of the first direct child called `name`, if that child
-    /// exists and is not empty: EC2 sends `<description/>` for "no value".
-    fn text(&self, name: &str) -> Option<&str> {
-        self.child(name)
-            .map(|c| c.text.as_str())
-            .filter(|t| !t.is_empty())
-    }
-
-    /// The `<item>`s of the set `name` (`<routeTableSet><item>..`). A missing
-    /// or empty set has none.
-    fn items<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
-        self.children
-            .iter()
-            .filter(move |c| c.name == name)
-            .flat_map(|set| set.children.iter().filter(|c| c.name == "item"))
-    }
-}
-
-/// Deeper nesting than this is refused: EC2 documents nest about six deep,
-/// and a bound keeps a hostile or broken body from exhausting the stack when
-/// the tree is dropped.
-const MAX_DEPTH: usize = 64;
-
-/// Reads `xml` into an element tree.
-///
-/// Text is not trimmed by the reader (`trim_text`): quick-xml 0.38 delivers
-/// an entity such as `&amp;` as its own event between two text events and
-/// would trim each piece, turning `a &amp; b` into `a&b`. Each element's text
-/// is instead assembled whole and trimmed once, when the element ends.
-fn parse(xml: &str) -> Result<Element, XmlError> {
-    let mut reader = Reader::from_str(xml);
-    let mut stack: Vec<Element> = Vec::new();
-    let mut root: Option<Element> = None;
-    loop {
-        let event = reader
-            .read_event()
-            .map_err(|e| malformed(reader.error_position(), &e.to_string()))?;
-        let at = reader.buffer_position();
-        match event {
-            Event::Start(start) => {
-                if stack.len() >= MAX_DEPTH {
-                    return Err(malformed(
-                        at,
-                        &format!("elements nested deeper than {MAX_DEPTH}"),
-                    ));
-                }
-                if stack.is_empty() && root.is_some() {
-                    return Err(malformed(at, "more than one root element"));
-                }
-                stack.push(Element::new(&start));
-            }
-            Event::Empty(start) => attach(&mut stack, &mut root, Element::new(&start), at)?,
-            Event::End(_) => {
-                // quick-xml checks that end tags match their start tags, so
-                // an End always has its element on the stack.
-                let Some(mut element) = stack.pop() else {
-                    return Err(malformed(at, "end tag without a start tag"));
-                };
-                let trimmed = element.text.trim();
-                if trimmed.len() != element.text.len() {
-                    element.text = trimmed.to_string();
-                }
-                attach(&mut stack, &mut root, element, at)?;
-            }
-            Event::Text(text) => {
-                let text = text
-                    .xml10_content()
-                    .map_err(|e| malformed(at, &e.to_string()))?;
-                add_text(&mut stack, &text, at)?;
-            }
-            Event::CData(cdata) => {
-                let text = cdata
-                    .xml10_content()
-                    .map_err(|e| malformed(at, &e.to_string()))?;
-                add_text(&mut stack, &text, at)?;
-            }
-            Event::GeneralRef(reference) => {
-                let text = resolve(&reference).map_err(|why| malformed(at, &why))?;
-                add_text(&mut stack, &text, at)?;
-            }
-            Event::Eof => break,
-            Event::Decl(_) | Event::PI(_) | Event::Comment(_) | Event::DocType(_) => {}
-        }
-    }
-    if let Some(open) = stack.last() {
-        return Err(malformed(
-            reader.buffer_position(),
-            &format!("the document ends inside <{}>", open.name),
-        ));
-    }
-    root.ok_or_else(|| XmlError("not an XML document: no root element".into()))
-}
-
-/// Adds a finished element to its parent, or makes it the root.
-fn attach(
-    stack: &mut [Element],
-    root: &mut Option<Element>,
-    element: Element,
-    at: u64,
-) -> Result<(), XmlError> {
-    match stack.last_mut() {
-        Some(parent) => parent.children.push(element),
-        None if root.is_some() => return Err(malformed(at, "more than one root element")),
-        None => *root = Some(element),
-    }
-    Ok(())
-}
-
-fn add_text(stack: &mut [Element], text: &str, at: u64) -> Result<(), XmlError> {
-    match stack.last_mut() {
-        Some(element) => element.text.push_str(text),
-        // Whitespace around the root is fine; anything else means the body
-        // is not (only) an XML document, such as a proxy's plain-text error.
-        None if text.trim().is_empty() => {}
-        None => return Err(malformed(at, "text outside the root element")),
-    }
-    Ok(())
-}
-
-/// The text an entity or character reference stands for. Only XML's five
-/// predefined entities exist in EC2 documents, which have no DTD.
-fn resolve(reference: &BytesRef<'_>) -> Result<String, String> {
-    let name = reference.decode().map_err(|e| e.to_string())?;
-    if reference.is_char_ref() {
-        return match reference.resolve_char_ref() {
-            Ok(Some(c)) => Ok(c.to_string()),
-            _ => Err(format!("invalid character reference &{name};")),
-        };
-    }
-    resolve_predefined_entity(&name)
-        .map(str::to_string)
-        .ok_or_else(|| format!("unknown entity &{name};"))
-}
-
-fn malformed(at: u64, why: &str) -> XmlError {
-    XmlError(format!("malformed XML at byte {at}: {why}"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::query::error_body;
 
     fn cidr(s: &str) -> Cidr {
         s.parse().unwrap()
@@ -835,165 +570,6 @@ mod tests {
         ))
         .unwrap_err();
         assert!(err.0.contains("RouteAlreadyExists"), "{err}");
-    }
-
-    fn error(code: &str, message: &str, request_id: &str) -> Option<ErrorBody> {
-        Some(ErrorBody {
-            code: code.into(),
-            message: message.into(),
-            request_id: Some(request_id.into()),
-        })
-    }
-
-    #[test]
-    fn error_fixtures() {
-        let cases = [
-            (
-                include_str!("../../fixtures/error-request-limit-exceeded.xml"),
-                error(
-                    "RequestLimitExceeded",
-                    "Request limit exceeded.",
-                    "7d1e3f5a-9b2c-4d6e-8f0a-2c4e6a8b0d11",
-                ),
-            ),
-            (
-                include_str!("../../fixtures/error-route-table-not-found.xml"),
-                error(
-                    "InvalidRouteTableID.NotFound",
-                    "The routeTable ID 'rtb-0a1b2c3d' does not exist",
-                    "7d1e3f5a-9b2c-4d6e-8f0a-2c4e6a8b0d12",
-                ),
-            ),
-            (
-                include_str!("../../fixtures/error-route-not-found.xml"),
-                error(
-                    "InvalidRoute.NotFound",
-                    "There is no route defined for '10.55.0.0/16' in the route table. \
-                     Use a valid route table ID and destination CIDR block.",
-                    "7d1e3f5a-9b2c-4d6e-8f0a-2c4e6a8b0d13",
-                ),
-            ),
-            (
-                include_str!("../../fixtures/error-route-already-exists.xml"),
-                error(
-                    "RouteAlreadyExists",
-                    "The route identified by 10.55.0.0/16 already exists.",
-                    "7d1e3f5a-9b2c-4d6e-8f0a-2c4e6a8b0d14",
-                ),
-            ),
-            (
-                include_str!("../../fixtures/error-dry-run.xml"),
-                error(
-                    "DryRunOperation",
-                    "Request would have succeeded, but DryRun flag is set.",
-                    "7d1e3f5a-9b2c-4d6e-8f0a-2c4e6a8b0d16",
-                ),
-            ),
-            (
-                include_str!("../../fixtures/error-auth-failure.xml"),
-                error(
-                    "AuthFailure",
-                    "AWS was not able to validate the provided access credentials",
-                    "7d1e3f5a-9b2c-4d6e-8f0a-2c4e6a8b0d17",
-                ),
-            ),
-            (
-                include_str!("../../fixtures/error-internal.xml"),
-                error(
-                    "InternalError",
-                    "An internal error has occurred",
-                    "7d1e3f5a-9b2c-4d6e-8f0a-2c4e6a8b0d18",
-                ),
-            ),
-            (
-                include_str!("../../fixtures/error-response-envelope.xml"),
-                error(
-                    "Throttling",
-                    "Rate exceeded",
-                    "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c61",
-                ),
-            ),
-        ];
-        for (xml, expected) in cases {
-            assert_eq!(error_body(xml), expected, "{xml}");
-        }
-    }
-
-    #[test]
-    fn unauthorized_fixture_keeps_the_encoded_message() {
-        let body = error_body(include_str!("../../fixtures/error-unauthorized.xml")).unwrap();
-        assert_eq!(body.code, "UnauthorizedOperation");
-        assert!(
-            body.message
-                .starts_with("You are not authorized to perform this operation. User: "),
-            "{}",
-            body.message
-        );
-        assert!(
-            body.message
-                .ends_with("Encoded authorization failure message: kQm3x7VbR2pLw9Yd_eN4TgH8sJ1uZc6AoF5iXr0Ky-MvBqWn2Ej7DtSl4Gh9Ua3Pf8Rz1Ix6Cb0No5Ye2Tk7Lm4Qs9Vw3Jd8Hg1Ra6Zu"),
-            "{}",
-            body.message
-        );
-        assert_eq!(
-            body.request_id.as_deref(),
-            Some("7d1e3f5a-9b2c-4d6e-8f0a-2c4e6a8b0d15")
-        );
-    }
-
-    #[test]
-    fn error_body_is_none_for_other_documents() {
-        assert_eq!(
-            error_body(include_str!("../../fixtures/describe-route-tables.xml")),
-            None
-        );
-        assert_eq!(error_body("Service Unavailable"), None);
-        assert_eq!(error_body(""), None);
-        assert_eq!(error_body("<Response><Errors>"), None);
-        // An envelope without a code is not an error we can report.
-        assert_eq!(
-            error_body("<Response><Errors><Error><Message>m</Message></Error></Errors></Response>"),
-            None
-        );
-    }
-
-    #[test]
-    fn error_body_variants() {
-        // A message may be missing; the request ID may use either spelling.
-        assert_eq!(
-            error_body(
-                "<Response><Errors><Error><Code>InvalidGroup.NotFound</Code></Error></Errors>\
-                 <RequestId>r1</RequestId></Response>"
-            ),
-            error("InvalidGroup.NotFound", "", "r1")
-        );
-        assert_eq!(
-            error_body("<Error><Code>NoSuchKey</Code><Message>m</Message><RequestId>r2</RequestId></Error>"),
-            error("NoSuchKey", "m", "r2")
-        );
-        assert_eq!(
-            error_body("<ErrorResponse><Error><Code>Throttling</Code></Error></ErrorResponse>"),
-            Some(ErrorBody {
-                code: "Throttling".into(),
-                message: String::new(),
-                request_id: None,
-            })
-        );
-    }
-
-    #[test]
-    fn entities_and_cdata_in_messages() {
-        let xml = "<Response><Errors><Error><Code>Bad&amp;Code</Code>\
-                   <Message>a &lt;b&gt; &amp; &quot;c&quot; &apos;d&apos; &#233;&#x20AC;</Message>\
-                   </Error></Errors><RequestID><![CDATA[ id<1> ]]></RequestID></Response>";
-        assert_eq!(
-            error_body(xml),
-            error("Bad&Code", "a <b> & \"c\" 'd' é€", "id<1>")
-        );
-        let xml = "<Response><Errors><Error><Code>X</Code>\
-                   <Message>before <![CDATA[in & <side>]]> after</Message>\
-                   </Error></Errors></Response>";
-        assert_eq!(error_body(xml).unwrap().message, "before in & <side> after");
     }
 
     /// The smallest DescribeRouteTables answer around `items`.

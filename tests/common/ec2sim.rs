@@ -1,8 +1,8 @@
 //! A stateful EC2 simulator for integration tests and benchmarks.
 //!
-//! [`Ec2Sim::start`] listens on `127.0.0.1` (a free port) and speaks just
-//! enough HTTP/1.1 for our client: one thread per connection, keep-alive,
-//! `Content-Length` and chunked request bodies. It implements, against its
+//! [`Ec2Sim::start`] listens on `127.0.0.1` (a free port), through the tests'
+//! HTTP server (`common::http`: one thread per connection, keep-alive,
+//! `Content-Length` and chunked request bodies). It implements, against its
 //! own state, the EC2 Query API (version 2016-11-15) actions vpc-router
 //! sends: `DescribeRouteTables`, `DescribeNetworkInterfaces`, `CreateRoute`,
 //! `ReplaceRoute`, `DeleteRoute` and `ModifyNetworkInterfaceAttribute`
@@ -37,23 +37,19 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::IpAddr;
 use std::ops::Bound;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::Duration;
+
+use super::http::{self, Request, Response, Server};
 
 /// The XML namespace of every success document.
 pub const NAMESPACE: &str = "http://ec2.amazonaws.com/doc/2016-11-15/";
 /// The account that owns every simulated resource.
 pub const OWNER_ID: &str = "123456789012";
 
-/// Largest request body accepted; our client's requests are a few KB.
-const MAX_BODY: usize = 16 * 1024 * 1024;
-/// Largest request head (request line and headers) accepted.
-const MAX_HEAD: usize = 64 * 1024;
 /// The prefix of every `nextToken` the simulator hands out.
 const TOKEN_PREFIX: &str = "ec2sim.";
 
@@ -62,8 +58,7 @@ const TOKEN_PREFIX: &str = "ec2sim.";
 /// dropped.
 pub struct Ec2Sim {
     shared: Arc<Shared>,
-    addr: SocketAddr,
-    acceptor: Option<JoinHandle<()>>,
+    server: Server,
 }
 
 /// One request as the simulator received it.
@@ -162,31 +157,33 @@ impl Ec2Sim {
     /// Starts a simulator with no tables and no interfaces, listening on a
     /// free port of 127.0.0.1.
     pub fn start() -> Ec2Sim {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("ec2sim: bind 127.0.0.1:0");
-        let addr = listener.local_addr().expect("ec2sim: local address");
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
-            stop: AtomicBool::new(false),
-            conns: Mutex::new(HashMap::new()),
-            next_conn: AtomicU64::new(0),
-            accepted: AtomicUsize::new(0),
         });
         let s = shared.clone();
-        let acceptor = thread::Builder::new()
-            .name("ec2sim-accept".into())
-            .spawn(move || accept_loop(&s, &listener))
-            .expect("ec2sim: spawn the accept thread");
-        Ec2Sim {
-            shared,
-            addr,
-            acceptor: Some(acceptor),
-        }
+        // The simulator keeps its own record of calls.
+        let server = Server::start_with(move |addr| {
+            let port = addr.port();
+            move |req: &Request| {
+                let (status, body) = handle(&s, req, port);
+                let content_type = if body.starts_with("<?xml") {
+                    "text/xml;charset=UTF-8"
+                } else {
+                    "text/plain;charset=UTF-8"
+                };
+                Response::new(status, body)
+                    .header("Content-Type", content_type)
+                    .header("Server", "ec2sim")
+            }
+        })
+        .recording(false);
+        Ec2Sim { shared, server }
     }
 
     /// The endpoint, `http://127.0.0.1:PORT`, without a trailing slash (as
     /// `--endpoint-url` and `ClientSettings::endpoint` take it).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.url()
     }
 
     /// Adds the route table `id` of `vpc`, with no routes: add the local
@@ -416,7 +413,7 @@ impl Ec2Sim {
     /// How many TCP connections have been accepted: with keep-alive, a
     /// client making many calls should need few.
     pub fn connections(&self) -> usize {
-        self.shared.accepted.load(Ordering::SeqCst)
+        self.server.connections()
     }
 
     /// Sleeps `d` before handling every request from now on (to widen race
@@ -473,31 +470,11 @@ impl Ec2Sim {
     }
 }
 
-impl Drop for Ec2Sim {
-    fn drop(&mut self) {
-        self.shared.stop.store(true, Ordering::SeqCst);
-        // Wake the accept loop up so that it sees the flag and returns,
-        // closing the listener.
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
-        if let Some(acceptor) = self.acceptor.take() {
-            let _ = acceptor.join();
-        }
-        // Connection threads blocked in a read return at once.
-        for (_, stream) in lock(&self.shared.conns).drain() {
-            let _ = stream.shutdown(Shutdown::Both);
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------
 // State
 
 struct Shared {
     state: Mutex<State>,
-    stop: AtomicBool,
-    conns: Mutex<HashMap<u64, TcpStream>>,
-    next_conn: AtomicU64,
-    accepted: AtomicUsize,
 }
 
 impl Shared {
@@ -1636,70 +1613,13 @@ fn request_id(port: u16, n: u64) -> String {
 }
 
 // ---------------------------------------------------------------------------
-// HTTP
-
-fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) {
-    let port = listener.local_addr().map_or(0, |a| a.port());
-    for stream in listener.incoming() {
-        if shared.stop.load(Ordering::SeqCst) {
-            return;
-        }
-        let Ok(stream) = stream else {
-            // Out of file descriptors or the like: back off, do not spin.
-            thread::sleep(Duration::from_millis(10));
-            continue;
-        };
-        shared.accepted.fetch_add(1, Ordering::SeqCst);
-        let _ = stream.set_nodelay(true);
-        let id = shared.next_conn.fetch_add(1, Ordering::SeqCst);
-        if let Ok(clone) = stream.try_clone() {
-            lock(&shared.conns).insert(id, clone);
-        }
-        let s = shared.clone();
-        let spawned = thread::Builder::new()
-            .name("ec2sim-conn".into())
-            .spawn(move || {
-                serve(&s, stream, port);
-                lock(&s.conns).remove(&id);
-            });
-        if spawned.is_err() {
-            lock(&shared.conns).remove(&id);
-        }
-    }
-}
-
-/// Serves the requests of one connection until the client closes it.
-fn serve(shared: &Shared, stream: TcpStream, port: u16) {
-    let Ok(read_half) = stream.try_clone() else {
-        return;
-    };
-    let mut reader = BufReader::with_capacity(64 * 1024, read_half);
-    let mut writer = stream;
-    loop {
-        let req = match read_request(&mut reader) {
-            Ok(Some(req)) => req,
-            Ok(None) => return,
-            Err(why) => {
-                let _ = write_response(&mut writer, 400, &why, true);
-                return;
-            }
-        };
-        if shared.stop.load(Ordering::SeqCst) {
-            return;
-        }
-        let (status, body) = handle(shared, &req, port);
-        if write_response(&mut writer, status, &body, req.close).is_err() || req.close {
-            return;
-        }
-    }
-}
+// Requests
 
 /// Records the request, waits the configured delay, then answers it.
 fn handle(shared: &Shared, req: &Request, port: u16) -> (u16, String) {
-    let query = req.target.split_once('?').map_or("", |(_, q)| q);
-    let mut params = decode_form(query);
+    let mut params = http::decode_form(req.query());
     if req.method == "POST" {
-        params.extend(decode_form(&String::from_utf8_lossy(&req.body)));
+        params.extend(http::decode_form(&req.text()));
     }
     let action = params
         .iter()
@@ -1731,186 +1651,4 @@ fn handle(shared: &Shared, req: &Request, port: u16) -> (u16, String) {
         }
     }
     (status, body)
-}
-
-struct Request {
-    method: String,
-    target: String,
-    body: Vec<u8>,
-    /// The client asked to close the connection after the answer.
-    close: bool,
-}
-
-/// Reads one request; `Ok(None)` when the client closed the connection
-/// between requests.
-fn read_request(r: &mut impl BufRead) -> Result<Option<Request>, String> {
-    let mut line = String::new();
-    // Tolerate empty lines before the request line (RFC 9112 2.2).
-    loop {
-        line.clear();
-        match r.read_line(&mut line) {
-            Ok(0) => return Ok(None),
-            Ok(_) if line.trim().is_empty() => continue,
-            Ok(_) => break,
-            Err(_) => return Ok(None),
-        }
-    }
-    let mut parts = line.split_whitespace();
-    let (Some(method), Some(target), Some(version)) = (parts.next(), parts.next(), parts.next())
-    else {
-        return Err(format!("bad request line '{}'", line.trim()));
-    };
-    let mut req = Request {
-        method: method.to_string(),
-        target: target.to_string(),
-        body: Vec::new(),
-        close: version == "HTTP/1.0",
-    };
-    let mut length: Option<usize> = None;
-    let mut chunked = false;
-    let mut head = line.len();
-    loop {
-        let mut h = String::new();
-        if r.read_line(&mut h).map_err(|e| e.to_string())? == 0 {
-            return Err("the connection closed inside the request head".into());
-        }
-        head += h.len();
-        if head > MAX_HEAD {
-            return Err("request head too large".into());
-        }
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        let Some((name, value)) = h.split_once(':') else {
-            return Err(format!("bad header line '{h}'"));
-        };
-        let value = value.trim();
-        match name.trim().to_ascii_lowercase().as_str() {
-            "content-length" => {
-                length = Some(value.parse().map_err(|_| "bad Content-Length")?);
-            }
-            "transfer-encoding" => chunked = value.to_ascii_lowercase().contains("chunked"),
-            "connection" => {
-                let v = value.to_ascii_lowercase();
-                if v.contains("close") {
-                    req.close = true;
-                } else if v.contains("keep-alive") {
-                    req.close = false;
-                }
-            }
-            _ => {}
-        }
-    }
-    if chunked {
-        req.body = read_chunked(r)?;
-    } else if let Some(n) = length {
-        if n > MAX_BODY {
-            return Err("request body too large".into());
-        }
-        req.body = vec![0; n];
-        r.read_exact(&mut req.body).map_err(|e| e.to_string())?;
-    }
-    Ok(Some(req))
-}
-
-fn read_chunked(r: &mut impl BufRead) -> Result<Vec<u8>, String> {
-    let mut body = Vec::new();
-    loop {
-        let mut size = String::new();
-        r.read_line(&mut size).map_err(|e| e.to_string())?;
-        let size = size.trim().split(';').next().unwrap_or_default();
-        let n = usize::from_str_radix(size, 16).map_err(|_| "bad chunk size")?;
-        if body.len() + n > MAX_BODY {
-            return Err("request body too large".into());
-        }
-        if n == 0 {
-            // Trailers, up to the empty line.
-            loop {
-                let mut t = String::new();
-                if r.read_line(&mut t).map_err(|e| e.to_string())? == 0 || t.trim().is_empty() {
-                    return Ok(body);
-                }
-            }
-        }
-        let start = body.len();
-        body.resize(start + n, 0);
-        r.read_exact(&mut body[start..])
-            .map_err(|e| e.to_string())?;
-        let mut crlf = String::new();
-        r.read_line(&mut crlf).map_err(|e| e.to_string())?;
-    }
-}
-
-fn write_response(w: &mut TcpStream, status: u16, body: &str, close: bool) -> std::io::Result<()> {
-    let reason = match status {
-        200 => "OK",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        412 => "Precondition Failed",
-        500 => "Internal Server Error",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        _ => "Status",
-    };
-    let content_type = if body.starts_with("<?xml") {
-        "text/xml;charset=UTF-8"
-    } else {
-        "text/plain;charset=UTF-8"
-    };
-    let connection = if close { "close" } else { "keep-alive" };
-    let mut out = Vec::with_capacity(body.len() + 160);
-    let _ = write!(
-        out,
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\n\
-         Content-Length: {}\r\nConnection: {connection}\r\nServer: ec2sim\r\n\r\n",
-        body.len()
-    );
-    out.extend_from_slice(body.as_bytes());
-    w.write_all(&out)?;
-    w.flush()
-}
-
-/// Decodes `application/x-www-form-urlencoded` pairs, in order.
-fn decode_form(s: &str) -> Vec<(String, String)> {
-    s.split('&')
-        .filter(|kv| !kv.is_empty())
-        .map(|kv| {
-            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            (percent_decode(k), percent_decode(v))
-        })
-        .collect()
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| char::from(c).to_digit(16);
-        match b[i] {
-            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push((h * 16 + l) as u8);
-                    i += 3;
-                }
-                _ => {
-                    out.push(b'%');
-                    i += 1;
-                }
-            },
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            c => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }

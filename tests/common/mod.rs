@@ -1,12 +1,14 @@
 //! Shared test harness: run the real binary with a clean environment, and
-//! mock EC2 endpoints on 127.0.0.1 that replay the fixtures in `fixtures/`.
+//! mock EC2 endpoints on 127.0.0.1 that replay the fixtures in `fixtures/`
+//! (httpmock), follow a script (`Scripted`) or simulate EC2 (`ec2sim`); the
+//! last two answer through `http`, the one hand-rolled HTTP server.
 #![allow(dead_code)]
 
 pub mod ec2sim;
+pub mod http;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
@@ -14,6 +16,81 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+/// Asserts that the text `haystack` contains `needle` (both `AsRef<str>`),
+/// with an optional message in `format!` form. On failure it prints the
+/// message, the needle and the whole haystack, as it is (not escaped).
+#[macro_export]
+macro_rules! assert_contains {
+    ($haystack:expr, $needle:expr $(,)?) => {
+        $crate::common::check_contains(
+            true,
+            stringify!($haystack),
+            ::core::convert::AsRef::<str>::as_ref(&$haystack),
+            ::core::convert::AsRef::<str>::as_ref(&$needle),
+            None,
+        )
+    };
+    ($haystack:expr, $needle:expr, $($message:tt)+) => {
+        $crate::common::check_contains(
+            true,
+            stringify!($haystack),
+            ::core::convert::AsRef::<str>::as_ref(&$haystack),
+            ::core::convert::AsRef::<str>::as_ref(&$needle),
+            Some(format!($($message)+)),
+        )
+    };
+}
+
+/// Asserts that the text `haystack` does not contain `needle`; prints like
+/// [`assert_contains!`].
+#[macro_export]
+macro_rules! assert_not_contains {
+    ($haystack:expr, $needle:expr $(,)?) => {
+        $crate::common::check_contains(
+            false,
+            stringify!($haystack),
+            ::core::convert::AsRef::<str>::as_ref(&$haystack),
+            ::core::convert::AsRef::<str>::as_ref(&$needle),
+            None,
+        )
+    };
+    ($haystack:expr, $needle:expr, $($message:tt)+) => {
+        $crate::common::check_contains(
+            false,
+            stringify!($haystack),
+            ::core::convert::AsRef::<str>::as_ref(&$haystack),
+            ::core::convert::AsRef::<str>::as_ref(&$needle),
+            Some(format!($($message)+)),
+        )
+    };
+}
+
+/// The check behind [`assert_contains!`] and [`assert_not_contains!`].
+#[track_caller]
+pub fn check_contains(
+    wanted: bool,
+    name: &str,
+    haystack: &str,
+    needle: &str,
+    message: Option<String>,
+) {
+    if haystack.contains(needle) == wanted {
+        return;
+    }
+    let what = if wanted {
+        "does not contain"
+    } else {
+        "contains"
+    };
+    let message = message.map(|m| format!(": {m}")).unwrap_or_default();
+    panic!(
+        "assertion failed: `{name}` {what} the needle{message}\n\
+         needle: {needle:?}\n\
+         haystack ({} bytes):\n{haystack}\n--- end of haystack",
+        haystack.len()
+    );
+}
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_vpc-router");
 pub const VPC: &str = "vpc-350d6a51";
@@ -120,11 +197,7 @@ pub struct Seen {
 impl Seen {
     /// The decoded form parameters of the body.
     pub fn params(&self) -> HashMap<String, String> {
-        self.body
-            .split('&')
-            .filter_map(|kv| kv.split_once('='))
-            .map(|(k, v)| (decode(k), decode(v)))
-            .collect()
+        http::decode_form(&self.body).into_iter().collect()
     }
 
     pub fn action(&self) -> String {
@@ -132,106 +205,45 @@ impl Seen {
     }
 }
 
-fn decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap());
-            i += 3;
-        } else {
-            out.push(if b[i] == b'+' { b' ' } else { b[i] });
-            i += 1;
-        }
-    }
-    String::from_utf8(out).unwrap()
-}
-
 /// A loopback HTTP server that answers requests with scripted responses,
 /// in order, and records what it received. For sequences httpmock cannot
 /// express (fail twice, then succeed).
 pub struct Scripted {
     pub url: String,
-    pub seen: Arc<Mutex<Vec<Seen>>>,
+    server: http::Server,
 }
 
 impl Scripted {
     /// `answers`: (status, body) per request; requests past the end get 599.
     pub fn start(answers: Vec<(u16, String)>) -> Scripted {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let log = seen.clone();
-        thread::spawn(move || {
-            let mut answers = answers.into_iter();
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { return };
-                // One connection may carry several requests (keep-alive).
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut writer = stream;
-                while let Some(req) = read_request(&mut reader) {
-                    log.lock().unwrap().push(req);
-                    let (status, body) = answers.next().unwrap_or((599, "script exhausted".into()));
-                    if write_response(&mut writer, status, &body).is_err() {
-                        break;
-                    }
-                }
-            }
+        let answers = Mutex::new(answers.into_iter());
+        let server = http::Server::start(move |_| {
+            let next = answers.lock().unwrap().next();
+            let (status, body) = next.unwrap_or((599, "script exhausted".into()));
+            http::Response::new(status, body).header("content-type", "text/xml;charset=UTF-8")
         });
-        Scripted { url, seen }
+        Scripted {
+            url: server.url(),
+            server,
+        }
     }
 
     pub fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().clone()
+        self.server
+            .requests()
+            .iter()
+            .map(|r| Seen {
+                method: r.method.clone(),
+                path: r.target.clone(),
+                headers: r.headers.iter().cloned().collect(),
+                body: r.text(),
+            })
+            .collect()
     }
 
     pub fn actions(&self) -> Vec<String> {
         self.seen().iter().map(Seen::action).collect()
     }
-}
-
-fn read_request(r: &mut BufReader<TcpStream>) -> Option<Seen> {
-    let mut line = String::new();
-    if r.read_line(&mut line).ok()? == 0 {
-        return None;
-    }
-    let mut parts = line.split_whitespace();
-    let method = parts.next()?.to_string();
-    let path = parts.next()?.to_string();
-    let mut headers = HashMap::new();
-    loop {
-        let mut h = String::new();
-        r.read_line(&mut h).ok()?;
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':') {
-            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
-        }
-    }
-    let len: usize = headers
-        .get("content-length")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let mut body = vec![0; len];
-    r.read_exact(&mut body).ok()?;
-    Some(Seen {
-        method,
-        path,
-        headers,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    })
-}
-
-fn write_response(w: &mut TcpStream, status: u16, body: &str) -> std::io::Result<()> {
-    write!(
-        w,
-        "HTTP/1.1 {status} X\r\ncontent-type: text/xml;charset=UTF-8\r\ncontent-length: {}\r\n\r\n{body}",
-        body.len()
-    )?;
-    w.flush()
 }
 
 /// A running daemon. Killed on drop if a test did not stop it.
