@@ -221,3 +221,94 @@ fn throttling_is_retried_and_a_later_pass_converges() {
     );
     assert_contains!(metrics, "vpc_router_ec2_throttled_total 5");
 }
+
+/// Sets a file's modification time back, so that the daemon's watcher
+/// (which compares modification time and length) does not see an edit of
+/// the same length: only a SIGHUP makes the daemon read it.
+fn write_unseen(path: &std::path::Path, text: &str) {
+    let before = std::fs::metadata(path).unwrap();
+    assert_eq!(before.len(), text.len() as u64, "same length: {text}");
+    std::fs::write(path, text).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(before.modified().unwrap())
+        .unwrap();
+}
+
+#[test]
+fn sighup_rereads_the_spec_and_reopens_the_log_file() {
+    let sim = scenario();
+    let dir = temp_dir("spec-sighup");
+    let (file, log, rotated) = (
+        dir.join("spec.json"),
+        dir.join("vpc-router.log"),
+        dir.join("vpc-router.log.1"),
+    );
+    std::fs::write(&file, r#"{"10.60.0.0/16": ["10.33.20.142"]}"#).unwrap();
+    let state = dir.join("state");
+    let args = [
+        "-m",
+        "configfile",
+        "-f",
+        file.to_str().unwrap(),
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--route-recheck-interval",
+        "0",
+    ];
+    let mut d = Daemon::start_logging_to(&sim.url(), &args, &log);
+    converge(&sim, "10.60.0.0/16", Some(A_ENI));
+
+    // logrotate moves the file away, the spec changes unseen by the
+    // watcher, and SIGHUP asks for both to be looked at again.
+    std::fs::rename(&log, &rotated).unwrap();
+    write_unseen(&file, r#"{"10.60.0.0/16": [ "10.33.30.22"]}"#);
+    d.signal("HUP");
+    converge(&sim, "10.60.0.0/16", Some(B_ENI));
+    wait_for_log(&d, "re-read on SIGHUP");
+    assert_contains!(d.log(), "SIGHUP: log file reopened");
+    assert_contains!(
+        std::fs::read_to_string(&rotated).unwrap(),
+        "listening on http://"
+    );
+    assert!(d.child.try_wait().unwrap().is_none(), "still serving");
+    assert_eq!(call(&d, "GET", "/healthz", None).0, 200);
+
+    // A broken edit on SIGHUP: logged, and the spec in force stays.
+    write_unseen(&file, r#"{"10.60.0.0/16": [ "10.33.30.2x"]}"#);
+    d.signal("HUP");
+    wait_for_log(&d, "the spec in force stays");
+    let (s, spec) = call(&d, "GET", "/route_spec", None);
+    assert_eq!(s, 200);
+    assert_eq!(spec, serde_json::json!({"10.60.0.0/16": ["10.33.30.22"]}));
+    assert_eq!(
+        sim.route_target(TABLES[0], "10.60.0.0/16").as_deref(),
+        Some(B_ENI)
+    );
+
+    d.signal("TERM");
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let code = loop {
+        if let Some(s) = d.child.try_wait().unwrap() {
+            break s.code();
+        }
+        assert!(std::time::Instant::now() < until, "{}", d.log());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(code, Some(0), "{}", d.log());
+}
+
+#[test]
+fn sighup_leaves_a_plain_daemon_serving() {
+    let sim = scenario();
+    let d = Daemon::start(&sim.url(), &[]);
+    d.signal("HUP");
+    wait_for_log(&d, "SIGHUP");
+    assert_eq!(call(&d, "GET", "/healthz", None).0, 200);
+    d.signal("TERM");
+    let (code, log) = d.wait(std::time::Duration::from_secs(15));
+    assert_eq!(code, 0, "{log}");
+    assert_not_contains!(log, "re-reading the spec");
+}

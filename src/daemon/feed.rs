@@ -301,3 +301,74 @@ impl Feed for HttpFeed {
         Source::HTTP
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc::Receiver;
+
+    use super::*;
+
+    fn dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("vpc-router-feed-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn specs(rx: &Receiver<Input>) -> Vec<(&'static str, usize)> {
+        rx.try_iter()
+            .map(|i| match i {
+                Input::Spec { source, spec } => (source.name, spec.len()),
+                _ => panic!("only specs are sent"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_http_feed_keeps_its_spec_across_a_restart() {
+        let d = dir("http");
+        let (tx, rx) = mpsc::channel();
+        let store = Arc::new(StateDir::open(&d.join("state")).unwrap());
+        let feed = HttpFeed::start(store.clone(), tx.clone()).unwrap();
+        assert_eq!(specs(&rx), [], "nothing kept yet, nothing sent");
+        let spec = spec::parse(br#"{"10.55.0.0/16": ["10.33.20.142"]}"#).unwrap();
+        feed.replace(spec.clone()).unwrap();
+        assert_eq!(specs(&rx), [("http", 1)]);
+        drop(feed);
+        // A new daemon: the feed's first spec is the one kept.
+        let feed = HttpFeed::start(store, tx).unwrap();
+        assert_eq!(feed.spec(), Some(spec));
+        assert_eq!(specs(&rx), [("http", 1)]);
+    }
+
+    #[test]
+    fn the_file_feed_sends_good_specs_and_logs_broken_ones() {
+        let d = dir("file");
+        let path = d.join("spec.json");
+        std::fs::write(&path, r#"{"10.55.0.0/16": ["10.33.20.142"]}"#).unwrap();
+        let feed = FileFeed::new(path.clone());
+        let (tx, rx) = mpsc::channel();
+        feed.reload(&tx);
+        assert_eq!(specs(&rx), [("file", 1)]);
+        std::fs::write(&path, r#"{"10.55.0.0/16": ["10.33.20"]}"#).unwrap();
+        feed.reload(&tx);
+        assert_eq!(specs(&rx), [], "a broken file sends nothing");
+        assert!(feed.last_error.lock().unwrap().is_some());
+        // The watcher sees an edit and stops when told.
+        let stop = Arc::new(Stop::default());
+        let runner = {
+            let (stop, tx) = (stop.clone(), tx.clone());
+            let feed = FileFeed::new(path.clone());
+            std::thread::spawn(move || feed.run(&tx, &stop))
+        };
+        std::fs::write(
+            &path,
+            r#"{"10.55.0.0/16": ["10.33.20.142"], "10.66.0.0/16": ["10.33.20.142"]}"#,
+        )
+        .unwrap();
+        let got = rx.recv_timeout(Duration::from_secs(10)).expect("the edit");
+        assert!(matches!(got, Input::Spec { spec, .. } if spec.len() == 2));
+        stop.stop();
+        runner.join().unwrap();
+    }
+}

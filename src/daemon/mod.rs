@@ -229,7 +229,7 @@ pub fn run(config: &Config, args: &DaemonArgs, env: &Env, clock: Clock) -> Resul
 
     let sig = loop {
         match signals::wait(&signals) {
-            signals::Signal::Hangup => reload(&inputs),
+            signals::Signal::Hangup => reload(&inputs, reconciling.is_some()),
             other => break other,
         }
     };
@@ -272,11 +272,18 @@ pub fn run(config: &Config, args: &DaemonArgs, env: &Env, clock: Clock) -> Resul
 
 /// SIGHUP: reopen the log file (logrotate has moved it), then have the
 /// feeds re-read their sources. The daemon keeps serving throughout.
-fn reload(inputs: &Sender<Input>) {
+fn reload(inputs: &Sender<Input>, has_spec: bool) {
+    let then = if has_spec {
+        "; re-reading the spec"
+    } else {
+        ""
+    };
     match crate::log::reopen() {
-        Ok(true) => info!("SIGHUP: log file reopened; re-reading the spec"),
-        Ok(false) => info!("SIGHUP: re-reading the spec"),
-        Err(e) => error!("SIGHUP: cannot reopen the log file ({e}); logging on to the old one"),
+        Ok(true) => info!("SIGHUP: log file reopened{then}"),
+        Ok(false) => info!("SIGHUP: logging to stderr, nothing to reopen{then}"),
+        Err(e) => {
+            error!("SIGHUP: cannot reopen the log file ({e}); logging on to the old one{then}")
+        }
     }
     let _ = inputs.send(Input::Reload);
 }

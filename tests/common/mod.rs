@@ -251,6 +251,8 @@ pub struct Daemon {
     pub child: Child,
     pub addr: String,
     log: Arc<Mutex<String>>,
+    /// `-l FILE`: the log is read from there.
+    logfile: Option<PathBuf>,
 }
 
 impl Daemon {
@@ -294,7 +296,51 @@ impl Daemon {
                 let _ = child.kill();
                 panic!("the daemon did not start: {}", log.lock().unwrap())
             });
-        Daemon { child, addr, log }
+        Daemon {
+            child,
+            addr,
+            log,
+            logfile: None,
+        }
+    }
+
+    /// Like [`Daemon::start`], logging with `-l logfile`: the address and
+    /// [`Daemon::log`] come from that file (whatever path it has now).
+    pub fn start_logging_to(endpoint: &str, extra: &[&str], logfile: &std::path::Path) -> Daemon {
+        let mut c = command("daemon");
+        c.args([
+            "-r",
+            "us-east-1",
+            "-v",
+            VPC,
+            "--endpoint-url",
+            endpoint,
+            "-d",
+            "-p",
+            "0",
+            "-l",
+            logfile.to_str().unwrap(),
+        ])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+        let child = c.spawn().expect("start the daemon");
+        let mut d = Daemon {
+            child,
+            addr: String::new(),
+            log: Arc::default(),
+            logfile: Some(logfile.to_path_buf()),
+        };
+        let until = Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = d.log();
+            if let Some(rest) = log.split("listening on http://").nth(1) {
+                d.addr = rest.split(' ').next().unwrap().to_string();
+                return d;
+            }
+            assert!(Instant::now() < until, "the daemon did not start: {log}");
+            thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// `-d -m configfile -f SPEC --state-dir STATE`, plus `extra`.
@@ -321,7 +367,10 @@ impl Daemon {
     }
 
     pub fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
+        match &self.logfile {
+            Some(f) => std::fs::read_to_string(f).unwrap_or_default(),
+            None => self.log.lock().unwrap().clone(),
+        }
     }
 
     pub fn signal(&self, sig: &str) {
