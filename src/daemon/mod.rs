@@ -176,11 +176,69 @@ pub fn run(config: &Config, args: &DaemonArgs, env: &Env, clock: Clock) -> Resul
         }),
     });
 
-    // Start in order: the control loop and the engine first, so that the
-    // feeds' first specs are taken at once; the API last.
+    let running = start(
+        args,
+        control,
+        control_rx,
+        reconciling.as_ref(),
+        &inputs,
+        (&server, &svc),
+        (listener, socket),
+    )?;
+    announce(&svc, args, local);
+    let sig = loop {
+        match signals::wait(&signals) {
+            signals::Signal::Hangup => reload(&inputs, reconciling.is_some()),
+            other => break other,
+        }
+    };
+    info!(
+        "{}: stopping; finishing {} request(s) in flight",
+        sig.name(),
+        metrics.running()
+    );
+    if running.stop() {
+        info!("stopped");
+        Ok(exit::OK)
+    } else {
+        error!(
+            "stopped with {} request(s) still running after {} seconds; \
+             their routes may or may not have been changed: check with GET /route or -c show",
+            metrics.running(),
+            GRACE.as_secs()
+        );
+        Ok(exit::DAEMON_UNFINISHED)
+    }
+}
+
+/// Every thread of a running daemon, to stop them in order.
+struct Running {
+    core: Threads,
+    feeds: Threads,
+    stop_feeds: Arc<Stop>,
+    workers: Threads,
+    /// Tells the workers to stop taking requests.
+    stopping: Arc<AtomicBool>,
+    server: Arc<tiny_http::Server>,
+    gate: Gate,
+    inputs: Sender<Input>,
+    engine: Option<Arc<Engine>>,
+}
+
+/// Starts the threads in order: the control loop and the engine first, so
+/// that the feeds' first specs are taken at once; the API last.
+fn start(
+    args: &DaemonArgs,
+    control: Control,
+    control_rx: mpsc::Receiver<Input>,
+    reconciling: Option<&Reconciling>,
+    inputs: &Sender<Input>,
+    (server, svc): (&Arc<tiny_http::Server>, &Arc<Service>),
+    (listener, socket): (TcpListener, PathBuf),
+) -> Result<Running, MainError> {
     let mut core = Threads::default();
     core.spawn("control", move || control.run(control_rx))?;
-    if let Some(r) = &reconciling {
+    if let Some(r) = reconciling {
         let (e, recheck, settle) = (
             r.engine.clone(),
             args.spec.as_ref().and_then(|s| s.recheck),
@@ -222,51 +280,44 @@ pub fn run(config: &Config, args: &DaemonArgs, env: &Env, clock: Clock) -> Resul
             queue: args.max_connections,
             backend: socket,
         },
-        metrics.clone(),
+        svc.metrics.clone(),
     )
     .map_err(|e| MainError::Setup(format!("cannot start the gate threads: {e}")))?;
-    announce(&svc, args, local);
+    Ok(Running {
+        core,
+        feeds,
+        stop_feeds,
+        workers,
+        stopping,
+        server: server.clone(),
+        gate,
+        inputs: inputs.clone(),
+        engine: reconciling.map(|r| r.engine.clone()),
+    })
+}
 
-    let sig = loop {
-        match signals::wait(&signals) {
-            signals::Signal::Hangup => reload(&inputs, reconciling.is_some()),
-            other => break other,
+impl Running {
+    /// Stops in order: no new clients, then the requests in flight, then
+    /// what feeds the engine, then the engine. False if something was
+    /// still running after the grace period.
+    fn stop(self) -> bool {
+        self.gate.stop_accepting();
+        let deadline = Instant::now() + GRACE;
+        let drained = self.gate.join(deadline);
+        self.stopping.store(true, Ordering::SeqCst);
+        for _ in 0..self.workers.0.len() {
+            self.server.unblock();
         }
-    };
-    info!(
-        "{}: stopping; finishing {} request(s) in flight",
-        sig.name(),
-        metrics.running()
-    );
-    // Stop in order: no new clients, then the requests in flight, then
-    // what feeds the engine, then the engine.
-    gate.stop_accepting();
-    let deadline = Instant::now() + GRACE;
-    let drained = gate.join(deadline);
-    stopping.store(true, Ordering::SeqCst);
-    for _ in 0..args.workers {
-        server.unblock();
-    }
-    let mut stopped = workers.join(deadline);
-    stop_feeds.stop();
-    stopped &= feeds.join(Instant::now() + GRACE);
-    let _ = inputs.send(Input::Stop);
-    if let Some(r) = &reconciling {
-        // A pass in progress finishes its current call and the loop ends.
-        r.engine.stop();
-    }
-    stopped &= core.join(Instant::now() + GRACE);
-    if drained && stopped {
-        info!("stopped");
-        Ok(exit::OK)
-    } else {
-        error!(
-            "stopped with {} request(s) still running after {} seconds; \
-             their routes may or may not have been changed: check with GET /route or -c show",
-            metrics.running(),
-            GRACE.as_secs()
-        );
-        Ok(exit::DAEMON_UNFINISHED)
+        let mut stopped = self.workers.join(deadline);
+        self.stop_feeds.stop();
+        stopped &= self.feeds.join(Instant::now() + GRACE);
+        let _ = self.inputs.send(Input::Stop);
+        if let Some(e) = &self.engine {
+            // A pass in progress finishes its current call and the loop ends.
+            e.stop();
+        }
+        stopped &= self.core.join(Instant::now() + GRACE);
+        drained && stopped
     }
 }
 

@@ -16,8 +16,6 @@
 //! A new host is `Unknown` until `rise` successes or `fall` failures in a
 //! row decide it; what `Unknown` means for routing is the caller's choice.
 
-#[cfg(test)]
-pub mod fake;
 mod icmp;
 mod monitor;
 mod probe;

@@ -6,6 +6,8 @@
 //! (`failover`), beside any pass under way.
 
 mod failover;
+#[cfg(test)]
+pub mod fake;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::IpAddr;

@@ -383,8 +383,14 @@ pub fn plan(input: &Input<'_>) -> Plan {
         out.targets.insert(*cidr, Some(target));
     }
 
-    // Deletions: CIDRs we managed that left the spec, and with prune every
-    // other interface route outside the spec and the ignored ranges.
+    deletions(input, &mut out);
+    route_limits(input, &mut out);
+    out
+}
+
+/// Deletions: CIDRs we managed that left the spec, and with prune every
+/// other interface route outside the spec and the ignored ranges.
+fn deletions(input: &Input<'_>, out: &mut Plan) {
     for t in input.tables {
         for r in &t.routes {
             let Destination::Cidr(cidr) = &r.destination else {
@@ -410,7 +416,11 @@ pub fn plan(input: &Input<'_>) -> Plan {
             });
         }
     }
+}
 
+/// A warning for each table that the changes would take past the route
+/// limit.
+fn route_limits(input: &Input<'_>, out: &mut Plan) {
     if input.options.route_limit > 0 {
         for t in input.tables {
             let added = out
@@ -433,7 +443,6 @@ pub fn plan(input: &Input<'_>) -> Plan {
             }
         }
     }
-    out
 }
 
 #[cfg(test)]

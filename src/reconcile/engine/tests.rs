@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::ec2::fake::{eni, FakeEc2, Fault};
-use crate::health::fake::FakeHealth;
+use crate::reconcile::engine::fake::FakeHealth;
 use crate::spec;
 use serde_json::json;
 

@@ -4,8 +4,8 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
 
-use super::{HostStatus, State};
-use crate::reconcile::engine::HealthSource;
+use super::HealthSource;
+use crate::health::{HostStatus, State};
 use crate::spec::Host;
 
 /// Every host's state as the test sets it; unknown until set.
