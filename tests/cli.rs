@@ -813,3 +813,59 @@ fn the_logfile_receives_the_log() {
         "{text}"
     );
 }
+
+/// The binary with only these arguments (help needs no AWS).
+fn bare(args: &[&str]) -> Run {
+    std::process::Command::new(BIN)
+        .args(args)
+        .output()
+        .unwrap()
+        .into()
+}
+
+#[test]
+fn each_command_has_its_own_help() {
+    let plan = bare(&["plan", "--help"]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    assert!(
+        plan.stdout.starts_with("vpc-router plan: "),
+        "{}",
+        plan.stdout
+    );
+    assert!(plan.stdout.contains("-f, --file SPEC"), "{}", plan.stdout);
+    assert!(!plan.stdout.contains("--CIDR"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("EXAMPLES"), "{}", plan.stdout);
+    assert_eq!(bare(&["help", "plan"]).stdout, plan.stdout);
+
+    let add = bare(&["help", "add"]);
+    assert_eq!(add.code, 0, "{}", add.stderr);
+    assert!(add.stdout.starts_with("vpc-router add: "), "{}", add.stdout);
+    assert!(add.stdout.contains("-i, --ip IP"), "{}", add.stdout);
+    assert!(!add.stdout.contains("--prune"), "{}", add.stdout);
+    assert_eq!(bare(&["-c", "add", "--help"]).stdout, add.stdout);
+
+    let daemon = bare(&["help", "daemon"]);
+    assert!(daemon.stdout.contains("--health KIND"), "{}", daemon.stdout);
+    assert_eq!(bare(&["-d", "--help"]).stdout, daemon.stdout);
+    assert_eq!(
+        bare(&["apply", "-h"]).stdout,
+        bare(&["help", "apply"]).stdout
+    );
+
+    // Alone, --help and help are the full help.
+    let full = bare(&["--help"]);
+    assert!(full.stdout.contains("EXIT CODES"), "{}", full.stdout);
+    assert_eq!(bare(&["help"]).stdout, full.stdout);
+    assert_eq!(bare(&["-h"]).stdout, full.stdout);
+
+    let unknown = bare(&["help", "bogus"]);
+    assert_eq!(unknown.code, 2);
+    assert_eq!(unknown.stdout, "");
+    assert!(
+        unknown.stderr.contains(
+            "help: unknown topic 'bogus'; the topics are add, show, del, plan, apply, daemon"
+        ),
+        "{}",
+        unknown.stderr
+    );
+}
