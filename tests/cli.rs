@@ -869,3 +869,38 @@ fn each_command_has_its_own_help() {
         unknown.stderr
     );
 }
+
+#[test]
+fn a_mistyped_flag_or_command_is_exit_2_with_a_suggestion() {
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &[
+                "--regoin",
+                "us-east-1",
+                "-c",
+                "show",
+                "--CIDR",
+                "10.55.0.0/16",
+            ],
+            "invalid option '--regoin'; did you mean --region?",
+        ),
+        (
+            &["-c", "ad", "--CIDR", "10.55.0.0/16", "--ip", A_IP],
+            "-c/--cmd: unknown command 'ad'; did you mean add? expected add, show or del",
+        ),
+        (
+            &["plna", "-f", "spec.json"],
+            "unexpected argument \"plna\"; did you mean plan?",
+        ),
+        (
+            &["help", "aply"],
+            "unknown topic 'aply'; did you mean apply?",
+        ),
+    ];
+    for (args, want) in cases {
+        let r = run("http://127.0.0.1:9", args);
+        assert_eq!(r.code, 2, "{args:?}");
+        assert_eq!(r.stdout, "", "{args:?}");
+        assert!(r.stderr.contains(want), "{args:?}: {}", r.stderr);
+    }
+}

@@ -27,9 +27,10 @@ pub fn globals(g: &Given) -> Result<Globals, ConfigError> {
         None | Some("text") => Output::Text,
         Some("json") => Output::Json,
         Some(o) => {
+            let hint = super::suggest::hint_words(o, &["text", "json"]);
             return Err(bad(
                 "output",
-                format!("'{o}' is not an output format; expected text or json"),
+                format!("'{o}' is not an output format; {hint}expected text or json"),
             ));
         }
     };

@@ -7,7 +7,7 @@
 use super::flags::{Flag, Section, Uses, FLAGS};
 use super::rules::op_of;
 use super::tokens::{Given, Sub};
-use super::{err, ConfigError};
+use super::{err, suggest, ConfigError};
 use crate::config::HelpTopic;
 use crate::route::Op;
 
@@ -124,10 +124,11 @@ pub fn topic(g: &Given) -> Result<Option<HelpTopic>, ConfigError> {
             Some(t) => Ok(Some(t.topic)),
             None => {
                 let names: Vec<&str> = topic_names().collect();
+                let hint = suggest::hint_words(name, &names);
                 Err(err(
                     "help",
                     format!(
-                        "unknown topic '{name}'; the topics are {}",
+                        "unknown topic '{name}'; {hint}the topics are {}",
                         names.join(", ")
                     ),
                 ))

@@ -5,12 +5,13 @@
 //! [`flags::FLAGS`] is the one list of flags; `tokens` reads argv with
 //! lexopt against it, `rules` settles the command and refuses flags that
 //! do not go with it, `build` checks the values into a [`Config`], and
-//! `help` prints the table as `--help`.
+//! `help` prints the table as `--help`. `suggest` finds "did you mean".
 
 mod build;
 pub mod flags;
 mod help;
 mod rules;
+mod suggest;
 mod tokens;
 
 use std::ffi::OsString;
@@ -631,6 +632,63 @@ mod tests {
             let line = format!("{prefix} {line}");
             assert_eq!(parse_str(&line).unwrap(), config(command), "{line}");
         }
+    }
+
+    #[test]
+    fn a_mistyped_flag_or_command_gets_a_suggestion() {
+        let cases = [
+            (
+                "-c show -C 10.0.0.0/8 --regoin us-east-1",
+                "invalid option '--regoin'; did you mean --region? run 'vpc-router --help' for usage",
+            ),
+            (
+                "-c show -C 10.0.0.0/8 --Region us-east-1",
+                "invalid option '--Region'; did you mean --region?",
+            ),
+            (
+                "-c show -C 10.0.0.0/8 --dryrun",
+                "invalid option '--dryrun'; did you mean --dry-run?",
+            ),
+            (
+                "-c show --cdir 10.0.0.0/8",
+                "invalid option '--cdir'; did you mean --CIDR?",
+            ),
+            (
+                "-d --wokers 2",
+                "invalid option '--wokers'; did you mean --workers?",
+            ),
+            (
+                "-c ad --CIDR 10.0.0.0/8",
+                "-c/--cmd: unknown command 'ad'; did you mean add? expected add, show or del",
+            ),
+            (
+                "-c shwo --CIDR 10.0.0.0/8",
+                "-c/--cmd: unknown command 'shwo'; did you mean show?",
+            ),
+            (
+                "plna -f s.json",
+                "unexpected argument \"plna\"; did you mean plan? commands are given with",
+            ),
+            ("aply -f s.json", "unexpected argument \"aply\"; did you mean apply?"),
+            (
+                "show --CIDR 10.0.0.0/8",
+                "unexpected argument \"show\"; did you mean -c show?",
+            ),
+            (
+                "-d -m htpp --state-dir /s",
+                "-m/--mode: unknown mode 'htpp'; did you mean http? expected configfile or http",
+            ),
+            ("help pln", "help: unknown topic 'pln'; did you mean plan?"),
+        ];
+        for (line, want) in cases {
+            let got = parse_str(line).unwrap_err();
+            assert!(got.starts_with(want), "{line}: {got}");
+        }
+        // Nothing near: no guess.
+        assert_eq!(
+            parse_str("-c show -C 10.0.0.0/8 --bogus").unwrap_err(),
+            "invalid option '--bogus'; run 'vpc-router --help' for usage"
+        );
     }
 
     #[test]

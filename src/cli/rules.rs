@@ -7,7 +7,7 @@
 
 use super::flags::{Flag, Rule, Section, Uses};
 use super::tokens::{Given, Sub};
-use super::{bad, err, ConfigError};
+use super::{bad, err, suggest, ConfigError};
 use crate::route::Op;
 
 /// `-d -m configfile|http`.
@@ -190,9 +190,10 @@ fn mode(given: &Given) -> Result<Option<Mode>, ConfigError> {
         Some("configfile") => Some(Mode::Configfile),
         Some("http") => Some(Mode::Http),
         Some(other) => {
+            let hint = suggest::hint_words(other, &["configfile", "http"]);
             return Err(bad(
                 "mode",
-                format!("unknown mode '{other}'; expected configfile or http"),
+                format!("unknown mode '{other}'; {hint}expected configfile or http"),
             ));
         }
     })
@@ -202,9 +203,10 @@ fn mode(given: &Given) -> Result<Option<Mode>, ConfigError> {
 fn op(given: &Given) -> Result<Op, ConfigError> {
     match given.one("cmd") {
         Some(c) => op_of(c).ok_or_else(|| {
+            let hint = suggest::hint_words(c, &["add", "show", "del"]);
             bad(
                 "cmd",
-                format!("unknown command '{c}'; expected add, show or del"),
+                format!("unknown command '{c}'; {hint}expected add, show or del"),
             )
         }),
         None => Err(bad(

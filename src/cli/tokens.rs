@@ -7,6 +7,7 @@
 use std::ffi::OsString;
 
 use super::flags::{self, Flag, FLAGS};
+use super::suggest;
 use super::{err, ConfigError};
 
 /// `plan` or `apply`.
@@ -73,6 +74,17 @@ impl Given {
     }
 }
 
+/// What a word that is neither a command nor a topic may have meant.
+const WORDS: [(&str, &str); 7] = [
+    ("plan", "plan"),
+    ("apply", "apply"),
+    ("help", "help"),
+    ("add", "-c add"),
+    ("show", "-c show"),
+    ("del", "-c del"),
+    ("daemon", "-d"),
+];
+
 /// Reads the command line (without the program name).
 pub fn read<I>(args: I) -> Result<Given, ConfigError>
 where
@@ -96,9 +108,16 @@ where
             }
         };
         let Some(row) = row else {
+            let hint = match arg {
+                Long(name) => long_hint(name),
+                _ => String::new(),
+            };
             return Err(err(
                 "",
-                format!("{}; run 'vpc-router --help' for usage", arg.unexpected()),
+                format!(
+                    "{}; {hint}run 'vpc-router --help' for usage",
+                    arg.unexpected()
+                ),
             ));
         };
         let flag = &FLAGS[row];
@@ -115,6 +134,19 @@ where
         add(&mut given.values[row], flag, value)?;
     }
     Ok(given)
+}
+
+/// "did you mean --region? " for a mistyped long option, or nothing.
+fn long_hint(typed: &str) -> String {
+    let names = FLAGS.iter().flat_map(|f| {
+        std::iter::once(f.long)
+            .chain(f.aliases.iter().copied())
+            .map(move |name| (name, f.long))
+    });
+    match suggest::nearest(typed, names) {
+        Some(long) => format!("did you mean --{long}? "),
+        None => String::new(),
+    }
 }
 
 /// Records one value, refusing a second, different value of a
@@ -141,10 +173,11 @@ fn word(given: &mut Given, v: String) -> Result<(), ConfigError> {
         (_, "plan") if given.sub.is_none() => given.sub = Some(Sub::Plan),
         (_, "apply") if given.sub.is_none() => given.sub = Some(Sub::Apply),
         _ => {
+            let hint = suggest::hint(&v, WORDS);
             return Err(err(
                 "",
                 format!(
-                    "unexpected argument {v:?}; commands are given with -c/--cmd \
+                    "unexpected argument {v:?}; {hint}commands are given with -c/--cmd \
                      (add, show, del), -d (daemon), or as plan/apply -f SPEC"
                 ),
             ));
