@@ -904,3 +904,20 @@ fn a_mistyped_flag_or_command_is_exit_2_with_a_suggestion() {
         assert!(r.stderr.contains(want), "{args:?}: {}", r.stderr);
     }
 }
+
+#[test]
+fn o_is_short_for_output() {
+    let vpc = Vpc::new();
+    let long = run(
+        &vpc.url(),
+        &["-c", "show", "--CIDR", "10.55.0.0/16", "--output", "json"],
+    );
+    let short = run(
+        &vpc.url(),
+        &["-c", "show", "--CIDR", "10.55.0.0/16", "-o", "json"],
+    );
+    assert_eq!(short.code, 1, "{}", short.stderr);
+    assert_eq!(short.stdout, long.stdout);
+    let v: Value = serde_json::from_str(&short.stdout).expect("one JSON document");
+    assert_eq!(v["command"], "show");
+}

@@ -172,6 +172,9 @@ pub struct Flag {
     /// A value that changes nothing, so that the flag given with it is
     /// accepted by every command (`--output text` with `-d`).
     pub inert: Option<&'static str>,
+    /// How errors name it, when not `-s/--long` (`--output` kept its name
+    /// from before `-o` existed).
+    pub label: Option<&'static str>,
     /// What it gives, for "only add takes a router IP" (default: `--long`).
     pub what: Option<&'static str>,
     pub section: Section,
@@ -182,9 +185,10 @@ pub struct Flag {
 impl Flag {
     /// How error messages name the flag: `-r/--region`, `--profile`.
     pub fn label(&self) -> String {
-        match self.short {
-            Some(s) => format!("-{s}/--{}", self.long),
-            None => format!("--{}", self.long),
+        match (self.label, self.short) {
+            (Some(l), _) => l.to_string(),
+            (None, Some(s)) => format!("-{s}/--{}", self.long),
+            (None, None) => format!("--{}", self.long),
         }
     }
 
@@ -219,6 +223,7 @@ const ROW: Flag = Flag {
     goes_with: Uses::ALL,
     rules: &[],
     inert: None,
+    label: None,
     what: None,
     section: Section::Behaviour,
     help: "",
@@ -575,9 +580,11 @@ pub static FLAGS: &[Flag] = &[
     },
     Flag {
         long: "output",
+        short: Some('o'),
         value: Some("text|json"),
         goes_with: Uses::ROUTE.or(Uses::RECONCILE),
         inert: Some("text"),
+        label: Some("--output"),
         help: "report format on stdout (default text)",
         ..ROW
     },

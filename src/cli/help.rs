@@ -51,7 +51,7 @@ static TOPICS: [Topic; 6] = [
         usage: &["-c show --CIDR CIDR [options]"],
         examples: &[
             "vpc-router -r us-east-1 -v vpc-350d6a51 -c show --CIDR 10.55.0.0/16",
-            "vpc-router -c show --CIDR 10.55.0.0/16 --output json",
+            "vpc-router -c show --CIDR 10.55.0.0/16 -o json",
         ],
     },
     Topic {
@@ -75,7 +75,7 @@ static TOPICS: [Topic; 6] = [
         usage: &["plan -f SPEC [options]"],
         examples: &[
             "vpc-router -r us-east-1 -v vpc-350d6a51 plan -f spec.json",
-            "vpc-router plan -f spec.json --state-dir /var/lib/vpc-router --prune --output json",
+            "vpc-router plan -f spec.json --state-dir /var/lib/vpc-router --prune -o json",
         ],
     },
     Topic {

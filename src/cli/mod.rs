@@ -635,6 +635,41 @@ mod tests {
     }
 
     #[test]
+    fn o_is_short_for_output() {
+        let c = parse_str("-c show -C 10.0.0.0/8 -o json").unwrap();
+        assert_eq!(c.output, Output::Json);
+        assert_eq!(c, parse_str("-c show -C 10.0.0.0/8 --output json").unwrap());
+        assert_eq!(
+            parse_str("plan -f s.json -ojson").unwrap().output,
+            Output::Json
+        );
+        // As before -o existed: text changes nothing, so -d takes it.
+        assert!(matches!(
+            parse_str("-d -o text").unwrap().command,
+            Command::Daemon(_)
+        ));
+        let cases = [
+            ("-d -o json", "--output: belongs to a one-shot command"),
+            (
+                "-c show -C 10.0.0.0/8 -o yaml",
+                "--output: 'yaml' is not an output format; expected text or json",
+            ),
+            (
+                "-c show -C 10.0.0.0/8 -o jsno",
+                "--output: 'jsno' is not an output format; did you mean json? expected text or json",
+            ),
+            (
+                "-c show -C 10.0.0.0/8 -o json --output text",
+                "--output: given twice with different values",
+            ),
+        ];
+        for (line, want) in cases {
+            let got = parse_str(line).unwrap_err();
+            assert!(got.starts_with(want), "{line}: {got}");
+        }
+    }
+
+    #[test]
     fn a_mistyped_flag_or_command_gets_a_suggestion() {
         let cases = [
             (
