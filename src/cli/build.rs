@@ -23,6 +23,10 @@ pub struct Globals {
 }
 
 pub fn globals(g: &Given) -> Result<Globals, ConfigError> {
+    // Checked first, and before --help, as when they were checked while
+    // argv was read; each command checks them again where it uses them.
+    tables(g)?;
+    ignored(g)?;
     let output = match g.one("output") {
         None | Some("text") => Output::Text,
         Some("json") => Output::Json,
@@ -182,6 +186,16 @@ fn options(g: &Given) -> Result<crate::reconcile::plan::Options, ConfigError> {
             )
         })?,
     };
+    Ok(crate::reconcile::plan::Options {
+        prune: g.has("prune"),
+        ignore: ignored(g)?,
+        route_limit,
+        fix_source_dest_check: g.has("fix-source-dest-check"),
+    })
+}
+
+/// `--ignore-routes`: comma-separated, repeatable, each CIDR once.
+fn ignored(g: &Given) -> Result<Vec<Cidr>, ConfigError> {
     let mut ignore: Vec<Cidr> = Vec::new();
     for v in g.all("ignore-routes") {
         for part in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -191,12 +205,7 @@ fn options(g: &Given) -> Result<crate::reconcile::plan::Options, ConfigError> {
             }
         }
     }
-    Ok(crate::reconcile::plan::Options {
-        prune: g.has("prune"),
-        ignore,
-        route_limit,
-        fix_source_dest_check: g.has("fix-source-dest-check"),
-    })
+    Ok(ignore)
 }
 
 fn daemon(g: &Given, mode: Option<Mode>) -> Result<DaemonArgs, ConfigError> {

@@ -149,6 +149,11 @@ mod tests {
             Command::Help(None)
         );
         assert_eq!(parse_str("-V").unwrap().command, Command::Version);
+        // But values are checked first, as they always were.
+        let got = parse_str("-h --route-table rtb-zz").unwrap_err();
+        assert!(got.starts_with("--route-table: 'rtb-zz'"), "{got}");
+        let got = parse_str("-V --ignore-routes 10.0.0.1/8").unwrap_err();
+        assert!(got.starts_with("--ignore-routes: 10.0.0.1/8"), "{got}");
     }
 
     #[test]
