@@ -22,13 +22,26 @@ pub struct Config {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
-    Help,
+    /// `--help`: everything (`None`), or one command's help (`help plan`,
+    /// `plan --help`, `-c add -h`).
+    Help(Option<HelpTopic>),
     Version,
     Route(RouteArgs),
     /// `-d`: serve the HTTP API. (Boxed: it is much the largest.)
     Daemon(Box<DaemonArgs>),
     /// `plan` or `apply -f SPEC`: reconcile every table with a route spec.
     Reconcile(ReconcileArgs),
+}
+
+/// A command with help of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HelpTopic {
+    Add,
+    Show,
+    Del,
+    Plan,
+    Apply,
+    Daemon,
 }
 
 /// `plan` / `apply`.

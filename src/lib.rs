@@ -204,8 +204,8 @@ fn logged(config: &Config, f: impl FnOnce() -> Result<u8, MainError>) -> u8 {
 /// logs and errors to the log.
 pub fn run(config: &Config, env: &Env, clock: Clock, out: &mut dyn Write) -> u8 {
     match &config.command {
-        Command::Help => {
-            let _ = out.write_all(cli::HELP.as_bytes());
+        Command::Help(topic) => {
+            let _ = out.write_all(cli::help(*topic).as_bytes());
             exit::OK
         }
         Command::Version => {

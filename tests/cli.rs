@@ -742,3 +742,111 @@ fn the_logfile_receives_the_log() {
         "no network interface in vpc-350d6a51 holds the IP 10.99.1.1"
     );
 }
+
+/// The binary with only these arguments (help needs no AWS).
+fn bare(args: &[&str]) -> Run {
+    std::process::Command::new(BIN)
+        .args(args)
+        .output()
+        .unwrap()
+        .into()
+}
+
+#[test]
+fn each_command_has_its_own_help() {
+    let plan = bare(&["plan", "--help"]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    assert!(
+        plan.stdout.starts_with("vpc-router plan: "),
+        "{}",
+        plan.stdout
+    );
+    assert!(plan.stdout.contains("-f, --file SPEC"), "{}", plan.stdout);
+    assert!(!plan.stdout.contains("--CIDR"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("EXAMPLES"), "{}", plan.stdout);
+    assert_eq!(bare(&["help", "plan"]).stdout, plan.stdout);
+
+    let add = bare(&["help", "add"]);
+    assert_eq!(add.code, 0, "{}", add.stderr);
+    assert!(add.stdout.starts_with("vpc-router add: "), "{}", add.stdout);
+    assert!(add.stdout.contains("-i, --ip IP"), "{}", add.stdout);
+    assert!(!add.stdout.contains("--prune"), "{}", add.stdout);
+    assert_eq!(bare(&["-c", "add", "--help"]).stdout, add.stdout);
+
+    let daemon = bare(&["help", "daemon"]);
+    assert!(daemon.stdout.contains("--health KIND"), "{}", daemon.stdout);
+    assert_eq!(bare(&["-d", "--help"]).stdout, daemon.stdout);
+    assert_eq!(
+        bare(&["apply", "-h"]).stdout,
+        bare(&["help", "apply"]).stdout
+    );
+
+    // Alone, --help and help are the full help.
+    let full = bare(&["--help"]);
+    assert!(full.stdout.contains("EXIT CODES"), "{}", full.stdout);
+    assert_eq!(bare(&["help"]).stdout, full.stdout);
+    assert_eq!(bare(&["-h"]).stdout, full.stdout);
+
+    let unknown = bare(&["help", "bogus"]);
+    assert_eq!(unknown.code, 2);
+    assert_eq!(unknown.stdout, "");
+    assert!(
+        unknown.stderr.contains(
+            "help: unknown topic 'bogus'; the topics are add, show, del, plan, apply, daemon"
+        ),
+        "{}",
+        unknown.stderr
+    );
+}
+
+#[test]
+fn a_mistyped_flag_or_command_is_exit_2_with_a_suggestion() {
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &[
+                "--regoin",
+                "us-east-1",
+                "-c",
+                "show",
+                "--CIDR",
+                "10.55.0.0/16",
+            ],
+            "invalid option '--regoin'; did you mean --region?",
+        ),
+        (
+            &["-c", "ad", "--CIDR", "10.55.0.0/16", "--ip", A_IP],
+            "-c/--cmd: unknown command 'ad'; did you mean add? expected add, show or del",
+        ),
+        (
+            &["plna", "-f", "spec.json"],
+            "unexpected argument \"plna\"; did you mean plan?",
+        ),
+        (
+            &["help", "aply"],
+            "unknown topic 'aply'; did you mean apply?",
+        ),
+    ];
+    for (args, want) in cases {
+        let r = run("http://127.0.0.1:9", args);
+        assert_eq!(r.code, 2, "{args:?}");
+        assert_eq!(r.stdout, "", "{args:?}");
+        assert!(r.stderr.contains(want), "{args:?}: {}", r.stderr);
+    }
+}
+
+#[test]
+fn o_is_short_for_output() {
+    let vpc = Vpc::new();
+    let long = run(
+        &vpc.url(),
+        &["-c", "show", "--CIDR", "10.55.0.0/16", "--output", "json"],
+    );
+    let short = run(
+        &vpc.url(),
+        &["-c", "show", "--CIDR", "10.55.0.0/16", "-o", "json"],
+    );
+    assert_eq!(short.code, 1, "{}", short.stderr);
+    assert_eq!(short.stdout, long.stdout);
+    let v: Value = serde_json::from_str(&short.stdout).expect("one JSON document");
+    assert_eq!(v["command"], "show");
+}

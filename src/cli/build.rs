@@ -1,0 +1,402 @@
+//! Values into the validated [`Config`](crate::config::Config): each flag's
+//! string is checked once and turned into its type, with an error that
+//! names the flag and says what would be right. Runs after `rules` has
+//! settled the command, so every flag read here goes with it.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::rules::{Context, Mode};
+use super::tokens::{Given, Sub};
+use super::{bad, ConfigError};
+use crate::config::*;
+use crate::route::Op;
+use crate::types::{parse_ip, Cidr, ParseError, RouteTableId};
+
+/// What every command shares: where AWS is, the output, the log.
+pub struct Globals {
+    pub aws: AwsArgs,
+    pub output: Output,
+    pub verbose: bool,
+    pub log: LogTarget,
+}
+
+pub fn globals(g: &Given) -> Result<Globals, ConfigError> {
+    // Checked first, and before --help, as when they were checked while
+    // argv was read; each command checks them again where it uses them.
+    tables(g)?;
+    ignored(g)?;
+    let output = match g.one("output") {
+        None | Some("text") => Output::Text,
+        Some("json") => Output::Json,
+        Some(o) => {
+            let hint = super::suggest::hint_words(o, &["text", "json"]);
+            return Err(bad(
+                "output",
+                format!("'{o}' is not an output format; {hint}expected text or json"),
+            ));
+        }
+    };
+    let log = match g.one("logfile") {
+        None | Some("-") => LogTarget::Stderr,
+        Some(p) => LogTarget::File(PathBuf::from(p)),
+    };
+    Ok(Globals {
+        aws: aws(g)?,
+        output,
+        verbose: g.has("verbose"),
+        log,
+    })
+}
+
+/// A value parsed by its type's `FromStr`, the error naming the flag.
+fn typed<T: std::str::FromStr<Err = ParseError>>(long: &str, s: &str) -> Result<T, ConfigError> {
+    s.parse().map_err(|e: ParseError| bad(long, e.0))
+}
+
+fn aws(g: &Given) -> Result<AwsArgs, ConfigError> {
+    let mut aws = AwsArgs::default();
+    if let Some(r) = g.one("region") {
+        aws.region = Some(typed("region", r)?);
+    }
+    if let Some(v) = g.one("vpc") {
+        aws.vpc = Some(typed("vpc", v)?);
+    }
+    if let Some(url) = g.one("endpoint-url") {
+        let ok = (url.starts_with("http://") || url.starts_with("https://"))
+            && url
+                .split_once("://")
+                .is_some_and(|(_, rest)| !rest.is_empty() && !rest.starts_with('/'));
+        if !ok {
+            return Err(bad(
+                "endpoint-url",
+                format!("'{url}' is not an http:// or https:// URL (e.g. http://127.0.0.1:5000)"),
+            ));
+        }
+        aws.endpoint_url = Some(url.to_string());
+    }
+    if let Some(p) = g.one("profile") {
+        if p.trim().is_empty() {
+            return Err(bad("profile", "needs a profile name"));
+        }
+        aws.profile = Some(p.to_string());
+    }
+    if let Some(s) = g.one("connect-timeout") {
+        aws.connect_timeout = seconds("connect-timeout", s)?;
+    }
+    if let Some(s) = g.one("timeout") {
+        aws.timeout = seconds("timeout", s)?;
+    }
+    Ok(aws)
+}
+
+/// The command `rules::settle` found, with its values checked.
+pub fn command(g: &Given, ctx: Context) -> Result<Command, ConfigError> {
+    Ok(match ctx {
+        Context::Route(op) => Command::Route(route(g, op.expect("settled with -c"))?),
+        Context::Reconcile(sub) => Command::Reconcile(reconcile(g, sub)?),
+        Context::Daemon(mode) => Command::Daemon(Box::new(daemon(g, mode)?)),
+    })
+}
+
+fn route(g: &Given, op: Op) -> Result<RouteArgs, ConfigError> {
+    let cidr = g.one("CIDR").ok_or_else(|| {
+        bad(
+            "CIDR",
+            "missing; give the destination, e.g. --CIDR 10.55.0.0/16",
+        )
+    })?;
+    let cidr: Cidr = typed("CIDR", cidr)?;
+    let ip = match (op, g.one("ip")) {
+        (Op::Add, None) => {
+            return Err(bad(
+                "ip",
+                "missing; add needs the router's IP, e.g. --ip 10.33.20.142",
+            ))
+        }
+        (_, Some(s)) => Some(parse_ip(s).map_err(|e| bad("ip", e.0))?),
+        (_, None) => None,
+    };
+    Ok(RouteArgs {
+        op,
+        cidr,
+        ip,
+        route_tables: tables(g)?,
+        force: g.has("force"),
+        dry_run: g.has("dry-run"),
+    })
+}
+
+fn reconcile(g: &Given, sub: Sub) -> Result<ReconcileArgs, ConfigError> {
+    let name = sub.as_str();
+    let spec_file = g.one("file").ok_or_else(|| {
+        bad(
+            "file",
+            format!("missing; {name} needs the route spec, e.g. {name} -f spec.json"),
+        )
+    })?;
+    Ok(ReconcileArgs {
+        apply: sub == Sub::Apply,
+        spec_file: PathBuf::from(spec_file),
+        scope: scope(g)?,
+        options: options(g)?,
+        state_dir: g.one("state-dir").map(PathBuf::from),
+    })
+}
+
+/// `--route-table`, each checked, each once.
+fn tables(g: &Given) -> Result<Vec<RouteTableId>, ConfigError> {
+    let mut tables = Vec::new();
+    for v in g.all("route-table") {
+        let id: RouteTableId = typed("route-table", v)?;
+        if !tables.contains(&id) {
+            tables.push(id);
+        }
+    }
+    Ok(tables)
+}
+
+fn scope(g: &Given) -> Result<TableScope, ConfigError> {
+    let tag = match g.one("route-table-tag") {
+        None => None,
+        Some(t) => match t.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Some((k.to_string(), v.to_string())),
+            _ => {
+                return Err(bad(
+                    "route-table-tag",
+                    format!("'{t}' is not Key=Value; e.g. --route-table-tag vpc-router=managed"),
+                ))
+            }
+        },
+    };
+    Ok(TableScope {
+        tables: tables(g)?,
+        tag,
+    })
+}
+
+fn options(g: &Given) -> Result<crate::reconcile::plan::Options, ConfigError> {
+    let route_limit = match g.one("route-limit") {
+        None => DEFAULT_ROUTE_LIMIT,
+        Some(l) => l.parse().map_err(|_| {
+            bad(
+                "route-limit",
+                format!("'{l}' is not a number of routes (0 turns the check off)"),
+            )
+        })?,
+    };
+    Ok(crate::reconcile::plan::Options {
+        prune: g.has("prune"),
+        ignore: ignored(g)?,
+        route_limit,
+        fix_source_dest_check: g.has("fix-source-dest-check"),
+    })
+}
+
+/// `--ignore-routes`: comma-separated, repeatable, each CIDR once.
+fn ignored(g: &Given) -> Result<Vec<Cidr>, ConfigError> {
+    let mut ignore: Vec<Cidr> = Vec::new();
+    for v in g.all("ignore-routes") {
+        for part in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let c: Cidr = typed("ignore-routes", part)?;
+            if !ignore.contains(&c) {
+                ignore.push(c);
+            }
+        }
+    }
+    Ok(ignore)
+}
+
+fn daemon(g: &Given, mode: Option<Mode>) -> Result<DaemonArgs, ConfigError> {
+    let spec = match mode {
+        Some(m) => Some(spec(g, m)?),
+        None => None,
+    };
+    let address = match g.one("address") {
+        None | Some("localhost") => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        Some(a) => parse_ip(a).map_err(|_| {
+            bad(
+                "address",
+                format!("'{a}' is not an IP address to listen on; e.g. 127.0.0.1 or 0.0.0.0"),
+            )
+        })?,
+    };
+    let port = match g.one("port") {
+        None => DEFAULT_PORT,
+        Some(p) => p.parse().map_err(|_| {
+            bad(
+                "port",
+                format!("'{p}' is not a port; expected 1 to 65535 (0: any free port)"),
+            )
+        })?,
+    };
+    let workers = match g.one("workers") {
+        None => DEFAULT_WORKERS,
+        Some(w) => in_range(w, 1..=MAX_WORKERS).ok_or_else(|| {
+            bad(
+                "workers",
+                format!("'{w}' is not a number of worker threads from 1 to {MAX_WORKERS}"),
+            )
+        })?,
+    };
+    let token_file = g.one("auth-token-file");
+    if token_file.is_none() && !g.has("insecure-no-auth") && !address.is_loopback() {
+        return Err(bad(
+            "address",
+            format!(
+                "{address} is reachable from other hosts, and anyone who reaches the API \
+                 can change routes; give --auth-token-file FILE (clients then send \
+                 'Authorization: Bearer <token>'), or --insecure-no-auth to serve \
+                 without authentication anyway"
+            ),
+        ));
+    }
+    let max_connections = match g.one("max-connections") {
+        None => DEFAULT_MAX_CONNECTIONS,
+        Some(m) => in_range(m, 1..=1024).ok_or_else(|| {
+            bad(
+                "max-connections",
+                format!("'{m}' is not a number of connections from 1 to 1024"),
+            )
+        })?,
+    };
+    let request_timeout = match g.one("request-timeout") {
+        None => DEFAULT_REQUEST_TIMEOUT,
+        Some(t) => seconds("request-timeout", t)?,
+    };
+    Ok(DaemonArgs {
+        address,
+        port,
+        workers,
+        auth_token_file: token_file.map(PathBuf::from),
+        route_tables: tables(g)?,
+        max_connections,
+        request_timeout,
+        spec,
+    })
+}
+
+/// `-d -m`: where the spec comes from, where state is kept, and health.
+fn spec(g: &Given, mode: Mode) -> Result<SpecSettings, ConfigError> {
+    let (source, m) = match mode {
+        Mode::Configfile => {
+            let file = g.one("file").ok_or_else(|| {
+                bad(
+                    "file",
+                    "missing; -m configfile needs the spec file to watch, e.g. \
+                     -f /etc/vpc-router/spec.json",
+                )
+            })?;
+            (SpecSource::File(PathBuf::from(file)), "configfile")
+        }
+        Mode::Http => (SpecSource::Http, "http"),
+    };
+    let state_dir = g.one("state-dir").ok_or_else(|| {
+        bad(
+            "state-dir",
+            format!(
+                "missing; -m {m} needs a directory to remember which routes vpc-router \
+                 manages (and, with http, the spec), e.g. --state-dir /var/lib/vpc-router"
+            ),
+        )
+    })?;
+    let recheck = match g.one("route-recheck-interval") {
+        None => Some(DEFAULT_RECHECK),
+        Some(r) => match r.parse::<f64>() {
+            Ok(0.0) => None,
+            Ok(v) if v > 0.0 && v <= 86400.0 => Some(Duration::from_secs_f64(v)),
+            _ => {
+                return Err(bad(
+                    "route-recheck-interval",
+                    format!("'{r}' is not a number of seconds from 0 (off) to 86400"),
+                ))
+            }
+        },
+    };
+    Ok(SpecSettings {
+        source,
+        state_dir: PathBuf::from(state_dir),
+        scope: scope(g)?,
+        options: options(g)?,
+        recheck,
+        health: health(g)?,
+    })
+}
+
+/// `--health` and what tunes it; `rules` has already refused tuning
+/// without checks.
+fn health(g: &Given) -> Result<HealthArgs, ConfigError> {
+    use crate::health::{parse_kind, Settings};
+    let name = g.one("health").unwrap_or("none");
+    let kind = parse_kind(name, g.one("multi-plugins")).map_err(|e| {
+        let long = if e.starts_with("--multi-plugins") {
+            "multi-plugins"
+        } else {
+            "health"
+        };
+        bad(
+            long,
+            e.trim_start_matches(&format!("--{long}")).trim_start(),
+        )
+    })?;
+    let count = |long: &str, default: u32| -> Result<u32, ConfigError> {
+        match g.one(long) {
+            None => Ok(default),
+            Some(s) => in_range(s, 1..=100).ok_or_else(|| {
+                bad(
+                    long,
+                    format!("'{s}' is not a count of checks from 1 to 100"),
+                )
+            }),
+        }
+    };
+    let secs = |long: &str, default: Duration| match g.one(long) {
+        None => Ok(default),
+        Some(s) => seconds(long, s),
+    };
+    let d = Settings::default();
+    let settings = Settings {
+        interval: secs("check-interval", d.interval)?,
+        timeout: secs("check-timeout", d.timeout)?,
+        fall: count("fall", d.fall)?,
+        rise: count("rise", d.rise)?,
+        tcp_port: match g.one("tcp-check-port") {
+            None => d.tcp_port,
+            Some(s) => in_range(s, 1..=u16::MAX).ok_or_else(|| {
+                bad(
+                    "tcp-check-port",
+                    format!("'{s}' is not a port from 1 to 65535"),
+                )
+            })?,
+        },
+        threads: d.threads,
+    };
+    let failback = match g.has("failback") {
+        false => None,
+        true => Some(secs("failback-hold", DEFAULT_FAILBACK_HOLD)?),
+    };
+    Ok(HealthArgs {
+        kind,
+        settings,
+        failback,
+    })
+}
+
+/// `s` as a number within `range`.
+fn in_range<T>(s: &str, range: std::ops::RangeInclusive<T>) -> Option<T>
+where
+    T: std::str::FromStr + PartialOrd,
+{
+    s.parse::<T>().ok().filter(|n| range.contains(n))
+}
+
+pub fn seconds(long: &str, s: &str) -> Result<Duration, ConfigError> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 3600.0 => Ok(Duration::from_secs_f64(v)),
+        _ => Err(bad(
+            long,
+            format!("'{s}' is not a number of seconds between 0 and 3600 (e.g. 2.5)"),
+        )),
+    }
+}
