@@ -153,15 +153,28 @@ fn layers_import_only_downwards() {
     assert!(graph["ec2"].contains("query"), "{graph:?}");
 }
 
+/// Types through which a `static` can change.
+const INTERIOR: [&str; 9] = [
+    "Atomic", "Mutex", "RwLock", "OnceLock", "OnceCell", "LazyLock", "Cell<", "RefCell", "Lazy<",
+];
+
 #[test]
 fn no_mutable_global_but_the_logger() {
+    let mut tables = 0;
     for (module, text) in sources() {
         for line in text.lines().map(str::trim) {
             let global = line.starts_with("static ") || line.starts_with("pub static ");
-            if global && module != "log" {
-                panic!("a global in {module}: {line}; pass state in instead");
-            }
             assert!(!line.contains("static mut"), "{module}: {line}");
+            if !global {
+                continue;
+            }
+            let mutable = INTERIOR.iter().any(|t| line.contains(t));
+            if mutable && module != "log" {
+                panic!("a mutable global in {module}: {line}; pass state in instead");
+            }
+            tables += usize::from(!mutable);
         }
     }
+    // The check sees statics: the command line's flag table is one.
+    assert!(tables >= 1);
 }
