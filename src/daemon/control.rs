@@ -41,6 +41,10 @@ pub enum Input {
     Leadership(Leadership),
     /// SIGHUP: feeds look at their sources again.
     Reload,
+    /// Answered once every input sent before it has been handled: the
+    /// supervisor starts the first pass only after the feeds' first specs
+    /// are in force (and their hosts under health checks).
+    Sync(std::sync::mpsc::Sender<()>),
     Stop,
 }
 
@@ -204,6 +208,9 @@ impl Control {
                 for f in &self.feeds {
                     f.reload(&self.control);
                 }
+            }
+            Input::Sync(done) => {
+                let _ = done.send(());
             }
             Input::Stop => return false,
         }

@@ -238,6 +238,9 @@ fn start(
 ) -> Result<Running, MainError> {
     let mut core = Threads::default();
     core.spawn("control", move || control.run(control_rx))?;
+    let (synced, sync) = mpsc::channel();
+    let _ = inputs.send(Input::Sync(synced));
+    let _ = sync.recv();
     if let Some(r) = reconciling {
         let (e, recheck, settle) = (
             r.engine.clone(),
