@@ -316,21 +316,46 @@ fn reconcile_command(
     let budget = std::sync::Mutex::new(reconcile::budget::Budget::ec2_default(clock.mono()));
     let pace =
         || reconcile::budget::take_paced(&budget, reconcile::budget::CallKind::Mutate, &clock);
+    // What owned.json says now.
+    let mut recorded = owned.clone();
+    if let (true, Some(store)) = (args.apply, &store) {
+        // Write-ahead: what the changes will create is recorded before the
+        // first call, so that no route exists that nothing records.
+        let intent = pass::owned_before(&owned, &plan.changes);
+        if intent != recorded {
+            store.save_owned(&intent).map_err(|e| {
+                MainError::Setup(format!(
+                    "{e}; nothing was changed: vpc-router records which routes it manages \
+                     before it creates them"
+                ))
+            })?;
+            recorded = intent;
+        }
+    }
     let done = args.apply.then(|| {
         (
             pass::fix(&resolved.ec2, &plan.fixes, &mut || pace()),
-            pass::apply(&resolved.ec2, &plan.changes, &mut |_| {
-                pace();
-                true
-            }),
+            pass::apply(
+                &resolved.ec2,
+                &plan.changes,
+                &mut |_| {
+                    pace();
+                    true
+                },
+                &mut |a| match pass::applied_line(a) {
+                    Ok(line) => info!("{line}"),
+                    Err(line) => error!("{line}"),
+                },
+            ),
         )
     });
     let done = done
         .as_ref()
         .map(|(fixed, applied)| report::Done { fixed, applied });
     if let (Some(store), Some(done)) = (&store, &done) {
-        let now_owned = pass::owned_after(&spec, done.applied);
-        if now_owned != owned {
+        // Released only now that the deletes are confirmed.
+        let now_owned = pass::owned_after(&spec, &recorded, &owned, &plan.changes, done.applied);
+        if now_owned != recorded {
             store.save_owned(&now_owned).map_err(|e| {
                 MainError::Setup(format!(
                     "{e}; the routes were changed, but which ones vpc-router manages was not saved"

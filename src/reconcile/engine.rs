@@ -491,12 +491,7 @@ impl Engine {
             }
         };
         let (plan, fixed, applied) = self.plan_and_apply(&spec, &seen, &owned, &self.options);
-        let new_owned = pass::owned_after(&spec, &applied);
-        if new_owned != owned {
-            if let Err(e) = self.persist.save_owned(&new_owned) {
-                error!("{e}; vpc-router may forget which routes it manages");
-            }
-        }
+        self.release(&spec, &owned, &plan, &applied);
         let failed = applied.iter().filter(|a| a.result.is_err()).count()
             + fixed.iter().filter(|f| f.result.is_err()).count();
         let result = if failed > 0 {
@@ -507,7 +502,6 @@ impl Engine {
             "changed"
         };
         let mut s = self.lock();
-        s.owned = new_owned;
         self.record(&mut s, &seen, &plan, (&fixed, &applied), at, true);
         if s.failovers == failovers {
             let mut seen = seen;
@@ -537,6 +531,82 @@ impl Engine {
         true
     }
 
+    /// Write-ahead ownership: records every CIDR `changes` create or point
+    /// at a router as owned before any of them is made, so that at every
+    /// instant the routes that exist are a subset of what is recorded.
+    fn intend(&self, changes: &[crate::reconcile::plan::Change]) -> Result<(), String> {
+        let mut s = self.lock();
+        let intent = pass::owned_before(&s.owned, changes);
+        if intent != s.owned {
+            self.persist.save_owned(&intent)?;
+            s.owned = intent;
+        }
+        Ok(())
+    }
+
+    /// After the changes of `plan` (made with `planned_with` owned): the
+    /// CIDRs whose deletes are all confirmed are no longer owned. If that
+    /// cannot be saved they stay owned (recorded), which is safe: the next
+    /// pass deletes nothing that is not there.
+    fn release(
+        &self,
+        spec: &Spec,
+        planned_with: &BTreeSet<Cidr>,
+        plan: &Plan,
+        applied: &[Applied],
+    ) {
+        let mut s = self.lock();
+        let after = pass::owned_after(spec, &s.owned, planned_with, &plan.changes, applied);
+        if after != s.owned {
+            match self.persist.save_owned(&after) {
+                Ok(()) => s.owned = after,
+                Err(e) => error!("{e}; what vpc-router manages stays as recorded"),
+            }
+        }
+    }
+
+    /// A change was just answered: its log line now, and its count.
+    fn made(&self, a: &Applied) {
+        let mut s = self.lock();
+        match pass::applied_line(a) {
+            Ok(line) => {
+                *s.counters
+                    .changes
+                    .entry(a.change.action.as_str())
+                    .or_default() += 1;
+                info!("{line}");
+            }
+            Err(line) => {
+                if let Err(e) = &a.result {
+                    *s.counters.failures.entry(failure_code(e)).or_default() += 1;
+                }
+                error!("{line}; retried on the next pass");
+            }
+        }
+    }
+
+    /// Source/destination check fixes were just made: their log lines and
+    /// counts.
+    fn fixes_made(&self, fixed: &[Fixed]) {
+        let mut s = self.lock();
+        for f in fixed {
+            let (eni, ip) = (&f.fix.eni, f.fix.ip);
+            match &f.result {
+                Ok(()) => {
+                    *s.counters.changes.entry(SDC_KIND).or_default() += 1;
+                    info!("source/destination check turned off on {eni} ({ip})");
+                }
+                Err(e) => {
+                    *s.counters.failures.entry(failure_code(e)).or_default() += 1;
+                    error!(
+                        "turning source/destination check off on {eni} ({ip}) failed: {e}; \
+                         retried on the next pass"
+                    );
+                }
+            }
+        }
+    }
+
     /// Plans against `seen` with the health checks' view, then makes the
     /// source/dest check fixes and the changes, paced. A change to a
     /// router that has failed since the plan was made is dropped (a
@@ -549,18 +619,37 @@ impl Engine {
         options: &Options,
     ) -> (Plan, Vec<Fixed>, Vec<Applied>) {
         let plan = self.health_view(|h| pass::plan_for(spec, seen, owned, h, options));
+        if let Err(e) = self.intend(&plan.changes) {
+            error!(
+                "{e}; no route is changed until vpc-router can record which routes it \
+                 manages (the next pass retries)"
+            );
+            *self
+                .lock()
+                .counters
+                .failures
+                .entry("state".into())
+                .or_default() += 1;
+            return (plan, Vec::new(), Vec::new());
+        }
         let fixed = pass::fix(&*self.ec2, &plan.fixes, &mut || self.pace(CallKind::Mutate));
-        let applied = pass::apply(&*self.ec2, &plan.changes, &mut |c| {
-            if c.to
-                .as_ref()
-                .is_some_and(|t| self.health.state(t.ip) == health::State::Failed)
-            {
-                self.lock().dirty = true;
-                return false;
-            }
-            self.pace(CallKind::Mutate);
-            true
-        });
+        self.fixes_made(&fixed);
+        let applied = pass::apply(
+            &*self.ec2,
+            &plan.changes,
+            &mut |c| {
+                if c.to
+                    .as_ref()
+                    .is_some_and(|t| self.health.state(t.ip) == health::State::Failed)
+                {
+                    self.lock().dirty = true;
+                    return false;
+                }
+                self.pace(CallKind::Mutate);
+                true
+            },
+            &mut |a| self.made(a),
+        );
         (plan, fixed, applied)
     }
 
@@ -602,15 +691,9 @@ impl Engine {
                 pass::record_change(known, &a.change);
             }
         }
-        let mut new_owned = s.owned.clone();
-        new_owned.remove(&cidr);
-        new_owned.extend(pass::owned_after(&spec, &applied));
-        if new_owned != s.owned {
-            if let Err(e) = self.persist.save_owned(&new_owned) {
-                error!("{e}; vpc-router may forget which routes it manages");
-            }
-            s.owned = new_owned;
-        }
+        drop(s);
+        self.release(&spec, &owned, &plan, &applied);
+        let mut s = self.lock();
         self.record(&mut s, &seen, &plan, (&fixed, &applied), at, false);
         Ok(CidrResult {
             was_owned: !owned.is_empty(),
@@ -620,8 +703,8 @@ impl Engine {
         })
     }
 
-    /// Logs the changes and new issues, counts them, and updates the
-    /// per-route status.
+    /// Logs new issues and updates the per-route status (the changes were
+    /// logged and counted as they were made).
     fn record(
         &self,
         s: &mut Shared,
@@ -631,47 +714,6 @@ impl Engine {
         at: SystemTime,
         full: bool,
     ) {
-        for f in fixed {
-            let (eni, ip) = (&f.fix.eni, f.fix.ip);
-            match &f.result {
-                Ok(()) => {
-                    *s.counters.changes.entry(SDC_KIND).or_default() += 1;
-                    info!("source/destination check turned off on {eni} ({ip})");
-                }
-                Err(e) => {
-                    *s.counters.failures.entry(failure_code(e)).or_default() += 1;
-                    error!(
-                        "turning source/destination check off on {eni} ({ip}) failed: {e}; \
-                         retried on the next pass"
-                    );
-                }
-            }
-        }
-        for a in applied {
-            let c = &a.change;
-            let (from, to) = pass::from_to(c);
-            match &a.result {
-                Ok(()) => {
-                    *s.counters.changes.entry(c.action.as_str()).or_default() += 1;
-                    info!(
-                        "route {} in {}: {from} -> {to} ({}: {})",
-                        c.cidr,
-                        c.table,
-                        c.action.as_str(),
-                        c.reason
-                    );
-                }
-                Err(e) => {
-                    *s.counters.failures.entry(failure_code(e)).or_default() += 1;
-                    error!(
-                        "route {} in {}: {} failed ({from} -> {to}): {e}; retried on the next pass",
-                        c.cidr,
-                        c.table,
-                        c.action.as_str()
-                    );
-                }
-            }
-        }
         if full {
             let now: BTreeSet<String> = plan.issues.iter().map(ToString::to_string).collect();
             for i in now.difference(&s.issues) {

@@ -84,11 +84,14 @@ pub struct Applied {
 /// Makes the calls, in plan order. `pace` is called before each call and
 /// may wait (the rate budget); it gets the call about to be made, and
 /// answers whether to make it (a change whose router has failed since the
-/// plan was made is dropped; it is not in the result).
+/// plan was made is dropped; it is not in the result). `done` is told of
+/// each call as soon as it is answered (its log line is written then, not
+/// at the end of a pass that may never end).
 pub fn apply(
     ec2: &dyn Ec2,
     changes: &[Change],
     pace: &mut dyn FnMut(&Change) -> bool,
+    done: &mut dyn FnMut(&Applied),
 ) -> Vec<Applied> {
     changes
         .iter()
@@ -101,12 +104,29 @@ pub fn apply(
                 // The planner gives every create and replace a target.
                 (_, None) => Ok(()),
             };
-            Applied {
+            let a = Applied {
                 change: c.clone(),
                 result,
-            }
+            };
+            done(&a);
+            a
         })
         .collect()
+}
+
+/// What vpc-router must own before `changes` are made: `owned` and every
+/// CIDR they create or point at a router (write-ahead: the record comes
+/// before the call, so that a route that exists is always recorded, even
+/// if the process dies right after the call).
+pub fn owned_before(owned: &BTreeSet<Cidr>, changes: &[Change]) -> BTreeSet<Cidr> {
+    let mut out = owned.clone();
+    out.extend(
+        changes
+            .iter()
+            .filter(|c| c.action != Action::Delete)
+            .map(|c| c.cidr),
+    );
+    out
 }
 
 /// A source/destination check fix and what became of it.
@@ -171,13 +191,33 @@ pub fn record_change(seen: &mut Observed, c: &Change) {
     }
 }
 
-/// The CIDRs owned after a pass: the spec's, plus those that left it but
-/// still have a route we failed to delete (so the next pass tries again).
-pub fn owned_after(spec: &Spec, applied: &[Applied]) -> BTreeSet<Cidr> {
+/// What vpc-router owns once `changes` (planned with `planned_with` owned)
+/// were made, from what is `recorded` now: the spec's CIDRs; a CIDR the
+/// plan did not know of (recorded meanwhile); and a CIDR left the spec
+/// whose routes are not all confirmed deleted (a delete failed, or was
+/// never made). A CIDR is released only once every delete of it is
+/// confirmed.
+pub fn owned_after(
+    spec: &Spec,
+    recorded: &BTreeSet<Cidr>,
+    planned_with: &BTreeSet<Cidr>,
+    changes: &[Change],
+    applied: &[Applied],
+) -> BTreeSet<Cidr> {
+    let confirmed = |cidr: &Cidr| {
+        changes
+            .iter()
+            .filter(|c| c.cidr == *cidr && c.action == Action::Delete)
+            .all(|d| applied.iter().any(|a| a.change == *d && a.result.is_ok()))
+    };
+    let failed_deletes = applied
+        .iter()
+        .filter(|a| a.change.action == Action::Delete && a.result.is_err())
+        .map(|a| &a.change.cidr);
     let mut owned: BTreeSet<Cidr> = spec.routes().keys().copied().collect();
-    for a in applied {
-        if a.change.action == Action::Delete && a.result.is_err() {
-            owned.insert(a.change.cidr);
+    for c in recorded.iter().chain(failed_deletes) {
+        if (!planned_with.contains(c) && recorded.contains(c)) || !confirmed(c) {
+            owned.insert(*c);
         }
     }
     owned
@@ -193,6 +233,28 @@ pub fn change_json(c: &Change) -> Value {
         "to": c.to.as_ref().map(|t| json!({"ip": t.ip.to_string(), "network_interface": t.eni.to_string()})),
         "reason": c.reason.to_string(),
     })
+}
+
+/// The log line of a change just made: `Ok` when it was made, `Err` when
+/// its call failed.
+pub fn applied_line(a: &Applied) -> Result<String, String> {
+    let c = &a.change;
+    let (from, to) = from_to(c);
+    match &a.result {
+        Ok(()) => Ok(format!(
+            "route {} in {}: {from} -> {to} ({}: {})",
+            c.cidr,
+            c.table,
+            c.action.as_str(),
+            c.reason
+        )),
+        Err(e) => Err(format!(
+            "route {} in {}: {} failed ({from} -> {to}): {e}",
+            c.cidr,
+            c.table,
+            c.action.as_str()
+        )),
+    }
 }
 
 /// A change's old and new target, as text: `(none)` where there is none.
@@ -262,7 +324,7 @@ mod tests {
         let vpc_id: VpcId = "vpc-350d6a51".parse().unwrap();
         let seen = observe(ec2, &vpc_id, spec, &TableScope::default()).unwrap();
         let p = plan_for(spec, &seen, owned, &plan::ALL_HEALTHY, &Options::default());
-        let applied = apply(ec2, &p.changes, &mut |_| true);
+        let applied = apply(ec2, &p.changes, &mut |_| true, &mut |_| {});
         (p, applied)
     }
 
@@ -271,7 +333,7 @@ mod tests {
         let ec2 = vpc();
         let spec = spec::parse(br#"{"10.55.0.0/16": ["10.33.30.22", "10.33.20.142"]}"#).unwrap();
         let owned: BTreeSet<Cidr> = ["10.66.0.0/16".parse().unwrap()].into();
-        let (_, applied) = pass(&ec2, &spec, &owned);
+        let (p, applied) = pass(&ec2, &spec, &owned);
         assert!(applied.iter().all(|a| a.result.is_ok()));
         assert_eq!(
             ec2.mutations(),
@@ -281,7 +343,7 @@ mod tests {
                 "DeleteRoute rtb-0a1b2c3d 10.66.0.0/16",
             ]
         );
-        let owned = owned_after(&spec, &applied);
+        let owned = owned_after(&spec, &owned, &owned, &p.changes, &applied);
         assert_eq!(owned.len(), 1);
         // In sync: exactly the two describes, nothing else.
         ec2.calls.borrow_mut().clear();
@@ -301,7 +363,7 @@ mod tests {
         );
         let spec = spec::parse(br#"{"10.55.0.0/16": ["10.33.20.142"]}"#).unwrap();
         let owned: BTreeSet<Cidr> = ["10.66.0.0/16".parse().unwrap()].into();
-        let (_, applied) = pass(&ec2, &spec, &owned);
+        let (p, applied) = pass(&ec2, &spec, &owned);
         let failed: Vec<String> = applied
             .iter()
             .filter_map(|a| {
@@ -316,7 +378,7 @@ mod tests {
         assert!(ec2.route("rtb-1a2b3c4d", "10.55.0.0/16").is_some());
         // The failed delete keeps 10.66.0.0/16 owned, so the next pass
         // deletes it; the failed create is planned again.
-        let owned = owned_after(&spec, &applied);
+        let owned = owned_after(&spec, &owned, &owned, &p.changes, &applied);
         assert!(owned.contains(&"10.66.0.0/16".parse().unwrap()));
         let (p, applied) = pass(&ec2, &spec, &owned);
         assert_eq!(p.changes.len(), 2);

@@ -57,7 +57,7 @@ impl Pool {
                     // lock; the lock is let go as soon as a job arrives.
                     let job = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
                     let Ok((change, reply)) = job else { return };
-                    for a in pass::apply(&*ec2, &[change], &mut |_| true) {
+                    for a in pass::apply(&*ec2, &[change], &mut |_| true, &mut |_| {}) {
                         let _ = reply.send(a);
                     }
                 });
@@ -76,21 +76,28 @@ impl Pool {
         Ok(pool)
     }
 
-    /// Makes every change, side by side; the results in plan order.
-    fn run(&self, ec2: &dyn Ec2, changes: &[Change]) -> Vec<Applied> {
+    /// Makes every change, side by side; tells `done` of each as it is
+    /// answered; the results in plan order.
+    fn run(
+        &self,
+        ec2: &dyn Ec2,
+        changes: &[Change],
+        done: &mut dyn FnMut(&Applied),
+    ) -> Vec<Applied> {
         let jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let Some(jobs) = jobs else {
-            return pass::apply(ec2, changes, &mut |_| true);
+            return pass::apply(ec2, changes, &mut |_| true, done);
         };
         let (tx, rx) = mpsc::channel();
         for c in changes {
             if jobs.send((c.clone(), tx.clone())).is_err() {
                 // Stopping: make the call here rather than lose it.
-                let _ = tx.send(pass::apply(ec2, std::slice::from_ref(c), &mut |_| true).remove(0));
+                let a = pass::apply(ec2, std::slice::from_ref(c), &mut |_| true, &mut |_| {});
+                let _ = tx.send(a.into_iter().next().expect("one change, one result"));
             }
         }
         drop(tx);
-        let mut out: Vec<Applied> = rx.iter().collect();
+        let mut out: Vec<Applied> = rx.iter().inspect(|a| done(a)).collect();
         let order = |a: &Applied| changes.iter().position(|c| *c == a.change);
         out.sort_by_key(order);
         out
@@ -178,13 +185,24 @@ impl Engine {
             ..self.options.clone()
         };
         let plan = self.health_view(|h| pass::plan_for(&sub, &seen, &BTreeSet::new(), h, &options));
+        if let Err(e) = self.intend(&plan.changes) {
+            error!(
+                "failover for router {}: {e}; no route is changed until vpc-router can record \
+                 which routes it manages (the next pass retries)",
+                t.ip
+            );
+            self.request_pass();
+            return;
+        }
         {
             let mut b = self.budget.lock().unwrap_or_else(|p| p.into_inner());
             for _ in &plan.changes {
                 b.take_urgent(CallKind::Mutate, self.clock.mono());
             }
         }
-        let applied = self.pool.run(&*self.ec2, &plan.changes);
+        let applied = self
+            .pool
+            .run(&*self.ec2, &plan.changes, &mut |a| self.made(a));
         let took = self.clock.mono().saturating_duration_since(t.detected);
         let mut s = self.lock();
         s.failovers += 1;

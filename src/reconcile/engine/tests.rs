@@ -453,3 +453,178 @@ fn failback_waits_for_the_hold_down() {
         ["eni-0aaaaaaaaaaaaaaa1"; 2]
     );
 }
+
+/// An EC2 that checks, at every mutating call, that the CIDR it creates
+/// or points is already recorded as owned: the write-ahead invariant.
+struct Checked {
+    ec2: Arc<Mutex<FakeEc2>>,
+    store: Mem,
+    /// Calls made while their CIDR was not recorded.
+    unrecorded: Mutex<Vec<String>>,
+}
+
+impl Checked {
+    fn check(&self, dest: &Cidr) {
+        if !self.store.0.lock().unwrap().owned.contains(dest) {
+            self.unrecorded.lock().unwrap().push(dest.to_string());
+        }
+    }
+}
+
+impl crate::ec2::Ec2 for Checked {
+    fn describe_route_tables(
+        &self,
+        vpc: &VpcId,
+        ids: &[RouteTableId],
+    ) -> Result<Vec<crate::ec2::RouteTable>, crate::ec2::Ec2Error> {
+        self.ec2.describe_route_tables(vpc, ids)
+    }
+    fn describe_network_interfaces(
+        &self,
+        vpc: &VpcId,
+        ips: &[IpAddr],
+    ) -> Result<Vec<crate::ec2::NetworkInterface>, crate::ec2::Ec2Error> {
+        self.ec2.describe_network_interfaces(vpc, ips)
+    }
+    fn create_route(
+        &self,
+        table: &RouteTableId,
+        dest: &Cidr,
+        eni: &crate::types::EniId,
+        dry_run: bool,
+    ) -> Result<(), crate::ec2::Ec2Error> {
+        self.check(dest);
+        self.ec2.create_route(table, dest, eni, dry_run)
+    }
+    fn replace_route(
+        &self,
+        table: &RouteTableId,
+        dest: &Cidr,
+        eni: &crate::types::EniId,
+        dry_run: bool,
+    ) -> Result<(), crate::ec2::Ec2Error> {
+        self.check(dest);
+        self.ec2.replace_route(table, dest, eni, dry_run)
+    }
+    fn delete_route(
+        &self,
+        table: &RouteTableId,
+        dest: &Cidr,
+        dry_run: bool,
+    ) -> Result<(), crate::ec2::Ec2Error> {
+        // A delete is made while the CIDR is still recorded; it is
+        // released only once confirmed.
+        self.check(dest);
+        self.ec2.delete_route(table, dest, dry_run)
+    }
+    fn disable_source_dest_check(
+        &self,
+        eni: &crate::types::EniId,
+        dry_run: bool,
+    ) -> Result<(), crate::ec2::Ec2Error> {
+        self.ec2.disable_source_dest_check(eni, dry_run)
+    }
+}
+
+// See: issue 14, item 1 (routes created during an interrupted pass were
+// forgotten: owned.json was written only when a whole pass ended).
+#[test]
+fn issue14_ownership_is_recorded_before_every_route_call_and_released_after() {
+    let fake = vpc(3);
+    let store = Mem::default();
+    let checked = Arc::new(Checked {
+        ec2: fake.clone(),
+        store: store.clone(),
+        unrecorded: Mutex::default(),
+    });
+    let e = Engine::new(
+        checked.clone(),
+        "vpc-350d6a51".parse().unwrap(),
+        TableScope::default(),
+        Options::default(),
+        Box::new(store.clone()),
+        fake_clock().0,
+    )
+    .unwrap();
+    e.set_spec(spec(
+        r#"{"10.55.0.0/16": ["10.33.20.142"], "10.66.0.0/16": ["10.33.30.22"]}"#,
+    ));
+    assert!(e.pass());
+    // One-CIDR passes (http mode's edits) and spec shrinking too.
+    e.set_spec(spec(
+        r#"{"10.55.0.0/16": ["10.33.30.22"], "10.77.0.0/16": ["10.33.20.142"]}"#,
+    ));
+    let _ = e.pass_cidr("10.77.0.0/16".parse().unwrap()).unwrap();
+    assert!(e.pass());
+    assert_eq!(
+        mutations(&fake).len(),
+        6 + 3 + 3 + 3,
+        "{:?}",
+        mutations(&fake)
+    );
+    assert!(
+        checked.unrecorded.lock().unwrap().is_empty(),
+        "{:?}",
+        checked.unrecorded
+    );
+    // 10.66.0.0/16 left the spec and its deletes are confirmed: released.
+    let owned: Vec<String> = store
+        .load_owned()
+        .unwrap()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(owned, ["10.55.0.0/16", "10.77.0.0/16"]);
+}
+
+/// A store that cannot write.
+struct ReadOnly;
+
+impl Persist for ReadOnly {
+    fn load_owned(&self) -> Result<BTreeSet<Cidr>, String> {
+        Ok(["10.66.0.0/16".parse().unwrap()].into())
+    }
+    fn save_owned(&self, _: &BTreeSet<Cidr>) -> Result<(), String> {
+        Err("state dir: read-only file system".into())
+    }
+}
+
+#[test]
+fn issue14_without_a_record_of_ownership_no_route_is_created_and_none_forgotten() {
+    let fake = vpc(2);
+    // 10.66.0.0/16 is owned (from an earlier run) and has routes.
+    fake.lock()
+        .unwrap()
+        .create_route(
+            &"rtb-00000000".parse().unwrap(),
+            &"10.66.0.0/16".parse().unwrap(),
+            &"eni-0bbbbbbbbbbbbbbb2".parse().unwrap(),
+            false,
+        )
+        .unwrap();
+    let e = Engine::new(
+        fake.clone(),
+        "vpc-350d6a51".parse().unwrap(),
+        TableScope::default(),
+        Options::default(),
+        Box::new(ReadOnly),
+        fake_clock().0,
+    )
+    .unwrap();
+    e.set_spec(spec(r#"{"10.55.0.0/16": ["10.33.20.142"]}"#));
+    e.pass();
+    assert_eq!(
+        mutations(&fake),
+        ["CreateRoute rtb-00000000 10.66.0.0/16 eni-0bbbbbbbbbbbbbbb2"]
+    );
+    // Nothing released that was not confirmed deleted.
+    assert!(e
+        .status()
+        .managed
+        .contains(&"10.66.0.0/16".parse().unwrap()));
+    let m = metrics(&e);
+    assert!(
+        m.contains("vpc_router_reconcile_failures_total{code=\"state\"} 1"),
+        "{m}"
+    );
+}
