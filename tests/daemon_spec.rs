@@ -312,3 +312,37 @@ fn sighup_leaves_a_plain_daemon_serving() {
     assert_eq!(code, 0, "{log}");
     assert_not_contains!(log, "re-reading the spec");
 }
+
+// See: issue 14, item 4 (on SIGTERM during a stuck pass the daemon said
+// "stopped with 0 request(s) still running").
+#[test]
+fn issue14_a_stop_that_cannot_finish_says_what_was_still_running() {
+    let sim = scenario();
+    let dir = temp_dir("spec-stuck-stop");
+    let file = dir.join("spec.json");
+    std::fs::write(&file, r#"{"10.60.0.0/16": ["10.33.20.142"]}"#).unwrap();
+    let d = Daemon::configfile(
+        &sim.url(),
+        &file,
+        &dir.join("state"),
+        &["--route-recheck-interval", "0", "--timeout", "60"],
+    );
+    converge(&sim, "10.60.0.0/16", Some(A_ENI));
+    wait_for_status(&d, |st| st["reconcile"]["last_pass"]["result"].is_string());
+    // EC2 stops answering; the next pass hangs in its first call.
+    let before = sim.calls().len();
+    sim.set_delay(std::time::Duration::from_secs(30));
+    std::fs::write(&file, r#"{"10.61.0.0/16": ["10.33.20.142"]}"#).unwrap();
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while sim.calls().len() == before {
+        assert!(std::time::Instant::now() < until, "the pass never started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    d.signal("TERM");
+    let (code, log) = d.wait(std::time::Duration::from_secs(30));
+    assert_eq!(code, 1, "{log}");
+    assert_contains!(
+        log,
+        "stopped with work still running after 10 seconds: the reconcile thread (a full pass over 1 CIDR(s), "
+    );
+}

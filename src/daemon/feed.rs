@@ -85,6 +85,10 @@ pub trait Feed: Send + Sync {
     fn reload(&self, _control: &Sender<Input>) {}
 }
 
+/// How long an HTTP edit waits for a pass under way before it is
+/// withdrawn and answered 503 with `Retry-After`.
+pub const BUSY_WAIT: Duration = Duration::from_secs(5);
+
 /// How often the spec file is looked at: a change is in force within
 /// about a second.
 pub const WATCH_EVERY: Duration = Duration::from_millis(250);
@@ -175,6 +179,8 @@ impl Feed for FileFeed {
 pub struct HttpFeed {
     store: Arc<StateDir>,
     control: Sender<Input>,
+    /// How long an edit waits for a pass under way before it gives up.
+    wait: Duration,
     /// The spec of this source; held while an edit is under way, so that
     /// edits apply one after another.
     spec: Mutex<Option<Spec>>,
@@ -188,6 +194,9 @@ pub enum EditError {
     NotInSpec,
     /// The daemon is stopping: the edit was not reconciled.
     Stopping,
+    /// A pass under way held the edit up for longer than the feed waits:
+    /// it was withdrawn and the spec left as it was.
+    Busy,
     /// The router IP is held by no interface of the VPC: the spec was put
     /// back as it was.
     UnknownRouter,
@@ -210,12 +219,19 @@ impl HttpFeed {
         Ok(HttpFeed {
             store,
             control,
+            wait: BUSY_WAIT,
             spec: Mutex::new(spec),
         })
     }
 
     pub fn spec(&self) -> Option<Spec> {
         self.spec.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Waits `wait` for a pass under way instead of the default.
+    pub fn waiting(mut self, wait: Duration) -> HttpFeed {
+        self.wait = wait;
+        self
     }
 
     /// `POST /route_spec`: saved first, then put in force.
@@ -252,9 +268,22 @@ impl HttpFeed {
             .save_spec(&after)
             .map_err(|e| EditError::Save(e.to_string()))?;
         *held = Some(after.clone());
-        let r = self
-            .reconcile(after, Job::cidr(cidr))?
-            .map_err(EditError::Reconcile)?;
+        let (job, pending) = Job::cidr(cidr);
+        self.send(after, job);
+        let r = match pending.answer.recv_timeout(self.wait) {
+            Ok(r) => r,
+            Err(mpsc::RecvTimeoutError::Timeout) if pending.ticket.withdraw() => {
+                // Held up by a pass: nothing half-done, the spec goes back.
+                self.put_back(&mut held, before)?;
+                return Err(EditError::Busy);
+            }
+            // It started: a one-CIDR pass is short, wait for it.
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                pending.answer.recv().map_err(|_| EditError::Stopping)?
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => return Err(EditError::Stopping),
+        }
+        .map_err(EditError::Reconcile)?;
         if router.is_some() && matches!(r.plan.targets.get(&cidr), Some(None)) {
             self.store
                 .save_spec(&before)
@@ -285,14 +314,17 @@ impl HttpFeed {
         });
     }
 
-    /// Sends `spec` with a one-CIDR job and waits for its answer.
-    fn reconcile(
-        &self,
-        spec: Spec,
-        (job, answer): (Job, mpsc::Receiver<Result<CidrResult, RouteError>>),
-    ) -> Result<Result<CidrResult, RouteError>, EditError> {
-        self.send(spec, job);
-        answer.recv().map_err(|_| EditError::Stopping)
+    /// Puts this source's spec back to `before` (saved, then sent).
+    fn put_back(&self, held: &mut Option<Spec>, before: Spec) -> Result<(), EditError> {
+        self.store
+            .save_spec(&before)
+            .map_err(|e| EditError::Save(e.to_string()))?;
+        *held = Some(before.clone());
+        let _ = self.control.send(Input::Spec {
+            source: Source::HTTP,
+            spec: before,
+        });
+        Ok(())
     }
 }
 
@@ -339,6 +371,38 @@ mod tests {
         let feed = HttpFeed::start(store, tx).unwrap();
         assert_eq!(feed.spec(), Some(spec));
         assert_eq!(specs(&rx), [("http", 1)]);
+    }
+
+    // See: issue 14, item 2 (an edit waited ~110 s behind a pass).
+    #[test]
+    fn issue14_an_edit_held_up_by_a_pass_is_withdrawn_and_the_spec_left_as_it_was() {
+        let d = dir("busy");
+        let (tx, rx) = mpsc::channel();
+        let store = Arc::new(StateDir::open(&d.join("state")).unwrap());
+        let before = spec::parse(br#"{"10.55.0.0/16": ["10.33.20.142"]}"#).unwrap();
+        let feed = HttpFeed::start(store.clone(), tx)
+            .unwrap()
+            .waiting(Duration::from_millis(20));
+        feed.replace(before.clone()).unwrap();
+        // Nobody runs the job: the reconcile thread is busy with a pass.
+        let r = feed.edit(
+            "10.66.0.0/16".parse().unwrap(),
+            Some("10.33.30.22".parse().unwrap()),
+        );
+        assert!(matches!(r, Err(EditError::Busy)));
+        assert_eq!(feed.spec(), Some(before.clone()));
+        assert_eq!(store.load_spec().unwrap(), Some(before.clone()));
+        let inputs: Vec<Input> = rx.try_iter().collect();
+        let [Input::Spec { .. }, Input::Edit { job, .. }, Input::Spec { spec, .. }] = &inputs[..]
+        else {
+            panic!("replace, edit, put back: {} inputs", inputs.len());
+        };
+        assert_eq!(spec, &before, "the spec in force goes back too");
+        // The withdrawn job never runs, even if the pass ends now.
+        let Job::Cidr { ticket, .. } = job else {
+            panic!("a one-CIDR job")
+        };
+        assert!(ticket.withdraw(), "still withdrawn");
     }
 
     #[test]

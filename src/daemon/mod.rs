@@ -71,17 +71,23 @@ impl Threads {
         Ok(())
     }
 
-    /// Waits for every thread until `deadline`; false if some still run.
-    fn join(self, deadline: Instant) -> bool {
+    /// Waits for every thread until `deadline`; the names of those that
+    /// still run then.
+    fn join(self, deadline: Instant) -> Vec<String> {
         loop {
             if self.0.iter().all(JoinHandle::is_finished) {
                 for t in self.0 {
                     let _ = t.join();
                 }
-                return true;
+                return Vec::new();
             }
             if Instant::now() >= deadline {
-                return false;
+                return self
+                    .0
+                    .iter()
+                    .filter(|t| !t.is_finished())
+                    .map(|t| t.thread().name().unwrap_or("a thread").to_string())
+                    .collect();
             }
             thread::sleep(Duration::from_millis(20));
         }
@@ -197,15 +203,16 @@ pub fn run(config: &Config, args: &DaemonArgs, env: &Env, clock: Clock) -> Resul
         sig.name(),
         metrics.running()
     );
-    if running.stop() {
+    let unfinished = running.stop(&metrics);
+    if unfinished.is_empty() {
         info!("stopped");
         Ok(exit::OK)
     } else {
         error!(
-            "stopped with {} request(s) still running after {} seconds; \
+            "stopped with work still running after {} seconds: {}; \
              their routes may or may not have been changed: check with GET /route or -c show",
-            metrics.running(),
-            GRACE.as_secs()
+            GRACE.as_secs(),
+            unfinished.join("; ")
         );
         Ok(exit::DAEMON_UNFINISHED)
     }
@@ -301,26 +308,41 @@ fn start(
 
 impl Running {
     /// Stops in order: no new clients, then the requests in flight, then
-    /// what feeds the engine, then the engine. False if something was
-    /// still running after the grace period.
-    fn stop(self) -> bool {
+    /// what feeds the engine, then the engine, all within one grace
+    /// period. What was still running then, in words.
+    fn stop(self, metrics: &Metrics) -> Vec<String> {
         self.gate.stop_accepting();
         let deadline = Instant::now() + GRACE;
-        let drained = self.gate.join(deadline);
+        let mut unfinished = Vec::new();
+        if !self.gate.join(deadline) {
+            unfinished.push("client connections still being answered".to_string());
+        }
         self.stopping.store(true, Ordering::SeqCst);
         for _ in 0..self.workers.0.len() {
             self.server.unblock();
         }
-        let mut stopped = self.workers.join(deadline);
+        let requests = metrics.running();
+        let workers = self.workers.join(deadline);
+        if !workers.is_empty() {
+            unfinished.push(format!("{requests} request(s) on {}", workers.join(", ")));
+        }
         self.stop_feeds.stop();
-        stopped &= self.feeds.join(Instant::now() + GRACE);
+        unfinished.extend(self.feeds.join(deadline));
         let _ = self.inputs.send(Input::Stop);
         if let Some(e) = &self.engine {
             // A pass in progress finishes its current call and the loop ends.
             e.stop();
         }
-        stopped &= self.core.join(Instant::now() + GRACE);
-        drained && stopped
+        let stuck = self.core.join(deadline);
+        let doing = self.engine.as_ref().and_then(|e| e.activity());
+        for name in stuck {
+            unfinished.push(match (&*name, &doing) {
+                ("reconcile", Some(d)) => format!("the reconcile thread ({d})"),
+                ("control", _) => "the control loop (a failover under way)".to_string(),
+                _ => name,
+            });
+        }
+        unfinished
     }
 }
 

@@ -9,13 +9,13 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
 use super::auth::Token;
 use super::control::ControlStatus;
-use super::feed::{EditError, HttpFeed};
+use super::feed::{EditError, HttpFeed, BUSY_WAIT};
 use super::metrics::Metrics;
 use crate::api::{self, ApiAction, RequestError, RouteCall};
 use crate::aws::Clock;
@@ -63,12 +63,19 @@ impl Answer {
 }
 
 /// Serializes changing commands per CIDR: while one add or del works on a
-/// CIDR (observe, decide, mutate), another for the same CIDR waits.
-/// Requests for different CIDRs do not wait for each other.
-#[derive(Default)]
+/// CIDR (observe, decide, mutate), another for the same CIDR waits, for a
+/// bounded time. Requests for different CIDRs do not wait for each other.
 pub struct CidrLocks {
     busy: Mutex<HashSet<Cidr>>,
     freed: Condvar,
+    /// How long a request waits for its CIDR before it is answered 503.
+    wait: Duration,
+}
+
+impl Default for CidrLocks {
+    fn default() -> CidrLocks {
+        CidrLocks::waiting(BUSY_WAIT)
+    }
 }
 
 pub struct CidrGuard<'a> {
@@ -77,15 +84,47 @@ pub struct CidrGuard<'a> {
 }
 
 impl CidrLocks {
-    pub fn lock(&self, cidr: Cidr) -> CidrGuard<'_> {
-        let mut busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
-        while busy.contains(&cidr) {
-            busy = self.freed.wait(busy).unwrap_or_else(|p| p.into_inner());
+    pub fn waiting(wait: Duration) -> CidrLocks {
+        CidrLocks {
+            busy: Mutex::default(),
+            freed: Condvar::new(),
+            wait,
+        }
+    }
+
+    /// The CIDR's lock, or `None` if another request held it for longer
+    /// than the wait.
+    pub fn lock(&self, cidr: Cidr) -> Option<CidrGuard<'_>> {
+        let busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
+        let (mut busy, _) = self
+            .freed
+            .wait_timeout_while(busy, self.wait, |b| b.contains(&cidr))
+            .unwrap_or_else(|p| p.into_inner());
+        if busy.contains(&cidr) {
+            return None;
         }
         busy.insert(cidr);
-        CidrGuard { locks: self, cidr }
+        Some(CidrGuard { locks: self, cidr })
     }
 }
+
+/// The answer when a request waited its bounded time for a CIDR or a pass
+/// and did not get it: try again shortly.
+fn busy(what: &str) -> Answer {
+    let mut a = error_answer(
+        503,
+        None,
+        format!(
+            "{what} has been busy for {} s; nothing was changed, try again shortly",
+            BUSY_WAIT.as_secs()
+        ),
+    );
+    a.headers.push(("Retry-After", RETRY_AFTER.to_string()));
+    a
+}
+
+/// Seconds a client is asked to wait before it retries a busy request.
+const RETRY_AFTER: u64 = 2;
 
 impl Drop for CidrGuard<'_> {
     fn drop(&mut self) {
@@ -263,7 +302,9 @@ impl Service {
             }
         }
         let cidr = call.cidr;
-        let _held = self.locks.lock(cidr);
+        let Some(_held) = self.locks.lock(cidr) else {
+            return busy(&format!("{cidr} (another request)"));
+        };
         match feed.edit(cidr, call.router_ip) {
             Ok(r) => spec_route_answer(call.op, cidr, &r),
             Err(EditError::NotInSpec) => error_answer(
@@ -279,6 +320,7 @@ impl Service {
                     format!("the spec could not be saved; nothing was changed: {e}"),
                 )
             }
+            Err(EditError::Busy) => busy("the reconciler (a pass under way)"),
             Err(EditError::Stopping) => error_answer(
                 503,
                 None,
@@ -354,7 +396,10 @@ impl Service {
         // show only reads, so it takes no lock: shows run in parallel, and
         // a show never waits behind a slow add.
         let result = {
-            let _held = (req.op != Op::Show).then(|| self.locks.lock(req.cidr));
+            let held = (req.op != Op::Show).then(|| self.locks.lock(req.cidr));
+            if let Some(None) = held {
+                return busy(&format!("{} (another request)", req.cidr));
+            }
             route::execute(&*self.ec2, &req)
         };
         match result {

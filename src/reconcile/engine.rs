@@ -162,6 +162,28 @@ struct Shared {
     counters: Counters,
     /// Jobs waiting for the reconcile thread, taken before a full pass.
     jobs: VecDeque<Job>,
+    /// The pass under way (what, since when) and the calls it has had
+    /// answered: what a stop that cannot finish reports.
+    doing: Option<(String, Instant)>,
+    answered: usize,
+}
+
+/// Marks a pass as under way for as long as it lives.
+struct Doing<'a>(&'a Engine);
+
+impl<'a> Doing<'a> {
+    fn start(engine: &'a Engine, what: String) -> Doing<'a> {
+        let mut s = engine.lock();
+        s.doing = Some((what, engine.clock.mono()));
+        s.answered = 0;
+        Doing(engine)
+    }
+}
+
+impl Drop for Doing<'_> {
+    fn drop(&mut self) {
+        self.0.lock().doing = None;
+    }
 }
 
 pub struct Engine {
@@ -216,6 +238,8 @@ pub enum Job {
     Cidr {
         cidr: Cidr,
         reply: Sender<Result<CidrResult, RouteError>>,
+        /// Withdrawn by whoever waits for it if it has not started in time.
+        ticket: Arc<Ticket>,
     },
     /// Put `cidr`'s ownership back as it was before an edit that was
     /// undone (it could not take effect, so it changed no route).
@@ -226,11 +250,59 @@ pub enum Job {
     },
 }
 
+/// A queued job's claim: whoever queued it may withdraw it until the
+/// reconcile thread starts it (a pass under way holds it up), so that a
+/// request never waits behind a long pass for minutes.
+#[derive(Debug, Default)]
+pub struct Ticket(Mutex<TicketState>);
+
+#[derive(Debug, Default, PartialEq, Eq)]
+enum TicketState {
+    #[default]
+    Queued,
+    Started,
+    Withdrawn,
+}
+
+impl Ticket {
+    /// True if the job had not started: it never will.
+    pub fn withdraw(&self) -> bool {
+        let mut s = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if *s == TicketState::Queued {
+            *s = TicketState::Withdrawn;
+        }
+        *s == TicketState::Withdrawn
+    }
+
+    /// True if the job may run (it was not withdrawn).
+    fn start(&self) -> bool {
+        let mut s = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if *s == TicketState::Queued {
+            *s = TicketState::Started;
+        }
+        *s == TicketState::Started
+    }
+}
+
+/// Where a one-CIDR job's answer arrives, and its ticket.
+pub struct Pending {
+    pub answer: Receiver<Result<CidrResult, RouteError>>,
+    pub ticket: Arc<Ticket>,
+}
+
 impl Job {
-    /// A one-CIDR job, and where its answer arrives.
-    pub fn cidr(cidr: Cidr) -> (Job, Receiver<Result<CidrResult, RouteError>>) {
+    /// A one-CIDR job, and how to wait for it.
+    pub fn cidr(cidr: Cidr) -> (Job, Pending) {
         let (reply, answer) = std::sync::mpsc::channel();
-        (Job::Cidr { cidr, reply }, answer)
+        let ticket = Arc::new(Ticket::default());
+        (
+            Job::Cidr {
+                cidr,
+                reply,
+                ticket: ticket.clone(),
+            },
+            Pending { answer, ticket },
+        )
     }
 }
 
@@ -269,6 +341,8 @@ impl Engine {
                 no_healthy: BTreeSet::new(),
                 counters: Counters::default(),
                 jobs: VecDeque::new(),
+                doing: None,
+                answered: 0,
             }),
             wake: Condvar::new(),
             passing: Mutex::new(()),
@@ -342,6 +416,23 @@ impl Engine {
         self.wake.notify_all();
     }
 
+    /// The pass under way, if any, for a stop that could not wait for it:
+    /// e.g. "a full pass over 40 CIDR(s), 12 call(s) answered, running for
+    /// 11 s".
+    pub fn activity(&self) -> Option<String> {
+        let s = self.lock();
+        s.doing.as_ref().map(|(what, since)| {
+            format!(
+                "{what}, {} call(s) answered, running for {} s",
+                s.answered,
+                self.clock
+                    .mono()
+                    .saturating_duration_since(*since)
+                    .as_secs()
+            )
+        })
+    }
+
     /// Asks for a full pass (a new leader looks at every table).
     pub fn request_pass(&self) {
         self.lock().dirty = true;
@@ -363,8 +454,14 @@ impl Engine {
     /// Runs one job (the pass lock held by the caller).
     fn run_job(&self, job: Job) {
         match job {
-            Job::Cidr { cidr, reply } => {
-                let _ = reply.send(self.pass_cidr_locked(cidr));
+            Job::Cidr {
+                cidr,
+                reply,
+                ticket,
+            } => {
+                if ticket.start() {
+                    let _ = reply.send(self.pass_cidr_locked(cidr));
+                }
             }
             Job::Disown {
                 cidr,
@@ -467,6 +564,7 @@ impl Engine {
                 None => return false,
             }
         };
+        let _doing = Doing::start(self, format!("a full pass over {} CIDR(s)", spec.len()));
         let started = self.clock.mono();
         let at = self.clock.now();
         let failovers = self.lock().failovers;
@@ -568,6 +666,7 @@ impl Engine {
     /// A change was just answered: its log line now, and its count.
     fn made(&self, a: &Applied) {
         let mut s = self.lock();
+        s.answered += 1;
         match pass::applied_line(a) {
             Ok(line) => {
                 *s.counters
@@ -661,6 +760,7 @@ impl Engine {
     }
 
     fn pass_cidr_locked(&self, cidr: Cidr) -> Result<CidrResult, RouteError> {
+        let _doing = Doing::start(self, format!("a pass for {cidr} alone"));
         let (spec, owned) = {
             let s = self.lock();
             let mut routes = BTreeMap::new();

@@ -370,3 +370,47 @@ fn concurrent_requests_for_one_cidr_never_interleave() {
     }
     assert_eq!(run % 3, 0, "interleaved changes: {mutations:#?}");
 }
+
+// See: issue 14, item 2 (a route request waited minutes behind another
+// request's lock, holding a worker the whole time).
+#[test]
+fn issue14_a_request_that_cannot_get_its_cidr_in_time_is_answered_503_with_retry_after() {
+    let mut svc = service(Arc::new(Mutex::new(fake())), None);
+    svc.locks = CidrLocks::waiting(Duration::from_millis(20));
+    let held = svc.locks.lock("10.55.0.0/16".parse().unwrap()).unwrap();
+    let a = svc.handle(&Incoming {
+        method: "POST",
+        target: "/route",
+        authorization: None,
+        body: br#"{"dst_cidr": "10.55.0.0/16", "router_ip": "10.33.20.142"}"#,
+    });
+    assert_eq!(a.status, 503, "{}", a.body);
+    assert!(
+        a.headers.contains(&("Retry-After", "2".into())),
+        "{:?}",
+        a.headers
+    );
+    assert!(
+        a.body.contains("nothing was changed, try again shortly"),
+        "{}",
+        a.body
+    );
+    // A show takes no lock; another CIDR is not held up.
+    let (s, _) = call(&svc, "GET", "/route?dst_cidr=10.55.0.0/16", "");
+    assert_eq!(s, 404);
+    let (s, _) = call(
+        &svc,
+        "POST",
+        "/route",
+        r#"{"dst_cidr": "10.66.0.0/16", "router_ip": "10.33.20.142"}"#,
+    );
+    assert_eq!(s, 201);
+    drop(held);
+    let (s, _) = call(
+        &svc,
+        "POST",
+        "/route",
+        r#"{"dst_cidr": "10.55.0.0/16", "router_ip": "10.33.20.142"}"#,
+    );
+    assert_eq!(s, 201);
+}
