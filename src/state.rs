@@ -37,6 +37,11 @@ pub enum StateError {
     Locked {
         path: PathBuf,
     },
+    /// Others could change what vpc-router believes it owns.
+    Unsafe {
+        path: PathBuf,
+        why: String,
+    },
 }
 
 impl fmt::Display for StateError {
@@ -56,6 +61,12 @@ impl fmt::Display for StateError {
             StateError::Locked { path } => write!(
                 f,
                 "state dir: {} is in use by another vpc-router; give each its own --state-dir",
+                path.display()
+            ),
+            StateError::Unsafe { path, why } => write!(
+                f,
+                "state dir: {} {why}, so others could change which routes vpc-router \
+                 believes it manages; refused",
                 path.display()
             ),
         }
@@ -90,9 +101,38 @@ pub struct StateDir {
     seq: AtomicU64,
 }
 
+/// Refuses a directory that another user owns, or that others may write
+/// to: they could plant an `owned.json` that makes vpc-router delete
+/// routes, or remove one so that it forgets them.
+fn safe(path: &Path, m: &fs::Metadata) -> Result<(), StateError> {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    let why = if m.uid() != me {
+        format!(
+            "belongs to user {} and vpc-router runs as user {me}; \
+             chown it or choose another --state-dir",
+            m.uid()
+        )
+    } else if m.mode() & 0o022 != 0 {
+        format!(
+            "is writable by others (mode {:o}); run chmod 700 {}",
+            m.mode() & 0o7777,
+            path.display()
+        )
+    } else {
+        return Ok(());
+    };
+    Err(StateError::Unsafe {
+        path: path.to_path_buf(),
+        why,
+    })
+}
+
 impl StateDir {
-    /// Opens the directory (creating it, mode 0700, if missing), takes its
-    /// lock, and removes temp files a crash may have left.
+    /// Opens the directory (creating it, mode 0700, if missing; refusing
+    /// one others may write to), takes its lock, and removes temp files a
+    /// crash may have left.
     pub fn open(path: &Path) -> Result<StateDir, StateError> {
         match fs::metadata(path) {
             Ok(m) if !m.is_dir() => {
@@ -102,7 +142,7 @@ impl StateDir {
                     source: io::Error::other("it exists and is not a directory"),
                 })
             }
-            Ok(_) => {}
+            Ok(m) => safe(path, &m)?,
             Err(e) if e.kind() == io::ErrorKind::NotFound => fs::DirBuilder::new()
                 .recursive(true)
                 .mode(0o700)
@@ -376,5 +416,20 @@ mod tests {
         let e = StateDir::open(&file).unwrap_err().to_string();
         assert!(e.contains("not a directory"), "{e}");
         fs::remove_dir_all(&p).unwrap();
+    }
+
+    // See: issue 14, item 4 (a state dir with mode 0777 was used silently).
+    #[test]
+    fn issue14_a_state_dir_others_may_write_to_is_refused_with_the_fix() {
+        let p = dir("unsafe");
+        fs::create_dir_all(&p).unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o777)).unwrap();
+        let e = StateDir::open(&p).err().expect("refused").to_string();
+        assert!(e.contains("is writable by others (mode 777)"), "{e}");
+        assert!(e.contains(&format!("chmod 700 {}", p.display())), "{e}");
+        // Nothing was written into it.
+        assert_eq!(fs::read_dir(&p).unwrap().count(), 0);
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o750)).unwrap();
+        assert!(StateDir::open(&p).is_ok());
     }
 }
