@@ -14,10 +14,13 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
-use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::{json, Map, Value};
 
 use crate::types::{parse_ip, Cidr};
+
+pub mod json;
+
+use json::JsonError;
 
 /// One eligible router of a CIDR.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,30 +136,6 @@ impl Spec {
     }
 }
 
-/// The top-level object with its keys in order and duplicates kept, so
-/// that a key given twice is an error rather than silently the last one.
-struct Entries(Vec<(String, Value)>);
-
-impl<'de> Deserialize<'de> for Entries {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Entries;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON object mapping CIDRs to lists of router IPs")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Entries, A::Error> {
-                let mut out = Vec::new();
-                while let Some((k, v)) = map.next_entry::<String, Value>()? {
-                    out.push((k, v));
-                }
-                Ok(Entries(out))
-            }
-        }
-        d.deserialize_map(V)
-    }
-}
-
 /// Reads and validates a spec file (`-f`); the error names the file.
 pub fn read_file(path: &std::path::Path) -> Result<Spec, String> {
     let doc = std::fs::read(path)
@@ -167,13 +146,21 @@ pub fn read_file(path: &std::path::Path) -> Result<Spec, String> {
 /// Parses and validates a spec document.
 pub fn parse(doc: &[u8]) -> Result<Spec, SpecError> {
     let example = r#"e.g. {"10.55.16.0/24": ["10.33.20.142", "10.33.30.22"]}"#;
-    let Entries(entries) = serde_json::from_slice(doc).map_err(|e| SpecError {
-        key: None,
-        message: if e.is_data() {
-            format!("must be a JSON object mapping CIDRs to lists of router IPs ({e}); {example}")
-        } else {
-            format!("not valid JSON ({e}); {example}")
+    let entries = json::parse_entries(doc).map_err(|e| match e {
+        JsonError::Syntax(e) => SpecError {
+            key: None,
+            message: if e.is_data() {
+                format!(
+                    "must be a JSON object mapping CIDRs to lists of router IPs ({e}); {example}"
+                )
+            } else {
+                format!("not valid JSON ({e}); {example}")
+            },
         },
+        JsonError::Duplicate {
+            ref key, ref path, ..
+        } if path.is_empty() => at(key, "given twice; give each CIDR once"),
+        e => at(e.top_key().unwrap_or_default(), e.to_string()),
     })?;
     let mut routes: BTreeMap<Cidr, Vec<Host>> = BTreeMap::new();
     let mut seen: BTreeMap<Cidr, String> = BTreeMap::new();
@@ -182,13 +169,10 @@ pub fn parse(doc: &[u8]) -> Result<Spec, SpecError> {
             .parse()
             .map_err(|e: crate::types::ParseError| at(&key, e.0))?;
         if let Some(first) = seen.get(&cidr) {
+            // (The same spelling twice was refused while parsing.)
             return Err(at(
                 &key,
-                if *first == key {
-                    "given twice; give each CIDR once".to_string()
-                } else {
-                    format!("the same CIDR as \"{first}\"; give each CIDR once")
-                },
+                format!("the same CIDR as \"{first}\"; give each CIDR once"),
             ));
         }
         seen.insert(cidr, key.clone());
@@ -340,6 +324,8 @@ mod tests {
             (r#"{"10.55.16.0/24": [{"ip": "10.1.1.1", "check": "10.1.1.1:0"}]}"#, "\"check\": port 0"),
             (r#"{"10.55.16.0/24": ["10.1.1.1"], "10.55.16.0/24": ["10.1.1.2"]}"#, "key \"10.55.16.0/24\": given twice"),
             (r#"{"2001:db8::/56": ["fd00::1"], "2001:DB8::/56": ["fd00::2"]}"#, "key \"2001:DB8::/56\": the same CIDR as \"2001:db8::/56\""),
+            // Issue 14: a key given twice inside a router was the last one.
+            (r#"{"10.55.16.0/24": [{"ip": "10.1.1.1", "ip": "10.1.1.2"}]}"#, "key \"10.55.16.0/24\": the key \"ip\" is given twice in the object under \"10.55.16.0/24\" (line 1, column 42); give each key once"),
         ];
         for (doc, want) in cases {
             let got = err(doc);
