@@ -431,6 +431,13 @@ mod tests {
         );
         assert!(c.dry_run && c.force);
         assert_eq!(c.route_tables.len(), 2);
+        // Issue 14: an IPv4-mapped router_ip is its IPv4 address.
+        let c = route(
+            "POST",
+            "/route",
+            r#"{"dst_cidr": "10.55.0.0/16", "router_ip": "::ffff:10.33.20.142"}"#,
+        );
+        assert_eq!(c.router_ip.unwrap().to_string(), "10.33.20.142");
         assert_eq!(call("GET", "/", ""), Ok(ApiAction::Status));
         assert_eq!(call("GET", "/healthz", ""), Ok(ApiAction::Health));
         assert_eq!(call("GET", "/metrics", ""), Ok(ApiAction::Metrics));

@@ -299,6 +299,12 @@ mod tests {
             ]
         );
         assert!(ok("{}").is_empty());
+        // Issue 14: an IPv4-mapped host is its IPv4 address.
+        let m = ok(r#"{"10.55.0.0/16": ["::ffff:10.33.20.142", {"ip": "::ffff:10.33.20.143"}]}"#);
+        assert_eq!(
+            m.ips().iter().map(ToString::to_string).collect::<Vec<_>>(),
+            ["10.33.20.142", "10.33.20.143"]
+        );
         // The JSON form reads back to the same spec.
         assert_eq!(ok(&s.to_json().to_string()), s);
     }

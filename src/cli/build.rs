@@ -215,7 +215,9 @@ fn daemon(g: &Given, mode: Option<Mode>) -> Result<DaemonArgs, ConfigError> {
     };
     let address = match g.one("address") {
         None | Some("localhost") => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        Some(a) => parse_ip(a).map_err(|_| {
+        // Not a router IP: parsed as written (parse_ip would turn a mapped
+        // address into IPv4).
+        Some(a) => a.parse::<IpAddr>().map_err(|_| {
             bad(
                 "address",
                 format!("'{a}' is not an IP address to listen on; e.g. 127.0.0.1 or 0.0.0.0"),
