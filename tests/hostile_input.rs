@@ -79,3 +79,159 @@ fn file_bytes_reach_the_log_escaped() {
     assert!(!has_controls(&r.stderr), "{:?}", r.stderr);
     assert_contains!(r.stderr, "key \"10.55.0.0/16\\u{1b}[31m\\r\"");
 }
+
+/// `url` with a user name and password in it.
+fn with_password(url: &str) -> String {
+    url.replacen("http://", "http://router:secretpw@", 1)
+}
+
+// Issue 14: a password in the endpoint URL was printed in errors, in
+// --output json and in the daemon's `GET /`.
+#[test]
+fn a_password_in_the_endpoint_is_never_shown() {
+    // Nothing listens on port 9: the one-shot fails with a network error.
+    let dead = with_password("http://127.0.0.1:9");
+    let mut c = command("hostile-endpoint");
+    c.env("AWS_MAX_ATTEMPTS", "1");
+    let r = run_with(
+        c,
+        &dead,
+        &[
+            "--verbose",
+            "-c",
+            "show",
+            "--CIDR",
+            "10.55.0.0/16",
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    assert_not_contains!(r.stdout, "secretpw");
+    assert_not_contains!(r.stderr, "secretpw");
+    assert_contains!(r.stdout, "to http://***@127.0.0.1:9 could not be sent");
+    assert_contains!(r.stderr, "EC2 endpoint http://***@127.0.0.1:9");
+
+    // The same URL through the environment, and a malformed one.
+    let mut c = command("hostile-endpoint-env");
+    c.env("AWS_ENDPOINT_URL_EC2", "ftp://router:secretpw@127.0.0.1:9")
+        .args([
+            "-r",
+            "us-east-1",
+            "-v",
+            VPC,
+            "-c",
+            "show",
+            "--CIDR",
+            "10.55.0.0/16",
+        ]);
+    let r: Run = c.output().unwrap().into();
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_contains!(
+        r.stderr,
+        "AWS_ENDPOINT_URL_EC2: 'ftp://***@127.0.0.1:9' is not an http:// or https:// URL"
+    );
+    assert_not_contains!(r.stderr, "secretpw");
+    let r = run(
+        "ftp://router:secretpw@127.0.0.1:9",
+        &["-c", "show", "--CIDR", "10.55.0.0/16"],
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_contains!(
+        r.stderr,
+        "--endpoint-url: 'ftp://***@127.0.0.1:9' is not an http"
+    );
+    assert_not_contains!(r.stderr, "secretpw");
+
+    // The daemon works through it and shows it redacted.
+    let sim = ec2sim::scenario();
+    let d = Daemon::start(&with_password(&sim.url()), &["--verbose"]);
+    let (status, v) = call(&d, "GET", "/", None);
+    assert_eq!(status, 200, "{v:#}");
+    assert_eq!(
+        v["ec2_endpoint"].as_str(),
+        Some(sim.url().replacen("http://", "http://***@", 1).as_str())
+    );
+    let (status, v) = call(&d, "GET", "/route?dst_cidr=10.33.0.0/16", None);
+    assert_eq!(status, 200, "{v:#}");
+    assert_not_contains!(d.log(), "secretpw");
+}
+
+// Issue 14: a bad environment was retried five times and reported as a
+// network error (exit 4); it is refused at start (exit 2) and nothing is
+// sent.
+#[test]
+fn the_environment_is_checked_before_anything_is_sent() {
+    let sim = ec2sim::scenario();
+    let show = ["-c", "show", "--CIDR", "10.55.0.0/16"];
+    let mut c = command("hostile-key");
+    c.env("AWS_ACCESS_KEY_ID", "AKID\x1b[31mEXAMPLE");
+    let r = run_with(c, &sim.url(), &show);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_contains!(
+        r.stderr,
+        "credentials from environment cannot be used: AWS_ACCESS_KEY_ID contains a control \
+         character (at character 5)"
+    );
+    assert!(!has_controls(&r.stderr), "{:?}", r.stderr);
+
+    // A shared credentials file with a line that is not a setting.
+    let home = temp_dir("hostile-profile");
+    std::fs::create_dir_all(home.join(".aws")).unwrap();
+    let file = home.join(".aws/credentials");
+    std::fs::write(
+        &file,
+        "[default]\naws_access_key_id = AKIDEXAMPLE\naws_secret_access_key: wJalr\n",
+    )
+    .unwrap();
+    let mut c = command("hostile-profile-run");
+    c.env("HOME", &home)
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY");
+    let r = run_with(c, &sim.url(), &show);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_contains!(
+        r.stderr,
+        format!(
+            "credentials from shared config files cannot be used: {}, line 3: is neither a \
+             [section] header nor a setting (key = value)",
+            file.display()
+        )
+    );
+    assert_not_contains!(r.stderr, "no AWS credentials found");
+    assert_not_contains!(r.stderr, "wJalr");
+    assert!(sim.calls().is_empty(), "{:?}", sim.calls());
+}
+
+// Issue 14: `--ip ::ffff:10.33.20.142` was sent to EC2 as it was, and no
+// interface holds that.
+#[test]
+fn a_mapped_ipv4_router_ip_is_the_ipv4_address() {
+    let sim = ec2sim::scenario();
+    let r = run(
+        &sim.url(),
+        &[
+            "-c",
+            "add",
+            "--CIDR",
+            "10.99.0.0/16",
+            "--ip",
+            "::ffff:10.33.20.142",
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let asked: Vec<String> = sim
+        .calls()
+        .iter()
+        .filter(|c| c.action == "DescribeNetworkInterfaces")
+        .filter_map(|c| c.param("Filter.2.Value.1").map(str::to_string))
+        .collect();
+    assert_eq!(asked, ["10.33.20.142"]);
+    for t in TABLES {
+        assert_eq!(sim.route_target(t, "10.99.0.0/16").as_deref(), Some(A_ENI));
+    }
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["router"]["ip"], "10.33.20.142");
+}

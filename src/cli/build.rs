@@ -64,16 +64,7 @@ fn aws(g: &Given) -> Result<AwsArgs, ConfigError> {
         aws.vpc = Some(typed("vpc", v)?);
     }
     if let Some(url) = g.one("endpoint-url") {
-        let ok = (url.starts_with("http://") || url.starts_with("https://"))
-            && url
-                .split_once("://")
-                .is_some_and(|(_, rest)| !rest.is_empty() && !rest.starts_with('/'));
-        if !ok {
-            return Err(bad(
-                "endpoint-url",
-                format!("'{url}' is not an http:// or https:// URL (e.g. http://127.0.0.1:5000)"),
-            ));
-        }
+        crate::aws::check_url(url).map_err(|e| bad("endpoint-url", e))?;
         aws.endpoint_url = Some(url.to_string());
     }
     if let Some(p) = g.one("profile") {
