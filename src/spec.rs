@@ -136,11 +136,69 @@ impl Spec {
     }
 }
 
+/// The largest spec file `-f` reads: 4 MiB. A spec of 10,000 CIDRs with
+/// two routers each is under 1 MiB; anything much larger is not a spec,
+/// and reading it whole would cost its size in memory.
+pub const MAX_FILE: u64 = 4 * 1024 * 1024;
+
 /// Reads and validates a spec file (`-f`); the error names the file.
 pub fn read_file(path: &std::path::Path) -> Result<Spec, String> {
-    let doc = std::fs::read(path)
-        .map_err(|e| format!("-f/--file: cannot read {}: {e}", path.display()))?;
+    let doc = read_bounded(path).map_err(|e| format!("-f/--file: {e}"))?;
     parse(&doc).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// A regular file's content, at most [`MAX_FILE`] bytes. Opened without
+/// blocking (a FIFO with no writer would wait forever) and refused, before
+/// a byte is read, if it is not a regular file: `/dev/zero` or a pipe
+/// never ends, and a directory is a mistake.
+fn read_bounded(path: &std::path::Path) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let shown = path.display();
+    let cannot = |e: std::io::Error| format!("cannot read {shown}: {e}");
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(cannot)?;
+    let meta = file.metadata().map_err(cannot)?;
+    let t = meta.file_type();
+    let kind = if t.is_dir() {
+        Some("a directory")
+    } else if t.is_fifo() {
+        Some("a FIFO (named pipe)")
+    } else if t.is_char_device() {
+        Some("a character device")
+    } else if t.is_block_device() {
+        Some("a block device")
+    } else if t.is_socket() {
+        Some("a socket")
+    } else {
+        None
+    };
+    if let Some(kind) = kind.or((!t.is_file()).then_some("not a regular file")) {
+        return Err(format!(
+            "{shown} is {kind}; give the route spec as a regular JSON file"
+        ));
+    }
+    let too_big = |size: String| {
+        format!(
+            "{shown} is {size}, more than a route spec may be ({MAX_FILE} bytes, 4 MiB); \
+             is it the right file?"
+        )
+    };
+    if meta.len() > MAX_FILE {
+        return Err(too_big(format!("{} bytes", meta.len())));
+    }
+    let mut doc = Vec::with_capacity(meta.len() as usize);
+    // Bounded again while reading: the file may grow after the check.
+    file.take(MAX_FILE + 1)
+        .read_to_end(&mut doc)
+        .map_err(cannot)?;
+    if doc.len() as u64 > MAX_FILE {
+        return Err(too_big(format!("over {MAX_FILE} bytes")));
+    }
+    Ok(doc)
 }
 
 /// Parses and validates a spec document.

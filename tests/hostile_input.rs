@@ -235,3 +235,85 @@ fn a_mapped_ipv4_router_ip_is_the_ipv4_address() {
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(v["router"]["ip"], "10.33.20.142");
 }
+
+/// Runs `c`, killing it if it has not finished after `limit`: `None` then.
+fn run_within(mut c: std::process::Command, limit: Duration) -> Option<Run> {
+    use std::process::Stdio;
+    let mut child = c
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let until = std::time::Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > until {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Some(child.wait_with_output().unwrap().into())
+}
+
+// Issue 14: a spec file was read whole (a 300 MB file took 310 MB, and
+// `-f /dev/zero` grew past 2 GB); a FIFO without a writer hung.
+#[test]
+fn spec_files_are_bounded_and_must_be_regular_files() {
+    let dir = temp_dir("hostile-spec-files");
+    let big = dir.join("big.json");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(5 * 1024 * 1024)
+        .unwrap();
+    let fifo = dir.join("spec.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let cases = [
+        (
+            big.clone(),
+            format!(
+                "-f/--file: {} is 5242880 bytes, more than a route spec may be (4194304 bytes, \
+                 4 MiB)",
+                big.display()
+            ),
+        ),
+        (
+            fifo.clone(),
+            format!(
+                "-f/--file: {} is a FIFO (named pipe); give the route spec as a regular JSON file",
+                fifo.display()
+            ),
+        ),
+        (
+            "/dev/zero".into(),
+            "-f/--file: /dev/zero is a character device; give the route spec".into(),
+        ),
+        (
+            dir.clone(),
+            format!(
+                "-f/--file: {} is a directory; give the route spec",
+                dir.display()
+            ),
+        ),
+    ];
+    for (path, want) in cases {
+        let mut c = command("hostile-spec-files-run");
+        c.args([
+            "-r",
+            "us-east-1",
+            "-v",
+            VPC,
+            "--endpoint-url",
+            "http://127.0.0.1:9",
+        ])
+        .args(["plan", "-f", path.to_str().unwrap()]);
+        let r = run_within(c, Duration::from_secs(10))
+            .unwrap_or_else(|| panic!("plan -f {} did not finish", path.display()));
+        assert_eq!(r.code, 2, "{}: {}", path.display(), r.stderr);
+        assert_contains!(r.stderr, want);
+    }
+}
