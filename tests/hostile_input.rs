@@ -317,3 +317,47 @@ fn spec_files_are_bounded_and_must_be_regular_files() {
         assert_contains!(r.stderr, want);
     }
 }
+
+// Issue 14: any local process could send force=true to a daemon with no
+// token and replace an internet gateway's default route.
+#[test]
+fn force_over_the_api_is_the_operators_choice() {
+    let sim = ec2sim::scenario();
+    let body = r#"{"dst_cidr": "0.0.0.0/0", "router_ip": "10.33.20.142", "force": true}"#;
+    let d = Daemon::start(&sim.url(), &[]);
+    let (status, v) = call(&d, "POST", "/route", Some(body));
+    assert_eq!(status, 403, "{v:#}");
+    assert_eq!(v["error"]["field"], "force");
+    assert_contains!(
+        v["error"]["message"].as_str().unwrap(),
+        "restart the daemon with --allow-api-force"
+    );
+    let (status, v) = call(&d, "DELETE", "/route?dst_cidr=0.0.0.0/0&force=true", None);
+    assert_eq!(status, 403, "{v:#}");
+    assert_eq!(
+        sim.route_target("rtb-0a1b2c3d", "0.0.0.0/0").as_deref(),
+        Some("igw-1a2b3c4d")
+    );
+    assert!(
+        !sim.actions().iter().any(|a| a.ends_with("Route")),
+        "{:?}",
+        sim.actions()
+    );
+    // Without force, the safety rule answers as before.
+    let (status, _) = call(
+        &d,
+        "POST",
+        "/route",
+        Some(r#"{"dst_cidr": "0.0.0.0/0", "router_ip": "10.33.20.142"}"#),
+    );
+    assert_eq!(status, 409);
+    drop(d);
+
+    let d = Daemon::start(&sim.url(), &["--allow-api-force"]);
+    let (status, v) = call(&d, "POST", "/route", Some(body));
+    assert!(status == 200 || status == 201, "{status}: {v:#}");
+    assert_eq!(
+        sim.route_target("rtb-0a1b2c3d", "0.0.0.0/0").as_deref(),
+        Some(A_ENI)
+    );
+}

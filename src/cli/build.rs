@@ -266,6 +266,7 @@ fn daemon(g: &Given, mode: Option<Mode>) -> Result<DaemonArgs, ConfigError> {
         route_tables: tables(g)?,
         max_connections,
         request_timeout,
+        allow_api_force: g.has("allow-api-force"),
         spec,
     })
 }
