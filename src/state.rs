@@ -21,7 +21,7 @@ use crate::types::Cidr;
 
 const OWNED: &str = "owned.json";
 const SPEC: &str = "spec.json";
-/// The format of `owned.json` this build reads and writes.
+/// The format of `owned.json` this build reads (and `save_owned` writes).
 const OWNED_VERSION: u64 = 1;
 const TEMP_PREFIX: &str = ".tmp-";
 
@@ -252,7 +252,7 @@ impl StateDir {
 
     pub fn save_owned(&self, owned: &BTreeSet<Cidr>) -> Result<(), StateError> {
         let doc = json!({
-            "version": OWNED_VERSION,
+            "version": 1,
             "managed": owned.iter().map(ToString::to_string).collect::<Vec<_>>(),
         });
         self.write(OWNED, format!("{doc:#}\n").as_bytes())
