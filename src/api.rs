@@ -10,6 +10,7 @@ use serde_json::{json, Map, Value};
 
 use crate::ec2::Ec2Error;
 use crate::route::{final_step, Op, Outcome, Report, RouteError, Step, Verdict};
+use crate::spec::json::JsonError;
 use crate::types::{parse_ip, Cidr, RouteTableId};
 
 /// Request bodies larger than this are refused with 413: a route request
@@ -214,12 +215,15 @@ fn route_from_body(body: &[u8]) -> Result<RouteCall, RequestError> {
     if body.len() > MAX_BODY {
         return Err(RequestError::TooLarge);
     }
-    let value: Value = serde_json::from_slice(body).map_err(|e| RequestError::BadRequest {
-        field: None,
-        message: format!(
-            "the body is not JSON ({e}); send e.g. \
-             {{\"dst_cidr\": \"10.55.0.0/16\", \"router_ip\": \"10.33.20.142\"}}"
-        ),
+    let value: Value = crate::spec::json::parse(body).map_err(|e| match e {
+        JsonError::Syntax(e) => RequestError::BadRequest {
+            field: None,
+            message: format!(
+                "the body is not JSON ({e}); send e.g. \
+                 {{\"dst_cidr\": \"10.55.0.0/16\", \"router_ip\": \"10.33.20.142\"}}"
+            ),
+        },
+        e => bad(e.top_key().unwrap_or_default(), e.to_string()),
     })?;
     let Value::Object(map) = value else {
         return Err(RequestError::BadRequest {
@@ -427,6 +431,13 @@ mod tests {
         );
         assert!(c.dry_run && c.force);
         assert_eq!(c.route_tables.len(), 2);
+        // Issue 14: an IPv4-mapped router_ip is its IPv4 address.
+        let c = route(
+            "POST",
+            "/route",
+            r#"{"dst_cidr": "10.55.0.0/16", "router_ip": "::ffff:10.33.20.142"}"#,
+        );
+        assert_eq!(c.router_ip.unwrap().to_string(), "10.33.20.142");
         assert_eq!(call("GET", "/", ""), Ok(ApiAction::Status));
         assert_eq!(call("GET", "/healthz", ""), Ok(ApiAction::Health));
         assert_eq!(call("GET", "/metrics", ""), Ok(ApiAction::Metrics));
@@ -444,8 +455,23 @@ mod tests {
 
     #[test]
     fn bad_requests_name_the_field() {
-        let cases: [(&str, &str, &str, Option<&str>, &str); 15] = [
+        let cases: [(&str, &str, &str, Option<&str>, &str); 17] = [
             ("POST", "/route", "{not json", None, "the body is not JSON"),
+            // Issue 14: the last of two equal keys used to win.
+            (
+                "POST",
+                "/route",
+                r#"{"dst_cidr": "10.55.0.0/16", "router_ip": "10.33.20.142", "dst_cidr": "0.0.0.0/0"}"#,
+                Some("dst_cidr"),
+                "the key \"dst_cidr\" is given twice",
+            ),
+            (
+                "POST",
+                "/route",
+                r#"{"dst_cidr": "10.55.0.0/16", "router_ip": "10.33.20.142", "force": false, "force": true}"#,
+                Some("force"),
+                "give each key once",
+            ),
             (
                 "POST",
                 "/route",

@@ -75,6 +75,10 @@ pub struct DaemonArgs {
     pub max_connections: usize,
     /// How long a client may take to send one request.
     pub request_timeout: Duration,
+    /// `--allow-api-force`: API requests may carry `force`. Off by default,
+    /// so that no local process can replace a gateway's route through a
+    /// daemon without a token.
+    pub allow_api_force: bool,
     /// `-m`: desired-state routing from a spec.
     pub spec: Option<SpecSettings>,
 }

@@ -143,6 +143,10 @@ pub struct Resolved {
 pub fn resolve(config: &Config, env: &Env, clock: Clock) -> Result<Resolved, MainError> {
     let a = &config.aws;
     let profile = a.profile.as_deref();
+    // What the environment gives is checked before anything is contacted,
+    // as the flags are: a bad URL is a usage error, never a network one.
+    let endpoint_given =
+        aws::endpoint_override(a.endpoint_url.as_deref(), env).map_err(MainError::Setup)?;
     let imds = Imds::from_env(env).map(Arc::new);
     let (region, region_from) =
         imds::resolve_region(a.region.as_ref(), env, profile, imds.as_deref())
@@ -152,10 +156,13 @@ pub fn resolve(config: &Config, env: &Env, clock: Clock) -> Result<Resolved, Mai
         imds::resolve_vpc(a.vpc.as_ref(), imds.as_deref()).map_err(MainError::Setup)?;
     debug!("VPC {vpc} (from {vpc_from})");
     let creds: Arc<dyn CredentialsProvider> =
-        credentials::default_chain(env, profile, Some(&region), imds)
-            .map_err(MainError::Credentials)?;
-    let endpoint = aws::ec2_endpoint(a.endpoint_url.as_deref(), env, &region);
-    debug!("EC2 endpoint {endpoint}");
+        credentials::default_chain(env, profile, Some(&region), imds).map_err(|e| match e {
+            CredentialsError::Invalid { .. } => MainError::Setup(e.to_string()),
+            e => MainError::Credentials(e),
+        })?;
+    let endpoint = aws::ec2_endpoint(endpoint_given, &region);
+    let shown = aws::redact_url(&endpoint);
+    debug!("EC2 endpoint {shown}");
     let mut retry = RetryPolicy::default();
     if let Some(v) = env.get("AWS_MAX_ATTEMPTS") {
         retry.max_attempts = parse_max_attempts(v)
@@ -164,7 +171,8 @@ pub fn resolve(config: &Config, env: &Env, clock: Clock) -> Result<Resolved, Mai
     let proxy = match aws::proxy_for(env, &endpoint) {
         Some(p) => Some(ureq::Proxy::new(&p).map_err(|e| {
             MainError::Setup(format!(
-                "the proxy '{p}' for {endpoint} (HTTPS_PROXY/HTTP_PROXY) is not usable: {e}"
+                "the proxy '{}' for {shown} (HTTPS_PROXY/HTTP_PROXY) is not usable: {e}",
+                aws::redact_url(&p)
             ))
         })?),
         None => None,

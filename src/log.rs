@@ -1,7 +1,8 @@
 //! Logging: one line per event to stderr or to `--logfile`, `--verbose`
 //! for debug lines. Set up once by `main`; until then (and in tests) lines
 //! go to stderr at info level. Credentials never reach it: they are only
-//! ever passed to the signer.
+//! ever passed to the signer. Control characters in a line are escaped
+//! here, so no value a client or a file supplied can break or forge one.
 
 use std::fmt;
 use std::fs::{File, OpenOptions};
@@ -96,7 +97,9 @@ pub fn write(level: Level, args: fmt::Arguments<'_>) {
         line.push(' ');
     }
     use fmt::Write as _;
-    let _ = writeln!(line, "vpc-router: {level}: {args}");
+    let _ = write!(line, "vpc-router: {level}: ");
+    escape_controls(&args.to_string(), &mut line);
+    line.push('\n');
     // A failed log write must not take the program down; there is nowhere
     // better to report it.
     match sink.map(|s| s.lock().unwrap_or_else(|p| p.into_inner())) {
@@ -114,6 +117,23 @@ pub fn write(level: Level, args: fmt::Arguments<'_>) {
     }
 }
 
+/// Appends `text` to `out` with every control character escaped (`\n`,
+/// `\r`, `\t`, others as `\u{1b}`), so that a value a client or a file
+/// supplied can neither end a line, rewrite it (a bare CR) nor drive the
+/// terminal that shows the log (ANSI escapes). Done here, for every line,
+/// so that no caller can forget it.
+pub fn escape_controls(text: &str, out: &mut String) {
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.extend(c.escape_unicode()),
+            c => out.push(c),
+        }
+    }
+}
+
 #[macro_export]
 macro_rules! error { ($($t:tt)*) => { $crate::log::write($crate::log::Level::Error, format_args!($($t)*)) } }
 #[macro_export]
@@ -122,3 +142,21 @@ macro_rules! warn { ($($t:tt)*) => { $crate::log::write($crate::log::Level::Warn
 macro_rules! info { ($($t:tt)*) => { $crate::log::write($crate::log::Level::Info, format_args!($($t)*)) } }
 #[macro_export]
 macro_rules! debug { ($($t:tt)*) => { $crate::log::write($crate::log::Level::Debug, format_args!($($t)*)) } }
+
+#[cfg(test)]
+mod tests {
+    use super::escape_controls;
+
+    #[test]
+    fn control_characters_are_escaped_and_nothing_else_is() {
+        let mut out = String::new();
+        escape_controls(
+            "GET /route?\x1b[31mred\rX\ty\nz \u{7f}\u{85} caf\u{e9} \\ \"q\"",
+            &mut out,
+        );
+        assert_eq!(
+            out,
+            "GET /route?\\u{1b}[31mred\\rX\\ty\\nz \\u{7f}\\u{85} caf\u{e9} \\ \"q\""
+        );
+    }
+}

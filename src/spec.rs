@@ -14,10 +14,13 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
-use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::{json, Map, Value};
 
 use crate::types::{parse_ip, Cidr};
+
+pub mod json;
+
+use json::JsonError;
 
 /// One eligible router of a CIDR.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,47 +136,89 @@ impl Spec {
     }
 }
 
-/// The top-level object with its keys in order and duplicates kept, so
-/// that a key given twice is an error rather than silently the last one.
-struct Entries(Vec<(String, Value)>);
-
-impl<'de> Deserialize<'de> for Entries {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Entries;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON object mapping CIDRs to lists of router IPs")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Entries, A::Error> {
-                let mut out = Vec::new();
-                while let Some((k, v)) = map.next_entry::<String, Value>()? {
-                    out.push((k, v));
-                }
-                Ok(Entries(out))
-            }
-        }
-        d.deserialize_map(V)
-    }
-}
+/// The largest spec file `-f` reads: 4 MiB. A spec of 10,000 CIDRs with
+/// two routers each is under 1 MiB; anything much larger is not a spec,
+/// and reading it whole would cost its size in memory.
+pub const MAX_FILE: u64 = 4 * 1024 * 1024;
 
 /// Reads and validates a spec file (`-f`); the error names the file.
 pub fn read_file(path: &std::path::Path) -> Result<Spec, String> {
-    let doc = std::fs::read(path)
-        .map_err(|e| format!("-f/--file: cannot read {}: {e}", path.display()))?;
+    let doc = read_bounded(path).map_err(|e| format!("-f/--file: {e}"))?;
     parse(&doc).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// A regular file's content, at most [`MAX_FILE`] bytes. Opened without
+/// blocking (a FIFO with no writer would wait forever) and refused, before
+/// a byte is read, if it is not a regular file: `/dev/zero` or a pipe
+/// never ends, and a directory is a mistake.
+fn read_bounded(path: &std::path::Path) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let shown = path.display();
+    let cannot = |e: std::io::Error| format!("cannot read {shown}: {e}");
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(cannot)?;
+    let meta = file.metadata().map_err(cannot)?;
+    let t = meta.file_type();
+    let kind = if t.is_dir() {
+        Some("a directory")
+    } else if t.is_fifo() {
+        Some("a FIFO (named pipe)")
+    } else if t.is_char_device() {
+        Some("a character device")
+    } else if t.is_block_device() {
+        Some("a block device")
+    } else if t.is_socket() {
+        Some("a socket")
+    } else {
+        None
+    };
+    if let Some(kind) = kind.or((!t.is_file()).then_some("not a regular file")) {
+        return Err(format!(
+            "{shown} is {kind}; give the route spec as a regular JSON file"
+        ));
+    }
+    let too_big = |size: String| {
+        format!(
+            "{shown} is {size}, more than a route spec may be ({MAX_FILE} bytes, 4 MiB); \
+             is it the right file?"
+        )
+    };
+    if meta.len() > MAX_FILE {
+        return Err(too_big(format!("{} bytes", meta.len())));
+    }
+    let mut doc = Vec::with_capacity(meta.len() as usize);
+    // Bounded again while reading: the file may grow after the check.
+    file.take(MAX_FILE + 1)
+        .read_to_end(&mut doc)
+        .map_err(cannot)?;
+    if doc.len() as u64 > MAX_FILE {
+        return Err(too_big(format!("over {MAX_FILE} bytes")));
+    }
+    Ok(doc)
 }
 
 /// Parses and validates a spec document.
 pub fn parse(doc: &[u8]) -> Result<Spec, SpecError> {
     let example = r#"e.g. {"10.55.16.0/24": ["10.33.20.142", "10.33.30.22"]}"#;
-    let Entries(entries) = serde_json::from_slice(doc).map_err(|e| SpecError {
-        key: None,
-        message: if e.is_data() {
-            format!("must be a JSON object mapping CIDRs to lists of router IPs ({e}); {example}")
-        } else {
-            format!("not valid JSON ({e}); {example}")
+    let entries = json::parse_entries(doc).map_err(|e| match e {
+        JsonError::Syntax(e) => SpecError {
+            key: None,
+            message: if e.is_data() {
+                format!(
+                    "must be a JSON object mapping CIDRs to lists of router IPs ({e}); {example}"
+                )
+            } else {
+                format!("not valid JSON ({e}); {example}")
+            },
         },
+        JsonError::Duplicate {
+            ref key, ref path, ..
+        } if path.is_empty() => at(key, "given twice; give each CIDR once"),
+        e => at(e.top_key().unwrap_or_default(), e.to_string()),
     })?;
     let mut routes: BTreeMap<Cidr, Vec<Host>> = BTreeMap::new();
     let mut seen: BTreeMap<Cidr, String> = BTreeMap::new();
@@ -182,13 +227,10 @@ pub fn parse(doc: &[u8]) -> Result<Spec, SpecError> {
             .parse()
             .map_err(|e: crate::types::ParseError| at(&key, e.0))?;
         if let Some(first) = seen.get(&cidr) {
+            // (The same spelling twice was refused while parsing.)
             return Err(at(
                 &key,
-                if *first == key {
-                    "given twice; give each CIDR once".to_string()
-                } else {
-                    format!("the same CIDR as \"{first}\"; give each CIDR once")
-                },
+                format!("the same CIDR as \"{first}\"; give each CIDR once"),
             ));
         }
         seen.insert(cidr, key.clone());
@@ -315,6 +357,12 @@ mod tests {
             ]
         );
         assert!(ok("{}").is_empty());
+        // Issue 14: an IPv4-mapped host is its IPv4 address.
+        let m = ok(r#"{"10.55.0.0/16": ["::ffff:10.33.20.142", {"ip": "::ffff:10.33.20.143"}]}"#);
+        assert_eq!(
+            m.ips().iter().map(ToString::to_string).collect::<Vec<_>>(),
+            ["10.33.20.142", "10.33.20.143"]
+        );
         // The JSON form reads back to the same spec.
         assert_eq!(ok(&s.to_json().to_string()), s);
     }
@@ -340,6 +388,8 @@ mod tests {
             (r#"{"10.55.16.0/24": [{"ip": "10.1.1.1", "check": "10.1.1.1:0"}]}"#, "\"check\": port 0"),
             (r#"{"10.55.16.0/24": ["10.1.1.1"], "10.55.16.0/24": ["10.1.1.2"]}"#, "key \"10.55.16.0/24\": given twice"),
             (r#"{"2001:db8::/56": ["fd00::1"], "2001:DB8::/56": ["fd00::2"]}"#, "key \"2001:DB8::/56\": the same CIDR as \"2001:db8::/56\""),
+            // Issue 14: a key given twice inside a router was the last one.
+            (r#"{"10.55.16.0/24": [{"ip": "10.1.1.1", "ip": "10.1.1.2"}]}"#, "key \"10.55.16.0/24\": the key \"ip\" is given twice in the object under \"10.55.16.0/24\" (line 1, column 42); give each key once"),
         ];
         for (doc, want) in cases {
             let got = err(doc);

@@ -21,6 +21,8 @@ use crate::types::Cidr;
 
 const OWNED: &str = "owned.json";
 const SPEC: &str = "spec.json";
+/// The format of `owned.json` this build reads (and `save_owned` writes).
+const OWNED_VERSION: u64 = 1;
 const TEMP_PREFIX: &str = ".tmp-";
 
 #[derive(Debug)]
@@ -246,8 +248,35 @@ impl StateDir {
             path: path.clone(),
             detail,
         };
-        let v: Value = serde_json::from_slice(&raw).map_err(|e| corrupt(e.to_string()))?;
-        let list = v
+        // Strict: a key given twice, another version or a key we do not
+        // write is a file we cannot vouch for, so it owns nothing only
+        // when it says so.
+        let v = spec::json::parse(&raw).map_err(|e| corrupt(e.to_string()))?;
+        let Value::Object(doc) = v else {
+            return Err(corrupt(format!(
+                "{v} is not an object like {{\"version\": 1, \"managed\": [...]}}"
+            )));
+        };
+        match doc.get("version") {
+            Some(n) if n == &json!(OWNED_VERSION) => {}
+            Some(other) => {
+                return Err(corrupt(format!(
+                    "version {other} is not one this vpc-router reads (it reads version \
+                     {OWNED_VERSION}); was it written by another version?"
+                )))
+            }
+            None => {
+                return Err(corrupt(format!(
+                    "no \"version\" (expected {OWNED_VERSION})"
+                )))
+            }
+        }
+        if let Some(k) = doc.keys().find(|k| *k != "version" && *k != "managed") {
+            return Err(corrupt(format!(
+                "unknown key \"{k}\"; the file holds only \"version\" and \"managed\""
+            )));
+        }
+        let list = doc
             .get("managed")
             .and_then(Value::as_array)
             .ok_or_else(|| corrupt("no \"managed\" list".into()))?;
@@ -357,22 +386,58 @@ mod tests {
     fn a_damaged_file_is_an_error_never_an_empty_set() {
         let p = dir("corrupt");
         let s = StateDir::open(&p).unwrap();
-        for bad in [
-            "{",
-            r#"{"version": 1}"#,
-            r#"{"managed": ["10.55.0.1/16"]}"#,
-            r#"{"managed": [1]}"#,
+        for (bad, why) in [
+            ("{", "EOF while parsing"),
+            (r#"{"version": 1}"#, "no \"managed\" list"),
+            (
+                r#"{"version": 1, "managed": ["10.55.0.1/16"]}"#,
+                "host bits",
+            ),
+            (
+                r#"{"version": 1, "managed": [1]}"#,
+                "1 is not a CIDR string",
+            ),
+            // Issue 14: these were read as "owns nothing" or as the last key.
+            (
+                r#"{"version": 1, "managed": ["10.55.0.0/16"], "managed": []}"#,
+                "the key \"managed\" is given twice",
+            ),
+            (
+                r#"{"version": 2, "managed": ["10.55.0.0/16"]}"#,
+                "version 2 is not one this vpc-router reads (it reads version 1)",
+            ),
+            (
+                r#"{"version": "1", "managed": []}"#,
+                "version \"1\" is not one",
+            ),
+            (r#"{"managed": []}"#, "no \"version\" (expected 1)"),
+            (
+                r#"{"version": 1, "managed": [], "owner": "x"}"#,
+                "unknown key \"owner\"",
+            ),
+            ("[]", "[] is not an object"),
         ] {
             fs::write(p.join(OWNED), bad).unwrap();
             let e = s.load_owned().unwrap_err().to_string();
             assert!(e.contains("owned.json is damaged"), "{bad}: {e}");
+            assert!(e.contains(why), "{bad}: {e}");
         }
-        fs::write(p.join(SPEC), "[]").unwrap();
-        assert!(s
-            .load_spec()
-            .unwrap_err()
-            .to_string()
-            .contains("spec.json is damaged"));
+        for (bad, why) in [
+            ("[]", "must be a JSON object"),
+            (
+                r#"{"10.55.0.0/16": ["10.33.20.142"], "10.55.0.0/16": []}"#,
+                "key \"10.55.0.0/16\": given twice",
+            ),
+            (
+                r#"{"10.55.0.0/16": [{"ip": "10.33.20.142", "ip": "10.33.20.143"}]}"#,
+                "the key \"ip\" is given twice",
+            ),
+        ] {
+            fs::write(p.join(SPEC), bad).unwrap();
+            let e = s.load_spec().unwrap_err().to_string();
+            assert!(e.contains("spec.json is damaged"), "{bad}: {e}");
+            assert!(e.contains(why), "{bad}: {e}");
+        }
         fs::remove_dir_all(&p).unwrap();
     }
 
@@ -424,7 +489,10 @@ mod tests {
         let p = dir("unsafe");
         fs::create_dir_all(&p).unwrap();
         fs::set_permissions(&p, fs::Permissions::from_mode(0o777)).unwrap();
-        let e = StateDir::open(&p).err().expect("refused").to_string();
+        let Err(e) = StateDir::open(&p) else {
+            panic!("a dir others may write to is refused")
+        };
+        let e = e.to_string();
         assert!(e.contains("is writable by others (mode 777)"), "{e}");
         assert!(e.contains(&format!("chmod 700 {}", p.display())), "{e}");
         // Nothing was written into it.

@@ -122,12 +122,19 @@ impl fmt::Display for Cidr {
     }
 }
 
-/// Parses an IP address given by the user, with a message that names it.
+/// Parses a router IP given by the user (`--ip`, the API's `router_ip`,
+/// spec hosts), with a message that names it. An IPv4-mapped IPv6 address
+/// (`::ffff:10.33.20.142`) is the IPv4 address it maps: EC2 knows the
+/// interface by that one, and would find none by the other.
 pub fn parse_ip(s: &str) -> Result<IpAddr, ParseError> {
-    s.parse().map_err(|_| {
+    let ip: IpAddr = s.parse().map_err(|_| {
         ParseError(format!(
             "'{s}' is not an IP address; expected an address such as 10.33.20.142"
         ))
+    })?;
+    Ok(match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
     })
 }
 
@@ -342,5 +349,18 @@ mod tests {
             .unwrap_err()
             .0
             .contains("'10.33.20' is not an IP address"));
+        // Issue 14: the mapped form reached EC2 as it was, and matched no
+        // interface.
+        assert_eq!(
+            parse_ip("::ffff:10.33.20.142").unwrap(),
+            "10.33.20.142".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            parse_ip("::FFFF:a21:148e").unwrap().to_string(),
+            "10.33.20.142"
+        );
+        // Not mapped: stays IPv6 (the deprecated compatible form too).
+        assert!(parse_ip("::10.33.20.142").unwrap().is_ipv6());
+        assert!(parse_ip("64:ff9b::a21:148e").unwrap().is_ipv6());
     }
 }

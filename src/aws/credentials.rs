@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Deserialize;
 
 use crate::aws::imds::Imds;
-use crate::aws::profile::{self, Profile};
+use crate::aws::profile::{self, Profile, ProfileError};
 use crate::aws::{Credentials, CredentialsError, CredentialsProvider, Env, Secret};
 use crate::http::AgentSettings;
 use crate::query::{self, form_body, XmlError};
@@ -45,15 +45,24 @@ pub fn default_chain(
         env.get("AWS_ACCESS_KEY_ID"),
         env.get("AWS_SECRET_ACCESS_KEY"),
         env.get("AWS_SESSION_TOKEN"),
-        ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"),
+        ENV_KEYS,
     )?
     .filter(|_| keys_from_env)
     {
         return Ok(Arc::new(Static(c)));
     }
-    let profile = profile::load(env, profile_flag).map_err(|e| CredentialsError::Provider {
-        source: "shared config files".into(),
-        detail: e.to_string(),
+    let profile = profile::load(env, profile_flag).map_err(|e| {
+        let source = "shared config files".to_string();
+        match e {
+            ProfileError::Malformed { .. } => CredentialsError::Invalid {
+                source,
+                detail: format!("{e}; fix that line (or remove it)"),
+            },
+            e => CredentialsError::Provider {
+                source,
+                detail: e.to_string(),
+            },
+        }
     })?;
     tried.push("shared config files");
     if let Some(p) = &profile {
@@ -63,14 +72,14 @@ pub fn default_chain(
             p.get("aws_access_key_id"),
             p.get("aws_secret_access_key"),
             p.get("aws_session_token"),
-            ("aws_access_key_id", "aws_secret_access_key"),
+            PROFILE_KEYS,
         )? {
             return Ok(Arc::new(Static(c)));
         }
         unsupported(p)?;
     }
     tried.push("web identity");
-    if let Some(w) = WebIdentity::configured(env, profile.as_ref(), region) {
+    if let Some(w) = WebIdentity::configured(env, profile.as_ref(), region)? {
         return Ok(Arc::new(Cached::new(w)));
     }
     tried.push("container credentials");
@@ -84,15 +93,45 @@ pub fn default_chain(
     Ok(Arc::new(Nothing(tried.join(", ") + " (disabled)")))
 }
 
+/// The names of the key ID, the secret and the session token, where they
+/// come from.
+const ENV_KEYS: [&str; 3] = [
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+];
+const PROFILE_KEYS: [&str; 3] = [
+    "aws_access_key_id",
+    "aws_secret_access_key",
+    "aws_session_token",
+];
+
 /// Long-term or session keys given directly. One of the pair without the
-/// other is an error rather than a silent fall-through to another source.
+/// other is an error rather than a silent fall-through to another source;
+/// so is a control character in any of them (a pasted CR, an escape), which
+/// could only fail every signed request, as a network error, after retries.
 fn static_keys(
     source: &str,
     key: Option<&str>,
     secret: Option<&str>,
     token: Option<&str>,
-    names: (&str, &str),
+    names: [&str; 3],
 ) -> Result<Option<Credentials>, CredentialsError> {
+    for (value, name) in [key, secret, token].into_iter().zip(names) {
+        let Some(at) = value.and_then(|v| v.chars().position(char::is_control)) else {
+            continue;
+        };
+        // The value is not shown: it may be a secret.
+        return Err(CredentialsError::Invalid {
+            source: source.to_string(),
+            detail: format!(
+                "{name} contains a control character (at character {}); set it again \
+                 without it (a line copied from a Windows file carries a CR)",
+                at + 1
+            ),
+        });
+    }
+    let names = (names[0], names[1]);
     match (key, secret) {
         (Some(k), Some(s)) => Ok(Some(Credentials {
             access_key_id: k.to_string(),
@@ -223,7 +262,10 @@ fn agent(proxy: Option<String>) -> ureq::Agent {
         .proxy(proxy.and_then(|p| match ureq::Proxy::new(&p) {
             Ok(proxy) => Some(proxy),
             Err(e) => {
-                crate::warn!("not using the proxy '{p}' for a credentials endpoint: {e}");
+                crate::warn!(
+                    "not using the proxy '{}' for a credentials endpoint: {e}",
+                    crate::aws::redact_url(&p)
+                );
                 None
             }
         }))
@@ -236,15 +278,19 @@ struct WebIdentity {
     role_arn: String,
     session_name: Option<String>,
     endpoint: String,
+    /// The endpoint for messages: user-info redacted.
+    shown: String,
     agent: ureq::Agent,
 }
 
 impl WebIdentity {
+    /// `None` when web identity is not configured; an error when it is,
+    /// with an STS endpoint that is not a URL.
     fn configured(
         env: &Env,
         profile: Option<&Profile>,
         region: Option<&Region>,
-    ) -> Option<WebIdentity> {
+    ) -> Result<Option<WebIdentity>, CredentialsError> {
         let (token_file, role_arn, session_name) = match (
             env.get("AWS_WEB_IDENTITY_TOKEN_FILE"),
             env.get("AWS_ROLE_ARN"),
@@ -255,31 +301,44 @@ impl WebIdentity {
                 env.get("AWS_ROLE_SESSION_NAME").map(str::to_string),
             ),
             _ => {
-                let p = profile?;
-                (
-                    p.get("web_identity_token_file")?.to_string(),
-                    p.get("role_arn")?.to_string(),
-                    p.get("role_session_name").map(str::to_string),
-                )
+                let from_profile = profile.and_then(|p| {
+                    Some((
+                        p.get("web_identity_token_file")?.to_string(),
+                        p.get("role_arn")?.to_string(),
+                        p.get("role_session_name").map(str::to_string),
+                    ))
+                });
+                match from_profile {
+                    Some(found) => found,
+                    None => return Ok(None),
+                }
             }
         };
-        let endpoint = env
-            .get("AWS_ENDPOINT_URL_STS")
-            .or_else(|| env.get("AWS_ENDPOINT_URL"))
-            .map(|u| u.trim_end_matches('/').to_string())
+        let given = ["AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL"]
+            .into_iter()
+            .find_map(|var| env.get(var).map(|url| (var, url)));
+        if let Some((var, url)) = given {
+            crate::aws::check_url(url).map_err(|e| CredentialsError::Invalid {
+                source: format!("web identity ({role_arn})"),
+                detail: format!("{var}: {e}"),
+            })?;
+        }
+        let endpoint = given
+            .map(|(_, u)| u.trim_end_matches('/').to_string())
             .unwrap_or_else(|| match region {
                 Some(r) if r.is_china() => format!("https://sts.{r}.amazonaws.com.cn"),
                 Some(r) => format!("https://sts.{r}.amazonaws.com"),
                 None => "https://sts.amazonaws.com".into(),
             });
         let proxy = crate::aws::proxy_for(env, &endpoint);
-        Some(WebIdentity {
+        Ok(Some(WebIdentity {
             token_file,
             role_arn,
             session_name,
+            shown: crate::aws::redact_url(&endpoint),
             endpoint,
             agent: agent(proxy),
-        })
+        }))
     }
 }
 
@@ -318,12 +377,12 @@ impl Fetch for WebIdentity {
                 "application/x-www-form-urlencoded; charset=utf-8",
             )
             .send(body.as_bytes())
-            .map_err(|e| unreachable(&source, &format!("STS at {}", self.endpoint), e))?;
+            .map_err(|e| unreachable(&source, &format!("STS at {}", self.shown), e))?;
         let status = resp.status().as_u16();
         let text = resp
             .body_mut()
             .read_to_string()
-            .map_err(|e| unreachable(&source, &format!("STS at {}", self.endpoint), e))?;
+            .map_err(|e| unreachable(&source, &format!("STS at {}", self.shown), e))?;
         if status != 200 {
             return Err(provider_err(match query::error_body(&text) {
                 Some(e) => format!(

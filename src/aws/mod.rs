@@ -98,6 +98,10 @@ pub enum CredentialsError {
     Provider { source: String, detail: String },
     /// A provider's endpoint could not be reached.
     Transport { source: String, detail: String },
+    /// The configuration cannot work as given (a control character in a
+    /// key, a malformed shared file, an endpoint that is not a URL): a
+    /// usage error, found at start, never retried.
+    Invalid { source: String, detail: String },
 }
 
 impl fmt::Display for CredentialsError {
@@ -118,6 +122,9 @@ impl fmt::Display for CredentialsError {
                     "credentials from {source} could not be fetched: {detail}"
                 )
             }
+            CredentialsError::Invalid { source, detail } => {
+                write!(f, "credentials from {source} cannot be used: {detail}")
+            }
         }
     }
 }
@@ -130,14 +137,70 @@ pub trait CredentialsProvider: Send + Sync {
     fn credentials(&self, now: SystemTime) -> Result<Credentials, CredentialsError>;
 }
 
-/// The EC2 endpoint: `--endpoint-url`, else `AWS_ENDPOINT_URL_EC2`, else
-/// `AWS_ENDPOINT_URL`, else the region's public endpoint.
-pub fn ec2_endpoint(flag: Option<&str>, env: &Env, region: &Region) -> String {
-    if let Some(url) = flag
-        .or_else(|| env.get("AWS_ENDPOINT_URL_EC2"))
-        .or_else(|| env.get("AWS_ENDPOINT_URL"))
-    {
-        return url.trim_end_matches('/').to_string();
+/// The EC2 endpoint given by `--endpoint-url`, else `AWS_ENDPOINT_URL_EC2`,
+/// else `AWS_ENDPOINT_URL`, checked and without a trailing slash; `None`
+/// when none is set (the region's public endpoint is used). The error
+/// names where the URL came from and shows it with its user-info redacted.
+pub fn endpoint_override(flag: Option<&str>, env: &Env) -> Result<Option<String>, String> {
+    let given = match flag {
+        Some(url) => Some(("--endpoint-url", url)),
+        None => ["AWS_ENDPOINT_URL_EC2", "AWS_ENDPOINT_URL"]
+            .into_iter()
+            .find_map(|var| env.get(var).map(|url| (var, url))),
+    };
+    match given {
+        None => Ok(None),
+        Some((from, url)) => {
+            check_url(url).map_err(|e| format!("{from}: {e}"))?;
+            Ok(Some(url.trim_end_matches('/').to_string()))
+        }
+    }
+}
+
+/// An endpoint URL vpc-router can use: `http://` or `https://`, a host,
+/// and no whitespace or control characters. The message shows the URL
+/// redacted and says what would be right.
+pub fn check_url(url: &str) -> Result<(), String> {
+    let shown = redact_url(url);
+    if url.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(format!(
+            "'{shown}' contains a space or a control character; give a URL such as \
+             http://127.0.0.1:5000"
+        ));
+    }
+    let ok = (url.starts_with("http://") || url.starts_with("https://"))
+        && url.split_once("://").is_some_and(|(_, rest)| {
+            let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+            let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+            !host.is_empty()
+        });
+    if !ok {
+        return Err(format!(
+            "'{shown}' is not an http:// or https:// URL (e.g. http://127.0.0.1:5000)"
+        ));
+    }
+    Ok(())
+}
+
+/// `url` as it may be shown: a user name and password in it
+/// (`http://user:pass@host`) become `***`. Every message, report and
+/// status shows endpoints through this; requests use the URL as given.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..end].rfind('@') {
+        Some(at) => format!("{scheme}://***{}", &rest[at..]),
+        None => url.to_string(),
+    }
+}
+
+/// The EC2 endpoint: the override ([`endpoint_override`]), else the
+/// region's public endpoint.
+pub fn ec2_endpoint(given: Option<String>, region: &Region) -> String {
+    if let Some(url) = given {
+        return url;
     }
     let suffix = if region.is_china() {
         "amazonaws.com.cn"
@@ -197,28 +260,85 @@ mod tests {
         let r: Region = "us-east-1".parse().unwrap();
         let cn: Region = "cn-north-1".parse().unwrap();
         let none = Env::default();
+        let ep = |flag: Option<&str>, env: &Env, region: &Region| {
+            ec2_endpoint(endpoint_override(flag, env).unwrap(), region)
+        };
+        assert_eq!(ep(None, &none, &r), "https://ec2.us-east-1.amazonaws.com");
         assert_eq!(
-            ec2_endpoint(None, &none, &r),
-            "https://ec2.us-east-1.amazonaws.com"
-        );
-        assert_eq!(
-            ec2_endpoint(None, &none, &cn),
+            ep(None, &none, &cn),
             "https://ec2.cn-north-1.amazonaws.com.cn"
         );
         let env = Env::from_pairs([
             ("AWS_ENDPOINT_URL", "http://127.0.0.1:1/"),
             ("AWS_ENDPOINT_URL_EC2", "http://127.0.0.1:2"),
         ]);
-        assert_eq!(ec2_endpoint(None, &env, &r), "http://127.0.0.1:2");
+        assert_eq!(ep(None, &env, &r), "http://127.0.0.1:2");
         assert_eq!(
-            ec2_endpoint(Some("http://127.0.0.1:3"), &env, &r),
+            ep(Some("http://127.0.0.1:3"), &env, &r),
             "http://127.0.0.1:3"
         );
         let env = Env::from_pairs([
             ("AWS_ENDPOINT_URL", "http://127.0.0.1:1/"),
             ("AWS_ENDPOINT_URL_EC2", ""),
         ]);
-        assert_eq!(ec2_endpoint(None, &env, &r), "http://127.0.0.1:1");
+        assert_eq!(ep(None, &env, &r), "http://127.0.0.1:1");
+    }
+
+    // Issue 14: a bad URL in the environment was retried as a network
+    // error; now it is refused at start, naming the variable.
+    #[test]
+    fn an_endpoint_from_the_environment_is_checked_like_the_flag() {
+        let cases = [
+            (
+                "AWS_ENDPOINT_URL_EC2",
+                "ftp://user:pw@127.0.0.1/",
+                "AWS_ENDPOINT_URL_EC2: 'ftp://***@127.0.0.1/' is not an http:// or https:// URL",
+            ),
+            (
+                "AWS_ENDPOINT_URL",
+                "http://",
+                "AWS_ENDPOINT_URL: 'http://' is not an http:// or https:// URL",
+            ),
+            (
+                "AWS_ENDPOINT_URL",
+                "http://u:p@/x",
+                "AWS_ENDPOINT_URL: 'http://***@/x' is not an http",
+            ),
+            (
+                "AWS_ENDPOINT_URL_EC2",
+                "http://127.0.0.1:5000\r",
+                "AWS_ENDPOINT_URL_EC2: 'http://127.0.0.1:5000\r' contains a space or a control",
+            ),
+        ];
+        for (var, url, want) in cases {
+            let env = Env::from_pairs([(var, url)]);
+            let e = endpoint_override(None, &env).unwrap_err();
+            assert!(e.starts_with(want), "{url:?}: {e}");
+        }
+        let bad = Env::from_pairs([("AWS_ENDPOINT_URL_EC2", "ftp://x")]);
+        // The flag wins, so the variable is not looked at.
+        assert_eq!(
+            endpoint_override(Some("http://127.0.0.1:3/"), &bad).unwrap(),
+            Some("http://127.0.0.1:3".into())
+        );
+    }
+
+    // Issue 14: a password in the endpoint URL was printed in errors, in
+    // --output json and in the daemon's status.
+    #[test]
+    fn user_info_is_redacted_from_shown_urls() {
+        for (url, shown) in [
+            (
+                "http://user:pass@127.0.0.1:5000",
+                "http://***@127.0.0.1:5000",
+            ),
+            ("https://a@b@host/p@th?q=@", "https://***@host/p@th?q=@"),
+            ("https://host/p@th", "https://host/p@th"),
+            ("http://127.0.0.1:5000", "http://127.0.0.1:5000"),
+            ("not a url", "not a url"),
+        ] {
+            assert_eq!(redact_url(url), shown, "{url}");
+        }
     }
 
     #[test]

@@ -33,6 +33,13 @@ pub enum ProfileError {
     Unreadable { path: PathBuf, detail: String },
     /// A profile named explicitly (`--profile`, `AWS_PROFILE`) is in neither file.
     NotFound { name: String, paths: Vec<PathBuf> },
+    /// A line that is neither a section header, a setting, a comment nor a
+    /// continuation: the file is not what the AWS tools would read.
+    Malformed {
+        path: PathBuf,
+        line: usize,
+        detail: String,
+    },
 }
 
 impl fmt::Display for ProfileError {
@@ -48,6 +55,9 @@ impl fmt::Display for ProfileError {
                     "profile '{name}' is in neither {}; check --profile / AWS_PROFILE",
                     paths.join(" nor ")
                 )
+            }
+            ProfileError::Malformed { path, line, detail } => {
+                write!(f, "{}, line {line}: {detail}", path.display())
             }
         }
     }
@@ -131,7 +141,13 @@ type Sections = HashMap<String, HashMap<String, String>>;
 /// Reads an INI file; `None` if it does not exist.
 fn read(path: &Path) -> Result<Option<Sections>, ProfileError> {
     match std::fs::read_to_string(path) {
-        Ok(text) => Ok(Some(parse(&text))),
+        Ok(text) => parse(&text)
+            .map(Some)
+            .map_err(|(line, detail)| ProfileError::Malformed {
+                path: path.to_path_buf(),
+                line,
+                detail,
+            }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(ProfileError::Unreadable {
             path: path.to_path_buf(),
@@ -143,18 +159,30 @@ fn read(path: &Path) -> Result<Option<Sections>, ProfileError> {
 /// The AWS dialect of INI: `[section]`, `key = value`, `#` and `;` comment
 /// lines. Indented lines continue a nested setting (`s3 =` followed by
 /// indented keys); they belong to services we do not use, so they are
-/// skipped.
-fn parse(text: &str) -> Sections {
+/// skipped. Anything else is an error with its line number (1-based), as
+/// the AWS CLI refuses such a file too: skipping it would turn a typo into
+/// "no credentials found". A setting line is never quoted in the message:
+/// it may hold a secret.
+fn parse(text: &str) -> Result<Sections, (usize, String)> {
     let mut sections: Sections = HashMap::new();
     let mut current: Option<String> = None;
-    for raw in text.lines() {
+    for (i, raw) in text.lines().enumerate() {
+        let n = i + 1;
         let line = raw.trim();
         if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
             continue;
         }
-        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-            // "[profile  prod]" and "[ prod ]" are the same section.
-            let name = name.split_whitespace().collect::<Vec<_>>().join(" ");
+        if let Some(rest) = line.strip_prefix('[') {
+            let name = section_name(rest).ok_or_else(|| {
+                let shown: String = line.chars().take(60).collect();
+                (
+                    n,
+                    format!(
+                        "'{shown}' is not a section header; write [default], [NAME] or \
+                         [profile NAME]"
+                    ),
+                )
+            })?;
             sections.entry(name.clone()).or_default();
             current = Some(name);
             continue;
@@ -162,15 +190,43 @@ fn parse(text: &str) -> Sections {
         if raw.starts_with([' ', '\t']) {
             continue;
         }
-        let (Some(section), Some((k, v))) = (&current, line.split_once('=')) else {
-            continue;
+        let Some((k, v)) = line.split_once('=') else {
+            return Err((
+                n,
+                "is neither a [section] header nor a setting (key = value), and is not a \
+                 # comment"
+                    .into(),
+            ));
+        };
+        let k = k.trim();
+        if k.is_empty() {
+            return Err((n, "a setting with no name before its '='".into()));
+        }
+        let Some(section) = &current else {
+            return Err((
+                n,
+                format!("the setting '{k}' comes before any [section] header; put it under one"),
+            ));
         };
         sections
             .entry(section.clone())
             .or_default()
-            .insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+            .insert(k.to_ascii_lowercase(), v.trim().to_string());
     }
-    sections
+    Ok(sections)
+}
+
+/// The name of a section from what follows its `[`: up to the `]`, which
+/// only a comment may follow; `None` if there is no name or no `]`.
+fn section_name(rest: &str) -> Option<String> {
+    let (name, after) = rest.split_once(']')?;
+    let after = after.trim();
+    if !(after.is_empty() || after.starts_with('#') || after.starts_with(';')) {
+        return None;
+    }
+    // "[profile  prod]" and "[ prod ]" are the same section.
+    let name = name.split_whitespace().collect::<Vec<_>>().join(" ");
+    (!name.is_empty()).then_some(name)
 }
 
 #[cfg(test)]
@@ -255,6 +311,79 @@ web_identity_token_file = /var/run/token
         // No files at all is fine too.
         let env = Env::from_pairs([("HOME", "/nonexistent-vpc-router-home")]);
         assert_eq!(load(&env, None).unwrap(), None);
+    }
+
+    // Issue 14: a malformed line was skipped, and the profile it broke
+    // ended in "no credentials found".
+    #[test]
+    fn a_malformed_line_is_an_error_that_names_the_file_and_line() {
+        let cases = [
+            (
+                "[default\naws_access_key_id = AKID\n",
+                1,
+                "'[default' is not a section header; write [default], [NAME] or [profile NAME]",
+            ),
+            ("[]\n", 1, "'[]' is not a section header"),
+            (
+                "[default] region\n",
+                1,
+                "'[default] region' is not a section header",
+            ),
+            (
+                "# keys\n[default]\naws_secret_access_key wJalrXUtnFEMI\n",
+                3,
+                "is neither a [section] header nor a setting (key = value)",
+            ),
+            (
+                "[default]\n= x\n",
+                2,
+                "a setting with no name before its '='",
+            ),
+            (
+                "region = us-east-1\n[default]\n",
+                1,
+                "the setting 'region' comes before any [section] header",
+            ),
+        ];
+        for (i, (text, line, want)) in cases.into_iter().enumerate() {
+            let (env, d) = files(&format!("malformed{i}"), text, "");
+            let err = load(&env, None).unwrap_err();
+            let path = d.join(".aws/credentials");
+            let msg = err.to_string();
+            assert_eq!(
+                err,
+                ProfileError::Malformed {
+                    path: path.clone(),
+                    line,
+                    detail: err_detail(&err),
+                },
+                "{text:?}"
+            );
+            assert!(
+                msg.starts_with(&format!("{}, line {line}: ", path.display())),
+                "{msg}"
+            );
+            assert!(msg.contains(want), "{text:?}: {msg}");
+            // A secret on a broken line is never quoted.
+            assert!(!msg.contains("wJalr"), "{msg}");
+        }
+        // A comment after a header is fine, as for the AWS CLI.
+        let (env, _d) = files(
+            "header-comment",
+            "[default] # main\nregion = eu-west-1\n",
+            "",
+        );
+        assert_eq!(
+            load(&env, None).unwrap().unwrap().get("region"),
+            Some("eu-west-1")
+        );
+    }
+
+    fn err_detail(e: &ProfileError) -> String {
+        match e {
+            ProfileError::Malformed { detail, .. } => detail.clone(),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -64,16 +64,7 @@ fn aws(g: &Given) -> Result<AwsArgs, ConfigError> {
         aws.vpc = Some(typed("vpc", v)?);
     }
     if let Some(url) = g.one("endpoint-url") {
-        let ok = (url.starts_with("http://") || url.starts_with("https://"))
-            && url
-                .split_once("://")
-                .is_some_and(|(_, rest)| !rest.is_empty() && !rest.starts_with('/'));
-        if !ok {
-            return Err(bad(
-                "endpoint-url",
-                format!("'{url}' is not an http:// or https:// URL (e.g. http://127.0.0.1:5000)"),
-            ));
-        }
+        crate::aws::check_url(url).map_err(|e| bad("endpoint-url", e))?;
         aws.endpoint_url = Some(url.to_string());
     }
     if let Some(p) = g.one("profile") {
@@ -215,7 +206,9 @@ fn daemon(g: &Given, mode: Option<Mode>) -> Result<DaemonArgs, ConfigError> {
     };
     let address = match g.one("address") {
         None | Some("localhost") => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        Some(a) => parse_ip(a).map_err(|_| {
+        // Not a router IP: parsed as written (parse_ip would turn a mapped
+        // address into IPv4).
+        Some(a) => a.parse::<IpAddr>().map_err(|_| {
             bad(
                 "address",
                 format!("'{a}' is not an IP address to listen on; e.g. 127.0.0.1 or 0.0.0.0"),
@@ -273,6 +266,7 @@ fn daemon(g: &Given, mode: Option<Mode>) -> Result<DaemonArgs, ConfigError> {
         route_tables: tables(g)?,
         max_connections,
         request_timeout,
+        allow_api_force: g.has("allow-api-force"),
         spec,
     })
 }

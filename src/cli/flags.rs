@@ -491,6 +491,14 @@ pub static FLAGS: &[Flag] = &[
         ..ROW
     },
     Flag {
+        long: "allow-api-force",
+        goes_with: Uses::DAEMON,
+        section: Section::Daemon,
+        help: "let API requests use force (replace or delete gateway and propagated \
+               routes); without it such a request gets 403",
+        ..ROW
+    },
+    Flag {
         long: "max-connections",
         value: Some("N"),
         goes_with: Uses::DAEMONS,

@@ -229,7 +229,8 @@ const EXIT_CODES: &str = "
 EXIT CODES
   0  success (for show: the route is in every table)
   1  the route is missing from at least one table (show, del)
-  2  usage error or invalid input (bad argument, IP not in the VPC,
+  2  usage error or invalid input (bad argument, bad endpoint URL or key
+     in the environment, malformed ~/.aws file, IP not in the VPC,
      unknown route table, no region or VPC)
   3  AWS API error (credentials, permissions, not found, throttled
      beyond retries), in at least one table

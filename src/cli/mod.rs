@@ -223,6 +223,19 @@ mod tests {
         assert!(daemon("-d -a 10.0.0.5 --insecure-no-auth")
             .auth_token_file
             .is_none());
+        // Issue 14: force over the API is the operator's choice.
+        assert!(!daemon("-d").allow_api_force);
+        assert!(daemon("-d --allow-api-force").allow_api_force);
+        assert!(parse_str("-d -m http --state-dir s --allow-api-force")
+            .unwrap_err()
+            .starts_with("--allow-api-force: only goes with -d without -m"));
+        // The address is parsed as written: a mapped one stays IPv6.
+        assert_eq!(
+            daemon("-d -a ::ffff:127.0.0.1 --insecure-no-auth")
+                .address
+                .to_string(),
+            "::ffff:127.0.0.1"
+        );
     }
 
     #[test]
@@ -546,6 +559,7 @@ mod tests {
             "--workers",
             "--auth-token-file",
             "--insecure-no-auth",
+            "--allow-api-force",
             "--max-connections",
             "--request-timeout",
             "--file",
@@ -624,6 +638,7 @@ mod tests {
                 route_tables: vec![],
                 max_connections: DEFAULT_MAX_CONNECTIONS,
                 request_timeout: DEFAULT_REQUEST_TIMEOUT,
+                allow_api_force: false,
                 spec: None,
             }))
         };

@@ -170,6 +170,7 @@ pub fn run(config: &Config, args: &DaemonArgs, env: &Env, clock: Clock) -> Resul
         endpoint,
         default_tables: args.route_tables.clone(),
         token,
+        allow_api_force: args.allow_api_force,
         workers: args.workers,
         metrics: metrics.clone(),
         clock,

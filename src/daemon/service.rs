@@ -152,6 +152,8 @@ pub struct Service {
     /// Tables a request works on when it names none (`--route-table`).
     pub default_tables: Vec<RouteTableId>,
     pub token: Option<Token>,
+    /// `--allow-api-force`: whether a request may carry `force`.
+    pub allow_api_force: bool,
     pub workers: usize,
     pub metrics: Arc<Metrics>,
     pub clock: Clock,
@@ -379,6 +381,18 @@ impl Service {
     }
 
     fn route(&self, call: RouteCall) -> Answer {
+        // force replaces or deletes a gateway's route: the operator, not
+        // any process that reaches the port, decides whether the API may.
+        if call.force && !self.allow_api_force {
+            return error_answer(
+                403,
+                Some("force"),
+                "force is off for API requests: this daemon was started without \
+                 --allow-api-force; send the request without force, or restart the daemon \
+                 with --allow-api-force to let clients replace or delete gateway and \
+                 propagated routes",
+            );
+        }
         let tables = if call.route_tables.is_empty() {
             self.default_tables.clone()
         } else {

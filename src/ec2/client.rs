@@ -63,6 +63,8 @@ pub struct HttpEc2 {
     agent: ureq::Agent,
     settings: ClientSettings,
     url: String,
+    /// The endpoint as messages and the status show it: user-info redacted.
+    shown: String,
     host: String,
     creds: Arc<dyn CredentialsProvider>,
     clock: Clock,
@@ -85,6 +87,7 @@ impl HttpEc2 {
             .max_idle(32)
             .build();
         let url = format!("{}/", settings.endpoint);
+        let shown = crate::aws::redact_url(&settings.endpoint);
         let host = host_of(&settings.endpoint);
         let seed = clock
             .now()
@@ -95,6 +98,7 @@ impl HttpEc2 {
             agent,
             settings,
             url,
+            shown,
             host,
             creds,
             clock,
@@ -115,8 +119,9 @@ impl HttpEc2 {
         self
     }
 
+    /// The endpoint as it may be shown (a password in it redacted).
     pub fn endpoint(&self) -> &str {
-        &self.settings.endpoint
+        &self.shown
     }
 
     /// Sends one action with retries and returns the body of the successful
@@ -164,6 +169,7 @@ impl HttpEc2 {
                     timed_out,
                     reached,
                 }) => {
+                    let detail = self.scrub(detail);
                     debug!(
                         "EC2 {action}: {detail} after {} ms (attempt {attempt})",
                         started.elapsed().as_millis()
@@ -171,7 +177,7 @@ impl HttpEc2 {
                     maybe_applied |= reached;
                     let error = Ec2Error::Transport {
                         action,
-                        endpoint: self.settings.endpoint.clone(),
+                        endpoint: self.shown.clone(),
                         detail,
                         timed_out,
                         attempts: attempt,
@@ -220,6 +226,24 @@ impl HttpEc2 {
             });
         }
         result
+    }
+
+    /// A transport error's text with the endpoint's user-info, should
+    /// the HTTP library quote the URL, redacted.
+    fn scrub(&self, detail: String) -> String {
+        if self.shown == self.settings.endpoint {
+            return detail;
+        }
+        let rest = self
+            .settings
+            .endpoint
+            .split_once("://")
+            .map_or("", |(_, r)| r);
+        let userinfo = rest.split('/').next().unwrap_or("").rsplit_once('@');
+        match userinfo {
+            Some((info, _)) if !info.is_empty() => detail.replace(&format!("{info}@"), "***@"),
+            _ => detail,
+        }
     }
 
     /// One signed attempt.
@@ -537,6 +561,9 @@ fn transport_failure(e: ureq::Error) -> Failure {
 fn host_of(endpoint: &str) -> String {
     let rest = endpoint.split_once("://").map_or(endpoint, |(_, r)| r);
     let authority = rest.split('/').next().unwrap_or(rest);
+    // User-info is never part of the Host header: a password given in the
+    // URL must not travel (and be signed) as the host.
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
     // Default ports are not sent in the Host header, so they are not signed.
     authority
         .strip_suffix(":443")
@@ -576,6 +603,7 @@ mod tests {
         assert_eq!(host_of("https://ec2.example:443"), "ec2.example");
         assert_eq!(host_of("http://localhost:80/base"), "localhost");
         assert_eq!(host_of("https://h:80"), "h:80");
+        assert_eq!(host_of("http://user:pass@127.0.0.1:80/"), "127.0.0.1");
     }
 
     #[test]

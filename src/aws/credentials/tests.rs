@@ -361,3 +361,89 @@ fn an_explicit_profile_beats_environment_keys_but_aws_profile_does_not() {
     let c = chain(&e, Some("prod")).unwrap().credentials(t0()).unwrap();
     assert_eq!(c.access_key_id, "AKIDPROD");
 }
+
+// Issue 14: a control character in a key failed every signed request as a
+// network error (exit 4, after retries); it is a usage error at start.
+#[test]
+fn a_control_character_in_a_key_is_refused_at_once_without_showing_it() {
+    for (var, value) in [
+        ("AWS_ACCESS_KEY_ID", "AKID\u{1b}[31mENV"),
+        ("AWS_SECRET_ACCESS_KEY", "env-secret\r"),
+        ("AWS_SESSION_TOKEN", "tok\nen"),
+    ] {
+        let mut pairs = vec![
+            ("AWS_ACCESS_KEY_ID", "AKIDENV"),
+            ("AWS_SECRET_ACCESS_KEY", "env-secret"),
+        ];
+        pairs.retain(|(k, _)| *k != var);
+        pairs.push((var, value));
+        let err = chain(&env(&pairs), None).err().unwrap();
+        let CredentialsError::Invalid { source, detail } = &err else {
+            panic!("{err:?}");
+        };
+        assert_eq!(source, "environment");
+        assert!(
+            detail.starts_with(&format!("{var} contains a control character (at character")),
+            "{detail}"
+        );
+        assert!(!err.to_string().contains("env-secret"), "{err}");
+    }
+    let creds = temp(
+        "credentials-cr",
+        "[default]\naws_access_key_id = AKID\u{7}X\naws_secret_access_key = s\n",
+    );
+    let e = env(&[("AWS_SHARED_CREDENTIALS_FILE", creds.to_str().unwrap())]);
+    let err = chain(&e, None).err().unwrap();
+    assert!(
+        matches!(&err, CredentialsError::Invalid { source, detail }
+            if source == "profile default" && detail.starts_with("aws_access_key_id contains a control character (at character 5)")),
+        "{err:?}"
+    );
+}
+
+// Issue 14: a malformed shared file was skipped and the error said "no
+// credentials found".
+#[test]
+fn a_malformed_shared_file_names_the_file_and_line() {
+    let creds = temp(
+        "credentials-bad",
+        "[default]\naws_access_key_id = AKID\naws_secret_access_key wJalr\n",
+    );
+    let e = env(&[("AWS_SHARED_CREDENTIALS_FILE", creds.to_str().unwrap())]);
+    let err = chain(&e, None).err().unwrap();
+    assert!(matches!(err, CredentialsError::Invalid { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with(&format!(
+            "credentials from shared config files cannot be used: {}, line 3: is neither",
+            creds.display()
+        )),
+        "{msg}"
+    );
+    assert!(!msg.contains("wJalr"), "{msg}");
+}
+
+// Issue 14: an STS endpoint that is not a URL is refused at start, and one
+// with a password in it is shown redacted.
+#[test]
+fn the_sts_endpoint_is_checked_and_redacted() {
+    let token = temp("token-sts", "header.payload.sig");
+    let base = [
+        ("AWS_WEB_IDENTITY_TOKEN_FILE", token.to_str().unwrap()),
+        ("AWS_ROLE_ARN", "arn:aws:iam::1:role/x"),
+    ];
+    let mut pairs = base.to_vec();
+    pairs.push(("AWS_ENDPOINT_URL_STS", "ftp://u:pw@127.0.0.1"));
+    let err = chain(&env(&pairs), None).err().unwrap().to_string();
+    assert_eq!(
+        err,
+        "credentials from web identity (arn:aws:iam::1:role/x) cannot be used: \
+         AWS_ENDPOINT_URL_STS: 'ftp://***@127.0.0.1' is not an http:// or https:// URL \
+         (e.g. http://127.0.0.1:5000)"
+    );
+    let mut pairs = base.to_vec();
+    pairs.push(("AWS_ENDPOINT_URL_STS", "http://u:secretpw@127.0.0.1:9"));
+    let err = get(&env(&pairs)).unwrap_err().to_string();
+    assert!(err.contains("STS at http://***@127.0.0.1:9"), "{err}");
+    assert!(!err.contains("secretpw"), "{err}");
+}

@@ -37,6 +37,7 @@ fn service(ec2: Arc<dyn Ec2 + Send + Sync>, token: Option<&str>) -> Service {
         endpoint: "http://127.0.0.1:1".into(),
         default_tables: Vec::new(),
         token: token.map(|t| Token::new(t.as_bytes()).unwrap()),
+        allow_api_force: false,
         workers: 4,
         metrics: Arc::new(Metrics::new(
             UNIX_EPOCH + Duration::from_secs(1_700_000_000),
