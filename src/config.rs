@@ -81,13 +81,42 @@ pub struct DaemonArgs {
     pub allow_api_force: bool,
     /// `-m`: desired-state routing from a spec.
     pub spec: Option<SpecSettings>,
+    /// `--etcd-endpoints`: leader election (and with `-m etcd`, the spec)
+    /// through etcd.
+    pub etcd: Option<EtcdArgs>,
 }
 
-/// `-d -m configfile|http`.
+/// How to reach etcd and what to keep there (`--etcd-...`). Files are read
+/// when the daemon starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EtcdArgs {
+    /// `http://` or `https://` URLs, tried in order.
+    pub endpoints: Vec<String>,
+    /// Every key vpc-router uses starts with it (`/vpc-router/`).
+    pub prefix: String,
+    /// The leadership lease, in whole seconds.
+    pub lease_ttl: Duration,
+    pub cacert: Option<PathBuf>,
+    /// A client certificate and its key, for mutual TLS.
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    pub user: Option<String>,
+    pub password_file: Option<PathBuf>,
+    /// How this daemon is named to the others (default: host name and
+    /// API address).
+    pub name: Option<String>,
+}
+
+pub const DEFAULT_ETCD_PREFIX: &str = "/vpc-router/";
+pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(5);
+
+/// `-d -m configfile|http|etcd`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpecSettings {
     pub source: SpecSource,
-    pub state_dir: PathBuf,
+    /// Where owned CIDRs (and the http spec) are kept; with etcd, ownership
+    /// is kept there instead and this is optional.
+    pub state_dir: Option<PathBuf>,
     pub scope: TableScope,
     pub options: crate::reconcile::plan::Options,
     /// A pass every this often (none: only on spec changes).
@@ -113,6 +142,8 @@ pub enum SpecSource {
     File(PathBuf),
     /// `-m http`: `POST /route_spec`, persisted in the state dir.
     Http,
+    /// `-m etcd`: the key `<prefix>spec`, watched.
+    Etcd,
 }
 
 pub use crate::reconcile::pass::TableScope;

@@ -6,7 +6,9 @@
 
 use std::time::Duration;
 
-use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
+use ureq::tls::{
+    parse_pem, Certificate, ClientCert, PemItem, PrivateKey, RootCerts, TlsConfig, TlsProvider,
+};
 
 /// The `User-Agent` vpc-router sends where it names itself.
 pub const USER_AGENT: &str = concat!("vpc-router/", env!("CARGO_PKG_VERSION"));
@@ -25,6 +27,62 @@ pub struct AgentSettings {
     pub max_idle: Option<usize>,
     /// `None` sends ureq's own `User-Agent`.
     pub user_agent: Option<&'static str>,
+    /// Trust these roots instead of the webpki ones, and present a client
+    /// certificate (etcd's `--trusted-ca-file` and `--client-cert-auth`).
+    pub tls: Option<Tls>,
+    /// A streamed answer (etcd's watch): no timeout for the whole request;
+    /// the answer's head within `timeout`, its body within this window,
+    /// after which the stream ends and the caller asks again.
+    pub stream_window: Option<Duration>,
+}
+
+/// Roots and a client certificate, parsed from PEM once.
+#[derive(Debug, Clone)]
+pub struct Tls {
+    roots: Vec<Certificate<'static>>,
+    client: Option<ClientCert>,
+}
+
+impl Tls {
+    /// `ca`: PEM certificates to trust (none: the webpki roots); `client`:
+    /// a PEM certificate chain and its PEM private key. Errors say which
+    /// part is wrong.
+    pub fn from_pem(ca: Option<&[u8]>, client: Option<(&[u8], &[u8])>) -> Result<Tls, String> {
+        let roots = match ca {
+            None => Vec::new(),
+            Some(pem) => {
+                let certs = certificates(pem).map_err(|e| format!("the CA file: {e}"))?;
+                if certs.is_empty() {
+                    return Err("the CA file holds no PEM certificate".into());
+                }
+                certs
+            }
+        };
+        let client = match client {
+            None => None,
+            Some((cert, key)) => {
+                let chain =
+                    certificates(cert).map_err(|e| format!("the client certificate: {e}"))?;
+                if chain.is_empty() {
+                    return Err("the client certificate file holds no PEM certificate".into());
+                }
+                let key = PrivateKey::from_pem(key)
+                    .map_err(|e| format!("the client key: no PEM private key ({e})"))?;
+                Some(ClientCert::new_with_certs(&chain, key))
+            }
+        };
+        Ok(Tls { roots, client })
+    }
+}
+
+fn certificates(pem: &[u8]) -> Result<Vec<Certificate<'static>>, ureq::Error> {
+    let mut out = Vec::new();
+    for item in parse_pem(pem) {
+        if let PemItem::Certificate(c) = item? {
+            out.push(c);
+        }
+    }
+    Ok(out)
 }
 
 impl AgentSettings {
@@ -36,7 +94,19 @@ impl AgentSettings {
             proxy: None,
             max_idle: None,
             user_agent: None,
+            tls: None,
+            stream_window: None,
         }
+    }
+
+    pub fn tls(mut self, tls: Option<Tls>) -> AgentSettings {
+        self.tls = tls;
+        self
+    }
+
+    pub fn stream_window(mut self, window: Duration) -> AgentSettings {
+        self.stream_window = Some(window);
+        self
     }
 
     pub fn proxy(mut self, proxy: Option<ureq::Proxy>) -> AgentSettings {
@@ -55,18 +125,33 @@ impl AgentSettings {
     }
 
     pub fn build(&self) -> ureq::Agent {
+        let (roots, client) = match &self.tls {
+            Some(t) if !t.roots.is_empty() => {
+                (RootCerts::new_with_certs(&t.roots), t.client.clone())
+            }
+            Some(t) => (RootCerts::WebPki, t.client.clone()),
+            None => (RootCerts::WebPki, None),
+        };
         let mut config = ureq::Agent::config_builder()
             // ureq's defaults, written out so that this is where they change.
             .tls_config(
                 TlsConfig::builder()
                     .provider(TlsProvider::Rustls)
-                    .root_certs(RootCerts::WebPki)
+                    .root_certs(roots)
+                    .client_cert(client)
                     .build(),
             )
             // Set explicitly, so ureq never reads the process environment.
             .proxy(self.proxy.clone())
-            .timeout_connect(Some(self.connect_timeout))
-            .timeout_global(Some(self.timeout))
+            .timeout_connect(Some(self.connect_timeout));
+        config = match self.stream_window {
+            None => config.timeout_global(Some(self.timeout)),
+            Some(window) => config
+                .timeout_global(None)
+                .timeout_recv_response(Some(self.timeout))
+                .timeout_recv_body(Some(window)),
+        };
+        config = config
             // Every caller reads error answers itself: EC2's and STS's XML
             // error codes, IMDS's 404, a credentials endpoint's status.
             .http_status_as_error(false);

@@ -13,6 +13,7 @@ pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod ec2;
+pub mod etcd;
 pub mod health;
 pub mod http;
 pub mod log;

@@ -244,58 +244,11 @@ impl StateDir {
         let Some(raw) = self.read(OWNED)? else {
             return Ok(BTreeSet::new());
         };
-        let corrupt = |detail: String| StateError::Corrupt {
-            path: path.clone(),
-            detail,
-        };
-        // Strict: a key given twice, another version or a key we do not
-        // write is a file we cannot vouch for, so it owns nothing only
-        // when it says so.
-        let v = spec::json::parse(&raw).map_err(|e| corrupt(e.to_string()))?;
-        let Value::Object(doc) = v else {
-            return Err(corrupt(format!(
-                "{v} is not an object like {{\"version\": 1, \"managed\": [...]}}"
-            )));
-        };
-        match doc.get("version") {
-            Some(n) if n == &json!(OWNED_VERSION) => {}
-            Some(other) => {
-                return Err(corrupt(format!(
-                    "version {other} is not one this vpc-router reads (it reads version \
-                     {OWNED_VERSION}); was it written by another version?"
-                )))
-            }
-            None => {
-                return Err(corrupt(format!(
-                    "no \"version\" (expected {OWNED_VERSION})"
-                )))
-            }
-        }
-        if let Some(k) = doc.keys().find(|k| *k != "version" && *k != "managed") {
-            return Err(corrupt(format!(
-                "unknown key \"{k}\"; the file holds only \"version\" and \"managed\""
-            )));
-        }
-        let list = doc
-            .get("managed")
-            .and_then(Value::as_array)
-            .ok_or_else(|| corrupt("no \"managed\" list".into()))?;
-        list.iter()
-            .map(|c| {
-                c.as_str()
-                    .ok_or_else(|| corrupt(format!("{c} is not a CIDR string")))?
-                    .parse::<Cidr>()
-                    .map_err(|e| corrupt(e.0))
-            })
-            .collect()
+        owned_from_json(&raw).map_err(|detail| StateError::Corrupt { path, detail })
     }
 
     pub fn save_owned(&self, owned: &BTreeSet<Cidr>) -> Result<(), StateError> {
-        let doc = json!({
-            "version": 1,
-            "managed": owned.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        });
-        self.write(OWNED, format!("{doc:#}\n").as_bytes())
+        self.write(OWNED, owned_to_json(owned).as_bytes())
     }
 
     pub fn load_spec(&self) -> Result<Option<Spec>, StateError> {
@@ -313,6 +266,54 @@ impl StateDir {
     pub fn save_spec(&self, spec: &Spec) -> Result<(), StateError> {
         self.write(SPEC, format!("{:#}\n", spec.to_json()).as_bytes())
     }
+}
+
+/// The owned CIDRs as `owned.json` (and etcd's `PREFIXowned`) hold them.
+pub fn owned_to_json(owned: &BTreeSet<Cidr>) -> String {
+    let doc = json!({
+        "version": OWNED_VERSION,
+        "managed": owned.iter().map(ToString::to_string).collect::<Vec<_>>(),
+    });
+    format!("{doc:#}\n")
+}
+
+/// Reads [`owned_to_json`]'s document; what is wrong with it otherwise.
+/// Strict: a key given twice, another version or a key we do not write is
+/// a document we cannot vouch for, so it owns nothing only when it says so.
+pub fn owned_from_json(raw: &[u8]) -> Result<BTreeSet<Cidr>, String> {
+    let v = spec::json::parse(raw).map_err(|e| e.to_string())?;
+    let Value::Object(doc) = v else {
+        return Err(format!(
+            "{v} is not an object like {{\"version\": 1, \"managed\": [...]}}"
+        ));
+    };
+    match doc.get("version") {
+        Some(n) if n == &json!(OWNED_VERSION) => {}
+        Some(other) => {
+            return Err(format!(
+                "version {other} is not one this vpc-router reads (it reads version \
+                 {OWNED_VERSION}); was it written by another version?"
+            ))
+        }
+        None => return Err(format!("no \"version\" (expected {OWNED_VERSION})")),
+    }
+    if let Some(k) = doc.keys().find(|k| *k != "version" && *k != "managed") {
+        return Err(format!(
+            "unknown key \"{k}\"; the file holds only \"version\" and \"managed\""
+        ));
+    }
+    let list = doc
+        .get("managed")
+        .and_then(Value::as_array)
+        .ok_or_else(|| "no \"managed\" list".to_string())?;
+    list.iter()
+        .map(|c| {
+            c.as_str()
+                .ok_or_else(|| format!("{c} is not a CIDR string"))?
+                .parse::<Cidr>()
+                .map_err(|e| e.0)
+        })
+        .collect()
 }
 
 /// Where the CIDRs vpc-router owns are kept across restarts: the state

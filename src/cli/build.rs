@@ -200,8 +200,9 @@ fn ignored(g: &Given) -> Result<Vec<Cidr>, ConfigError> {
 }
 
 fn daemon(g: &Given, mode: Option<Mode>) -> Result<DaemonArgs, ConfigError> {
+    let etcd = etcd(g)?;
     let spec = match mode {
-        Some(m) => Some(spec(g, m)?),
+        Some(m) => Some(spec(g, m, etcd.is_some())?),
         None => None,
     };
     let address = match g.one("address") {
@@ -268,11 +269,83 @@ fn daemon(g: &Given, mode: Option<Mode>) -> Result<DaemonArgs, ConfigError> {
         request_timeout,
         allow_api_force: g.has("allow-api-force"),
         spec,
+        etcd,
     })
 }
 
+/// `--etcd-...`, when `--etcd-endpoints` is given.
+fn etcd(g: &Given) -> Result<Option<EtcdArgs>, ConfigError> {
+    let Some(list) = g.one("etcd-endpoints") else {
+        return Ok(None);
+    };
+    let mut endpoints = Vec::new();
+    for e in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        e.strip_prefix("http://")
+            .or_else(|| e.strip_prefix("https://"))
+            .filter(|r| !r.is_empty() && !r.contains(['?', '#', '@', ' ']))
+            .ok_or_else(|| {
+                bad(
+                    "etcd-endpoints",
+                    format!(
+                        "'{e}' is not an etcd client URL; expected http://HOST:PORT or \
+                         https://HOST:PORT, comma-separated (e.g. https://10.0.0.5:2379)"
+                    ),
+                )
+            })?;
+        endpoints.push(e.trim_end_matches('/').to_string());
+    }
+    if endpoints.is_empty() {
+        return Err(bad(
+            "etcd-endpoints",
+            "empty; give etcd's client URLs, e.g. http://127.0.0.1:2379",
+        ));
+    }
+    let prefix = g.one("etcd-prefix").unwrap_or(DEFAULT_ETCD_PREFIX);
+    if !prefix.starts_with('/') || prefix.chars().any(char::is_control) {
+        return Err(bad(
+            "etcd-prefix",
+            format!(
+                "'{prefix}' is not a key prefix; expected one starting with /, e.g. /vpc-router/"
+            ),
+        ));
+    }
+    let lease_ttl = match g.one("etcd-lease-ttl") {
+        None => DEFAULT_LEASE_TTL,
+        Some(t) => match t.parse::<u64>() {
+            Ok(n) if (2..=60).contains(&n) => Duration::from_secs(n),
+            _ => {
+                return Err(bad(
+                    "etcd-lease-ttl",
+                    format!("'{t}' is not a number of whole seconds from 2 to 60"),
+                ))
+            }
+        },
+    };
+    let name = g.one("etcd-name").map(str::to_string);
+    if name
+        .as_ref()
+        .is_some_and(|n| n.is_empty() || n.chars().any(char::is_control))
+    {
+        return Err(bad(
+            "etcd-name",
+            "must be a non-empty name without control characters",
+        ));
+    }
+    Ok(Some(EtcdArgs {
+        endpoints,
+        prefix: prefix.to_string(),
+        lease_ttl,
+        cacert: g.one("etcd-cacert").map(PathBuf::from),
+        cert: g.one("etcd-cert").map(PathBuf::from),
+        key: g.one("etcd-key").map(PathBuf::from),
+        user: g.one("etcd-user").map(str::to_string),
+        password_file: g.one("etcd-password-file").map(PathBuf::from),
+        name,
+    }))
+}
+
 /// `-d -m`: where the spec comes from, where state is kept, and health.
-fn spec(g: &Given, mode: Mode) -> Result<SpecSettings, ConfigError> {
+fn spec(g: &Given, mode: Mode, etcd: bool) -> Result<SpecSettings, ConfigError> {
     let (source, m) = match mode {
         Mode::Configfile => {
             let file = g.one("file").ok_or_else(|| {
@@ -285,16 +358,26 @@ fn spec(g: &Given, mode: Mode) -> Result<SpecSettings, ConfigError> {
             (SpecSource::File(PathBuf::from(file)), "configfile")
         }
         Mode::Http => (SpecSource::Http, "http"),
+        Mode::Etcd if !etcd => {
+            return Err(bad(
+                "etcd-endpoints",
+                "missing; -m etcd reads the spec from etcd: give its client URLs, \
+                 e.g. --etcd-endpoints http://127.0.0.1:2379",
+            ))
+        }
+        Mode::Etcd => (SpecSource::Etcd, "etcd"),
     };
-    let state_dir = g.one("state-dir").ok_or_else(|| {
-        bad(
+    // With etcd, ownership is kept there; only the http spec needs a dir.
+    let state_dir = g.one("state-dir").map(PathBuf::from);
+    if state_dir.is_none() && (!etcd || mode == Mode::Http) {
+        return Err(bad(
             "state-dir",
             format!(
                 "missing; -m {m} needs a directory to remember which routes vpc-router \
                  manages (and, with http, the spec), e.g. --state-dir /var/lib/vpc-router"
             ),
-        )
-    })?;
+        ));
+    }
     let recheck = match g.one("route-recheck-interval") {
         None => Some(DEFAULT_RECHECK),
         Some(r) => match r.parse::<f64>() {
@@ -310,7 +393,7 @@ fn spec(g: &Given, mode: Mode) -> Result<SpecSettings, ConfigError> {
     };
     Ok(SpecSettings {
         source,
-        state_dir: PathBuf::from(state_dir),
+        state_dir,
         scope: scope(g)?,
         options: options(g)?,
         recheck,

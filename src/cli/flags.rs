@@ -26,6 +26,8 @@ impl Uses {
     pub const CONFIGFILE: Uses = Uses(1 << 6);
     /// `-d -m http`.
     pub const HTTP: Uses = Uses(1 << 7);
+    /// `-d -m etcd`.
+    pub const ETCD: Uses = Uses(1 << 8);
 
     /// The route commands, `-c add|show|del`.
     pub const ROUTE: Uses = Uses::ADD.or(Uses::SHOW).or(Uses::DEL);
@@ -33,8 +35,8 @@ impl Uses {
     pub const CHANGE: Uses = Uses::ADD.or(Uses::DEL);
     /// `plan` and `apply`.
     pub const RECONCILE: Uses = Uses::PLAN.or(Uses::APPLY);
-    /// The daemon's spec modes, `-d -m configfile|http`.
-    pub const SPEC: Uses = Uses::CONFIGFILE.or(Uses::HTTP);
+    /// The daemon's spec modes, `-d -m configfile|http|etcd`.
+    pub const SPEC: Uses = Uses::CONFIGFILE.or(Uses::HTTP).or(Uses::ETCD);
     /// Every kind of `-d`.
     pub const DAEMONS: Uses = Uses::DAEMON.or(Uses::SPEC);
     /// Desired-state routing: `plan`, `apply` and `-d -m`.
@@ -79,6 +81,8 @@ impl Uses {
             Some("-d -m configfile")
         } else if self.contains(Uses::HTTP) {
             Some("-d -m http")
+        } else if self.contains(Uses::ETCD) {
+            Some("-d -m etcd")
         } else if self.contains(Uses::DAEMON) {
             Some("-d without -m")
         } else {
@@ -117,6 +121,8 @@ pub enum Section {
     SpecDaemon,
     /// Health checks and failover (`-d -m --health ...`).
     Health,
+    /// etcd: leader election and the spec in etcd.
+    Etcd,
     /// `-d`: the HTTP API.
     Daemon,
     /// Where AWS is and how to reach it.
@@ -127,11 +133,12 @@ pub enum Section {
 
 impl Section {
     /// Every section, in the order `--help` shows them.
-    pub const ALL: [Section; 7] = [
+    pub const ALL: [Section; 8] = [
         Section::Command,
         Section::Spec,
         Section::SpecDaemon,
         Section::Health,
+        Section::Etcd,
         Section::Daemon,
         Section::Aws,
         Section::Behaviour,
@@ -143,6 +150,7 @@ impl Section {
             Section::Spec => "ROUTE SPEC (desired state)",
             Section::SpecDaemon => "ROUTE SPEC IN THE DAEMON (-d -m)",
             Section::Health => "HEALTH CHECKS AND FAILOVER (with -d -m)",
+            Section::Etcd => "HIGH AVAILABILITY WITH ETCD (with -d)",
             Section::Daemon => {
                 "DAEMON (the HTTP API: POST, GET, DELETE /route; GET /, /healthz, /metrics)"
             }
@@ -230,6 +238,10 @@ const ROW: Flag = Flag {
 };
 
 const NEEDS_HEALTH: &[Rule] = &[Rule::HealthChecks];
+const NEEDS_ETCD: &[Rule] = &[Rule::With(
+    "etcd-endpoints",
+    "only goes with --etcd-endpoints",
+)];
 
 /// Every flag, in the order `--help` lists them within their section.
 pub static FLAGS: &[Flag] = &[
@@ -281,7 +293,7 @@ pub static FLAGS: &[Flag] = &[
         goes_with: Uses::DESIRED,
         section: Section::Spec,
         help: "remember the CIDRs vpc-router manages, so that one removed from the spec \
-               has its routes deleted (required with -m)",
+               has its routes deleted (required with -m, unless ownership is kept in etcd)",
         ..ROW
     },
     Flag {
@@ -332,11 +344,12 @@ pub static FLAGS: &[Flag] = &[
     Flag {
         long: "mode",
         short: Some('m'),
-        value: Some("configfile|http"),
+        value: Some("configfile|http|etcd"),
         goes_with: Uses::DAEMONS,
         section: Section::SpecDaemon,
-        help: "where the spec comes from: configfile (-f SPEC, watched) or http \
-               (POST /route_spec, kept in --state-dir)",
+        help: "where the spec comes from: configfile (-f SPEC, watched), http \
+               (POST /route_spec, kept in --state-dir) or etcd (the key PREFIXspec, \
+               watched; needs --etcd-endpoints)",
         ..ROW
     },
     Flag {
@@ -436,6 +449,113 @@ pub static FLAGS: &[Flag] = &[
         ..ROW
     },
     // DAEMON
+    // HIGH AVAILABILITY WITH ETCD
+    Flag {
+        long: "etcd-endpoints",
+        value: Some("URL,URL"),
+        goes_with: Uses::DAEMONS,
+        section: Section::Etcd,
+        help: "etcd's client URLs (http:// or https://), tried in order: with them, \
+               daemons elect one leader, the only one that changes routes, and keep \
+               the CIDRs vpc-router manages in etcd",
+        ..ROW
+    },
+    Flag {
+        long: "etcd-prefix",
+        value: Some("PREFIX"),
+        goes_with: Uses::DAEMONS,
+        rules: NEEDS_ETCD,
+        section: Section::Etcd,
+        help: "where vpc-router's keys live: PREFIXspec, PREFIXleader, PREFIXowned \
+               (default /vpc-router/)",
+        ..ROW
+    },
+    Flag {
+        long: "etcd-lease-ttl",
+        value: Some("S"),
+        goes_with: Uses::DAEMONS,
+        rules: NEEDS_ETCD,
+        section: Section::Etcd,
+        help: "the leader's lease, in seconds (default 5, 2 to 60): a dead leader is \
+               replaced within about this long",
+        ..ROW
+    },
+    Flag {
+        long: "etcd-name",
+        value: Some("NAME"),
+        goes_with: Uses::DAEMONS,
+        rules: NEEDS_ETCD,
+        section: Section::Etcd,
+        help: "how this daemon is named to the others (default: host name and API address)",
+        ..ROW
+    },
+    Flag {
+        long: "etcd-cacert",
+        value: Some("FILE"),
+        goes_with: Uses::DAEMONS,
+        rules: NEEDS_ETCD,
+        section: Section::Etcd,
+        help: "PEM CA certificate(s) to trust for https:// endpoints (default: the \
+               public web roots)",
+        ..ROW
+    },
+    Flag {
+        long: "etcd-cert",
+        value: Some("FILE"),
+        goes_with: Uses::DAEMONS,
+        rules: &[
+            Rule::With("etcd-endpoints", "only goes with --etcd-endpoints"),
+            Rule::With(
+                "etcd-key",
+                "needs --etcd-key, the certificate's private key",
+            ),
+        ],
+        section: Section::Etcd,
+        help: "PEM client certificate, for etcd with --client-cert-auth",
+        ..ROW
+    },
+    Flag {
+        long: "etcd-key",
+        value: Some("FILE"),
+        goes_with: Uses::DAEMONS,
+        rules: &[
+            Rule::With("etcd-endpoints", "only goes with --etcd-endpoints"),
+            Rule::With(
+                "etcd-cert",
+                "needs --etcd-cert, the certificate it is the key of",
+            ),
+        ],
+        section: Section::Etcd,
+        help: "the PEM private key of --etcd-cert",
+        ..ROW
+    },
+    Flag {
+        long: "etcd-user",
+        value: Some("NAME"),
+        goes_with: Uses::DAEMONS,
+        rules: &[
+            Rule::With("etcd-endpoints", "only goes with --etcd-endpoints"),
+            Rule::With(
+                "etcd-password-file",
+                "needs --etcd-password-file (a password is never given on the command line)",
+            ),
+        ],
+        section: Section::Etcd,
+        help: "etcd user, for etcd with authentication on",
+        ..ROW
+    },
+    Flag {
+        long: "etcd-password-file",
+        value: Some("FILE"),
+        goes_with: Uses::DAEMONS,
+        rules: &[
+            Rule::With("etcd-endpoints", "only goes with --etcd-endpoints"),
+            Rule::With("etcd-user", "needs --etcd-user, whose password it holds"),
+        ],
+        section: Section::Etcd,
+        help: "a file holding --etcd-user's password",
+        ..ROW
+    },
     Flag {
         long: "daemon",
         short: Some('d'),

@@ -343,7 +343,7 @@ mod tests {
         let d = daemon("-d -m configfile -f /etc/spec.json --state-dir /var/lib/vr");
         let s = d.spec.unwrap();
         assert_eq!(s.source, SpecSource::File("/etc/spec.json".into()));
-        assert_eq!(s.state_dir, PathBuf::from("/var/lib/vr"));
+        assert_eq!(s.state_dir, Some(PathBuf::from("/var/lib/vr")));
         assert_eq!(s.recheck, Some(Duration::from_secs(30)));
         let d = daemon(
             "-d -m http --state-dir /s --route-recheck-interval 0 --prune --ignore-routes 10.0.0.0/8 \
@@ -379,7 +379,31 @@ mod tests {
             ),
             (
                 "-d -m etcd --state-dir /s",
-                "-m/--mode: unknown mode 'etcd'; expected configfile or http",
+                "--etcd-endpoints: missing; -m etcd reads the spec from etcd",
+            ),
+            (
+                "-d -m etcdd --state-dir /s",
+                "-m/--mode: unknown mode 'etcdd'; did you mean etcd? expected configfile, http or etcd",
+            ),
+            (
+                "-d -m configfile -f s.json",
+                "--state-dir: missing; -m configfile needs a directory",
+            ),
+            (
+                "-d --etcd-prefix /x/",
+                "--etcd-prefix: only goes with --etcd-endpoints",
+            ),
+            (
+                "-d --etcd-endpoints ftp://127.0.0.1:2379",
+                "--etcd-endpoints: 'ftp://127.0.0.1:2379' is not an etcd client URL",
+            ),
+            (
+                "-d --etcd-endpoints http://127.0.0.1:2379 --etcd-user vr",
+                "--etcd-user: needs --etcd-password-file",
+            ),
+            (
+                "-d --etcd-endpoints http://127.0.0.1:2379 --etcd-lease-ttl 1",
+                "--etcd-lease-ttl: '1' is not a number of whole seconds from 2 to 60",
             ),
             (
                 "-d -m http --state-dir /s --route-recheck-interval -1",
@@ -640,6 +664,7 @@ mod tests {
                 request_timeout: DEFAULT_REQUEST_TIMEOUT,
                 allow_api_force: false,
                 spec: None,
+                etcd: None,
             }))
         };
         let cases = [
@@ -731,7 +756,7 @@ mod tests {
             ),
             (
                 "-d -m htpp --state-dir /s",
-                "-m/--mode: unknown mode 'htpp'; did you mean http? expected configfile or http",
+                "-m/--mode: unknown mode 'htpp'; did you mean http? expected configfile, http or etcd",
             ),
             ("help pln", "help: unknown topic 'pln'; did you mean plan?"),
         ];
@@ -858,7 +883,9 @@ mod tests {
                     "mode" => "http",
                     "region" => "us-east-1",
                     "vpc" => "vpc-0a1b2c3d",
-                    "endpoint-url" => "http://127.0.0.1:1",
+                    "endpoint-url" | "etcd-endpoints" => "http://127.0.0.1:1",
+                    "etcd-prefix" => "/vr/",
+                    "etcd-lease-ttl" => "5",
                     "route-table" => "rtb-0a1b2c3d",
                     "route-table-tag" => "k=v",
                     "health" => "tcp",
@@ -874,7 +901,17 @@ mod tests {
                 // What the flag needs, so that only going with is tested.
                 for rule in flag.rules {
                     match rule {
-                        Rule::With(other, _) => line = format!("{line} --{other}"),
+                        Rule::With(other, _) => {
+                            let takes = FLAGS.iter().any(|f| f.long == *other && f.value.is_some());
+                            let v = if *other == "etcd-endpoints" {
+                                " http://127.0.0.1:2379"
+                            } else if takes {
+                                " /s"
+                            } else {
+                                ""
+                            };
+                            line = format!("{line} --{other}{v}");
+                        }
                         Rule::HealthChecks => line = format!("{line} --health tcp"),
                         Rule::Without(..) => {}
                     }

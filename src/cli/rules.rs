@@ -10,11 +10,12 @@ use super::tokens::{Given, Sub};
 use super::{bad, err, suggest, ConfigError};
 use crate::route::Op;
 
-/// `-d -m configfile|http`.
+/// `-d -m configfile|http|etcd`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     Configfile,
     Http,
+    Etcd,
 }
 
 /// The command a command line asks for.
@@ -38,6 +39,7 @@ impl Context {
             Context::Daemon(None) => Uses::DAEMON,
             Context::Daemon(Some(Mode::Configfile)) => Uses::CONFIGFILE,
             Context::Daemon(Some(Mode::Http)) => Uses::HTTP,
+            Context::Daemon(Some(Mode::Etcd)) => Uses::ETCD,
         }
     }
 }
@@ -111,6 +113,9 @@ pub fn refusal(ctx: Context, flag: &Flag) -> String {
         }
         Context::Daemon(Some(Mode::Configfile)) if goes.intersects(Uses::HTTP) => {
             "does not go with -m configfile; it goes with -m http".to_string()
+        }
+        Context::Daemon(Some(Mode::Etcd)) if goes.intersects(Uses::CONFIGFILE.or(Uses::HTTP)) => {
+            "does not go with -m etcd, where the spec is the etcd key PREFIXspec".to_string()
         }
         Context::Daemon(_) if goes.intersects(Uses::DAEMONS) => only_goes_with(flag),
         Context::Daemon(_) => "belongs to a one-shot command, not to -d; the daemon takes \
@@ -189,11 +194,12 @@ fn mode(given: &Given) -> Result<Option<Mode>, ConfigError> {
         None => None,
         Some("configfile") => Some(Mode::Configfile),
         Some("http") => Some(Mode::Http),
+        Some("etcd") => Some(Mode::Etcd),
         Some(other) => {
-            let hint = suggest::hint_words(other, &["configfile", "http"]);
+            let hint = suggest::hint_words(other, &["configfile", "http", "etcd"]);
             return Err(bad(
                 "mode",
-                format!("unknown mode '{other}'; {hint}expected configfile or http"),
+                format!("unknown mode '{other}'; {hint}expected configfile, http or etcd"),
             ));
         }
     })
@@ -236,6 +242,7 @@ mod tests {
             Context::Daemon(None),
             Context::Daemon(Some(Mode::Configfile)),
             Context::Daemon(Some(Mode::Http)),
+            Context::Daemon(Some(Mode::Etcd)),
         ];
         for ctx in contexts {
             for flag in FLAGS {

@@ -268,13 +268,18 @@ impl Control {
             }
         };
         let mut st = self.status.lock().unwrap_or_else(|p| p.into_inner());
+        let became_leader = role == Role::Leader && st.role != Role::Leader;
         if st.role != role {
             info!("role: {} -> {}", st.role.as_str(), role.as_str());
         }
         st.role = role;
         drop(st);
-        if let (Leadership::Gained { .. }, Some(e)) = (&l, &self.engine) {
-            // A new leader looks at every table at once.
+        if let (true, Some(e)) = (became_leader, &self.engine) {
+            // A new leader takes what its predecessor recorded as owned,
+            // then looks at every table at once.
+            if let Err(e) = e.reload_owned() {
+                warn!("{e}; the owned CIDRs in memory stay until it can be read");
+            }
             e.request_pass();
         }
     }

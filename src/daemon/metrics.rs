@@ -326,6 +326,37 @@ pub fn render_control(c: &ControlStatus, out: &mut Exposition) {
     out.sample("vpc_router_spec_conflicts_total", &[], c.conflicts_total);
 }
 
+/// etcd's families: leadership, the lease and whether etcd answers.
+pub fn render_etcd(v: &super::etcd::EtcdView, out: &mut Exposition) {
+    out.family(
+        "vpc_router_etcd_leader",
+        "gauge",
+        "Whether this daemon leads (1) or follows (0) in etcd's leader election.",
+    );
+    out.sample("vpc_router_etcd_leader", &[], u8::from(v.leading));
+    out.family(
+        "vpc_router_etcd_reachable",
+        "gauge",
+        "Whether etcd answered the last call (1) or not (0).",
+    );
+    let reachable = u8::from(v.unreachable.is_none());
+    out.sample(
+        "vpc_router_etcd_reachable",
+        &[("endpoint", &v.endpoint)],
+        reachable,
+    );
+    out.family(
+        "vpc_router_etcd_lease_ttl_seconds",
+        "gauge",
+        "The TTL etcd granted this daemon's lease at its last renewal.",
+    );
+    out.sample(
+        "vpc_router_etcd_lease_ttl_seconds",
+        &[],
+        v.lease.map_or(0, |(_, ttl)| ttl),
+    );
+}
+
 /// The reconciler's families (`-m`), from the engine's counts.
 pub fn render_engine(g: &Gauges, out: &mut Exposition) {
     let c = &g.counters;
@@ -334,7 +365,7 @@ pub fn render_engine(g: &Gauges, out: &mut Exposition) {
         "counter",
         "Reconcile passes, by result.",
     );
-    for r in ["in_sync", "changed", "failed", "error"] {
+    for r in ["in_sync", "changed", "held", "failed", "error"] {
         let n = c.passes.get(r).copied().unwrap_or(0);
         out.sample("vpc_router_reconcile_passes_total", &[("result", r)], n);
     }

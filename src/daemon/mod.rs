@@ -16,6 +16,7 @@
 
 pub mod auth;
 pub mod control;
+pub mod etcd;
 pub mod feed;
 pub mod frame;
 pub mod gate;
@@ -122,14 +123,21 @@ pub fn run(config: &Config, args: &DaemonArgs, env: &Env, clock: Clock) -> Resul
     let resolved = crate::resolve(config, env, clock.clone())?;
     let metrics = Arc::new(Metrics::new(clock.now()));
     let endpoint = resolved.ec2.endpoint().to_string();
-    // A daemon alone may always change routes; leader election (etcd)
-    // closes the fence on followers.
+    // A daemon alone may always change routes; with etcd, only once leader
+    // election says it leads.
     let fence = Arc::new(Fence::open(clock.clone()));
+    let (listener, local) = bind(args)?;
+    let etcd = match &args.etcd {
+        Some(e) => {
+            fence.refuse("leader election with etcd has not decided yet");
+            Some(connect_etcd(e, local, &clock)?)
+        }
+        None => None,
+    };
     let ec2: Arc<dyn Ec2 + Send + Sync> = Arc::new(Fenced::new(
         resolved.ec2.with_observer(metrics.observer()),
         fence.clone(),
     ));
-    let (listener, local) = bind(args)?;
     let socket_dir = private_dir(env, &clock)?;
     let _cleanup = RemoveOnDrop(socket_dir.clone());
     let socket = socket_dir.join("api.sock");
@@ -152,17 +160,28 @@ pub fn run(config: &Config, args: &DaemonArgs, env: &Env, clock: Clock) -> Resul
             &resolved.vpc,
             &clock,
             &inputs,
+            etcd.as_ref(),
+            &fence,
         )?),
         None => None,
     };
     let control = Control::new(
         reconciling.as_ref().map(|r| r.engine.clone()),
-        fence,
+        fence.clone(),
         reconciling
             .as_ref()
             .map_or_else(Vec::new, |r| r.feeds.clone()),
         inputs.clone(),
     );
+    if etcd.is_some() {
+        control
+            .status()
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .role = control::Role::Follower {
+            reason: "leader election with etcd has not decided yet".into(),
+        };
+    }
     let svc = Arc::new(Service {
         ec2,
         region: resolved.region,
@@ -171,6 +190,8 @@ pub fn run(config: &Config, args: &DaemonArgs, env: &Env, clock: Clock) -> Resul
         default_tables: args.route_tables.clone(),
         token,
         allow_api_force: args.allow_api_force,
+        fence: fence.clone(),
+        etcd: etcd.clone(),
         workers: args.workers,
         metrics: metrics.clone(),
         clock,
@@ -183,10 +204,18 @@ pub fn run(config: &Config, args: &DaemonArgs, env: &Env, clock: Clock) -> Resul
         }),
     });
 
+    let elector = match (&etcd, &args.etcd) {
+        (Some(shared), Some(e)) => Some(Arc::new(etcd::Elector::new(
+            shared.clone(),
+            e.lease_ttl,
+            fence.clone(),
+        ))),
+        _ => None,
+    };
     let running = start(
         args,
-        control,
-        control_rx,
+        elector,
+        (control, control_rx),
         reconciling.as_ref(),
         &inputs,
         (&server, &svc),
@@ -237,8 +266,8 @@ struct Running {
 /// that the feeds' first specs are taken at once; the API last.
 fn start(
     args: &DaemonArgs,
-    control: Control,
-    control_rx: mpsc::Receiver<Input>,
+    elector: Option<Arc<etcd::Elector>>,
+    (control, control_rx): (Control, mpsc::Receiver<Input>),
     reconciling: Option<&Reconciling>,
     inputs: &Sender<Input>,
     (server, svc): (&Arc<tiny_http::Server>, &Arc<Service>),
@@ -264,6 +293,10 @@ fn start(
     }
     let stop_feeds = Arc::new(Stop::default());
     let mut feeds = Threads::default();
+    if let Some(e) = elector {
+        let (tx, stop) = (inputs.clone(), stop_feeds.clone());
+        feeds.spawn("etcd-lease", move || e.run(&tx, &stop))?;
+    }
     for f in reconciling.iter().flat_map(|r| r.feeds.iter()) {
         let (f, tx, stop) = (f.clone(), inputs.clone(), stop_feeds.clone());
         feeds.spawn(&format!("feed-{}", f.source().name), move || {
@@ -347,6 +380,83 @@ impl Running {
     }
 }
 
+/// The etcd client and what is shared about it, from `--etcd-...`: the
+/// files (CA, client certificate and key, password) are read here, once.
+fn connect_etcd(
+    args: &crate::config::EtcdArgs,
+    api: SocketAddr,
+    clock: &Clock,
+) -> Result<Arc<etcd::Shared>, MainError> {
+    let read = |flag: &str, path: &std::path::Path| {
+        std::fs::read(path)
+            .map_err(|e| MainError::Setup(format!("--{flag}: cannot read {}: {e}", path.display())))
+    };
+    let ca = args
+        .cacert
+        .as_ref()
+        .map(|p| read("etcd-cacert", p))
+        .transpose()?;
+    let client = match (&args.cert, &args.key) {
+        (Some(c), Some(k)) => Some((read("etcd-cert", c)?, read("etcd-key", k)?)),
+        _ => None,
+    };
+    let tls = match (&ca, &client) {
+        (None, None) => None,
+        _ => Some(
+            crate::http::Tls::from_pem(
+                ca.as_deref(),
+                client.as_ref().map(|(c, k)| (c.as_slice(), k.as_slice())),
+            )
+            .map_err(|e| MainError::Setup(format!("--etcd-cacert/--etcd-cert/--etcd-key: {e}")))?,
+        ),
+    };
+    let auth = match (&args.user, &args.password_file) {
+        (Some(user), Some(file)) => {
+            let raw = read("etcd-password-file", file)?;
+            let password = String::from_utf8(raw)
+                .map_err(|_| {
+                    MainError::Setup(format!(
+                        "--etcd-password-file: {} is not UTF-8 text",
+                        file.display()
+                    ))
+                })?
+                .trim_end_matches(['\r', '\n'])
+                .to_string();
+            if password.is_empty() {
+                return Err(MainError::Setup(format!(
+                    "--etcd-password-file: {} is empty",
+                    file.display()
+                )));
+            }
+            Some((user.clone(), crate::aws::Secret::new(password)))
+        }
+        _ => None,
+    };
+    // A call must end well within a lease, so that a renewal that cannot
+    // get through is noticed in time.
+    let timeout = (args.lease_ttl / 3).max(Duration::from_secs(1));
+    let client = crate::etcd::Client::new(&crate::etcd::Settings {
+        endpoints: args.endpoints.clone(),
+        tls,
+        auth,
+        connect_timeout: timeout,
+        timeout,
+    });
+    let name = args.name.clone().unwrap_or_else(|| etcd::default_name(api));
+    info!(
+        "etcd: {} as {name}; keys under {}; lease {} s",
+        args.endpoints.join(", "),
+        args.prefix,
+        args.lease_ttl.as_secs()
+    );
+    Ok(Arc::new(etcd::Shared::new(
+        client,
+        etcd::Keys::new(&args.prefix),
+        name,
+        clock.clone(),
+    )))
+}
+
 /// SIGHUP: reopen the log file (logrotate has moved it), then have the
 /// feeds re-read their sources. The daemon keeps serving throughout.
 fn reload(inputs: &Sender<Input>, has_spec: bool) {
@@ -403,6 +513,10 @@ fn announce(svc: &Service, args: &DaemonArgs, local: SocketAddr) {
             match &settings.source {
                 SpecSource::File(p) => p.display().to_string(),
                 SpecSource::Http => "POST /route_spec".to_string(),
+                SpecSource::Etcd => args
+                    .etcd
+                    .as_ref()
+                    .map_or_else(String::new, |e| { format!("etcd {}spec", e.prefix) }),
             },
             match settings.recheck {
                 Some(i) => format!("a full pass every {} s", i.as_secs_f64()),
@@ -421,10 +535,32 @@ fn reconciling(
     vpc: &VpcId,
     clock: &Clock,
     inputs: &Sender<Input>,
+    etcd: Option<&Arc<etcd::Shared>>,
+    fence: &Arc<Fence>,
 ) -> Result<Reconciling, MainError> {
-    let store =
-        Arc::new(StateDir::open(&settings.state_dir).map_err(|e| MainError::Setup(e.to_string()))?);
+    let store = match &settings.state_dir {
+        Some(dir) => Some(Arc::new(
+            StateDir::open(dir).map_err(|e| MainError::Setup(e.to_string()))?,
+        )),
+        None => None,
+    };
+    // With etcd, ownership is kept there (a state dir's is taken over once).
+    let persist: Box<dyn crate::state::Persist> = match (etcd, &store) {
+        (Some(shared), _) => Box::new(etcd::EtcdOwned::new(shared.clone(), store.clone())),
+        (None, Some(dir)) => Box::new(dir.clone()),
+        (None, None) => {
+            return Err(MainError::Setup(
+                "--state-dir: missing; give it, or --etcd-endpoints to keep ownership in etcd"
+                    .into(),
+            ))
+        }
+    };
     let (feed, http, file): (Arc<dyn Feed>, _, _) = match &settings.source {
+        SpecSource::Etcd => {
+            let shared = etcd
+                .ok_or_else(|| MainError::Setup("-m etcd: --etcd-endpoints is missing".into()))?;
+            (Arc::new(etcd::EtcdFeed::new(shared.clone())), None, None)
+        }
         SpecSource::File(path) => {
             let f = FileFeed::new(path.clone());
             let spec = f.read().map_err(MainError::Setup)?;
@@ -435,8 +571,10 @@ fn reconciling(
             (Arc::new(f), None, Some(path.clone()))
         }
         SpecSource::Http => {
-            let h =
-                Arc::new(HttpFeed::start(store.clone(), inputs.clone()).map_err(MainError::Setup)?);
+            let dir = store.clone().ok_or_else(|| {
+                MainError::Setup("--state-dir: missing; -m http keeps its spec there".into())
+            })?;
+            let h = Arc::new(HttpFeed::start(dir, inputs.clone()).map_err(MainError::Setup)?);
             (h.clone(), Some(h), None)
         }
     };
@@ -445,10 +583,11 @@ fn reconciling(
         vpc.clone(),
         settings.scope.clone(),
         settings.options.clone(),
-        Box::new(store),
+        persist,
         clock.clone(),
     )
     .map_err(MainError::Setup)?;
+    let engine = engine.with_fence(fence.clone());
     // Health checks: started before the first pass, so that the first
     // choice of routers already knows which are up. An ICMP socket that
     // cannot be opened is a start-up error, with what to do about it.

@@ -15,10 +15,12 @@ use serde_json::{json, Value};
 
 use super::auth::Token;
 use super::control::ControlStatus;
+use super::etcd::Shared as EtcdShared;
 use super::feed::{EditError, HttpFeed, BUSY_WAIT};
 use super::metrics::Metrics;
 use crate::api::{self, ApiAction, RequestError, RouteCall};
 use crate::aws::Clock;
+use crate::ec2::fence::Fence;
 use crate::ec2::{Ec2, RouteTarget};
 use crate::reconcile::engine::{CidrResult, Engine};
 use crate::reconcile::plan::{Action, Issue};
@@ -160,6 +162,10 @@ pub struct Service {
     pub locks: CidrLocks,
     /// The control loop's role, sources and conflicts.
     pub control: Arc<Mutex<ControlStatus>>,
+    /// Whether this daemon may change routes now (a follower may not).
+    pub fence: Arc<Fence>,
+    /// Leader election and the spec in etcd, when configured.
+    pub etcd: Option<Arc<EtcdShared>>,
     pub spec_mode: Option<SpecMode>,
 }
 
@@ -207,6 +213,9 @@ impl Service {
                 let mut out = super::metrics::Exposition::new();
                 self.metrics.render(&mut out);
                 super::metrics::render_control(&self.control(), &mut out);
+                if let Some(e) = &self.etcd {
+                    super::metrics::render_etcd(&e.view(), &mut out);
+                }
                 if let Some(m) = &self.spec_mode {
                     super::metrics::render_engine(&m.engine.gauges(), &mut out);
                 }
@@ -245,6 +254,28 @@ impl Service {
             }
             Ok(ApiAction::Route(call)) => self.route(call),
         }
+    }
+
+    /// The refusal of a change by a daemon that may not make one now (a
+    /// follower: it names the leader), before anything is looked at.
+    fn not_leading(&self) -> Option<Answer> {
+        let why = self.fence.check().err()?;
+        let mut a = error_answer(
+            503,
+            None,
+            format!("{why}; this daemon changes no route now, send changes to the leader"),
+        );
+        if let Some(leader) = self.etcd.as_ref().and_then(|e| {
+            e.view
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .leader
+                .clone()
+        }) {
+            a.headers.push(("X-Vpc-Router-Leader", leader));
+        }
+        a.headers.push(("Retry-After", RETRY_AFTER.to_string()));
+        Some(a)
     }
 
     /// The http feed, or the answer that there is none.
@@ -290,6 +321,9 @@ impl Service {
             Ok(f) => f,
             Err(a) => return a,
         };
+        if let Some(a) = self.not_leading() {
+            return a;
+        }
         for (field, given) in [
             ("dry_run", call.dry_run),
             ("force", call.force),
@@ -370,6 +404,7 @@ impl Service {
             "counters": self.metrics.summary(),
             "last_ec2_error": last,
             "control": super::status::control_json(&self.control()),
+            "etcd": self.etcd.as_ref().map(|e| super::status::etcd_json(&e.view())),
         })
     }
 
@@ -381,6 +416,11 @@ impl Service {
     }
 
     fn route(&self, call: RouteCall) -> Answer {
+        if call.op != Op::Show && !call.dry_run {
+            if let Some(a) = self.not_leading() {
+                return a;
+            }
+        }
         // force replaces or deletes a gateway's route: the operator, not
         // any process that reaches the port, decides whether the API may.
         if call.force && !self.allow_api_force {

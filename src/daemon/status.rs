@@ -83,3 +83,23 @@ pub fn control_json(c: &ControlStatus) -> Value {
         })).collect::<Vec<_>>(),
     })
 }
+
+/// `etcd` in `GET /`: this daemon's name, who leads, the lease, until when
+/// this leader may change routes, the endpoint in use and whether it
+/// answers.
+pub fn etcd_json(v: &super::etcd::EtcdView) -> Value {
+    json!({
+        "name": v.name,
+        "leader": v.leader,
+        "leading": v.leading,
+        "lease": v.lease.map(|(id, ttl)| json!({"id": format!("{id:x}"), "ttl_seconds": ttl})),
+        "may_change_routes_until": v.may_change_until.map(timefmt::rfc3339),
+        "endpoint": v.endpoint,
+        "reachable": v.unreachable.is_none(),
+        "unreachable": v.unreachable.as_ref().map(|(why, since)| json!({
+            "error": why,
+            "since": timefmt::rfc3339(*since),
+        })),
+        "spec_revision": v.spec_revision,
+    })
+}

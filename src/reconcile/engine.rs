@@ -205,6 +205,9 @@ pub struct Engine {
     /// Threads that make a failover's calls side by side (none without
     /// health checks).
     pool: failover::Pool,
+    /// Whether this daemon may change routes (a follower plans, to keep
+    /// its view warm, but makes no call). None: always.
+    fence: Option<Arc<crate::ec2::fence::Fence>>,
 }
 
 /// Every host is healthy: no checks (`--health none`, one-shot runs).
@@ -350,7 +353,16 @@ impl Engine {
             health: Arc::new(NoChecks),
             failback: None,
             pool: failover::Pool::none(),
+            fence: None,
         })
+    }
+
+    /// Makes no change while `fence` is closed (the same fence the EC2
+    /// client passes, checked before planning calls, so that a follower's
+    /// passes are quiet and honest: "held", not "failed").
+    pub fn with_fence(mut self, fence: Arc<crate::ec2::fence::Fence>) -> Engine {
+        self.fence = Some(fence);
+        self
     }
 
     /// Checks hosts with `health`, fails over on its transitions (through
@@ -431,6 +443,14 @@ impl Engine {
                     .as_secs()
             )
         })
+    }
+
+    /// Reads the owned CIDRs again from the store: a new leader takes what
+    /// the previous one recorded (shared through etcd).
+    pub fn reload_owned(&self) -> Result<(), String> {
+        let owned = self.persist.load_owned()?;
+        self.lock().owned = owned;
+        Ok(())
     }
 
     /// Asks for a full pass (a new leader looks at every table).
@@ -592,8 +612,13 @@ impl Engine {
         self.release(&spec, &owned, &plan, &applied);
         let failed = applied.iter().filter(|a| a.result.is_err()).count()
             + fixed.iter().filter(|f| f.result.is_err()).count();
+        let held = applied.is_empty() && (!plan.changes.is_empty() || !plan.fixes.is_empty());
         let result = if failed > 0 {
             "failed"
+        } else if held {
+            // Changes to make that this daemon may not make (a follower),
+            // or could not record.
+            "held"
         } else if applied.is_empty() && fixed.is_empty() {
             "in_sync"
         } else {
@@ -718,6 +743,16 @@ impl Engine {
         options: &Options,
     ) -> (Plan, Vec<Fixed>, Vec<Applied>) {
         let plan = self.health_view(|h| pass::plan_for(spec, seen, owned, h, options));
+        if let Some(Err(why)) = self.fence.as_ref().map(|f| f.check()) {
+            // A follower plans, to keep warm, and changes nothing.
+            if !plan.changes.is_empty() || !plan.fixes.is_empty() {
+                crate::debug!(
+                    "{} change(s) held: {why}",
+                    plan.changes.len() + plan.fixes.len()
+                );
+            }
+            return (plan, Vec::new(), Vec::new());
+        }
         if let Err(e) = self.intend(&plan.changes) {
             error!(
                 "{e}; no route is changed until vpc-router can record which routes it \

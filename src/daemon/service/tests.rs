@@ -45,6 +45,8 @@ fn service(ec2: Arc<dyn Ec2 + Send + Sync>, token: Option<&str>) -> Service {
         clock: Clock::fixed(UNIX_EPOCH + Duration::from_secs(1_700_000_100)),
         locks: CidrLocks::default(),
         control: Arc::default(),
+        fence: Arc::new(crate::ec2::fence::Fence::open(Clock::system())),
+        etcd: None,
         spec_mode: None,
     }
 }

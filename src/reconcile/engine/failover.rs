@@ -148,6 +148,13 @@ impl Engine {
 
     /// Moves every CIDR routed to the failed router `t.ip`.
     fn failover(&self, t: &Transition) {
+        if let Some(Err(why)) = self.fence.as_ref().map(|f| f.check()) {
+            info!(
+                "router {} failed; its routes are moved by the leader ({why})",
+                t.ip
+            );
+            return;
+        }
         let (spec, seen) = {
             let s = self.lock();
             (s.spec.clone(), s.seen.clone())
