@@ -332,6 +332,27 @@ impl Persist for StateDir {
     }
 }
 
+/// Where a spec edited over the API is kept (`-m http`): the state dir's
+/// `spec.json`, or with etcd the spec key, shared by every daemon.
+pub trait SpecStore: Send + Sync {
+    fn load_spec(&self) -> Result<Option<Spec>, String>;
+    fn save_spec(&self, spec: &Spec) -> Result<(), String>;
+    /// Other daemons write it too (etcd): read it anew before an edit, and
+    /// expect its changes through a watch rather than at start.
+    fn shared(&self) -> bool {
+        false
+    }
+}
+
+impl SpecStore for StateDir {
+    fn load_spec(&self) -> Result<Option<Spec>, String> {
+        StateDir::load_spec(self).map_err(|e| e.to_string())
+    }
+    fn save_spec(&self, spec: &Spec) -> Result<(), String> {
+        StateDir::save_spec(self, spec).map_err(|e| e.to_string())
+    }
+}
+
 /// One state dir shared by the engine (owned CIDRs) and the http feed
 /// (its spec): the directory's lock is taken once per process.
 impl<P: Persist + ?Sized> Persist for std::sync::Arc<P> {

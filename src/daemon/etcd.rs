@@ -106,6 +106,38 @@ impl Shared {
         self.view_mut().clone()
     }
 
+    /// Writes `key` only while this daemon leads: in a transaction that
+    /// checks the leader key is still the one it created. `what` names the
+    /// value in errors.
+    fn guarded_put(&self, key: &[u8], value: Vec<u8>, what: &str) -> Result<(), String> {
+        let rev = self.leading.load(Ordering::SeqCst);
+        if rev == 0 {
+            return Err(format!(
+                "this daemon is not the leader, so it does not write {what}"
+            ));
+        }
+        let r = self
+            .client
+            .txn(
+                &[Compare::CreateRevision {
+                    key: self.keys.leader.clone(),
+                    equals: rev,
+                }],
+                &[Op::Put {
+                    key: key.to_vec(),
+                    value,
+                    lease: 0,
+                }],
+                &[],
+            )
+            .map_err(|e| format!("cannot write {what} to etcd: {e}"))?;
+        if !r.succeeded {
+            self.leading.store(0, Ordering::SeqCst);
+            return Err(format!("this daemon lost the lead: {what} was not written"));
+        }
+        Ok(())
+    }
+
     /// Records that etcd answered (or not), logging when that changes.
     fn reached(&self, result: Result<(), &EtcdError>) {
         let mut v = self.view_mut();
@@ -379,6 +411,8 @@ impl Elector {
 /// (put `{}` to remove every route).
 pub struct EtcdFeed {
     shared: Arc<Shared>,
+    /// `etcd` for `-m etcd`; `http` when the http feed keeps its spec here.
+    source: Source,
     reread: AtomicBool,
     last_error: Mutex<Option<String>>,
 }
@@ -390,9 +424,10 @@ pub const ETCD: Source = Source {
 };
 
 impl EtcdFeed {
-    pub fn new(shared: Arc<Shared>) -> EtcdFeed {
+    pub fn new(shared: Arc<Shared>, source: Source) -> EtcdFeed {
         EtcdFeed {
             shared,
+            source,
             reread: AtomicBool::new(false),
             last_error: Mutex::new(None),
         }
@@ -406,7 +441,10 @@ impl EtcdFeed {
             Ok(spec) => {
                 info!("etcd {key} (revision {revision}): {} CIDR(s)", spec.len());
                 *last = None;
-                let _ = control.send(Input::Spec { source: ETCD, spec });
+                let _ = control.send(Input::Spec {
+                    source: self.source,
+                    spec,
+                });
             }
             Err(e) => {
                 let e = format!("etcd {key} (revision {revision}): {e}");
@@ -472,7 +510,7 @@ impl EtcdFeed {
 
 impl Feed for EtcdFeed {
     fn source(&self) -> Source {
-        ETCD
+        self.source
     }
 
     fn run(&self, control: &Sender<Input>, stop: &Stop) {
@@ -503,6 +541,34 @@ impl Feed for EtcdFeed {
     fn reload(&self, _control: &Sender<Input>) {
         // Read anew at the end of the watch window under way.
         self.reread.store(true, Ordering::SeqCst);
+    }
+}
+
+/// With `-m http` and etcd, the spec edited over the API is the spec key,
+/// so that every daemon has it (an `EtcdFeed` watches it); only the leader
+/// writes it, in a transaction that checks it still leads.
+pub struct EtcdSpec(pub Arc<Shared>);
+
+impl crate::state::SpecStore for EtcdSpec {
+    fn load_spec(&self) -> Result<Option<crate::spec::Spec>, String> {
+        let key = String::from_utf8_lossy(&self.0.keys.spec).into_owned();
+        let (kv, _) = self
+            .0
+            .client
+            .get(&self.0.keys.spec)
+            .map_err(|e| format!("cannot read the spec: {e}"))?;
+        kv.map(|kv| spec::parse(&kv.value).map_err(|e| format!("etcd {key}: {e}")))
+            .transpose()
+    }
+
+    fn save_spec(&self, spec: &crate::spec::Spec) -> Result<(), String> {
+        let doc = format!("{:#}\n", spec.to_json());
+        self.0
+            .guarded_put(&self.0.keys.spec, doc.into_bytes(), "the spec")
+    }
+
+    fn shared(&self) -> bool {
+        true
     }
 }
 
@@ -553,31 +619,11 @@ impl Persist for EtcdOwned {
     }
 
     fn save_owned(&self, owned: &BTreeSet<Cidr>) -> Result<(), String> {
-        let s = &self.shared;
-        let rev = s.leading.load(Ordering::SeqCst);
-        if rev == 0 {
-            return Err("this daemon is not the leader, so it records no ownership".into());
-        }
-        let r = s
-            .client
-            .txn(
-                &[Compare::CreateRevision {
-                    key: s.keys.leader.clone(),
-                    equals: rev,
-                }],
-                &[Op::Put {
-                    key: s.keys.owned.clone(),
-                    value: owned_to_json(owned).into_bytes(),
-                    lease: 0,
-                }],
-                &[],
-            )
-            .map_err(|e| format!("cannot record in etcd which routes vpc-router manages: {e}"))?;
-        if !r.succeeded {
-            s.leading.store(0, Ordering::SeqCst);
-            return Err("this daemon lost the lead: ownership was not recorded".into());
-        }
-        Ok(())
+        self.shared.guarded_put(
+            &self.shared.keys.owned,
+            owned_to_json(owned).into_bytes(),
+            "which routes vpc-router manages",
+        )
     }
 }
 

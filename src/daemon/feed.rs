@@ -16,7 +16,7 @@ use super::control::Input;
 use crate::reconcile::engine::{CidrResult, Job};
 use crate::route::RouteError;
 use crate::spec::{self, Host, Spec};
-use crate::state::StateDir;
+use crate::state::SpecStore;
 use crate::types::Cidr;
 use crate::{error, info};
 
@@ -174,10 +174,11 @@ impl Feed for FileFeed {
 }
 
 /// `-m http`: the spec comes from `POST /route_spec` and is edited entry
-/// by entry with `POST`/`DELETE /route`; it is kept in the state dir, so
-/// that it survives a restart.
+/// by entry with `POST`/`DELETE /route`; it is kept in the state dir (so
+/// that it survives a restart), or with etcd in the spec key (so that every
+/// daemon has it; a watch of that key feeds it to each).
 pub struct HttpFeed {
-    store: Arc<StateDir>,
+    store: Arc<dyn SpecStore>,
     control: Sender<Input>,
     /// How long an edit waits for a pass under way before it gives up.
     wait: Duration,
@@ -208,8 +209,13 @@ pub enum EditError {
 impl HttpFeed {
     /// The feed, with the spec kept in `store` (if any) sent to the control
     /// loop as the first spec of this source.
-    pub fn start(store: Arc<StateDir>, control: Sender<Input>) -> Result<HttpFeed, String> {
-        let spec = store.load_spec().map_err(|e| e.to_string())?;
+    pub fn start(store: Arc<dyn SpecStore>, control: Sender<Input>) -> Result<HttpFeed, String> {
+        // A shared store's spec arrives through its watch, etcd or not.
+        let spec = if store.shared() {
+            None
+        } else {
+            store.load_spec()?
+        };
         if let Some(s) = &spec {
             let _ = control.send(Input::Spec {
                 source: Source::HTTP,
@@ -224,8 +230,12 @@ impl HttpFeed {
         })
     }
 
-    pub fn spec(&self) -> Option<Spec> {
-        self.spec.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    /// The spec of this source (for a shared store, as it is there now).
+    pub fn spec(&self) -> Result<Option<Spec>, String> {
+        if self.store.shared() {
+            return self.store.load_spec();
+        }
+        Ok(self.spec.lock().unwrap_or_else(|p| p.into_inner()).clone())
     }
 
     /// Waits `wait` for a pass under way instead of the default.
@@ -237,7 +247,7 @@ impl HttpFeed {
     /// `POST /route_spec`: saved first, then put in force.
     pub fn replace(&self, spec: Spec) -> Result<(), String> {
         let mut held = self.spec.lock().unwrap_or_else(|p| p.into_inner());
-        self.store.save_spec(&spec).map_err(|e| e.to_string())?;
+        self.store.save_spec(&spec)?;
         *held = Some(spec.clone());
         let _ = self.control.send(Input::Spec {
             source: Source::HTTP,
@@ -251,6 +261,10 @@ impl HttpFeed {
     /// whose router no interface holds is undone: nothing half-done.
     pub fn edit(&self, cidr: Cidr, router: Option<IpAddr>) -> Result<CidrResult, EditError> {
         let mut held = self.spec.lock().unwrap_or_else(|p| p.into_inner());
+        if self.store.shared() {
+            // Another daemon (an earlier leader) may have edited it.
+            *held = self.store.load_spec().map_err(EditError::Save)?;
+        }
         let before = held.clone().unwrap_or_default();
         let mut routes: BTreeMap<Cidr, Vec<Host>> = before.routes().clone();
         match router {
@@ -264,9 +278,7 @@ impl HttpFeed {
             }
         }
         let after = Spec::from_routes(routes);
-        self.store
-            .save_spec(&after)
-            .map_err(|e| EditError::Save(e.to_string()))?;
+        self.store.save_spec(&after).map_err(EditError::Save)?;
         *held = Some(after.clone());
         let (job, pending) = Job::cidr(cidr);
         self.send(after, job);
@@ -285,9 +297,7 @@ impl HttpFeed {
         }
         .map_err(EditError::Reconcile)?;
         if router.is_some() && matches!(r.plan.targets.get(&cidr), Some(None)) {
-            self.store
-                .save_spec(&before)
-                .map_err(|e| EditError::Save(e.to_string()))?;
+            self.store.save_spec(&before).map_err(EditError::Save)?;
             *held = Some(before.clone());
             let (reply, answer) = mpsc::channel();
             let job = Job::Disown {
@@ -316,9 +326,7 @@ impl HttpFeed {
 
     /// Puts this source's spec back to `before` (saved, then sent).
     fn put_back(&self, held: &mut Option<Spec>, before: Spec) -> Result<(), EditError> {
-        self.store
-            .save_spec(&before)
-            .map_err(|e| EditError::Save(e.to_string()))?;
+        self.store.save_spec(&before).map_err(EditError::Save)?;
         *held = Some(before.clone());
         let _ = self.control.send(Input::Spec {
             source: Source::HTTP,
@@ -339,6 +347,7 @@ mod tests {
     use std::sync::mpsc::Receiver;
 
     use super::*;
+    use crate::state::StateDir;
 
     fn dir(name: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("vpc-router-feed-{}-{name}", std::process::id()));
@@ -369,7 +378,7 @@ mod tests {
         drop(feed);
         // A new daemon: the feed's first spec is the one kept.
         let feed = HttpFeed::start(store, tx).unwrap();
-        assert_eq!(feed.spec(), Some(spec));
+        assert_eq!(feed.spec().unwrap(), Some(spec));
         assert_eq!(specs(&rx), [("http", 1)]);
     }
 
@@ -390,7 +399,7 @@ mod tests {
             Some("10.33.30.22".parse().unwrap()),
         );
         assert!(matches!(r, Err(EditError::Busy)));
-        assert_eq!(feed.spec(), Some(before.clone()));
+        assert_eq!(feed.spec().unwrap(), Some(before.clone()));
         assert_eq!(store.load_spec().unwrap(), Some(before.clone()));
         let inputs: Vec<Input> = rx.try_iter().collect();
         let [Input::Spec { .. }, Input::Edit { job, .. }, Input::Spec { spec, .. }] = &inputs[..]

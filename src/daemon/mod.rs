@@ -559,7 +559,11 @@ fn reconciling(
         SpecSource::Etcd => {
             let shared = etcd
                 .ok_or_else(|| MainError::Setup("-m etcd: --etcd-endpoints is missing".into()))?;
-            (Arc::new(etcd::EtcdFeed::new(shared.clone())), None, None)
+            (
+                Arc::new(etcd::EtcdFeed::new(shared.clone(), etcd::ETCD)),
+                None,
+                None,
+            )
         }
         SpecSource::File(path) => {
             let f = FileFeed::new(path.clone());
@@ -571,13 +575,28 @@ fn reconciling(
             (Arc::new(f), None, Some(path.clone()))
         }
         SpecSource::Http => {
-            let dir = store.clone().ok_or_else(|| {
-                MainError::Setup("--state-dir: missing; -m http keeps its spec there".into())
-            })?;
-            let h = Arc::new(HttpFeed::start(dir, inputs.clone()).map_err(MainError::Setup)?);
+            let spec_store: Arc<dyn crate::state::SpecStore> = match (etcd, &store) {
+                (Some(shared), _) => Arc::new(etcd::EtcdSpec(shared.clone())),
+                (None, Some(dir)) => dir.clone(),
+                (None, None) => {
+                    return Err(MainError::Setup(
+                        "--state-dir: missing; -m http keeps its spec there".into(),
+                    ))
+                }
+            };
+            let h =
+                Arc::new(HttpFeed::start(spec_store, inputs.clone()).map_err(MainError::Setup)?);
             (h.clone(), Some(h), None)
         }
     };
+    let mut feeds = vec![feed];
+    if let (SpecSource::Http, Some(shared)) = (&settings.source, etcd) {
+        // Every daemon follows the spec the leader's API edits.
+        feeds.push(Arc::new(etcd::EtcdFeed::new(
+            shared.clone(),
+            feed::Source::HTTP,
+        )));
+    }
     let engine = Engine::new(
         ec2,
         vpc.clone(),
@@ -627,7 +646,7 @@ fn reconciling(
     });
     Ok(Reconciling {
         engine: Arc::new(engine),
-        feeds: vec![feed],
+        feeds,
         http,
         file,
         settle,

@@ -238,14 +238,15 @@ impl Service {
                 Some(m) => match m
                     .http
                     .as_ref()
-                    .map_or_else(|| m.engine.spec(), |h| h.spec())
+                    .map_or_else(|| Ok(m.engine.spec()), |h| h.spec())
                 {
-                    None => error_answer(
+                    Err(e) => error_answer(503, None, format!("the spec cannot be read now: {e}")),
+                    Ok(None) => error_answer(
                         404,
                         None,
                         "no spec has been set yet; POST one to /route_spec",
                     ),
-                    Some(spec) => Answer::json(200, &spec.to_json()),
+                    Ok(Some(spec)) => Answer::json(200, &spec.to_json()),
                 },
             },
             Ok(ApiAction::SetSpec(body)) => self.set_spec(&body),
