@@ -539,6 +539,7 @@ impl Etcd {
     /// root, as etcd requires), then `user` with a role that may read and
     /// write every key. The harness's own calls go on working, as root.
     pub fn enable_auth(&self, user: &str, password: &str) {
+        assert_ne!(user, "root", "root is the harness's own user");
         let all = b64("\0");
         for (path, body) in [
             (
