@@ -2,16 +2,44 @@
 CARGO ?= cargo
 MUSL_TARGET := x86_64-unknown-linux-musl
 
-.PHONY: build test static bench demo clean
+.PHONY: build test test-deps static bench demo clean
 
 build:
 	$(CARGO) build --release
 
-# What CI runs (.ci/run): formatting, lints, then every test. Offline.
-test:
+# What CI runs (.ci/run): formatting, lints, then every test. Offline once
+# test-deps has what it needs.
+test: test-deps
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) test
+
+# What the tests run besides Rust, as command:Debian package: real etcd
+# servers (tests/common/etcd.rs), openssl for their throw-away TLS
+# certificates, BIRD 2 for the BGP tests. Installed when missing (apt-get
+# update once, then only the missing packages), as root on Debian;
+# otherwise this says what to install and fails, rather than letting those
+# tests fail one by one. BIRD is in /usr/sbin, often not on a user's PATH.
+TEST_DEPS := etcd:etcd-server openssl:openssl bird:bird2
+
+test-deps:
+	@PATH="$$PATH:/usr/sbin:/sbin"; missing=""; \
+	for dep in $(TEST_DEPS); do \
+	  command -v $${dep%%:*} >/dev/null 2>&1 || missing="$$missing $${dep#*:}"; \
+	done; \
+	[ -z "$$missing" ] && exit 0; \
+	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then \
+	  echo "error: the tests need these Debian packages:$$missing" >&2; \
+	  echo "  install them (as root: apt-get install$$missing), then run make test again" >&2; \
+	  exit 1; \
+	fi; \
+	echo "installing the tests' packages:$$missing"; \
+	apt-get update || exit 1; \
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing || exit 1; \
+	for dep in $(TEST_DEPS); do \
+	  command -v $${dep%%:*} >/dev/null 2>&1 || \
+	    { echo "error: $${dep%%:*} still missing after installing $${dep#*:}" >&2; exit 1; }; \
+	done
 
 # A fully static binary for router instances. ring compiles C for the musl
 # target: musl-gcc if installed (Debian: musl-tools), else the host gcc.

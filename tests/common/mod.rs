@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod ec2sim;
+pub mod etcd;
 pub mod http;
 
 use std::collections::HashMap;
