@@ -321,6 +321,12 @@ pub fn owned_from_json(raw: &[u8]) -> Result<BTreeSet<Cidr>, String> {
 pub trait Persist: Send + Sync {
     fn load_owned(&self) -> Result<BTreeSet<Cidr>, String>;
     fn save_owned(&self, owned: &BTreeSet<Cidr>) -> Result<(), String>;
+    /// What the engine starts with. A shared store (etcd) is read when this
+    /// daemon comes to lead instead, so an unreachable one does not stop
+    /// the start.
+    fn load_at_start(&self) -> Result<BTreeSet<Cidr>, String> {
+        self.load_owned()
+    }
 }
 
 impl Persist for StateDir {
@@ -361,6 +367,9 @@ impl<P: Persist + ?Sized> Persist for std::sync::Arc<P> {
     }
     fn save_owned(&self, owned: &BTreeSet<Cidr>) -> Result<(), String> {
         (**self).save_owned(owned)
+    }
+    fn load_at_start(&self) -> Result<BTreeSet<Cidr>, String> {
+        (**self).load_at_start()
     }
 }
 

@@ -144,6 +144,8 @@ pub struct Control {
     control: std::sync::mpsc::Sender<Input>,
     specs: BTreeMap<Source, Spec>,
     status: Arc<Mutex<ControlStatus>>,
+    /// The owned CIDRs were read since this daemon last came to lead.
+    owned_loaded: bool,
 }
 
 impl Control {
@@ -162,6 +164,7 @@ impl Control {
             control,
             specs: BTreeMap::new(),
             status: Arc::default(),
+            owned_loaded: false,
         }
     }
 
@@ -247,41 +250,54 @@ impl Control {
     }
 
     fn lead(&mut self, l: Leadership) {
-        let role = match &l {
-            Leadership::Gained { until } => {
-                match until {
-                    Some(at) => self.fence.allow_until(
-                        *at,
-                        "this daemon's leadership lease may have expired; \
-                         it changes no route until it is renewed",
-                    ),
-                    None => self.fence.allow(),
+        let role = match l {
+            Leadership::Gained { until } => match self.take_lead() {
+                Err(why) => {
+                    self.fence
+                        .refuse(format!("this daemon may not lead yet: {why}"));
+                    Role::Follower { reason: why }
                 }
-                Role::Leader
-            }
+                Ok(()) => {
+                    match until {
+                        Some(at) => self.fence.allow_until(
+                            at,
+                            "this daemon's leadership lease may have expired; \
+                             it changes no route until it is renewed",
+                        ),
+                        None => self.fence.allow(),
+                    }
+                    Role::Leader
+                }
+            },
             Leadership::Lost { reason } => {
                 self.fence
                     .refuse(format!("this daemon is not the leader: {reason}"));
-                Role::Follower {
-                    reason: reason.clone(),
-                }
+                self.owned_loaded = false;
+                Role::Follower { reason }
             }
         };
         let mut st = self.status.lock().unwrap_or_else(|p| p.into_inner());
-        let became_leader = role == Role::Leader && st.role != Role::Leader;
         if st.role != role {
             info!("role: {} -> {}", st.role.as_str(), role.as_str());
         }
         st.role = role;
-        drop(st);
-        if let (true, Some(e)) = (became_leader, &self.engine) {
-            // A new leader takes what its predecessor recorded as owned,
-            // then looks at every table at once.
-            if let Err(e) = e.reload_owned() {
-                warn!("{e}; the owned CIDRs in memory stay until it can be read");
-            }
-            e.request_pass();
+    }
+
+    /// Before it first changes a route as leader, a daemon reads what its
+    /// predecessor recorded as owned (shared through etcd) and looks at
+    /// every table. Until the record can be read, it does not lead: it
+    /// would otherwise overwrite the record and forget those routes.
+    fn take_lead(&mut self) -> Result<(), String> {
+        let Some(e) = &self.engine else {
+            return Ok(());
+        };
+        if self.owned_loaded {
+            return Ok(());
         }
+        e.reload_owned()?;
+        self.owned_loaded = true;
+        e.request_pass();
+        Ok(())
     }
 }
 

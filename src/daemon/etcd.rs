@@ -589,6 +589,12 @@ impl EtcdOwned {
 }
 
 impl Persist for EtcdOwned {
+    /// Nothing until this daemon leads: the control loop reads the record
+    /// then (and a daemon that cannot read it does not lead).
+    fn load_at_start(&self) -> Result<BTreeSet<Cidr>, String> {
+        Ok(BTreeSet::new())
+    }
+
     fn load_owned(&self) -> Result<BTreeSet<Cidr>, String> {
         let key = String::from_utf8_lossy(&self.shared.keys.owned).into_owned();
         let (kv, _) = self

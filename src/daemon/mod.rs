@@ -100,7 +100,8 @@ struct Reconciling {
     engine: Arc<Engine>,
     feeds: Vec<Arc<dyn Feed>>,
     http: Option<Arc<HttpFeed>>,
-    file: Option<PathBuf>,
+    /// Where the spec comes from when not from the API (configfile, etcd).
+    elsewhere: Option<String>,
     /// How long the first pass waits for every host's first checks.
     settle: Option<Duration>,
 }
@@ -200,7 +201,7 @@ pub fn run(config: &Config, args: &DaemonArgs, env: &Env, clock: Clock) -> Resul
         spec_mode: reconciling.as_ref().map(|r| SpecMode {
             engine: r.engine.clone(),
             http: r.http.clone(),
-            file: r.file.clone(),
+            elsewhere: r.elsewhere.clone(),
         }),
     });
 
@@ -555,14 +556,17 @@ fn reconciling(
             ))
         }
     };
-    let (feed, http, file): (Arc<dyn Feed>, _, _) = match &settings.source {
+    let (feed, http, elsewhere): (Arc<dyn Feed>, _, _) = match &settings.source {
         SpecSource::Etcd => {
             let shared = etcd
                 .ok_or_else(|| MainError::Setup("-m etcd: --etcd-endpoints is missing".into()))?;
+            let key = String::from_utf8_lossy(&shared.keys.spec).into_owned();
             (
                 Arc::new(etcd::EtcdFeed::new(shared.clone(), etcd::ETCD)),
                 None,
-                None,
+                Some(format!(
+                    "the etcd key {key} (-m etcd); put it there instead"
+                )),
             )
         }
         SpecSource::File(path) => {
@@ -572,7 +576,14 @@ fn reconciling(
                 source: feed::Source::FILE,
                 spec,
             });
-            (Arc::new(f), None, Some(path.clone()))
+            (
+                Arc::new(f),
+                None,
+                Some(format!(
+                    "{} (-m configfile); edit that file instead",
+                    path.display()
+                )),
+            )
         }
         SpecSource::Http => {
             let spec_store: Arc<dyn crate::state::SpecStore> = match (etcd, &store) {
@@ -648,7 +659,7 @@ fn reconciling(
         engine: Arc::new(engine),
         feeds,
         http,
-        file,
+        elsewhere,
         settle,
     })
 }

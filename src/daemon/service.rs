@@ -6,7 +6,6 @@
 
 use std::collections::HashSet;
 use std::net::IpAddr;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -137,12 +136,14 @@ impl Drop for CidrGuard<'_> {
 }
 
 /// Desired-state routing in the daemon (`-m`): the engine, read for
-/// status, and the feed that the API edits (http mode) or the file that
-/// is the truth instead (configfile mode).
+/// status, and the feed that the API edits (http mode) or, instead, where
+/// the spec comes from (configfile and etcd modes).
 pub struct SpecMode {
     pub engine: Arc<Engine>,
     pub http: Option<Arc<HttpFeed>>,
-    pub file: Option<PathBuf>,
+    /// "/etc/vr/spec.json (-m configfile); edit that file instead", or the
+    /// etcd key's: what the editing endpoints answer 409 with.
+    pub elsewhere: Option<String>,
 }
 
 /// Everything a worker needs, shared by all workers.
@@ -284,7 +285,7 @@ impl Service {
         match &self.spec_mode {
             None => Err(spec_off()),
             Some(SpecMode { http: Some(h), .. }) => Ok(h),
-            Some(SpecMode { file, .. }) => Err(from_file(file.as_deref())),
+            Some(SpecMode { elsewhere, .. }) => Err(from_elsewhere(elsewhere.as_deref())),
         }
     }
 
@@ -539,17 +540,17 @@ fn spec_off() -> Answer {
     error_answer(
         404,
         None,
-        "desired-state routing is off; start the daemon with -m http or -m configfile",
+        "desired-state routing is off; start the daemon with -m http, -m configfile or -m etcd",
     )
 }
 
-fn from_file(path: Option<&std::path::Path>) -> Answer {
+fn from_elsewhere(what: Option<&str>) -> Answer {
     error_answer(
         409,
         None,
         format!(
-            "the spec comes from {} (-m configfile); edit that file instead",
-            path.map_or_else(|| "a file".into(), |p| p.display().to_string())
+            "the spec comes from {}",
+            what.unwrap_or("elsewhere than this API")
         ),
     )
 }

@@ -1,8 +1,21 @@
-//! The gateway's answers as etcd 3.4 writes them (captured from a real
-//! etcd), parsed; base64 both ways.
+//! The gateway's answers as etcd 3.4 writes them (recorded from a real
+//! etcd into `fixtures/etcd/`), parsed; base64 both ways; secrets.
 
 use super::wire::*;
 use super::*;
+
+fn fixture(name: &str) -> String {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/etcd")
+        .join(name);
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn doc(name: &str) -> Value {
+    serde_json::from_str(&fixture(name)).unwrap()
+}
+
+const SPEC_KEY: &[u8] = b"/vpc-router/spec";
 
 #[test]
 fn base64_round_trips_every_length() {
@@ -18,56 +31,49 @@ fn base64_round_trips_every_length() {
     ] {
         assert_eq!(unb64(&b64(s.as_bytes())).unwrap(), s.as_bytes(), "{s}");
     }
-    assert_eq!(b64(b"/vpc-router/spec"), "L3ZwYy1yb3V0ZXIvc3BlYw==");
+    assert_eq!(b64(SPEC_KEY), "L3ZwYy1yb3V0ZXIvc3BlYw==");
     assert_eq!(unb64("eA==").unwrap(), b"x");
     assert_eq!(unb64("not base64!"), None);
 }
 
-const RANGE: &str = r#"{"header":{"cluster_id":"15118495548433857066","member_id":"13668033151171901709","revision":"2","raft_term":"2"},"kvs":[{"key":"L3ZwYy1yb3V0ZXIvc3BlYw==","create_revision":"2","mod_revision":"2","version":"1","value":"eyIxMC41NS4wLjAvMTYiOlsiMTAuMzMuMjAuMTQyIl19"}],"count":"1"}"#;
-
 #[test]
 fn a_range_answer_gives_the_key_value_and_the_revision() {
-    let v: Value = serde_json::from_str(RANGE).unwrap();
-    let (kvs, rev) = range(&v).unwrap();
-    assert_eq!(rev, 2);
+    let (kvs, rev) = range(&doc("range.json")).unwrap();
+    assert!(rev > 0);
     assert_eq!(kvs.len(), 1);
-    assert_eq!(kvs[0].key, b"/vpc-router/spec");
-    assert_eq!(kvs[0].value, br#"{"10.55.0.0/16":["10.33.20.142"]}"#);
-    assert_eq!(
-        (kvs[0].create_revision, kvs[0].mod_revision, kvs[0].version),
-        (2, 2, 1)
-    );
+    assert_eq!(kvs[0].key, SPEC_KEY);
+    assert!(kvs[0].create_revision > 0 && kvs[0].mod_revision >= kvs[0].create_revision);
+    assert!(crate::spec::parse(&kvs[0].value).is_ok(), "{:?}", kvs[0]);
     // No key: no "kvs" at all (zero values are omitted).
-    let empty: Value = serde_json::from_str(
-        r#"{"header":{"cluster_id":"1","member_id":"2","revision":"2","raft_term":"2"}}"#,
-    )
-    .unwrap();
-    assert_eq!(range(&empty).unwrap(), (Vec::new(), 2));
+    let (none, rev) = range(&doc("range-empty.json")).unwrap();
+    assert!(none.is_empty() && rev > 0);
 }
 
 #[test]
-fn a_dead_leases_keepalive_has_no_ttl() {
-    let alive: Value = serde_json::from_str(
-        r#"{"result":{"header":{"revision":"2"},"ID":"4111120359586760200","TTL":"5"}}"#,
-    )
-    .unwrap();
-    let dead: Value =
-        serde_json::from_str(r#"{"result":{"header":{"revision":"2"},"ID":"12345"}}"#).unwrap();
-    assert_eq!(keepalive(&alive), Some(5));
-    assert_eq!(keepalive(&dead), None);
-    let granted: Value =
-        serde_json::from_str(r#"{"header":{"revision":"2"},"ID":"4111120359586760200","TTL":"5"}"#)
-            .unwrap();
-    assert_eq!(grant(&granted).unwrap(), (4111120359586760200, 5));
+fn writes_answer_with_the_new_revision() {
+    assert!(revision(&doc("put.json")) > 0);
+    assert!(revision(&doc("deleterange.json")) > 0);
+    assert!(revision(&doc("compaction.json")) > 0);
 }
 
 #[test]
-fn a_failed_txn_omits_succeeded_and_carries_its_failure_reads() {
-    let v: Value = serde_json::from_str(r#"{"header":{"revision":"2"},"responses":[{"response_range":{"header":{"revision":"2"},"kvs":[{"key":"L3ZwYy1yb3V0ZXIvc3BlYw==","create_revision":"2","mod_revision":"2","version":"1","value":"eA=="}],"count":"1"}}]}"#).unwrap();
-    let (ok, rev, found) = txn(&v).unwrap();
+fn leases_are_granted_renewed_and_seen_dead() {
+    let (id, ttl) = grant(&doc("lease-grant.json")).unwrap();
+    assert!(id != 0 && ttl > 0);
+    assert!(keepalive(&doc("lease-keepalive.json")).is_some_and(|t| t > 0));
+    // A dead lease's keepalive carries no TTL at all.
+    assert_eq!(keepalive(&doc("lease-keepalive-dead.json")), None);
+    assert!(revision(&doc("lease-revoke.json")) > 0);
+}
+
+#[test]
+fn a_txn_says_which_branch_ran_and_carries_its_reads() {
+    let (ok, rev, found) = txn(&doc("txn-succeeded.json")).unwrap();
+    assert!(ok && rev > 0 && found.is_empty());
+    // A failed txn omits "succeeded" and carries its failure branch's reads.
+    let (ok, _, found) = txn(&doc("txn-failed.json")).unwrap();
     assert!(!ok);
-    assert_eq!(rev, 2);
-    assert_eq!(found[0].value, b"x");
+    assert_eq!(found.len(), 1, "{found:?}");
     let req = txn_request(
         &[Compare::CreateRevision {
             key: b"k".to_vec(),
@@ -87,51 +93,66 @@ fn a_failed_txn_omits_succeeded_and_carries_its_failure_reads() {
 }
 
 #[test]
-fn watch_lines_become_messages() {
-    let created = r#"{"result":{"header":{"cluster_id":"1","member_id":"2","revision":"2","raft_term":"2"},"created":true}}"#;
-    let put = r#"{"result":{"header":{"cluster_id":"1","member_id":"2","revision":"3","raft_term":"2"},"events":[{"kv":{"key":"L3ZwYy1yb3V0ZXIvc3BlYw==","create_revision":"2","mod_revision":"3","version":"2","value":"eA=="}}]}}"#;
-    let delete = r#"{"result":{"header":{"cluster_id":"1","member_id":"2","revision":"4","raft_term":"2"},"events":[{"type":"DELETE","kv":{"key":"L3ZwYy1yb3V0ZXIvc3BlYw==","mod_revision":"4"}}]}}"#;
-    let compacted = r#"{"result":{"header":{"cluster_id":"1","member_id":"2","raft_term":"2"},"canceled":true,"compact_revision":"3"}}"#;
-    assert_eq!(
-        watch_line(created).unwrap(),
-        WatchMessage::Created { revision: 2 }
-    );
-    let WatchMessage::Events {
-        revision: 3,
-        events,
-    } = watch_line(put).unwrap()
-    else {
-        panic!("events")
+fn a_watch_stream_becomes_messages() {
+    let msgs: Vec<WatchMessage> = fixture("watch-stream.ndjson")
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| watch_line(l).unwrap())
+        .collect();
+    assert!(matches!(msgs[0], WatchMessage::Created { .. }), "{msgs:?}");
+    let WatchMessage::Events { events, .. } = &msgs[1] else {
+        panic!("{msgs:?}")
     };
-    assert!(matches!(&events[..], [Event::Put(kv)] if kv.value == b"x" && kv.mod_revision == 3));
-    let WatchMessage::Events {
-        revision: 4,
-        events,
-    } = watch_line(delete).unwrap()
-    else {
-        panic!("events")
+    assert!(matches!(&events[..], [Event::Put(kv)] if kv.key == SPEC_KEY && kv.value == b"{}"));
+    let WatchMessage::Events { events, .. } = &msgs[2] else {
+        panic!("{msgs:?}")
     };
-    assert!(matches!(&events[..], [Event::Delete(kv)] if kv.key == b"/vpc-router/spec"));
-    assert_eq!(
-        watch_line(compacted).unwrap(),
-        WatchMessage::Compacted { revision: 3 }
+    assert!(matches!(&events[..], [Event::Delete(kv)] if kv.key == SPEC_KEY));
+    let compacted: Vec<WatchMessage> = fixture("watch-compacted.ndjson")
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| watch_line(l).unwrap())
+        .collect();
+    assert!(
+        compacted
+            .iter()
+            .any(|m| matches!(m, WatchMessage::Compacted { revision } if *revision > 0)),
+        "{compacted:?}"
     );
 }
 
 #[test]
-fn errors_keep_etcds_code_and_message() {
-    let e = error(
-        400,
-        "http://127.0.0.1:2379",
-        r#"{"error":"etcdserver: mvcc: required revision has been compacted","message":"etcdserver: mvcc: required revision has been compacted","code":11}"#,
-    );
+fn errors_keep_etcds_code_and_message_and_say_what_they_mean() {
+    let at = "http://127.0.0.1:2379";
+    let e = error(400, at, &fixture("error-compacted.json"));
     assert!(e.is_compacted(), "{e}");
     assert_eq!(
         e.to_string(),
         "etcd at http://127.0.0.1:2379 answered HTTP 400: etcdserver: mvcc: required revision \
          has been compacted (code 11)"
     );
-    let e = error(404, "http://127.0.0.1:2379", "Not Found");
+    assert!(error(401, at, &fixture("error-invalid-token.json")).token_expired());
+    for f in [
+        "error-auth-required.json",
+        "error-auth-failed.json",
+        "error-permission-denied.json",
+        "error-lease-not-found.json",
+        "error-bad-request.json",
+    ] {
+        let e = error(400, at, &fixture(f));
+        assert!(
+            matches!(e, EtcdError::Api { code, .. } if code > 0),
+            "{f}: {e}"
+        );
+        assert!(!e.token_expired() && !e.is_compacted(), "{f}: {e}");
+    }
+    assert_eq!(
+        doc("auth-authenticate.json")["token"]
+            .as_str()
+            .map(str::is_empty),
+        Some(false)
+    );
+    let e = error(404, at, "Not Found");
     assert!(matches!(e, EtcdError::Response { .. }), "{e}");
 }
 

@@ -318,7 +318,7 @@ impl Engine {
         persist: Box<dyn Persist>,
         clock: Clock,
     ) -> Result<Engine, String> {
-        let owned = persist.load_owned()?;
+        let owned = persist.load_at_start()?;
         let spec = None;
         let budget = Budget::ec2_default(clock.mono());
         Ok(Engine {
