@@ -277,7 +277,7 @@ impl Control {
             }
         };
         let mut st = self.status.lock().unwrap_or_else(|p| p.into_inner());
-        if st.role != role {
+        if st.role.as_str() != role.as_str() {
             info!("role: {} -> {}", st.role.as_str(), role.as_str());
         }
         st.role = role;

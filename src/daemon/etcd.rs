@@ -186,6 +186,16 @@ impl Backoff {
     }
 }
 
+/// When the elector's next round is.
+enum Next {
+    /// A leader renews every third of its TTL.
+    Sleep(Duration),
+    /// A follower waits for the leader key to go.
+    WatchLeader,
+    /// At once (a lease to grant again, a key that went meanwhile).
+    Now,
+}
+
 /// Leader election: runs on its own thread, sends [`Input::Leadership`].
 pub struct Elector {
     shared: Arc<Shared>,
@@ -229,16 +239,18 @@ impl Elector {
                 break;
             }
             match self.round(&mut lease) {
-                Ok((l, wait)) => {
+                Ok((l, next)) => {
                     backoff.reset();
                     self.shared.reached(Ok(()));
-                    let leading = matches!(l, Leadership::Gained { .. });
-                    tell(l, &mut said);
-                    if leading {
-                        if stop.wait(wait) {
-                            break;
-                        }
-                    } else if self.watch_leader(stop) {
+                    if let Some(l) = l {
+                        tell(l, &mut said);
+                    }
+                    let stopped = match next {
+                        Next::Sleep(d) => stop.wait(d),
+                        Next::WatchLeader => self.watch_leader(stop),
+                        Next::Now => false,
+                    };
+                    if stopped {
                         break;
                     }
                 }
@@ -271,12 +283,12 @@ impl Elector {
     }
 
     /// One round: a lease (granted or renewed), then leadership (taken if
-    /// free, or checked still ours). The leadership to tell, and how long
-    /// until the next round.
+    /// free, or checked still ours). The leadership to tell (none: no
+    /// news), and when the next round is.
     fn round(
         &self,
         lease: &mut Option<(i64, Instant)>,
-    ) -> Result<(Leadership, Duration), EtcdError> {
+    ) -> Result<(Option<Leadership>, Next), EtcdError> {
         let s = &self.shared;
         let ttl = self.ttl.as_secs() as i64;
         let sent = s.clock.mono();
@@ -289,16 +301,15 @@ impl Elector {
             Some((id, _)) => s.client.keepalive(id)?.map(|got| (id, got)),
         };
         let Some((id, got)) = granted else {
-            // The lease is gone (expired while etcd was away): a new one.
+            // The lease is gone (it expired while etcd was away, or a
+            // follower's between two watches): a new one at once.
             *lease = None;
-            s.leading.store(0, Ordering::SeqCst);
+            let was = s.leading.swap(0, Ordering::SeqCst) != 0;
             s.view_mut().leading = false;
-            return Ok((
-                Leadership::Lost {
-                    reason: "this daemon's lease expired; it campaigns again".into(),
-                },
-                Duration::ZERO,
-            ));
+            let lost = was.then(|| Leadership::Lost {
+                reason: "this daemon's lease expired; it campaigns again".into(),
+            });
+            return Ok((lost, Next::Now));
         };
         let deadline = sent + Duration::from_secs(got.max(0) as u64) - margin(self.ttl);
         s.view_mut().lease = Some((id, got));
@@ -341,10 +352,10 @@ impl Elector {
                 v.may_change_until =
                     Some(s.clock.now() + deadline.saturating_duration_since(s.clock.mono()));
                 Ok((
-                    Leadership::Gained {
+                    Some(Leadership::Gained {
                         until: Some(deadline),
-                    },
-                    self.ttl / 3,
+                    }),
+                    Next::Sleep(self.ttl / 3),
                 ))
             }
             None => {
@@ -354,10 +365,10 @@ impl Elector {
                 v.leading = false;
                 v.may_change_until = None;
                 Ok((
-                    Leadership::Lost {
+                    Some(Leadership::Lost {
                         reason: format!("the leader is {leader}"),
-                    },
-                    Duration::ZERO,
+                    }),
+                    Next::WatchLeader,
                 ))
             }
         }
