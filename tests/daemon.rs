@@ -443,6 +443,24 @@ fn hostile_clients_get_refusals_and_the_daemon_stays_up() {
     assert_contains!(m, "vpc_router_gate_refused_total{reason=\"timeout\"} 1");
 }
 
+// See: issue 14, finding 4 (a target with non-ASCII bytes passed the gate
+// and ended in a 503 and "the workers did not answer").
+#[test]
+fn a_target_with_non_ascii_bytes_is_a_400() {
+    let d = Daemon::start(&vpc().base_url(), &[]);
+    let wait = Duration::from_secs(5);
+    for bad in [
+        "GET /route?dst_cidr=10.55.0.0/16\u{e9} HTTP/1.1\r\n\r\n",
+        "GET /h\u{e9}althz HTTP/1.1\r\n\r\n",
+        "GET /route?dst_cidr=10.55.0.0/16 HTTP/1.1\r\nAuthorization: Bearer \u{e9}\r\n\r\n",
+    ] {
+        let a = raw(&d.addr, bad.as_bytes(), wait);
+        assert_eq!(status_of(&a), 400, "{bad:?}: {a}");
+    }
+    assert_eq!(get(&d, "/healthz").status, 200);
+    assert_not_contains!(d.log(), "did not answer");
+}
+
 #[test]
 fn idle_connections_cannot_hold_the_daemon() {
     // One connection served at a time, one waiting; a third is told 503.

@@ -262,7 +262,9 @@ pub fn parse_head(bytes: &[u8], limits: &Limits) -> Result<Head, Refusal> {
             snippet(method)
         )));
     }
-    if !target.starts_with('/') || target.bytes().any(|b| b.is_ascii_control()) {
+    // A target is ASCII (RFC 3986; anything else is percent-encoded), and
+    // the workers' HTTP server takes nothing else.
+    if !target.starts_with('/') || target.bytes().any(|b| !b.is_ascii_graphic()) {
         return Err(Refusal::Malformed(format!(
             "'{}' is not a request target; expected a path such as /route",
             snippet(target)
@@ -696,6 +698,24 @@ mod tests {
         });
         assert!(!asked);
         assert!(matches!(got, Next::Refused(Refusal::TooLarge)));
+    }
+
+    #[test]
+    fn refuses_a_target_the_workers_cannot_take() {
+        assert_eq!(
+            refused("GET /route?dst_cidr=10.0.0.0/8\u{e9} HTTP/1.1\r\n\r\n"),
+            400
+        );
+        assert_eq!(refused("GET /r\u{e9}sum\u{e9} HTTP/1.1\r\n\r\n"), 400);
+        assert_eq!(refused("GET /a\x7fb HTTP/1.1\r\n\r\n"), 400);
+        // Not UTF-8 at all.
+        let mut raw = b"GET /\xff HTTP/1.1\r\n\r\n".to_vec();
+        assert!(matches!(
+            read_one(&raw),
+            Next::Refused(Refusal::Malformed(_))
+        ));
+        raw[5] = b'x';
+        assert!(matches!(read_one(&raw), Next::Request(..)));
     }
 
     #[test]

@@ -229,6 +229,16 @@ fn serve(
                 return;
             }
             Next::Request(head, body) => {
+                if let Some(r) = unforwardable(&head) {
+                    metrics.refused(r.reason());
+                    info!(
+                        "{peer_s}: refused at the gate with {}: {}",
+                        r.status(),
+                        r.message(&cfg.limits)
+                    );
+                    refuse(reader.get_mut(), &r, &cfg.limits);
+                    return;
+                }
                 let keep = head.keep_alive() && !stopping.load(Ordering::SeqCst);
                 let answer = match forward(&cfg.backend, &head, &body, &peer_s) {
                     Ok(a) => a,
@@ -273,6 +283,19 @@ fn refuse(stream: &mut TcpStream, r: &Refusal, limits: &Limits) {
             Ok(n) => drained += n,
         }
     }
+}
+
+/// Why a request cannot be passed on, if it cannot: the workers' HTTP
+/// server takes only ASCII in the header lines we pass on (it drops the
+/// connection otherwise, which would be a 503 here).
+fn unforwardable(head: &Head) -> Option<Refusal> {
+    let bad = ["Authorization", "Content-Type"].into_iter().find(|n| {
+        head.header(n)
+            .is_some_and(|v| v.bytes().any(|b| b != b'\t' && !(b' '..=b'~').contains(&b)))
+    })?;
+    Some(Refusal::Malformed(format!(
+        "the {bad} header is not printable ASCII"
+    )))
 }
 
 /// Sends one request to the workers and reads their whole answer.
