@@ -570,6 +570,53 @@ fn sigterm_finishes_requests_in_flight_and_exits_0() {
     assert_eq!(d.wait(Duration::from_secs(10)).0, 0);
 }
 
+// See: issue 14, finding 5 (the private socket directories of daemons
+// killed with -9 stayed in /tmp).
+#[test]
+fn socket_directories_of_killed_daemons_are_removed_at_start() {
+    let tmp = temp_dir("stale");
+    let names = || -> Vec<String> {
+        let mut n: Vec<String> = std::fs::read_dir(&tmp)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        n.sort();
+        n
+    };
+    let start = || {
+        let mut c = command("daemon");
+        c.env("TMPDIR", &tmp);
+        Daemon::start_with(c, &vpc().base_url(), &[])
+    };
+    // Look-alikes that are not a dead daemon's: a live process's, and
+    // names not of our pattern.
+    let alive = format!("vpc-router-{}-0000beef", std::process::id());
+    for other in [alive.as_str(), "vpc-router-notes", "vpc-router-12-xyz"] {
+        std::fs::create_dir(tmp.join(other)).unwrap();
+    }
+    let killed = start();
+    let pid = killed.child.id();
+    let left = names()
+        .into_iter()
+        .find(|n| n.starts_with(&format!("vpc-router-{pid}-")))
+        .expect("the daemon's socket directory");
+    killed.signal("KILL");
+    killed.wait(Duration::from_secs(10));
+    assert!(names().contains(&left), "{:?}", names());
+    let d = start();
+    let now = names();
+    assert!(!now.contains(&left), "{now:?}");
+    for other in [alive.as_str(), "vpc-router-notes", "vpc-router-12-xyz"] {
+        assert!(now.iter().any(|n| n == other), "{other}: {now:?}");
+    }
+    assert_eq!(now.len(), 4, "{now:?}");
+    assert_contains!(d.log(), "removed 1 socket directory under");
+    // A daemon that stops removes its own.
+    d.signal("TERM");
+    assert_eq!(d.wait(Duration::from_secs(10)).0, 0);
+    assert_eq!(names().len(), 3, "{:?}", names());
+}
+
 /// A sample of the exposition: name, labels, value.
 type Sample = (String, Vec<(String, String)>, f64);
 

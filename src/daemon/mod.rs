@@ -495,7 +495,10 @@ fn private_dir(env: &Env, clock: &Clock) -> Result<PathBuf, MainError> {
         // mkdir fails if the path exists in any form (a symlink planted by
         // someone else included), so what we get is ours.
         match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
-            Ok(()) => return Ok(dir),
+            Ok(()) => {
+                remove_stale(Path::new(base), &dir);
+                return Ok(dir);
+            }
             Err(e) => last = Some(e),
         }
     }
@@ -503,6 +506,57 @@ fn private_dir(env: &Env, clock: &Clock) -> Result<PathBuf, MainError> {
         "cannot create a private directory under {base}: {}",
         last.map_or_else(String::new, |e| e.to_string())
     )))
+}
+
+/// Removes the private directories that daemons stopped without a chance
+/// to clean up (SIGKILL, a crash) left under `base`: only those named as
+/// ours (`vpc-router-PID-XXXXXXXX`), owned by the user that owns `ours`
+/// (the new one), whose process is gone and whose socket nobody answers
+/// (a daemon in another PID namespace sharing the directory still does).
+fn remove_stale(base: &Path, ours: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(me) = std::fs::symlink_metadata(ours).map(|m| m.uid()) else {
+        return;
+    };
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    let mut removed = 0;
+    for e in entries.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(private_dir_pid) else {
+            continue;
+        };
+        let path = e.path();
+        let mine = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir() && m.uid() == me);
+        if !mine || path == ours || Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        if std::os::unix::net::UnixStream::connect(path.join("api.sock")).is_ok() {
+            continue;
+        }
+        if std::fs::remove_dir_all(&path).is_ok() {
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        info!(
+            "removed {removed} socket director{} under {} left by daemons that did not stop",
+            if removed == 1 { "y" } else { "ies" },
+            base.display()
+        );
+    }
+}
+
+/// The process ID in a private directory's name, `vpc-router-PID-XXXXXXXX`.
+fn private_dir_pid(name: &str) -> Option<u32> {
+    let (pid, tag) = name.strip_prefix("vpc-router-")?.split_once('-')?;
+    let hex = tag.len() == 8 && tag.bytes().all(|b| b.is_ascii_hexdigit());
+    let digits = !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit());
+    if hex && digits {
+        pid.parse().ok()
+    } else {
+        None
+    }
 }
 
 struct RemoveOnDrop(PathBuf);
