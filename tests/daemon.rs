@@ -463,7 +463,10 @@ fn a_target_with_non_ascii_bytes_is_a_400() {
 
 #[test]
 fn idle_connections_cannot_hold_the_daemon() {
-    // One connection served at a time, one waiting; a third is told 503.
+    // One connection slot: each newcomer takes the place of the silent one
+    // before it (issue 14: it used to be told 503 while they held on; a
+    // 503 with Retry-After is now for when no connection can give way,
+    // tests/fairness.rs).
     let d = Daemon::start(
         &vpc().base_url(),
         &["--max-connections", "1", "--request-timeout", "1"],
@@ -477,9 +480,9 @@ fn idle_connections_cannot_hold_the_daemon() {
         b"GET /healthz HTTP/1.1\r\n\r\n",
         Duration::from_secs(5),
     );
-    assert_eq!(status_of(&a), 503, "{a}");
-    assert_contains!(a, "Retry-After: 1");
-    // The idle ones are timed out, and then requests are served again.
+    assert_eq!(status_of(&a), 200, "{a}");
+    // The idle ones are told 408 (given way, or timed out), and requests
+    // are served again.
     for mut s in [idle1, idle2] {
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         let mut out = String::new();
@@ -514,9 +517,9 @@ fn a_flood_of_connections_does_not_grow_threads() {
         .collect();
     thread::sleep(Duration::from_millis(300));
     let during = threads_of(d.child.id());
-    // Fixed at start: main, acceptor, 4 gate threads, 2 workers, and
-    // tiny_http's own (its acceptor and a pool that grows at most to the
-    // gate's 4 connections). Not one per client connection.
+    // Fixed at start: main, the gate's I/O thread, its relays, 2 workers,
+    // and tiny_http's own (its acceptor and a pool that grows at most to
+    // the relays' connections). Not one per client connection.
     assert!(
         during <= before + 4,
         "{before} threads before, {during} during the flood"
@@ -791,7 +794,12 @@ fn concurrent_posts_for_one_cidr_leave_every_table_agreeing() {
     // A little latency on every EC2 call widens the window in which
     // unserialized requests would interleave.
     sim.set_delay(Duration::from_millis(2));
-    let d = Daemon::start(&sim.url(), &["--workers", "8"]);
+    // All 50 come from 127.0.0.1: one client address may hold 16
+    // connections by default.
+    let d = Daemon::start(
+        &sim.url(),
+        &["--workers", "8", "--max-connections-per-client", "64"],
+    );
     let url = d.url("/route");
     let start = Arc::new(std::sync::Barrier::new(50));
     let threads: Vec<_> = (0..50)

@@ -279,11 +279,12 @@ fn start(
         listener,
         GateConfig {
             limits,
-            threads: args.max_connections,
-            queue: args.max_connections,
+            max_connections: args.max_connections,
+            per_client: args.max_connections_per_client,
+            relays: args.workers,
             backend: socket,
         },
-        svc.metrics.clone(),
+        svc.clone(),
     )
     .map_err(|e| MainError::Setup(format!("cannot start the gate threads: {e}")))?;
     Ok(Running {
