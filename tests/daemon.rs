@@ -517,9 +517,10 @@ fn a_flood_of_connections_does_not_grow_threads() {
         .collect();
     thread::sleep(Duration::from_millis(300));
     let during = threads_of(d.child.id());
-    // Fixed at start: main, the gate's I/O thread, its relays, 2 workers,
-    // and tiny_http's own (its acceptor and a pool that grows at most to
-    // the relays' connections). Not one per client connection.
+    // Fixed at start: main, the gate's I/O thread, its relays and status
+    // lane, 2 workers, and tiny_http's own (its acceptor and a pool that
+    // grows at most to the relays' connections). Not one per client
+    // connection.
     assert!(
         during <= before + 4,
         "{before} threads before, {during} during the flood"

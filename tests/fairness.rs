@@ -1,9 +1,10 @@
 //! Connection fairness at the daemon's front gate (issue 14): clients that
 //! hog connections (kept alive, half-sent heads, many from one address)
 //! cannot shut out a real client; the request timeout counts from accept;
-//! a burst up to the documented capacity is never refused. Real sockets on
-//! 127.0.0.x: the hogs bind other loopback addresses than the real
-//! client's 127.0.0.1, as clients on other hosts would have.
+//! a burst up to the documented capacity is never refused; liveness and
+//! status answer while every route worker waits on a slow EC2. Real
+//! sockets on 127.0.0.x: the hogs bind other loopback addresses than the
+//! real client's 127.0.0.1, as clients on other hosts would have.
 
 mod common;
 
@@ -367,4 +368,26 @@ fn one_address_cannot_take_every_connection() {
     assert_eq!(status_of(&a), 503, "{a}");
     assert_contains!(a, "Retry-After: 1");
     drop(busy);
+}
+
+// See: issue 14, finding 2 (/healthz took 18 s behind 6 slow GET /route).
+#[test]
+fn liveness_and_status_answer_while_route_workers_wait_on_ec2() {
+    let sim = ec2sim::scenario();
+    let d = Daemon::start(&sim.url(), &["--workers", "2"]);
+    sim.set_delay(Duration::from_secs(5));
+    let slow: Vec<TcpStream> = (0..6)
+        .map(|_| {
+            let mut s = TcpStream::connect(&d.addr).unwrap();
+            s.write_all(b"GET /route?dst_cidr=10.55.0.0/16 HTTP/1.1\r\n\r\n")
+                .unwrap();
+            s
+        })
+        .collect();
+    // Both workers are waiting on EC2.
+    wait_until("two requests at EC2", &d, || sim.calls().len() >= 2);
+    for path in ["/healthz", "/status", "/metrics", "/", "/healthz"] {
+        served(&d, path);
+    }
+    drop(slow);
 }

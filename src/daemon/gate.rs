@@ -17,14 +17,16 @@
 //! so slow and idle clients hold no thread. When every slot is taken a
 //! newcomer gets the slot of the connection idle longest, else of the one
 //! slowest to send its request (`policy`); one address may hold only so
-//! many.
+//! many. Liveness and status (`/healthz`, `/status`, `/`, `/metrics`) have
+//! a lane of their own, with their own workers, so that they never wait
+//! behind route commands.
 
 mod conns;
 mod policy;
 
 use std::io::{Read, Write};
 use std::os::unix::io::AsRawFd;
-use std::os::unix::net::UnixStream;
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -33,7 +35,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use super::frame::{Head, Limits};
-use super::service::{Service, PEER_HEADER};
+use super::service::{self, Service, PEER_HEADER};
 use crate::debug;
 use conns::{Done, IoLoop, Job, Lanes};
 
@@ -43,6 +45,9 @@ const MAX_ANSWER: u64 = 16 * 1024 * 1024;
 /// How long a worker may take: route commands wait on EC2, whose calls
 /// have their own timeouts and retries.
 const WORKER_TIMEOUT: Duration = Duration::from_secs(600);
+/// Workers (and relays) of the status lane: its answers are read from
+/// memory in microseconds, so two keep it free while one is scraped.
+const STATUS_THREADS: usize = 2;
 
 /// The gate's shape.
 #[derive(Debug, Clone)]
@@ -56,7 +61,8 @@ pub struct GateConfig {
     /// Threads that relay route requests to the workers: as many as there
     /// are workers (more would only wait inside tiny_http).
     pub relays: usize,
-    /// The workers' Unix socket.
+    /// The workers' Unix socket. The status lane's socket is made next to
+    /// it, in the same private directory.
     pub backend: PathBuf,
 }
 
@@ -70,22 +76,40 @@ pub struct Gate {
     waker: UnixStream,
     io: JoinHandle<()>,
     relays: Vec<JoinHandle<()>>,
+    status: StatusLane,
+}
+
+/// Where a request goes: route commands and the spec to the workers;
+/// liveness, status and metrics to the status lane's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lane {
+    Route,
+    Status,
+}
+
+fn lane_of(target: &str) -> Lane {
+    match target.split('?').next().unwrap_or("") {
+        "/healthz" | "/status" | "/" | "/metrics" => Lane::Status,
+        _ => Lane::Route,
+    }
 }
 
 impl Gate {
-    /// Starts the relays and the I/O thread; the workers are started by
-    /// the daemon.
+    /// Starts the status lane, the relays and the I/O thread. `svc` serves
+    /// the status lane; the route workers are started by the daemon.
     pub fn start(
         listener: std::net::TcpListener,
         cfg: GateConfig,
         svc: Arc<Service>,
     ) -> std::io::Result<Gate> {
+        let status = StatusLane::start(&cfg.backend.with_file_name("status.sock"), &svc)?;
         let (wake_rx, waker) = UnixStream::pair()?;
         wake_rx.set_nonblocking(true)?;
         waker.set_nonblocking(true)?;
         let (route_tx, route_rx) = mpsc::channel::<Job>();
+        let (status_tx, status_rx) = mpsc::channel::<Job>();
         let (done_tx, done_rx) = mpsc::channel::<Done>();
-        let relays = spawn_relays(
+        let mut relays = spawn_relays(
             "relay",
             cfg.relays,
             route_rx,
@@ -93,6 +117,14 @@ impl Gate {
             &done_tx,
             &waker,
         )?;
+        relays.extend(spawn_relays(
+            "relay-status",
+            STATUS_THREADS,
+            status_rx,
+            &status.socket,
+            &done_tx,
+            &waker,
+        )?);
         listener.set_nonblocking(true)?;
         let listener = Arc::new(listener);
         let stopping = Arc::new(AtomicBool::new(false));
@@ -100,7 +132,10 @@ impl Gate {
             listener.clone(),
             wake_rx,
             done_rx,
-            Lanes { route: route_tx },
+            Lanes {
+                route: route_tx,
+                status: status_tx,
+            },
             cfg,
             svc.metrics.clone(),
             stopping.clone(),
@@ -115,6 +150,7 @@ impl Gate {
             waker,
             io,
             relays,
+            status,
         })
     }
 
@@ -132,11 +168,13 @@ impl Gate {
     }
 
     /// Waits until every connection is served and every gate thread is
-    /// done, or `deadline`. Returns whether all finished.
+    /// done (the status lane last), or `deadline`. Returns whether all
+    /// finished.
     pub fn join(self, deadline: Instant) -> bool {
         let mut all = vec![self.io];
         all.extend(self.relays);
-        join_all(all, deadline)
+        let served = join_all(all, deadline);
+        self.status.stop(deadline) && served
     }
 }
 
@@ -153,6 +191,48 @@ fn join_all(threads: Vec<JoinHandle<()>>, deadline: Instant) -> bool {
             return false;
         }
         thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The status lane's own tiny_http server, on its own Unix socket, and
+/// its own workers: `/healthz` and friends never queue behind route
+/// commands waiting on EC2 or on a CIDR's lock.
+struct StatusLane {
+    socket: PathBuf,
+    server: Arc<tiny_http::Server>,
+    stopping: Arc<AtomicBool>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+impl StatusLane {
+    fn start(socket: &Path, svc: &Arc<Service>) -> std::io::Result<StatusLane> {
+        let unix = UnixListener::bind(socket)?;
+        let server =
+            Arc::new(tiny_http::Server::from_listener(unix, None).map_err(std::io::Error::other)?);
+        let stopping = Arc::new(AtomicBool::new(false));
+        let mut workers = Vec::new();
+        for i in 0..STATUS_THREADS {
+            let (server, svc, stopping) = (server.clone(), svc.clone(), stopping.clone());
+            workers.push(
+                thread::Builder::new()
+                    .name(format!("status-{i}"))
+                    .spawn(move || service::work(&server, &svc, &stopping))?,
+            );
+        }
+        Ok(StatusLane {
+            socket: socket.to_path_buf(),
+            server,
+            stopping,
+            workers,
+        })
+    }
+
+    fn stop(self, deadline: Instant) -> bool {
+        self.stopping.store(true, Ordering::SeqCst);
+        for _ in 0..self.workers.len() {
+            self.server.unblock();
+        }
+        join_all(self.workers, deadline)
     }
 }
 
@@ -300,6 +380,21 @@ mod tests {
         );
         let out = String::from_utf8(relay(a, false)).unwrap();
         assert!(out.contains("Connection: close\r\n\r\n{}"));
+    }
+
+    #[test]
+    fn liveness_and_status_have_their_own_lane() {
+        for t in ["/healthz", "/status", "/", "/metrics", "/metrics?x=1"] {
+            assert_eq!(lane_of(t), Lane::Status, "{t}");
+        }
+        for t in [
+            "/route?dst_cidr=10.0.0.0/8",
+            "/route_spec",
+            "/healthzz",
+            "/status/x",
+        ] {
+            assert_eq!(lane_of(t), Lane::Route, "{t}");
+        }
     }
 
     #[test]

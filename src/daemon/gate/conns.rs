@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::policy::{client_key, victim, Standing};
-use super::{plain_answer, relay, GateConfig};
+use super::{lane_of, plain_answer, relay, GateConfig, Lane};
 use crate::daemon::frame::{Framer, Head, Limits, Parse, Refusal};
 use crate::daemon::metrics::Metrics;
 use crate::daemon::service::peer_text;
@@ -41,6 +41,7 @@ pub type Done = (u64, io::Result<Vec<u8>>);
 /// Where whole requests go.
 pub struct Lanes {
     pub route: Sender<Job>,
+    pub status: Sender<Job>,
 }
 
 /// After a last answer, how long and how much of what the client still
@@ -551,7 +552,10 @@ impl IoLoop {
         let Some(c) = self.conns.get_mut(&id) else {
             return;
         };
-        let lane = &self.lanes.route;
+        let lane = match lane_of(&head.target) {
+            Lane::Route => &self.lanes.route,
+            Lane::Status => &self.lanes.status,
+        };
         c.state = State::Relaying {
             keep: head.keep_alive(),
             what: format!("{} {}", head.method, head.target),
