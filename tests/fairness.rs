@@ -2,9 +2,10 @@
 //! hog connections (kept alive, half-sent heads, many from one address)
 //! cannot shut out a real client; the request timeout counts from accept;
 //! a burst up to the documented capacity is never refused; liveness and
-//! status answer while every route worker waits on a slow EC2. Real
-//! sockets on 127.0.0.x: the hogs bind other loopback addresses than the
-//! real client's 127.0.0.1, as clients on other hosts would have.
+//! status answer while every route worker waits on a slow EC2; refusals
+//! are logged in summaries, not a line each. Real sockets on 127.0.0.x:
+//! the hogs bind other loopback addresses than the real client's
+//! 127.0.0.1, as clients on other hosts would have.
 
 mod common;
 
@@ -390,4 +391,27 @@ fn liveness_and_status_answer_while_route_workers_wait_on_ec2() {
         served(&d, path);
     }
     drop(slow);
+}
+
+// See: issue 14, finding 3 (2,000 refused connections logged 1,936 lines).
+#[test]
+fn refusals_are_logged_in_summaries() {
+    let d = Daemon::start(&ec2sim::scenario().url(), &[]);
+    for _ in 0..300 {
+        let a = raw_from(
+            "127.0.0.1",
+            &d.addr,
+            b"garbage\r\n\r\n",
+            Duration::from_secs(5),
+        );
+        assert_eq!(status_of(&a), 400, "{a}");
+    }
+    served(&d, "/healthz");
+    d.signal("TERM");
+    let (code, log) = d.wait(Duration::from_secs(10));
+    assert_eq!(code, 0, "{log}");
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains("garbage")).collect();
+    assert_eq!(lines.len(), 1, "{log}");
+    assert_contains!(log, "refused 299 more connections");
+    assert_contains!(log, "(malformed)");
 }

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::policy::{client_key, victim, Standing};
+use super::policy::{client_key, victim, Quiet, Standing};
 use super::{lane_of, plain_answer, relay, GateConfig, Lane};
 use crate::daemon::frame::{Framer, Head, Limits, Parse, Refusal};
 use crate::daemon::metrics::Metrics;
@@ -52,6 +52,8 @@ const LINGER_BYTES: usize = 1024 * 1024;
 /// The longest poll(2) waits with nothing due: the stop flag is read at
 /// least this often.
 const TICK: Duration = Duration::from_secs(1);
+/// Refusals of one reason are logged one by one at most once this often.
+const QUIET_WINDOW: Duration = Duration::from_secs(10);
 /// Connections accepted in one turn of the loop before the others are
 /// looked at.
 const ACCEPT_BATCH: usize = 64;
@@ -186,6 +188,7 @@ pub struct IoLoop {
     /// Slots held by each client.
     clients: HashMap<IpAddr, usize>,
     next_id: u64,
+    quiet: Quiet,
     /// After an accept error (out of descriptors, most likely), accepting
     /// waits until then instead of spinning.
     accept_after: Option<Instant>,
@@ -222,6 +225,7 @@ impl IoLoop {
             open: 0,
             clients: HashMap::new(),
             next_id: 0,
+            quiet: Quiet::new(QUIET_WINDOW),
             accept_after: None,
         }
     }
@@ -234,7 +238,9 @@ impl IoLoop {
             let now = Instant::now();
             let stopping = self.stopping.load(Ordering::SeqCst);
             self.expire(now, stopping);
+            self.summaries(now, false);
             if stopping && self.conns.is_empty() {
+                self.summaries(now, true);
                 return;
             }
             let listening = !stopping && self.accept_after.is_none_or(|t| now >= t);
@@ -278,12 +284,13 @@ impl IoLoop {
         }
     }
 
-    /// The earliest deadline of a connection, or the end of an accept
-    /// pause.
+    /// The earliest deadline of a connection, a log summary, or the end of
+    /// an accept pause.
     fn next_due(&self) -> Option<Instant> {
         self.conns
             .values()
             .filter_map(Conn::deadline)
+            .chain(self.quiet.next_due())
             .chain(self.accept_after)
             .min()
     }
@@ -313,9 +320,18 @@ impl IoLoop {
         }
     }
 
-    /// Logs a refusal.
-    fn note(&mut self, reason: &'static str, line: impl FnOnce() -> String) {
-        log::write(level_of(reason), format_args!("{}", line()));
+    fn summaries(&mut self, now: Instant, end: bool) {
+        for s in self.quiet.due(now, end) {
+            log::write(level_of(s.reason), format_args!("{s}"));
+        }
+    }
+
+    /// Logs a refusal in full if it is the first of its reason for a while;
+    /// otherwise it is only counted.
+    fn note(&mut self, reason: &'static str, now: Instant, line: impl FnOnce() -> String) {
+        if self.quiet.first(reason, now) {
+            log::write(level_of(reason), format_args!("{}", line()));
+        }
     }
 
     fn accept(&mut self, now: Instant) {
@@ -327,7 +343,9 @@ impl IoLoop {
                 // The listening socket was shut down to stop.
                 Err(_) if self.stopping.load(Ordering::SeqCst) => return,
                 Err(e) => {
-                    self.note("accept_error", || format!("accepting a connection: {e}"));
+                    self.note("accept_error", now, || {
+                        format!("accepting a connection: {e}")
+                    });
                     self.accept_after = Some(now + Duration::from_millis(100));
                     return;
                 }
@@ -386,7 +404,7 @@ impl IoLoop {
             (None, Some((reason, message))) => {
                 self.metrics.refused(reason);
                 let line = format!("{}: {message}; answered 503", conn.peer);
-                self.note(reason, || line);
+                self.note(reason, now, || line);
                 let body = json!({"error": {"status": 503, "message": message}});
                 let out = plain_answer(503, &[("Retry-After", "1")], &format!("{body:#}\n"));
                 return self.leave(id, conn, out, now);
@@ -414,7 +432,7 @@ impl IoLoop {
                 );
                 let line = format!("{}: closed for another client: {message}", c.peer);
                 self.metrics.refused("reclaimed");
-                self.note("reclaimed", || line);
+                self.note("reclaimed", now, || line);
                 let body = json!({"error": {"status": 408, "message": message}});
                 let out = plain_answer(408, &[], &format!("{body:#}\n"));
                 if let Some(c) = self.release(id) {
@@ -599,7 +617,7 @@ impl IoLoop {
                 let line = format!("{}: {what}: the workers did not answer: {e}", c.peer);
                 let body = json!({"error": {"status": 503, "message": "the daemon could not serve the request; retry shortly"}});
                 let out = plain_answer(503, &[], &format!("{body:#}\n"));
-                self.note("no_answer", || line);
+                self.note("no_answer", now, || line);
                 (out, false)
             }
         };
@@ -633,7 +651,7 @@ impl IoLoop {
             r.status()
         );
         self.metrics.refused(r.reason());
-        self.note(r.reason(), || line);
+        self.note(r.reason(), now, || line);
         self.flush(id, now);
     }
 
