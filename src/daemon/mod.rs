@@ -3,10 +3,11 @@
 //! SIGHUP reopens the log file and has the feeds re-read their sources.
 //!
 //! ```text
-//! clients ─TCP─▶ accept ─queue─▶ gate-0..N (frame, refuse, relay)
+//! clients ─TCP─▶ gate (one I/O thread: frame, refuse, make room) ─▶ relay-0..W
 //!                                   │ Unix socket (private 0700 dir)
 //!                                   ▼
 //!                       tiny_http ─▶ worker-0..W (Service::handle)
+//!              (/healthz, /status, /, /metrics: the gate's own status lane)
 //! feeds, health, leadership ─Input─▶ control ─▶ engine (reconcile, failover-0..31)
 //! main: sigwait(SIGTERM|SIGINT|SIGHUP) ─▶ reload, or stop everything in order
 //! ```
