@@ -243,7 +243,12 @@ impl IoLoop {
                 self.summaries(now, true);
                 return;
             }
-            let listening = !stopping && self.accept_after.is_none_or(|t| now >= t);
+            if self.accept_after.is_some_and(|t| now >= t) {
+                // Paused long enough; a deadline left in the past would make
+                // every poll(2) return at once.
+                self.accept_after = None;
+            }
+            let listening = !stopping && self.accept_after.is_none();
             fds.clear();
             ids.clear();
             fds.push(pollfd(self.wake.as_raw_fd(), libc::POLLIN));
