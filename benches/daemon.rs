@@ -108,7 +108,7 @@ fn main() {
     let pid = child.id();
     thread::sleep(Duration::from_millis(500));
     println!(
-        "daemon idle: RSS {}, {} threads (4 workers, 32 gate threads)",
+        "daemon idle: RSS {}, {} threads (4 workers, 4 relays, the gate's I/O thread, a status lane of 2 + 2)",
         proc_status(pid, "VmRSS:"),
         proc_status(pid, "Threads:")
     );

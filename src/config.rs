@@ -71,8 +71,11 @@ pub struct DaemonArgs {
     pub auth_token_file: Option<PathBuf>,
     /// Tables a request works on when it names none (empty: all).
     pub route_tables: Vec<RouteTableId>,
-    /// Client connections served at once (as many again may wait).
+    /// Client connections open at once.
     pub max_connections: usize,
+    /// Of those, the most one client may have (by address; by /64 for
+    /// IPv6).
+    pub max_connections_per_client: usize,
     /// How long a client may take to send one request.
     pub request_timeout: Duration,
     /// `--allow-api-force`: API requests may carry `force`. Off by default,
@@ -152,7 +155,8 @@ pub const DEFAULT_RECHECK: Duration = Duration::from_secs(30);
 pub const DEFAULT_PORT: u16 = 33289;
 pub const DEFAULT_WORKERS: usize = 4;
 pub const MAX_WORKERS: usize = 64;
-pub const DEFAULT_MAX_CONNECTIONS: usize = 32;
+pub const DEFAULT_MAX_CONNECTIONS: usize = 64;
+pub const DEFAULT_MAX_CONNECTIONS_PER_CLIENT: usize = 16;
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A route command: `-c add|show|del`.

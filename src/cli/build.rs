@@ -255,6 +255,15 @@ fn daemon(g: &Given, mode: Option<Mode>) -> Result<DaemonArgs, ConfigError> {
             )
         })?,
     };
+    let max_connections_per_client = match g.one("max-connections-per-client") {
+        None => DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
+        Some(m) => in_range(m, 1..=1024).ok_or_else(|| {
+            bad(
+                "max-connections-per-client",
+                format!("'{m}' is not a number of connections from 1 to 1024"),
+            )
+        })?,
+    };
     let request_timeout = match g.one("request-timeout") {
         None => DEFAULT_REQUEST_TIMEOUT,
         Some(t) => seconds("request-timeout", t)?,
@@ -266,6 +275,7 @@ fn daemon(g: &Given, mode: Option<Mode>) -> Result<DaemonArgs, ConfigError> {
         auth_token_file: token_file.map(PathBuf::from),
         route_tables: tables(g)?,
         max_connections,
+        max_connections_per_client,
         request_timeout,
         allow_api_force: g.has("allow-api-force"),
         spec,

@@ -623,8 +623,17 @@ pub static FLAGS: &[Flag] = &[
         value: Some("N"),
         goes_with: Uses::DAEMONS,
         section: Section::Daemon,
-        help: "client connections served at once (default 32; as many again may wait, \
-               beyond that: 503)",
+        help: "client connections open at once (default 64); when all are taken, the one \
+               idle longest or slowest to send its request makes room, else 503",
+        ..ROW
+    },
+    Flag {
+        long: "max-connections-per-client",
+        value: Some("N"),
+        goes_with: Uses::DAEMONS,
+        section: Section::Daemon,
+        help: "of those, the most one client address (IPv6: its /64) may have open \
+               (default 16)",
         ..ROW
     },
     Flag {
@@ -632,8 +641,8 @@ pub static FLAGS: &[Flag] = &[
         value: Some("S"),
         goes_with: Uses::DAEMONS,
         section: Section::Daemon,
-        help: "seconds a client may take to send a request (default 10; then 408 and the \
-               connection closes)",
+        help: "seconds a client may take to send a request, from its connection's accept \
+               (default 10; then 408 and the connection closes)",
         ..ROW
     },
     // AWS

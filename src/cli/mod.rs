@@ -213,10 +213,15 @@ mod tests {
             Some(std::path::Path::new("/etc/vpc-router/token"))
         );
         assert_eq!(d.route_tables.len(), 1);
-        let d = daemon("-d --max-connections 2 --request-timeout 0.5");
+        let d =
+            daemon("-d --max-connections 2 --max-connections-per-client 1 --request-timeout 0.5");
         assert_eq!(
-            (d.max_connections, d.request_timeout),
-            (2, Duration::from_millis(500))
+            (
+                d.max_connections,
+                d.max_connections_per_client,
+                d.request_timeout
+            ),
+            (2, 1, Duration::from_millis(500))
         );
         assert_eq!(daemon("-d -a ::1 -p 0").address.to_string(), "::1");
         assert_eq!(daemon("-d -a localhost").address.to_string(), "127.0.0.1");
@@ -269,6 +274,10 @@ mod tests {
             (
                 "-d --max-connections 0",
                 "--max-connections: '0' is not a number of connections from 1 to 1024",
+            ),
+            (
+                "-d --max-connections-per-client 0",
+                "--max-connections-per-client: '0' is not a number of connections from 1 to 1024",
             ),
             (
                 "-d --request-timeout x",
@@ -585,6 +594,7 @@ mod tests {
             "--insecure-no-auth",
             "--allow-api-force",
             "--max-connections",
+            "--max-connections-per-client",
             "--request-timeout",
             "--file",
             "--state-dir",
@@ -661,6 +671,7 @@ mod tests {
                 auth_token_file: None,
                 route_tables: vec![],
                 max_connections: DEFAULT_MAX_CONNECTIONS,
+                max_connections_per_client: DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
                 request_timeout: DEFAULT_REQUEST_TIMEOUT,
                 allow_api_force: false,
                 spec: None,

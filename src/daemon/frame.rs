@@ -1,11 +1,11 @@
-//! HTTP/1.1 request framing for the front gate, with every size and time
-//! bounded: the request head (line length, header count, total size), the
-//! body (`Content-Length` or chunked, up to a limit), and a deadline for
-//! each read. It reads and refuses; it never interprets a request beyond
+//! HTTP/1.1 request framing for the front gate, with every size bounded:
+//! the request head (line length, header count, total size) and the body
+//! (`Content-Length` or chunked, up to a limit). [`Framer`] looks at bytes
+//! as they arrive and does no I/O; the gate reads and keeps the deadlines
+//! (`Limits`' timeouts). It refuses; it never interprets a request beyond
 //! what framing needs (method, target, version, a few headers).
 
-use std::io::{self, Read};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How much a client may send, and for how long.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -215,22 +215,6 @@ pub fn head_end(buf: &[u8]) -> Option<usize> {
     None
 }
 
-/// Checks a head that is still incomplete: a line already longer than the
-/// limit is refused now rather than after the client sent all of it.
-pub fn check_partial(buf: &[u8], limits: &Limits) -> Result<(), Refusal> {
-    let longest = buf.split(|&b| b == b'\n').map(<[u8]>::len).max();
-    if longest.unwrap_or(0) > limits.max_line {
-        return Err(line_too_long(limits));
-    }
-    if buf.len() >= limits.max_head {
-        return Err(Refusal::HeadTooLarge(format!(
-            "the request head is larger than {} bytes",
-            limits.max_head
-        )));
-    }
-    Ok(())
-}
-
 fn line_too_long(limits: &Limits) -> Refusal {
     Refusal::HeadTooLarge(format!(
         "a request or header line is longer than {} bytes",
@@ -262,7 +246,9 @@ pub fn parse_head(bytes: &[u8], limits: &Limits) -> Result<Head, Refusal> {
             snippet(method)
         )));
     }
-    if !target.starts_with('/') || target.bytes().any(|b| b.is_ascii_control()) {
+    // A target is ASCII (RFC 3986; anything else is percent-encoded), and
+    // the workers' HTTP server takes nothing else.
+    if !target.starts_with('/') || target.bytes().any(|b| !b.is_ascii_graphic()) {
         return Err(Refusal::Malformed(format!(
             "'{}' is not a request target; expected a path such as /route",
             snippet(target)
@@ -328,207 +314,184 @@ fn snippet(s: &str) -> String {
     }
 }
 
-/// A byte source whose reads can be given a timeout (a socket; a slice in
-/// tests).
-pub trait Source: Read {
-    fn set_read_timeout(&mut self, t: Duration) -> io::Result<()>;
-}
-
-impl Source for std::net::TcpStream {
-    fn set_read_timeout(&mut self, t: Duration) -> io::Result<()> {
-        std::net::TcpStream::set_read_timeout(self, Some(t))
-    }
-}
-
-impl Source for &[u8] {
-    fn set_read_timeout(&mut self, _: Duration) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-/// What reading a request gave.
+/// What the bytes a connection has sent so far hold.
 #[derive(Debug)]
-pub enum Next {
-    /// A whole request: its head and body.
-    Request(Head, Vec<u8>),
-    /// The client closed (or stayed idle past the idle timeout) between
-    /// requests: nothing to answer.
-    Closed,
+pub enum Parse {
+    /// Not a whole request yet. `wants_continue`: the head is in and its
+    /// body acceptable, and the client waits for `100 Continue` before it
+    /// sends the body.
+    More { wants_continue: bool },
+    /// A whole request, in the first `used` bytes.
+    Request {
+        head: Head,
+        body: Vec<u8>,
+        used: usize,
+    },
     /// The request cannot be served; answer with the refusal and close.
     Refused(Refusal),
 }
 
-/// Reads requests from one connection, with a buffer of `max_head` bytes
-/// and a deadline on every read.
-pub struct Reader<S> {
-    inner: S,
-    buf: Vec<u8>,
+/// Frames one request at a time from a connection's bytes as they arrive.
+/// It does no I/O and keeps no clock: the gate reads without blocking and
+/// keeps the deadlines, so a slow client costs a buffer, not a thread. Each
+/// byte is looked at about once however slowly it arrives.
+#[derive(Debug)]
+pub struct Framer {
     limits: Limits,
+    /// How much of the buffer has been searched for the end of the head.
+    scanned: usize,
+    /// Where the head's unfinished line starts.
+    line_start: usize,
+    /// The head once it is complete: it, its length, the body's framing.
+    head: Option<(Head, usize, Body)>,
+    chunks: Chunks,
 }
 
-impl<S: Source> Reader<S> {
-    pub fn new(inner: S, limits: Limits) -> Reader<S> {
-        Reader {
-            inner,
-            buf: Vec::with_capacity(1024),
+impl Framer {
+    pub fn new(limits: Limits) -> Framer {
+        Framer {
             limits,
+            scanned: 0,
+            line_start: 0,
+            head: None,
+            chunks: Chunks::default(),
         }
     }
 
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
+    /// The most a request may take on the wire: the head, the body, and as
+    /// much again as the body for chunked framing. The gate reads no more
+    /// than this before the request is whole.
+    pub fn max_request(&self) -> usize {
+        self.limits.max_head + 2 * self.limits.max_body
     }
 
-    /// Reads more into the buffer before `deadline`; `Ok(0)` is the end
-    /// of the stream.
-    fn fill(&mut self, deadline: Instant, room: usize) -> io::Result<usize> {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(io::ErrorKind::TimedOut.into());
-        }
-        self.inner.set_read_timeout(left)?;
-        let mut chunk = [0u8; 4096];
-        let want = room.clamp(1, chunk.len());
-        loop {
-            match self.inner.read(&mut chunk[..want]) {
-                Ok(n) => {
-                    self.buf.extend_from_slice(&chunk[..n]);
-                    return Ok(n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    return Err(io::ErrorKind::TimedOut.into())
-                }
-                Err(e) => return Err(e),
+    /// Looks at what has arrived: `buf` holds the current request from its
+    /// first byte, grown by each read. After a `Request`, drain its `used`
+    /// bytes and call [`Framer::next`] before the next one.
+    pub fn parse(&mut self, buf: &[u8]) -> Parse {
+        if self.head.is_none() {
+            if let Err(r) = self.find_head(buf) {
+                return Parse::Refused(r);
             }
         }
-    }
-
-    /// Reads the next request. `first` is whether this is the first on
-    /// the connection (a kept-alive connection may go quiet; a new one
-    /// that stays silent is timed out like any slow request). `on_continue`
-    /// is called when the body is acceptable and the client waits for
-    /// `100 Continue` before sending it.
-    pub fn next_request(
-        &mut self,
-        first: bool,
-        mut on_continue: impl FnMut(&mut S) -> io::Result<()>,
-    ) -> Next {
-        let l = self.limits;
-        let start = Instant::now();
-        // Wait for the first byte: the idle timeout between requests, the
-        // request timeout for a new connection.
-        if self.buf.is_empty() {
-            let wait = if first {
-                l.request_timeout
-            } else {
-                l.idle_timeout
+        let Some((head, end, framing)) = &self.head else {
+            return Parse::More {
+                wants_continue: false,
             };
-            match self.fill(start + wait, l.max_head) {
-                Ok(0) => return Next::Closed,
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::TimedOut && !first => return Next::Closed,
-                Err(e) if e.kind() == io::ErrorKind::TimedOut => {
-                    return Next::Refused(Refusal::Timeout)
-                }
-                Err(_) => return Next::Closed,
-            }
+        };
+        let rest = &buf[*end..];
+        let whole = match framing {
+            Body::Empty => Ok(Some(0)),
+            Body::Length(n) => Ok((rest.len() >= *n).then_some(*n)),
+            Body::Chunked => self.chunks.decode(rest, &self.limits),
+        };
+        match whole {
+            Ok(Some(n)) => Parse::Request {
+                head: head.clone(),
+                body: match framing {
+                    Body::Chunked => std::mem::take(&mut self.chunks.body),
+                    _ => rest[..n].to_vec(),
+                },
+                used: end + n,
+            },
+            Ok(None) if buf.len() >= self.max_request() => Parse::Refused(Refusal::TooLarge),
+            Ok(None) => Parse::More {
+                wants_continue: head.expects_continue() && rest.is_empty(),
+            },
+            Err(r) => Parse::Refused(r),
         }
-        let deadline = Instant::now() + l.request_timeout;
-        let end = loop {
-            if let Some(end) = head_end(&self.buf) {
-                break end;
+    }
+
+    /// Looks for the end of the head in what is new since the last call,
+    /// and parses the head once it is there. A line already longer than
+    /// the limit is refused now rather than after the client sent all of it.
+    fn find_head(&mut self, buf: &[u8]) -> Result<(), Refusal> {
+        let l = self.limits;
+        // The end is at most 3 bytes long: start just before what has been
+        // searched already.
+        let from = self.scanned.saturating_sub(2).min(buf.len());
+        let found = head_end(&buf[from..]).map(|e| from + e);
+        let new = self.scanned.min(buf.len());
+        let upto = found.unwrap_or(buf.len()).max(new);
+        for (i, _) in buf[new..upto]
+            .iter()
+            .enumerate()
+            .filter(|(_, &b)| b == b'\n')
+        {
+            if new + i - self.line_start > l.max_line {
+                return Err(line_too_long(&l));
             }
-            if let Err(r) = check_partial(&self.buf, &l) {
-                return Next::Refused(r);
+            self.line_start = new + i + 1;
+        }
+        self.scanned = buf.len();
+        let Some(end) = found else {
+            if buf.len() - self.line_start > l.max_line {
+                return Err(line_too_long(&l));
             }
-            match self.fill(deadline, l.max_head - self.buf.len()) {
-                Ok(0) => {
-                    return Next::Refused(Refusal::Malformed(
-                        "the connection closed in the middle of the request head".into(),
-                    ))
-                }
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::TimedOut => {
-                    return Next::Refused(Refusal::Timeout)
-                }
-                Err(_) => return Next::Closed,
+            if buf.len() >= l.max_head {
+                return Err(Refusal::HeadTooLarge(format!(
+                    "the request head is larger than {} bytes",
+                    l.max_head
+                )));
             }
+            return Ok(());
         };
         if end > l.max_head {
-            return Next::Refused(Refusal::HeadTooLarge(format!(
+            return Err(Refusal::HeadTooLarge(format!(
                 "the request head is larger than {} bytes",
                 l.max_head
             )));
         }
-        let head = match parse_head(&self.buf[..end], &l) {
-            Ok(h) => h,
-            Err(r) => return Next::Refused(r),
-        };
-        self.buf.drain(..end);
-        let framing = match head.body(l.max_body) {
-            Ok(f) => f,
-            Err(r) => return Next::Refused(r),
-        };
-        if framing != Body::Empty
-            && head.expects_continue()
-            && self.buf.is_empty()
-            && on_continue(&mut self.inner).is_err()
-        {
-            return Next::Closed;
-        }
-        let body = match framing {
-            Body::Empty => Ok(Vec::new()),
-            Body::Length(n) => self.take(n, deadline),
-            Body::Chunked => self.chunked(deadline),
-        };
-        match body {
-            Ok(b) => Next::Request(head, b),
-            Err(r) => Next::Refused(r),
-        }
+        let head = parse_head(&buf[..end], &l)?;
+        let framing = head.body(l.max_body)?;
+        self.head = Some((head, end, framing));
+        Ok(())
     }
 
-    /// Takes exactly `n` bytes (n is within the body limit).
-    fn take(&mut self, n: usize, deadline: Instant) -> Result<Vec<u8>, Refusal> {
-        while self.buf.len() < n {
-            let room = n - self.buf.len();
-            self.fill_body(deadline, room)?;
-        }
-        Ok(self.buf.drain(..n).collect())
+    /// Forgets the request just taken.
+    pub fn next(&mut self) {
+        *self = Framer::new(self.limits);
     }
 
-    fn fill_body(&mut self, deadline: Instant, room: usize) -> Result<(), Refusal> {
-        match self.fill(deadline, room) {
-            Ok(0) => Err(Refusal::Malformed(
+    /// What to answer a client that closed its side with `buf` unread: a
+    /// request cut off (400), or nothing if there was none.
+    pub fn cut_off(&self, buf: &[u8]) -> Option<Refusal> {
+        if buf.is_empty() {
+            None
+        } else if self.head.is_none() {
+            Some(Refusal::Malformed(
+                "the connection closed in the middle of the request head".into(),
+            ))
+        } else {
+            Some(Refusal::Malformed(
                 "the connection closed before the whole body arrived".into(),
-            )),
-            Ok(_) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::TimedOut => Err(Refusal::Timeout),
-            Err(e) => Err(Refusal::Malformed(format!("reading the body: {e}"))),
+            ))
         }
     }
+}
 
-    /// One line of chunked framing, without its line end.
-    fn line(&mut self, deadline: Instant) -> Result<String, Refusal> {
-        loop {
-            if let Some(i) = self.buf.iter().position(|&b| b == b'\n') {
-                let raw: Vec<u8> = self.buf.drain(..=i).collect();
-                let s = String::from_utf8_lossy(&raw);
-                return Ok(s.trim_end_matches(['\r', '\n']).to_string());
-            }
-            if self.buf.len() > self.limits.max_line {
-                return Err(Refusal::Malformed("a chunk size line is too long".into()));
-            }
-            self.fill_body(deadline, self.limits.max_line)?;
-        }
-    }
+/// A chunked body as far as it has been decoded.
+#[derive(Debug, Default)]
+struct Chunks {
+    body: Vec<u8>,
+    /// Where, after the head, the next chunk (or trailer line) starts.
+    at: usize,
+    /// Trailer lines seen, once the last chunk has been.
+    trailers: Option<usize>,
+}
 
-    /// Decodes a chunked body, refusing it as soon as it grows past the
-    /// limit: an endless chunked body costs at most the limit in memory.
-    fn chunked(&mut self, deadline: Instant) -> Result<Vec<u8>, Refusal> {
-        let mut body = Vec::new();
-        loop {
-            let line = self.line(deadline)?;
+impl Chunks {
+    /// Decodes what it can from `raw` (the bytes after the head), keeping
+    /// its place between calls: a chunk is taken whole or not at all. The
+    /// bytes the body took, once it is complete. It is refused as soon as
+    /// it grows past the limit: an endless chunked body costs at most the
+    /// limit in memory.
+    fn decode(&mut self, raw: &[u8], limits: &Limits) -> Result<Option<usize>, Refusal> {
+        while self.trailers.is_none() {
+            let mut at = self.at;
+            let Some(line) = chunk_line(raw, &mut at, limits)? else {
+                return Ok(None);
+            };
             let size = line.split(';').next().unwrap_or("").trim();
             if size.is_empty() || size.len() > 16 || !size.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Err(Refusal::Malformed(format!(
@@ -538,26 +501,60 @@ impl<S: Source> Reader<S> {
             }
             let size = u64::from_str_radix(size, 16).unwrap_or(u64::MAX);
             if size == 0 {
+                self.at = at;
+                self.trailers = Some(0);
                 break;
             }
-            if size > (self.limits.max_body - body.len()) as u64 {
+            if size > (limits.max_body - self.body.len()) as u64 {
                 return Err(Refusal::TooLarge);
             }
-            let data = self.take(size as usize, deadline)?;
-            body.extend_from_slice(&data);
-            if !self.line(deadline)?.is_empty() {
-                return Err(Refusal::Malformed("a chunk is longer than its size".into()));
+            let data_end = at + size as usize;
+            if raw.len() < data_end {
+                return Ok(None);
             }
+            let mut after = data_end;
+            match chunk_line(raw, &mut after, limits)? {
+                None => return Ok(None),
+                Some(l) if !l.is_empty() => {
+                    return Err(Refusal::Malformed("a chunk is longer than its size".into()))
+                }
+                Some(_) => {}
+            }
+            self.body.extend_from_slice(&raw[at..data_end]);
+            self.at = after;
         }
         // Trailers, which we ignore, up to the blank line.
-        let mut count = 0;
-        while !self.line(deadline)?.is_empty() {
-            count += 1;
-            if count > self.limits.max_headers {
+        loop {
+            let mut at = self.at;
+            let Some(line) = chunk_line(raw, &mut at, limits)? else {
+                return Ok(None);
+            };
+            self.at = at;
+            if line.is_empty() {
+                return Ok(Some(at));
+            }
+            let n = self.trailers.get_or_insert(0);
+            *n += 1;
+            if *n > limits.max_headers {
                 return Err(Refusal::HeadTooLarge("too many trailer lines".into()));
             }
         }
-        Ok(body)
+    }
+}
+
+/// One line of chunked framing at `at`, without its line end, moving `at`
+/// past it; `None` if it has not all arrived.
+fn chunk_line(raw: &[u8], at: &mut usize, limits: &Limits) -> Result<Option<String>, Refusal> {
+    match raw[*at..].iter().position(|&b| b == b'\n') {
+        Some(i) => {
+            let s = String::from_utf8_lossy(&raw[*at..*at + i]);
+            *at += i + 1;
+            Ok(Some(s.trim_end_matches('\r').to_string()))
+        }
+        None if raw.len() - *at > limits.max_line => {
+            Err(Refusal::Malformed("a chunk size line is too long".into()))
+        }
+        None => Ok(None),
     }
 }
 
@@ -565,9 +562,53 @@ impl<S: Source> Reader<S> {
 mod tests {
     use super::*;
 
+    /// What a connection gets from a framer, request after request.
+    #[derive(Debug)]
+    enum Next {
+        Request(Head, Vec<u8>),
+        /// The client closed between requests.
+        Closed,
+        Refused(Refusal),
+    }
+
+    /// The requests in `raw`, fed `step` bytes at a time, then the client
+    /// closes.
+    fn read_all(raw: &[u8], step: usize) -> Vec<Next> {
+        let mut f = Framer::new(Limits::default());
+        let mut buf = Vec::new();
+        let mut out = Vec::new();
+        let mut fed = 0;
+        loop {
+            match f.parse(&buf) {
+                Parse::Request { head, body, used } => {
+                    buf.drain(..used);
+                    f.next();
+                    out.push(Next::Request(head, body));
+                }
+                Parse::Refused(r) => {
+                    out.push(Next::Refused(r));
+                    return out;
+                }
+                Parse::More { .. } if fed < raw.len() => {
+                    let n = step.min(raw.len() - fed);
+                    buf.extend_from_slice(&raw[fed..fed + n]);
+                    fed += n;
+                }
+                Parse::More { .. } => {
+                    out.push(f.cut_off(&buf).map_or(Next::Closed, Next::Refused));
+                    return out;
+                }
+            }
+        }
+    }
+
+    /// The first thing a connection sending `raw` gets; the same whether
+    /// it arrives at once or byte by byte.
     fn read_one(raw: &[u8]) -> Next {
-        let mut r = Reader::new(raw, Limits::default());
-        r.next_request(true, |_| Ok(()))
+        let at_once = read_all(raw, usize::MAX);
+        let bytewise = read_all(raw, 1);
+        assert_eq!(format!("{at_once:?}"), format!("{bytewise:?}"));
+        at_once.into_iter().next().unwrap()
     }
 
     fn refused(raw: &str) -> u16 {
@@ -604,17 +645,15 @@ mod tests {
     #[test]
     fn keeps_requests_apart_on_one_connection() {
         let raw = b"POST /a HTTP/1.1\r\nContent-Length: 2\r\n\r\nhiGET /b HTTP/1.1\r\nConnection: close\r\n\r\n";
-        let mut r = Reader::new(&raw[..], Limits::default());
-        let Next::Request(a, body) = r.next_request(true, |_| Ok(())) else {
-            panic!()
-        };
-        assert_eq!((a.target.as_str(), body.as_slice()), ("/a", &b"hi"[..]));
-        let Next::Request(b, _) = r.next_request(false, |_| Ok(())) else {
-            panic!()
-        };
-        assert_eq!(b.target, "/b");
-        assert!(!b.keep_alive());
-        assert!(matches!(r.next_request(false, |_| Ok(())), Next::Closed));
+        for step in [usize::MAX, 1, 7] {
+            let got = read_all(raw, step);
+            let [Next::Request(a, body), Next::Request(b, _), Next::Closed] = &got[..] else {
+                panic!("{got:?}")
+            };
+            assert_eq!((a.target.as_str(), body.as_slice()), ("/a", &b"hi"[..]));
+            assert_eq!(b.target, "/b");
+            assert!(!b.keep_alive());
+        }
     }
 
     #[test]
@@ -669,33 +708,53 @@ mod tests {
 
     #[test]
     fn asks_for_the_body_only_when_it_will_take_it() {
+        let wants = |raw: &[u8]| match Framer::new(Limits::default()).parse(raw) {
+            Parse::More { wants_continue } => Some(wants_continue),
+            _ => None,
+        };
+        // The body is already here: a whole request, no 100 Continue.
         let raw = b"POST /route HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nok";
-        // The slice already holds the body, so no 100 Continue is needed.
-        let mut r = Reader::new(&raw[..], Limits::default());
-        let mut asked = false;
-        r.next_request(true, |_| {
-            asked = true;
-            Ok(())
-        });
-        assert!(!asked);
+        assert_eq!(wants(raw), None);
         let raw = b"POST /route HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n";
-        let mut r = Reader::new(&raw[..], Limits::default());
-        let got = r.next_request(true, |_| {
-            asked = true;
-            Ok(())
-        });
-        assert!(asked);
-        assert!(matches!(got, Next::Refused(Refusal::Malformed(_))));
+        assert_eq!(wants(raw), Some(true));
+        assert_eq!(wants(&raw[..raw.len() - 2]), Some(false));
+        let raw = b"POST /route HTTP/1.1\r\nContent-Length: 2\r\n\r\n";
+        assert_eq!(wants(raw), Some(false));
         let raw =
             b"POST /route HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 99999999\r\n\r\n";
-        let mut r = Reader::new(&raw[..], Limits::default());
-        asked = false;
-        let got = r.next_request(true, |_| {
-            asked = true;
-            Ok(())
-        });
-        assert!(!asked);
-        assert!(matches!(got, Next::Refused(Refusal::TooLarge)));
+        assert!(matches!(
+            Framer::new(Limits::default()).parse(raw),
+            Parse::Refused(Refusal::TooLarge)
+        ));
+    }
+
+    #[test]
+    fn refuses_a_target_the_workers_cannot_take() {
+        assert_eq!(
+            refused("GET /route?dst_cidr=10.0.0.0/8\u{e9} HTTP/1.1\r\n\r\n"),
+            400
+        );
+        assert_eq!(refused("GET /r\u{e9}sum\u{e9} HTTP/1.1\r\n\r\n"), 400);
+        assert_eq!(refused("GET /a\x7fb HTTP/1.1\r\n\r\n"), 400);
+        // Not UTF-8 at all.
+        let mut raw = b"GET /\xff HTTP/1.1\r\n\r\n".to_vec();
+        assert!(matches!(
+            read_one(&raw),
+            Next::Refused(Refusal::Malformed(_))
+        ));
+        raw[5] = b'x';
+        assert!(matches!(read_one(&raw), Next::Request(..)));
+    }
+
+    #[test]
+    fn a_chunked_body_may_not_hide_behind_its_framing() {
+        // 1-byte chunks: six bytes on the wire for each byte of body.
+        let chunks = "1\r\nx\r\n".repeat(30_000);
+        let raw = format!("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n{chunks}");
+        assert!(matches!(
+            read_all(raw.as_bytes(), usize::MAX).remove(0),
+            Next::Refused(Refusal::TooLarge)
+        ));
     }
 
     #[test]

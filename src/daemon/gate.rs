@@ -1,33 +1,43 @@
-//! The front gate: the only code that touches client sockets. It accepts
-//! on the public address, reads each request with bounded size and time
-//! (`frame`), refuses what it must (413, 431, 408, 400, 501, 505, 503 when
-//! full) and passes the sane rest to tiny_http over a private Unix socket,
-//! then relays the answer.
+//! The front gate: the only code that touches client sockets. One I/O
+//! thread (`conns`) accepts on the public address and reads and writes every
+//! client connection without blocking, framing each request with bounded
+//! size and time (`frame`); it refuses what it must (400, 408, 413, 431,
+//! 501, 505; 503 when it cannot make room) and hands whole requests to
+//! relay threads, which pass them to tiny_http over a private Unix socket
+//! and bring the answer back.
 //!
 //! Why a gate: tiny_http 0.12 spawns a thread per connection without a
 //! bound, has no read timeouts, and when a request is dropped it drains the
 //! unread body into one allocation sized by the client's `Content-Length`
 //! (a 30 GB claim aborts the process). Behind the gate, tiny_http only ever
-//! sees well-formed requests with small, exact bodies, from at most
-//! `threads` connections.
+//! sees well-formed requests with small, exact bodies, from at most as
+//! many connections as there are relays.
+//!
+//! Fairness: a connection costs a buffer and a descriptor, never a thread,
+//! so slow and idle clients hold no thread. When every slot is taken a
+//! newcomer gets the slot of the connection idle longest, else of the one
+//! slowest to send its request (`policy`); one address may hold only so
+//! many. Liveness and status (`/healthz`, `/status`, `/`, `/metrics`) have
+//! a lane of their own, with their own workers, so that they never wait
+//! behind route commands.
 
-use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+mod conns;
+mod policy;
+
+use std::io::{Read, Write};
 use std::os::unix::io::AsRawFd;
-use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use serde_json::json;
-
-use super::frame::{Head, Limits, Next, Reader, Refusal};
-use super::metrics::Metrics;
-use super::service::{peer_text, PEER_HEADER};
-use crate::{debug, info, warn};
+use super::frame::{Head, Limits};
+use super::service::{self, Service, PEER_HEADER};
+use crate::debug;
+use conns::{Done, IoLoop, Job, Lanes};
 
 /// An answer from the workers larger than this is cut off (a `show` over
 /// hundreds of tables is well under 1 MiB).
@@ -35,248 +45,249 @@ const MAX_ANSWER: u64 = 16 * 1024 * 1024;
 /// How long a worker may take: route commands wait on EC2, whose calls
 /// have their own timeouts and retries.
 const WORKER_TIMEOUT: Duration = Duration::from_secs(600);
+/// Workers (and relays) of the status lane: its answers are read from
+/// memory in microseconds, so two keep it free while one is scraped.
+const STATUS_THREADS: usize = 2;
 
 /// The gate's shape.
 #[derive(Debug, Clone)]
 pub struct GateConfig {
     pub limits: Limits,
-    /// Connections served at once; each has a thread.
-    pub threads: usize,
-    /// Accepted connections waiting for a thread; beyond this, 503.
-    pub queue: usize,
-    /// The workers' Unix socket.
+    /// Client connections open at once.
+    pub max_connections: usize,
+    /// Of those, the most one client may have (counted by address; by /64
+    /// for IPv6).
+    pub per_client: usize,
+    /// Threads that relay route requests to the workers: as many as there
+    /// are workers (more would only wait inside tiny_http).
+    pub relays: usize,
+    /// The workers' Unix socket. The status lane's socket is made next to
+    /// it, in the same private directory.
     pub backend: PathBuf,
 }
 
 /// The running gate.
 pub struct Gate {
     stopping: Arc<AtomicBool>,
-    /// Held here as well as by the acceptor, so that the descriptor stays
+    /// Held here as well as by the I/O thread, so that the descriptor stays
     /// open (and is not reused) until the gate is gone.
-    listener: Arc<TcpListener>,
-    acceptor: JoinHandle<()>,
-    threads: Vec<JoinHandle<()>>,
+    listener: Arc<std::net::TcpListener>,
+    /// Wakes the I/O thread out of poll(2).
+    waker: UnixStream,
+    io: JoinHandle<()>,
+    relays: Vec<JoinHandle<()>>,
+    status: StatusLane,
 }
 
-type Job = (TcpStream, SocketAddr);
+/// Where a request goes: route commands and the spec to the workers;
+/// liveness, status and metrics to the status lane's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lane {
+    Route,
+    Status,
+}
+
+fn lane_of(target: &str) -> Lane {
+    match target.split('?').next().unwrap_or("") {
+        "/healthz" | "/status" | "/" | "/metrics" => Lane::Status,
+        _ => Lane::Route,
+    }
+}
 
 impl Gate {
+    /// Starts the status lane, the relays and the I/O thread. `svc` serves
+    /// the status lane; the route workers are started by the daemon.
     pub fn start(
-        listener: TcpListener,
+        listener: std::net::TcpListener,
         cfg: GateConfig,
-        metrics: Arc<Metrics>,
-    ) -> io::Result<Gate> {
-        let stopping = Arc::new(AtomicBool::new(false));
-        let (tx, rx) = mpsc::sync_channel::<Job>(cfg.queue);
-        let rx = Arc::new(Mutex::new(rx));
-        let cfg = Arc::new(cfg);
-        let mut threads = Vec::with_capacity(cfg.threads);
-        for i in 0..cfg.threads {
-            let (rx, cfg, metrics, stopping) =
-                (rx.clone(), cfg.clone(), metrics.clone(), stopping.clone());
-            threads.push(
-                thread::Builder::new()
-                    .name(format!("gate-{i}"))
-                    .stack_size(256 * 1024)
-                    .spawn(move || gate_thread(&rx, &cfg, &metrics, &stopping))?,
-            );
-        }
+        svc: Arc<Service>,
+    ) -> std::io::Result<Gate> {
+        let status = StatusLane::start(&cfg.backend.with_file_name("status.sock"), &svc)?;
+        let (wake_rx, waker) = UnixStream::pair()?;
+        wake_rx.set_nonblocking(true)?;
+        waker.set_nonblocking(true)?;
+        let (route_tx, route_rx) = mpsc::channel::<Job>();
+        let (status_tx, status_rx) = mpsc::channel::<Job>();
+        let (done_tx, done_rx) = mpsc::channel::<Done>();
+        let mut relays = spawn_relays(
+            "relay",
+            cfg.relays,
+            route_rx,
+            &cfg.backend,
+            &done_tx,
+            &waker,
+        )?;
+        relays.extend(spawn_relays(
+            "relay-status",
+            STATUS_THREADS,
+            status_rx,
+            &status.socket,
+            &done_tx,
+            &waker,
+        )?);
+        listener.set_nonblocking(true)?;
         let listener = Arc::new(listener);
-        let acceptor = {
-            let (listener, metrics, stopping) =
-                (listener.clone(), metrics.clone(), stopping.clone());
-            thread::Builder::new()
-                .name("accept".into())
-                .stack_size(256 * 1024)
-                .spawn(move || accept_loop(listener, tx, &metrics, &stopping))?
-        };
+        let stopping = Arc::new(AtomicBool::new(false));
+        let io = IoLoop::new(
+            listener.clone(),
+            wake_rx,
+            done_rx,
+            Lanes {
+                route: route_tx,
+                status: status_tx,
+            },
+            cfg,
+            svc.metrics.clone(),
+            stopping.clone(),
+        );
+        let io = thread::Builder::new()
+            .name("gate".into())
+            .stack_size(512 * 1024)
+            .spawn(move || io.run())?;
         Ok(Gate {
             stopping,
             listener,
-            acceptor,
-            threads,
+            waker,
+            io,
+            relays,
+            status,
         })
     }
 
-    /// Stops accepting: the listening socket is shut down, which wakes the
-    /// acceptor out of `accept`. Connections already accepted are served,
-    /// one request each.
+    /// Stops accepting: the listening socket is shut down, so that new
+    /// connections are refused. Connections already accepted are served,
+    /// one request each; idle ones are closed.
     pub fn stop_accepting(&self) {
         self.stopping.store(true, Ordering::SeqCst);
         // SAFETY: shutdown(2) on a descriptor this struct keeps open.
-        // Shutting down a listening socket makes a blocked accept() return
-        // EINVAL on Linux, and refuses new connections.
+        // Shutting down a listening socket refuses new connections on Linux.
         unsafe {
             libc::shutdown(self.listener.as_raw_fd(), libc::SHUT_RDWR);
         }
+        let _ = (&self.waker).write(&[1]);
     }
 
-    /// Waits until every gate thread is done, or `deadline`. Returns
-    /// whether all finished.
+    /// Waits until every connection is served and every gate thread is
+    /// done (the status lane last), or `deadline`. Returns whether all
+    /// finished.
     pub fn join(self, deadline: Instant) -> bool {
-        let mut all = vec![self.acceptor];
-        all.extend(self.threads);
-        loop {
-            if all.iter().all(JoinHandle::is_finished) {
-                for t in all {
-                    let _ = t.join();
-                }
-                return true;
-            }
-            if Instant::now() >= deadline {
-                return false;
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
+        let mut all = vec![self.io];
+        all.extend(self.relays);
+        let served = join_all(all, deadline);
+        self.status.stop(deadline) && served
     }
 }
 
-fn accept_loop(
-    listener: Arc<TcpListener>,
-    tx: SyncSender<Job>,
-    metrics: &Metrics,
-    stopping: &AtomicBool,
-) {
+/// Waits for `threads` until `deadline`; false if some still run.
+fn join_all(threads: Vec<JoinHandle<()>>, deadline: Instant) -> bool {
     loop {
-        match listener.accept() {
-            Ok((stream, peer)) => {
-                if stopping.load(Ordering::SeqCst) {
-                    return;
-                }
-                match tx.try_send((stream, peer)) {
-                    Ok(()) => {}
-                    Err(TrySendError::Full((stream, peer))) => {
-                        metrics.refused("busy");
-                        warn!(
-                            "{}: every connection slot is busy; answered 503",
-                            peer_text(Some(peer))
-                        );
-                        busy(stream);
-                    }
-                    Err(TrySendError::Disconnected(_)) => return,
-                }
+        if threads.iter().all(JoinHandle::is_finished) {
+            for t in threads {
+                let _ = t.join();
             }
-            Err(e) => {
-                if stopping.load(Ordering::SeqCst) {
-                    return;
-                }
-                if e.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                // Out of descriptors, most likely: wait instead of spinning.
-                warn!("accepting a connection: {e}");
-                thread::sleep(Duration::from_millis(100));
-            }
+            return true;
         }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(20));
     }
 }
 
-/// Answers 503 without a thread of its own: the write is small and has a
-/// short timeout.
-fn busy(mut stream: TcpStream) {
-    let _ = stream.set_write_timeout(Some(Duration::from_millis(500)));
-    let body = json!({"error": {"status": 503, "message": "the daemon is serving as many connections as it allows; retry shortly"}});
-    let _ = stream.write_all(&plain_answer(
-        503,
-        &[("Retry-After", "1")],
-        &format!("{body:#}\n"),
-    ));
-    let _ = stream.shutdown(Shutdown::Both);
+/// The status lane's own tiny_http server, on its own Unix socket, and
+/// its own workers: `/healthz` and friends never queue behind route
+/// commands waiting on EC2 or on a CIDR's lock.
+struct StatusLane {
+    socket: PathBuf,
+    server: Arc<tiny_http::Server>,
+    stopping: Arc<AtomicBool>,
+    workers: Vec<JoinHandle<()>>,
 }
 
-fn gate_thread(
-    rx: &Mutex<Receiver<Job>>,
-    cfg: &GateConfig,
-    metrics: &Metrics,
-    stopping: &AtomicBool,
+impl StatusLane {
+    fn start(socket: &Path, svc: &Arc<Service>) -> std::io::Result<StatusLane> {
+        let unix = UnixListener::bind(socket)?;
+        let server =
+            Arc::new(tiny_http::Server::from_listener(unix, None).map_err(std::io::Error::other)?);
+        let stopping = Arc::new(AtomicBool::new(false));
+        let mut workers = Vec::new();
+        for i in 0..STATUS_THREADS {
+            let (server, svc, stopping) = (server.clone(), svc.clone(), stopping.clone());
+            workers.push(
+                thread::Builder::new()
+                    .name(format!("status-{i}"))
+                    .spawn(move || service::work(&server, &svc, &stopping))?,
+            );
+        }
+        Ok(StatusLane {
+            socket: socket.to_path_buf(),
+            server,
+            stopping,
+            workers,
+        })
+    }
+
+    fn stop(self, deadline: Instant) -> bool {
+        self.stopping.store(true, Ordering::SeqCst);
+        for _ in 0..self.workers.len() {
+            self.server.unblock();
+        }
+        join_all(self.workers, deadline)
+    }
+}
+
+/// Starts `n` relays taking jobs from `jobs` to `backend`.
+fn spawn_relays(
+    name: &str,
+    n: usize,
+    jobs: Receiver<Job>,
+    backend: &Path,
+    done: &Sender<Done>,
+    waker: &UnixStream,
+) -> std::io::Result<Vec<JoinHandle<()>>> {
+    let jobs = Arc::new(Mutex::new(jobs));
+    let mut relays = Vec::with_capacity(n);
+    for i in 0..n {
+        let (jobs, backend, done, wake) = (
+            jobs.clone(),
+            backend.to_path_buf(),
+            done.clone(),
+            waker.try_clone()?,
+        );
+        relays.push(
+            thread::Builder::new()
+                .name(format!("{name}-{i}"))
+                .stack_size(256 * 1024)
+                .spawn(move || relay_thread(&jobs, &backend, &done, &wake))?,
+        );
+    }
+    Ok(relays)
+}
+
+/// A relay: takes whole requests of one lane, passes each to that lane's
+/// workers, and hands the answer back to the I/O thread.
+fn relay_thread(
+    jobs: &Mutex<Receiver<Job>>,
+    backend: &Path,
+    done: &Sender<Done>,
+    wake: &UnixStream,
 ) {
     loop {
-        let job = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
-        let Ok((stream, peer)) = job else {
+        let job = jobs.lock().unwrap_or_else(|p| p.into_inner()).recv();
+        let Ok(job) = job else {
             return;
         };
-        serve(stream, peer, cfg, metrics, stopping);
-    }
-}
-
-/// Serves one connection, request after request, until the client closes,
-/// goes idle, asks to close, or is refused.
-fn serve(
-    stream: TcpStream,
-    peer: SocketAddr,
-    cfg: &GateConfig,
-    metrics: &Metrics,
-    stopping: &AtomicBool,
-) {
-    let _ = stream.set_nodelay(true);
-    let _ = stream.set_write_timeout(Some(cfg.limits.request_timeout));
-    let peer_s = peer_text(Some(peer));
-    let mut reader = Reader::new(stream, cfg.limits);
-    let mut first = true;
-    loop {
-        let next = reader.next_request(first, |s| s.write_all(b"HTTP/1.1 100 Continue\r\n\r\n"));
-        first = false;
-        match next {
-            Next::Closed => return,
-            Next::Refused(r) => {
-                metrics.refused(r.reason());
-                info!(
-                    "{peer_s}: refused at the gate with {}: {}",
-                    r.status(),
-                    r.message(&cfg.limits)
-                );
-                refuse(reader.get_mut(), &r, &cfg.limits);
-                return;
-            }
-            Next::Request(head, body) => {
-                let keep = head.keep_alive() && !stopping.load(Ordering::SeqCst);
-                let answer = match forward(&cfg.backend, &head, &body, &peer_s) {
-                    Ok(a) => a,
-                    Err(e) => {
-                        warn!(
-                            "{peer_s}: {} {}: the workers did not answer: {e}",
-                            head.method, head.target
-                        );
-                        let body = json!({"error": {"status": 503, "message": "the daemon could not serve the request; retry shortly"}});
-                        let _ = reader.get_mut().write_all(&plain_answer(
-                            503,
-                            &[],
-                            &format!("{body:#}\n"),
-                        ));
-                        return;
-                    }
-                };
-                let out = relay(&answer, keep);
-                if reader.get_mut().write_all(&out).is_err() || !keep {
-                    let _ = reader.get_mut().shutdown(Shutdown::Write);
-                    return;
-                }
-            }
+        let answer = forward(backend, &job.head, &job.body, &job.peer);
+        if done.send((job.id, answer)).is_err() {
+            return;
         }
-    }
-}
-
-/// Answers a refusal and closes. The client may still be sending (a body
-/// we will not read): shutting down our side first and draining a little
-/// lets the answer arrive instead of being lost to a reset.
-fn refuse(stream: &mut TcpStream, r: &Refusal, limits: &Limits) {
-    let body = json!({"error": {"status": r.status(), "message": r.message(limits)}});
-    let _ = stream.write_all(&plain_answer(r.status(), &[], &format!("{body:#}\n")));
-    let _ = stream.shutdown(Shutdown::Write);
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(250)));
-    let mut sink = [0u8; 8192];
-    let mut drained = 0usize;
-    let until = Instant::now() + Duration::from_secs(1);
-    while drained < 1024 * 1024 && Instant::now() < until {
-        match stream.read(&mut sink) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => drained += n,
-        }
+        // Full means a wake-up is pending already.
+        let _ = (&*wake).write(&[1]);
     }
 }
 
 /// Sends one request to the workers and reads their whole answer.
-fn forward(backend: &PathBuf, head: &Head, body: &[u8], peer: &str) -> io::Result<Vec<u8>> {
+fn forward(backend: &Path, head: &Head, body: &[u8], peer: &str) -> std::io::Result<Vec<u8>> {
     let mut s = UnixStream::connect(backend)?;
     s.set_read_timeout(Some(WORKER_TIMEOUT))?;
     s.set_write_timeout(Some(Duration::from_secs(10)))?;
@@ -301,7 +312,10 @@ fn forward(backend: &PathBuf, head: &Head, body: &[u8], peer: &str) -> io::Resul
     let mut answer = Vec::new();
     s.take(MAX_ANSWER).read_to_end(&mut answer)?;
     if answer.is_empty() {
-        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "empty answer"));
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "empty answer",
+        ));
     }
     Ok(answer)
 }
@@ -366,6 +380,21 @@ mod tests {
         );
         let out = String::from_utf8(relay(a, false)).unwrap();
         assert!(out.contains("Connection: close\r\n\r\n{}"));
+    }
+
+    #[test]
+    fn liveness_and_status_have_their_own_lane() {
+        for t in ["/healthz", "/status", "/", "/metrics", "/metrics?x=1"] {
+            assert_eq!(lane_of(t), Lane::Status, "{t}");
+        }
+        for t in [
+            "/route?dst_cidr=10.0.0.0/8",
+            "/route_spec",
+            "/healthzz",
+            "/status/x",
+        ] {
+            assert_eq!(lane_of(t), Lane::Route, "{t}");
+        }
     }
 
     #[test]

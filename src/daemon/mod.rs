@@ -3,10 +3,11 @@
 //! SIGHUP reopens the log file and has the feeds re-read their sources.
 //!
 //! ```text
-//! clients ─TCP─▶ accept ─queue─▶ gate-0..N (frame, refuse, relay)
+//! clients ─TCP─▶ gate (one I/O thread: frame, refuse, make room) ─▶ relay-0..W
 //!                                   │ Unix socket (private 0700 dir)
 //!                                   ▼
 //!                       tiny_http ─▶ worker-0..W (Service::handle)
+//!              (/healthz, /status, /, /metrics: the gate's own status lane)
 //! feeds, health, leadership ─Input─▶ control ─▶ engine (reconcile, failover-0..31)
 //! main: sigwait(SIGTERM|SIGINT|SIGHUP) ─▶ reload, or stop everything in order
 //! ```
@@ -321,11 +322,12 @@ fn start(
         listener,
         GateConfig {
             limits,
-            threads: args.max_connections,
-            queue: args.max_connections,
+            max_connections: args.max_connections,
+            per_client: args.max_connections_per_client,
+            relays: args.workers,
             backend: socket,
         },
-        svc.metrics.clone(),
+        svc.clone(),
     )
     .map_err(|e| MainError::Setup(format!("cannot start the gate threads: {e}")))?;
     Ok(Running {
@@ -687,7 +689,10 @@ fn private_dir(env: &Env, clock: &Clock) -> Result<PathBuf, MainError> {
         // mkdir fails if the path exists in any form (a symlink planted by
         // someone else included), so what we get is ours.
         match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
-            Ok(()) => return Ok(dir),
+            Ok(()) => {
+                remove_stale(Path::new(base), &dir);
+                return Ok(dir);
+            }
             Err(e) => last = Some(e),
         }
     }
@@ -695,6 +700,57 @@ fn private_dir(env: &Env, clock: &Clock) -> Result<PathBuf, MainError> {
         "cannot create a private directory under {base}: {}",
         last.map_or_else(String::new, |e| e.to_string())
     )))
+}
+
+/// Removes the private directories that daemons stopped without a chance
+/// to clean up (SIGKILL, a crash) left under `base`: only those named as
+/// ours (`vpc-router-PID-XXXXXXXX`), owned by the user that owns `ours`
+/// (the new one), whose process is gone and whose socket nobody answers
+/// (a daemon in another PID namespace sharing the directory still does).
+fn remove_stale(base: &Path, ours: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(me) = std::fs::symlink_metadata(ours).map(|m| m.uid()) else {
+        return;
+    };
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    let mut removed = 0;
+    for e in entries.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(private_dir_pid) else {
+            continue;
+        };
+        let path = e.path();
+        let mine = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir() && m.uid() == me);
+        if !mine || path == ours || Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        if std::os::unix::net::UnixStream::connect(path.join("api.sock")).is_ok() {
+            continue;
+        }
+        if std::fs::remove_dir_all(&path).is_ok() {
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        info!(
+            "removed {removed} socket director{} under {} left by daemons that did not stop",
+            if removed == 1 { "y" } else { "ies" },
+            base.display()
+        );
+    }
+}
+
+/// The process ID in a private directory's name, `vpc-router-PID-XXXXXXXX`.
+fn private_dir_pid(name: &str) -> Option<u32> {
+    let (pid, tag) = name.strip_prefix("vpc-router-")?.split_once('-')?;
+    let hex = tag.len() == 8 && tag.bytes().all(|b| b.is_ascii_hexdigit());
+    let digits = !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit());
+    if hex && digits {
+        pid.parse().ok()
+    } else {
+        None
+    }
 }
 
 struct RemoveOnDrop(PathBuf);
