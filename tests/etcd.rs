@@ -397,3 +397,70 @@ fn several_endpoints_the_next_one_is_used_when_one_dies() {
     let st = wait_for_status(&d, |st| st["etcd"]["endpoint"] != first.as_str());
     assert_eq!(role(&st), "leader", "{st:#}");
 }
+
+#[test]
+fn with_etcd_the_http_spec_is_shared_so_a_failover_never_reverts_an_edit() {
+    let sim = scenario();
+    let etcd = Etcd::start("etcd-http");
+    let state = temp_dir("etcd-http-state");
+    let args = |name: &str, dir: &str| {
+        vec![
+            "-m".to_string(),
+            "http".into(),
+            "--state-dir".into(),
+            state.join(dir).to_str().unwrap().to_string(),
+            "--etcd-endpoints".into(),
+            etcd.url(),
+            "--etcd-name".into(),
+            name.into(),
+            "--etcd-lease-ttl".into(),
+            "2".into(),
+        ]
+    };
+    let start = |a: Vec<String>| {
+        Daemon::start(
+            &sim.url(),
+            &a.iter().map(String::as_str).collect::<Vec<_>>(),
+        )
+    };
+    let a = start(args("daemon-a", "a"));
+    wait_role(&a, "leader");
+    let b = start(args("daemon-b", "b"));
+    wait_for_status(&b, |st| st["etcd"]["leader"] == "daemon-a");
+    let (s, v) = call(
+        &a,
+        "POST",
+        "/route",
+        Some(r#"{"dst_cidr": "10.60.0.0/16", "router_ip": "10.33.30.22"}"#),
+    );
+    assert_eq!(s, 201, "{v:#}");
+    converge(&sim, "10.60.0.0/16", Some(B_ENI));
+    // The follower has the edit, and refuses its own.
+    let (_, spec) = call(&b, "GET", "/route_spec", None);
+    assert_eq!(spec, serde_json::json!({"10.60.0.0/16": ["10.33.30.22"]}));
+    let (s, _) = call(
+        &b,
+        "POST",
+        "/route",
+        Some(r#"{"dst_cidr": "10.61.0.0/16", "router_ip": "10.33.30.22"}"#),
+    );
+    assert_eq!(s, 503);
+    // The leader dies; the new one keeps the edit and takes the next.
+    a.signal("KILL");
+    wait_role(&b, "leader");
+    let (s, v) = call(
+        &b,
+        "POST",
+        "/route",
+        Some(r#"{"dst_cidr": "10.61.0.0/16", "router_ip": "10.33.20.142"}"#),
+    );
+    assert_eq!(s, 201, "{v:#}");
+    converge(&sim, "10.61.0.0/16", Some(A_ENI));
+    assert_eq!(
+        sim.route_target(TABLES[0], "10.60.0.0/16").as_deref(),
+        Some(B_ENI)
+    );
+    let shared = etcd.get(SPEC).unwrap();
+    assert_contains!(shared, "10.60.0.0/16");
+    assert_contains!(shared, "10.61.0.0/16");
+}

@@ -424,6 +424,8 @@ pub struct EtcdFeed {
     shared: Arc<Shared>,
     /// `etcd` for `-m etcd`; `http` when the http feed keeps its spec here.
     source: Source,
+    /// Values this daemon's own http feed wrote (it sends them itself).
+    skip: Option<Arc<super::feed::HttpFeed>>,
     reread: AtomicBool,
     last_error: Mutex<Option<String>>,
 }
@@ -439,9 +441,17 @@ impl EtcdFeed {
         EtcdFeed {
             shared,
             source,
+            skip: None,
             reread: AtomicBool::new(false),
             last_error: Mutex::new(None),
         }
+    }
+
+    /// Skips the values `own` writes: it puts them in force itself, with
+    /// the one-CIDR pass whose answer tells what an edit did.
+    pub fn skipping(mut self, own: Arc<super::feed::HttpFeed>) -> EtcdFeed {
+        self.skip = Some(own);
+        self
     }
 
     /// A value of the spec key: sent when valid, else logged once.
@@ -449,6 +459,9 @@ impl EtcdFeed {
         let key = String::from_utf8_lossy(&self.shared.keys.spec).into_owned();
         let mut last = self.last_error.lock().unwrap_or_else(|p| p.into_inner());
         match spec::parse(value) {
+            Ok(spec) if self.skip.as_ref().is_some_and(|own| own.made(&spec)) => {
+                *last = None;
+            }
             Ok(spec) => {
                 info!("etcd {key} (revision {revision}): {} CIDR(s)", spec.len());
                 *last = None;

@@ -238,6 +238,18 @@ impl HttpFeed {
         Ok(self.spec.lock().unwrap_or_else(|p| p.into_inner()).clone())
     }
 
+    /// Whether `spec` is this feed's own doing: an edit of it is under way
+    /// (it brings the spec itself), or it is the spec it holds. A watch of
+    /// a shared store skips those, so that the edit's own answer tells
+    /// what it did.
+    pub fn made(&self, spec: &Spec) -> bool {
+        match self.spec.try_lock() {
+            Ok(held) => held.as_ref() == Some(spec),
+            Err(std::sync::TryLockError::WouldBlock) => true,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner().as_ref() == Some(spec),
+        }
+    }
+
     /// Waits `wait` for a pass under way instead of the default.
     pub fn waiting(mut self, wait: Duration) -> HttpFeed {
         self.wait = wait;
