@@ -454,7 +454,7 @@ fn with_etcd_the_http_spec_is_shared_so_a_failover_never_reverts_an_edit() {
         "/route",
         Some(r#"{"dst_cidr": "10.61.0.0/16", "router_ip": "10.33.20.142"}"#),
     );
-    assert_eq!(s, 201, "{v:#}");
+    assert_eq!(s, 201, "{v:#}\n{}", b.log());
     converge(&sim, "10.61.0.0/16", Some(A_ENI));
     assert_eq!(
         sim.route_target(TABLES[0], "10.60.0.0/16").as_deref(),

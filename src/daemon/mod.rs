@@ -603,12 +603,11 @@ fn reconciling(
         }
     };
     let mut feeds = vec![feed];
-    if let (SpecSource::Http, Some(shared)) = (&settings.source, etcd) {
+    if let (Some(own), Some(shared)) = (&http, etcd) {
         // Every daemon follows the spec the leader's API edits.
-        feeds.push(Arc::new(etcd::EtcdFeed::new(
-            shared.clone(),
-            feed::Source::HTTP,
-        )));
+        feeds.push(Arc::new(
+            etcd::EtcdFeed::new(shared.clone(), feed::Source::HTTP).skipping(own.clone()),
+        ));
     }
     let engine = Engine::new(
         ec2,

@@ -527,7 +527,9 @@ impl Engine {
     pub fn run(&self, interval: Option<Duration>) {
         let mut next = interval.map(|i| self.clock.mono() + i);
         loop {
-            {
+            // The spec as it was when the pass was decided on: an edit that
+            // comes in meanwhile is its job's, whose answer tells what it did.
+            let snapshot = {
                 let mut s = self.lock();
                 loop {
                     if s.stopping {
@@ -547,7 +549,7 @@ impl Engine {
                         if due {
                             s.pass_at = None;
                         }
-                        break;
+                        break s.spec.clone().map(|spec| (spec, s.owned.clone()));
                     }
                     // The earlier of the periodic pass and a hold-down's end.
                     let wake = match (next, s.pass_at) {
@@ -556,8 +558,10 @@ impl Engine {
                     };
                     s = self.clock.wait_until(&self.wake, s, wake);
                 }
+            };
+            if let Some(snapshot) = snapshot {
+                self.pass_of(snapshot);
             }
-            self.pass();
             next = interval.map(|i| self.clock.mono() + i);
         }
     }
@@ -576,14 +580,20 @@ impl Engine {
     /// A full pass over the spec in force. Returns false when there is no
     /// spec yet or observing failed.
     pub fn pass(&self) -> bool {
-        let _one = self.passing.lock().unwrap_or_else(|p| p.into_inner());
-        let (spec, owned) = {
+        let snapshot = {
             let s = self.lock();
             match &s.spec {
                 Some(spec) => (spec.clone(), s.owned.clone()),
                 None => return false,
             }
         };
+        self.pass_of(snapshot)
+    }
+
+    /// A full pass over `spec`, with `owned` as the CIDRs owned when it
+    /// was taken.
+    fn pass_of(&self, (spec, owned): (Spec, BTreeSet<Cidr>)) -> bool {
+        let _one = self.passing.lock().unwrap_or_else(|p| p.into_inner());
         let _doing = Doing::start(self, format!("a full pass over {} CIDR(s)", spec.len()));
         let started = self.clock.mono();
         let at = self.clock.now();
@@ -678,6 +688,11 @@ impl Engine {
         plan: &Plan,
         applied: &[Applied],
     ) {
+        if applied.is_empty() && self.fence.as_ref().is_some_and(|f| f.check().is_err()) {
+            // A follower changed nothing, so it has nothing to release (and
+            // may not write the record).
+            return;
+        }
         let mut s = self.lock();
         let after = pass::owned_after(spec, &s.owned, planned_with, &plan.changes, applied);
         if after != s.owned {
