@@ -4,6 +4,7 @@
 //! last two answer through `http`, the one hand-rolled HTTP server.
 #![allow(dead_code)]
 
+pub mod bird;
 pub mod ec2sim;
 pub mod etcd;
 pub mod http;
