@@ -6,6 +6,8 @@
 //! Sockets, timers, best-path selection and the VPC side are the caller's:
 //! nothing here opens a socket or reads a clock.
 
+pub mod session;
 pub mod wire;
 
+pub use session::{Config, Event, Output, Session, State};
 pub use wire::{Family, Path, Prefix};
