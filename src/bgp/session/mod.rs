@@ -18,6 +18,10 @@ pub use super::wire::{Family, Path, Prefix};
 /// minutes), so that no connection waits forever.
 pub const OPEN_HOLD: Duration = Duration::from_secs(240);
 
+/// When our first KEEPALIVE in Established goes, after the one that
+/// answered the peer's OPEN (see `Session::established`).
+pub const WAKE_UP: Duration = Duration::from_secs(1);
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub local_as: u32,
@@ -104,6 +108,7 @@ pub struct Session {
     peer: Option<Peer>,
     hold_due: Option<Instant>,
     keepalive_due: Option<Instant>,
+    keepalive_sent: Option<Instant>,
     /// The prefixes the peer holds now.
     held: HashSet<Prefix>,
 }
@@ -123,6 +128,7 @@ impl Session {
             peer: None,
             hold_due: Some(now + OPEN_HOLD),
             keepalive_due: None,
+            keepalive_sent: None,
             held: HashSet::new(),
         };
         let out = Output {
@@ -315,10 +321,11 @@ impl Session {
         self.send_keepalive(now, out);
     }
 
-    /// The peer's KEEPALIVE in OpenConfirm. We answer with one at once:
-    /// BIRD queues its first UPDATEs on entering Established but sends them
-    /// only when its event loop next wakes (up to 3 s later), and a message
-    /// from us wakes it.
+    /// The peer's KEEPALIVE in OpenConfirm. Our next KEEPALIVE goes one
+    /// second after the last (RFC 4271 §4.4's shortest interval), not a
+    /// third of the hold time: BIRD queues its first UPDATEs on entering
+    /// Established but sends them only when its event loop next wakes (up
+    /// to 3 s later), and a message from us, once it is there, wakes it.
     fn established(&mut self, now: Instant, out: &mut Output) {
         let Some(peer) = self.peer.clone() else {
             return;
@@ -332,7 +339,9 @@ impl Session {
             four_octet: peer.four_octet,
             families: peer.families,
         });
-        self.send_keepalive(now, out);
+        if let (Some(due), Some(sent)) = (self.keepalive_due, self.keepalive_sent) {
+            self.keepalive_due = Some(due.min(sent + WAKE_UP));
+        }
     }
 
     /// The negotiated hold time, None if it is 0.
@@ -348,6 +357,7 @@ impl Session {
 
     fn send_keepalive(&mut self, now: Instant, out: &mut Output) {
         out.send.extend(wire::keepalive());
+        self.keepalive_sent = Some(now);
         self.keepalive_due = self.hold().map(|h| now + h / 3);
     }
 
