@@ -159,7 +159,10 @@ fn handshake_with_the_keepalive_that_wakes_bird() {
          deadline +2s"
     );
     assert_eq!(s.state(), State::Established);
-    assert_eq!(show(&s.tick(at(t0, 2)), t0), "send KEEPALIVE\ndeadline +32s");
+    assert_eq!(
+        show(&s.tick(at(t0, 2)), t0),
+        "send KEEPALIVE\ndeadline +32s"
+    );
 }
 
 #[test]
@@ -212,16 +215,37 @@ fn hold_time_negotiation() {
 #[test]
 fn keepalive_schedule_and_hold_timer_expiry() {
     let (mut s, t0) = established(config(), &peer_open());
-    assert_eq!(show(&s.tick(at(t0, 1)), t0), "send KEEPALIVE\ndeadline +31s");
+    assert_eq!(
+        show(&s.tick(at(t0, 1)), t0),
+        "send KEEPALIVE\ndeadline +31s"
+    );
     assert_eq!(show(&s.tick(at(t0, 30)), t0), "deadline +31s");
-    assert_eq!(show(&s.tick(at(t0, 31)), t0), "send KEEPALIVE\ndeadline +61s");
+    assert_eq!(
+        show(&s.tick(at(t0, 31)), t0),
+        "send KEEPALIVE\ndeadline +61s"
+    );
     // A late tick: the next one a third of the hold time after it.
-    assert_eq!(show(&s.tick(at(t0, 62)), t0), "send KEEPALIVE\ndeadline +90s");
+    assert_eq!(
+        show(&s.tick(at(t0, 62)), t0),
+        "send KEEPALIVE\ndeadline +90s"
+    );
     // Anything from the peer restarts the hold timer.
-    assert_eq!(show(&s.input(&keepalive(), at(t0, 70)), t0), "deadline +92s");
-    assert_eq!(show(&s.tick(at(t0, 92)), t0), "send KEEPALIVE\ndeadline +122s");
-    assert_eq!(show(&s.tick(at(t0, 122)), t0), "send KEEPALIVE\ndeadline +152s");
-    assert_eq!(show(&s.tick(at(t0, 152)), t0), "send KEEPALIVE\ndeadline +160s");
+    assert_eq!(
+        show(&s.input(&keepalive(), at(t0, 70)), t0),
+        "deadline +92s"
+    );
+    assert_eq!(
+        show(&s.tick(at(t0, 92)), t0),
+        "send KEEPALIVE\ndeadline +122s"
+    );
+    assert_eq!(
+        show(&s.tick(at(t0, 122)), t0),
+        "send KEEPALIVE\ndeadline +152s"
+    );
+    assert_eq!(
+        show(&s.tick(at(t0, 152)), t0),
+        "send KEEPALIVE\ndeadline +160s"
+    );
     assert_eq!(
         show(&s.tick(at(t0, 160)), t0),
         "send NOTIFICATION 0400 (Hold Timer Expired)\n\
@@ -278,8 +302,9 @@ fn refusal(config: Config, state: State, bytes: &[u8]) -> String {
     tohex(&sent[0].1)
 }
 
-#[test]
-fn each_error_and_its_notification() {
+/// Header and OPEN errors: (what, config, the state reached, bytes from
+/// the peer, the NOTIFICATION).
+fn error_cases() -> Vec<(&'static str, Config, State, Vec<u8>, &'static str)> {
     use State::*;
     let open = |f: &dyn Fn(&mut Open)| {
         let mut o = peer_open();
@@ -287,8 +312,7 @@ fn each_error_and_its_notification() {
         o.encode()
     };
     let header = |h: &str| unhex(&format!("ffffffffffffffffffffffffffffffff{h}"));
-    let bad_update = wire::update(&[], &[], &[33, 1, 2, 3, 4, 5]);
-    let cases: Vec<(&str, Config, State, Vec<u8>, &str)> = vec![
+    vec![
         (
             "bad marker",
             config(),
@@ -384,6 +408,14 @@ fn each_error_and_its_notification() {
             unhex("ffffffffffffffffffffffffffffffff 001f 01 04fde900f0c0000201 02 0100"),
             "0204",
         ),
+    ]
+}
+
+/// The state machine's and UPDATE's errors, as in `error_cases`.
+fn later_error_cases() -> Vec<(&'static str, Config, State, Vec<u8>, &'static str)> {
+    use State::*;
+    let bad_update = wire::update(&[], &[], &[33, 1, 2, 3, 4, 5]);
+    vec![
         (
             "KEEPALIVE in OpenSent",
             config(),
@@ -433,7 +465,12 @@ fn each_error_and_its_notification() {
             wire::update(&[], &unhex("800f03000201800f03000201"), &[]),
             "0301",
         ),
-    ];
+    ]
+}
+
+#[test]
+fn each_error_and_its_notification() {
+    let cases = [error_cases(), later_error_cases()].concat();
     for (name, config, state, bytes, want) in cases {
         assert_eq!(refusal(config, state, &bytes), want, "{name}");
     }
@@ -627,7 +664,9 @@ fn input_in_any_split() {
 
 /// What BIRD sent, in order, from fixtures/bgp/DIR (see its capture.sh).
 fn fixture(dir: &str) -> Vec<(String, Vec<u8>)> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/bgp").join(dir);
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/bgp")
+        .join(dir);
     let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -658,7 +697,13 @@ fn birds_session_replayed() {
                     paths.extend(announced.iter().cloned());
                 }
             }
-            let shown = show(&Output { deadline: None, ..out }, t0);
+            let shown = show(
+                &Output {
+                    deadline: None,
+                    ..out
+                },
+                t0,
+            );
             lines.push(format!("{name}: {}", shown.replace('\n', " | ")));
         }
         let want = format!(
@@ -761,14 +806,21 @@ fn mutate(rng: &mut Rng, base: &[u8], others: &[Vec<u8>]) -> Vec<u8> {
 /// What every answer must be, whatever came in.
 fn well_formed(s: &Session, out: &Output, was_closed: bool) {
     let sent = messages(&out.send);
-    let downs = out.events.iter().filter(|e| matches!(e, Event::Down { .. })).count();
+    let downs = out
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::Down { .. }))
+        .count();
     if was_closed {
         assert!(sent.is_empty() && out.events.is_empty() && out.close);
         return;
     }
     assert!(downs <= 1, "{:?}", out.events);
     if downs == 1 {
-        assert!(matches!(out.events.last(), Some(Event::Down { .. })), "Down comes last");
+        assert!(
+            matches!(out.events.last(), Some(Event::Down { .. })),
+            "Down comes last"
+        );
         assert!(out.close && out.deadline.is_none() && s.state() == State::Closed);
         assert_eq!(s.prefixes(), 0);
     } else {
@@ -798,7 +850,11 @@ fn mangled_bird_messages_never_break_the_session() {
     let as4 = fixture("as4");
     let as2 = fixture("as2");
     let mut corpus: Vec<Vec<u8>> = as4.iter().chain(&as2).map(|(_, b)| b.clone()).collect();
-    corpus.push(announce(&pfxs("10.1.0.0/16 10.2.0.0/16"), &path("10.0.0.1"), true));
+    corpus.push(announce(
+        &pfxs("10.1.0.0/16 10.2.0.0/16"),
+        &path("10.0.0.1"),
+        true,
+    ));
     corpus.push(withdraw(&pfxs("10.1.0.0/16 2001:db8::/32")));
     corpus.push(Notification::shutdown(4, "reset").encode());
     let mut rng = Rng(0x5eed_b9b0_2026_0001);

@@ -1011,9 +1011,9 @@ fn decode_attr(
             let fits = match t {
                 attr::ATOMIC_AGGREGATE => len == 0,
                 attr::ORIGINATOR_ID => len == 4,
-                attr::COMMUNITIES | attr::CLUSTER_LIST => len % 4 == 0,
-                attr::EXT_COMMUNITIES => len % 8 == 0,
-                attr::LARGE_COMMUNITIES => len % 12 == 0,
+                attr::COMMUNITIES | attr::CLUSTER_LIST => len.is_multiple_of(4),
+                attr::EXT_COMMUNITIES => len.is_multiple_of(8),
+                attr::LARGE_COMMUNITIES => len.is_multiple_of(12),
                 // AS4_PATH on a 4-octet session, AS4_AGGREGATOR: not used.
                 _ => true,
             };

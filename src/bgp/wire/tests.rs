@@ -622,6 +622,10 @@ fn treat_as_withdraw_where_rfc_7606_says() {
     ] {
         check(&update(&[], &attrs, &n), EBGP4, &want);
     }
+}
+
+#[test]
+fn treat_as_withdraw_and_mp_reach() {
     // A prefix both withdrawn and announced is announced (RFC 4271 §3.1),
     // unless the attributes are malformed.
     check(
