@@ -23,7 +23,11 @@ fn check(s: &Session, out: &Output, was_closed: bool) {
         assert!(t == kind::KEEPALIVE || t == kind::NOTIFICATION);
         rest = &rest[len..];
     }
-    let downs = out.events.iter().filter(|e| matches!(e, Event::Down { .. })).count();
+    let downs = out
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::Down { .. }))
+        .count();
     assert!(downs <= 1);
     if downs == 1 {
         assert!(matches!(out.events.last(), Some(Event::Down { .. })));
@@ -52,7 +56,8 @@ fuzz_target!(|data: &[u8]| {
     // KEEPALIVE: Established.
     let mut open = Open::ours(65001, 240, Ipv4Addr::new(192, 0, 2, 1));
     if control & 1 == 1 {
-        open.capabilities.retain(|c| !matches!(c, wire::Capability::FourOctetAs(_)));
+        open.capabilities
+            .retain(|c| !matches!(c, wire::Capability::FourOctetAs(_)));
     }
     s.input(&open.encode(), t0);
     s.input(&wire::keepalive(), t0);

@@ -23,7 +23,10 @@ fuzz_target!(|data: &[u8]| {
         for four_octet in [false, true] {
             for ebgp in [false, true] {
                 if let Ok(u) = wire::decode_update(body, UpdateContext { four_octet, ebgp }) {
-                    assert!(u.end_of_rib.is_none() || (u.announced.is_empty() && u.withdrawn.is_empty()));
+                    assert!(
+                        u.end_of_rib.is_none()
+                            || (u.announced.is_empty() && u.withdrawn.is_empty())
+                    );
                     assert!(u.treat_as_withdraw.is_none() || u.announced.is_empty());
                 }
             }

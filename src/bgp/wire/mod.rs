@@ -531,18 +531,23 @@ impl Open {
                 }
             }
         }
-        caps.truncate(253);
         let mut body = vec![self.version];
         body.extend_from_slice(&self.my_as.to_be_bytes());
         body.extend_from_slice(&self.hold_time.to_be_bytes());
         body.extend_from_slice(&self.bgp_id.octets());
         if caps.is_empty() {
             body.push(0);
-        } else {
+        } else if caps.len() + 2 <= 254 {
             body.push(caps.len() as u8 + 2);
             body.extend_from_slice(&[2, caps.len() as u8]);
-            body.extend_from_slice(&caps);
+        } else {
+            // RFC 9072: more than one octet's worth of parameters.
+            body.extend_from_slice(&[255, 255]);
+            body.extend_from_slice(&(caps.len() as u16 + 3).to_be_bytes());
+            body.push(2);
+            body.extend_from_slice(&(caps.len() as u16).to_be_bytes());
         }
+        body.extend_from_slice(&caps);
         message(kind::OPEN, &body)
     }
 

@@ -188,6 +188,20 @@ fn our_open_round_trips_and_says_as_trans_for_a_4_octet_as() {
 }
 
 #[test]
+fn an_open_with_many_capabilities_uses_extended_parameters() {
+    let mut open = Open::ours(65000, 90, Ipv4Addr::new(192, 0, 2, 7));
+    for code in [70, 71, 73] {
+        open.capabilities.push(Capability::Other {
+            code,
+            value: vec![code; 200],
+        });
+    }
+    let bytes = open.encode();
+    assert_eq!(bytes[HEADER_LEN + 9..HEADER_LEN + 11], [255, 255]);
+    assert_eq!(Open::decode(&bytes[HEADER_LEN..]), Ok(open));
+}
+
+#[test]
 fn birds_open_decodes() {
     // BIRD 2.0.12's OPEN: AS 65001, hold 240, id 192.0.2.1; capabilities
     // multiprotocol IPv4 and IPv6 unicast, route refresh (2), enhanced
