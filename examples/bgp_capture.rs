@@ -29,8 +29,12 @@ fn name(t: u8, body: &[u8], four_octet: bool) -> String {
             };
             match wire::decode_update(body, ctx) {
                 Ok(u) if u.end_of_rib.is_some() => format!("eor-{}", family(u.end_of_rib.unwrap())),
-                Ok(u) if !u.announced.is_empty() => format!("update-{}", family(u.announced[0].0.family())),
-                Ok(u) if !u.withdrawn.is_empty() => format!("withdraw-{}", family(u.withdrawn[0].family())),
+                Ok(u) if !u.announced.is_empty() => {
+                    format!("update-{}", family(u.announced[0].0.family()))
+                }
+                Ok(u) if !u.withdrawn.is_empty() => {
+                    format!("withdraw-{}", family(u.withdrawn[0].family()))
+                }
                 _ => "update".into(),
             }
         }
