@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod aws;
+pub mod bgp;
 pub mod cli;
 pub mod clock;
 pub mod config;
