@@ -1,21 +1,24 @@
 //! The EC2 Query API client: implements [`Ec2`] over HTTP with one
 //! keep-alive agent. Each attempt is signed right before it is sent (fresh
 //! time, fresh credentials); throttling, 5xx and transport failures are
-//! retried with full-jitter backoff; everything else is returned typed.
+//! retried as the SDKs' standard mode does ([`crate::retry`], the quota
+//! shared with STS); everything else is returned typed.
 
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
 
-use super::retry::{classify, Decision, Jitter, RetryPolicy};
 use super::sign::sign;
 use super::xml::{self, Page};
 use super::{Ec2, Ec2Error, NetworkInterface, RouteTable};
 use crate::aws::{Clock, CredentialsError, CredentialsProvider};
+use crate::debug;
 use crate::http::{AgentSettings, USER_AGENT};
 use crate::query::{self, form_body};
+use crate::retry::{classify, on_urgent_thread, parse_retry_after, Decision, Failed, Retrier};
 use crate::types::{Cidr, EniId, Region, RouteTableId, VpcId};
-use crate::{debug, warn};
+
+pub use crate::retry::{RetryPolicy, Sleeper};
 
 /// The Query API version vpc-router speaks.
 pub const API_VERSION: &str = "2016-11-15";
@@ -42,9 +45,6 @@ pub struct ClientSettings {
     pub proxy: Option<ureq::Proxy>,
 }
 
-/// Waits between attempts. Real sleep in production; tests record instead.
-pub type Sleeper = Arc<dyn Fn(Duration) + Send + Sync>;
-
 /// One finished EC2 call, for counters (the daemon's metrics).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallRecord {
@@ -68,8 +68,7 @@ pub struct HttpEc2 {
     host: String,
     creds: Arc<dyn CredentialsProvider>,
     clock: Clock,
-    sleep: Sleeper,
-    jitter: Mutex<Jitter>,
+    retrier: Retrier,
     observer: Option<CallObserver>,
 }
 
@@ -89,11 +88,7 @@ impl HttpEc2 {
         let url = format!("{}/", settings.endpoint);
         let shown = crate::aws::redact_url(&settings.endpoint);
         let host = host_of(&settings.endpoint);
-        let seed = clock
-            .now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64)
-            ^ u64::from(std::process::id()).rotate_left(32);
+        let retrier = Retrier::new(settings.retry, &clock);
         HttpEc2 {
             agent,
             settings,
@@ -102,15 +97,21 @@ impl HttpEc2 {
             host,
             creds,
             clock,
-            sleep: Arc::new(std::thread::sleep),
-            jitter: Mutex::new(Jitter::new(seed)),
+            retrier,
             observer: None,
         }
     }
 
-    /// Replaces the real sleep between attempts (tests).
+    /// Replaces the sleep between attempts (tests; by default the clock's).
     pub fn with_sleeper(mut self, sleep: Sleeper) -> HttpEc2 {
-        self.sleep = sleep;
+        self.retrier = self.retrier.with_sleeper(sleep);
+        self
+    }
+
+    /// Retries with `retrier` (its policy, and its quota shared with the
+    /// process's other AWS calls) instead of one of its own.
+    pub fn with_retrier(mut self, retrier: Retrier) -> HttpEc2 {
+        self.retrier = retrier;
         self
     }
 
@@ -125,90 +126,35 @@ impl HttpEc2 {
     }
 
     /// Sends one action with retries and returns the body of the successful
-    /// answer.
+    /// answer. On a failover's thread, with the urgent policy: short waits,
+    /// few attempts, so that one throttled table cannot hold a failover up.
+    // A failed attempt is an `Ec2Error` and how to retry it; it is made
+    // once per attempt, so its size costs nothing worth a box.
+    #[allow(clippy::result_large_err)]
     pub fn call(&self, action: &'static str, params: &[(&str, &str)]) -> Result<String, Ec2Error> {
         let mut all: Vec<(&str, &str)> = vec![("Action", action), ("Version", API_VERSION)];
         all.extend_from_slice(params);
         let body = form_body(&all);
         let mut throttled = 0;
         let mut maybe_applied = false;
-        let mut attempt = 0;
-        let result = loop {
-            attempt += 1;
-            let started = Instant::now();
-            let (decision, error) = match self.attempt(action, &body) {
-                Ok(text) => {
-                    debug!(
-                        "EC2 {action}: ok after {} ms (attempt {attempt})",
-                        started.elapsed().as_millis()
-                    );
-                    break Ok(text);
-                }
-                Err(Failure::Answer { status, error }) => {
-                    let decision = classify(status, error.code());
-                    let mut error = error;
-                    if let Ec2Error::Api {
-                        maybe_applied: m, ..
-                    } = &mut error
-                    {
-                        *m = maybe_applied;
-                    }
-                    debug!(
-                        "EC2 {action}: HTTP {status} after {} ms (attempt {attempt}): {error}",
-                        started.elapsed().as_millis()
-                    );
-                    // A throttled call was refused before it ran; a server
-                    // error may have happened after the change was made.
-                    if status >= 500 && !matches!(decision, Decision::Retry { throttled: true }) {
-                        maybe_applied = true;
-                    }
-                    (decision, error)
-                }
-                Err(Failure::Transport {
-                    detail,
-                    timed_out,
-                    reached,
-                }) => {
-                    let detail = self.scrub(detail);
-                    debug!(
-                        "EC2 {action}: {detail} after {} ms (attempt {attempt})",
-                        started.elapsed().as_millis()
-                    );
-                    maybe_applied |= reached;
-                    let error = Ec2Error::Transport {
-                        action,
-                        endpoint: self.shown.clone(),
-                        detail,
-                        timed_out,
-                        attempts: attempt,
-                    };
-                    (Decision::Retry { throttled: false }, error)
-                }
-                Err(Failure::Fatal(e)) => break Err(e),
-            };
+        let policy = if on_urgent_thread() {
+            self.retrier.policy.urgent()
+        } else {
+            self.retrier.policy
+        };
+        let what = format!("EC2 {action}");
+        let (result, attempts) = self.retrier.run(&what, &policy, |attempt| {
+            let failed = self.attempt_once(action, &body, attempt, &mut maybe_applied);
             // Every throttled answer counts, the last one too.
-            if let Decision::Retry { throttled: true } = decision {
+            if let Err(Failed {
+                decision: Decision::Retry { throttled: true },
+                ..
+            }) = &failed
+            {
                 throttled += 1;
             }
-            match decision {
-                Decision::Retry { .. } if attempt < self.settings.retry.max_attempts => {
-                    let unit = self.jitter.lock().unwrap_or_else(|p| p.into_inner()).unit();
-                    let delay = self.settings.retry.delay(attempt, unit);
-                    warn!(
-                        "EC2 {action} attempt {attempt} of {} failed ({}); retrying in {} ms",
-                        self.settings.retry.max_attempts,
-                        error.code().unwrap_or(if error.is_transport() {
-                            "network error"
-                        } else {
-                            "server error"
-                        }),
-                        delay.as_millis()
-                    );
-                    (self.sleep)(delay);
-                }
-                _ => break Err(error),
-            }
-        };
+            failed
+        });
         if let Some(observe) = &self.observer {
             let outcome = match &result {
                 Ok(_) => "ok".to_string(),
@@ -221,11 +167,92 @@ impl HttpEc2 {
             observe(&CallRecord {
                 action,
                 outcome,
-                attempts: attempt,
+                attempts,
                 throttled,
             });
         }
         result
+    }
+
+    /// One attempt of a call, its failure as the retry loop needs it.
+    /// `maybe_applied` is set once an attempt may have reached EC2.
+    #[allow(clippy::result_large_err)]
+    fn attempt_once(
+        &self,
+        action: &'static str,
+        body: &str,
+        attempt: u32,
+        maybe_applied: &mut bool,
+    ) -> Result<String, Failed<Ec2Error>> {
+        let started = Instant::now();
+        match self.attempt(action, body) {
+            Ok(text) => {
+                debug!(
+                    "EC2 {action}: ok after {} ms (attempt {attempt})",
+                    started.elapsed().as_millis()
+                );
+                Ok(text)
+            }
+            Err(Failure::Answer {
+                status,
+                mut error,
+                retry_after,
+            }) => {
+                let decision = classify(status, error.code());
+                if let Ec2Error::Api {
+                    maybe_applied: m, ..
+                } = &mut error
+                {
+                    *m = *maybe_applied;
+                }
+                debug!(
+                    "EC2 {action}: HTTP {status} after {} ms (attempt {attempt}): {error}",
+                    started.elapsed().as_millis()
+                );
+                // A throttled call was refused before it ran; a server
+                // error may have happened after the change was made.
+                if status >= 500 && !matches!(decision, Decision::Retry { throttled: true }) {
+                    *maybe_applied = true;
+                }
+                let why = error.code().unwrap_or("server error").to_string();
+                Err(Failed {
+                    error,
+                    decision,
+                    retry_after,
+                    why,
+                })
+            }
+            Err(Failure::Transport {
+                detail,
+                timed_out,
+                reached,
+            }) => {
+                let detail = self.scrub(detail);
+                debug!(
+                    "EC2 {action}: {detail} after {} ms (attempt {attempt})",
+                    started.elapsed().as_millis()
+                );
+                *maybe_applied |= reached;
+                Err(Failed {
+                    error: Ec2Error::Transport {
+                        action,
+                        endpoint: self.shown.clone(),
+                        detail,
+                        timed_out,
+                        attempts: attempt,
+                    },
+                    decision: Decision::Retry { throttled: false },
+                    retry_after: None,
+                    why: "network error".into(),
+                })
+            }
+            Err(Failure::Fatal(error)) => Err(Failed {
+                error,
+                decision: Decision::Fail,
+                retry_after: None,
+                why: "not retried".into(),
+            }),
+        }
     }
 
     /// A transport error's text with the endpoint's user-info, should
@@ -279,6 +306,11 @@ impl HttpEc2 {
         }
         let mut resp = req.send(body.as_bytes()).map_err(transport_failure)?;
         let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get("x-amz-retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
         let text = resp
             .body_mut()
             .with_config()
@@ -303,7 +335,11 @@ impl HttpEc2 {
                 detail: snippet(&text),
             },
         };
-        Err(Failure::Answer { status, error })
+        Err(Failure::Answer {
+            status,
+            error,
+            retry_after,
+        })
     }
 
     /// Calls a Describe action page by page, until EC2 stops sending a
@@ -530,7 +566,12 @@ impl Ec2 for HttpEc2 {
 /// How one attempt failed.
 enum Failure {
     /// EC2 (or something in its place) answered with a non-2xx status.
-    Answer { status: u16, error: Ec2Error },
+    Answer {
+        status: u16,
+        error: Ec2Error,
+        /// `x-amz-retry-after`, when the answer had one.
+        retry_after: Option<Duration>,
+    },
     /// No answer. `reached`: the request may have been delivered.
     Transport {
         detail: String,

@@ -1,14 +1,14 @@
 //! The EC2 API as the rest of vpc-router sees it: a small trait, the domain
 //! types it returns, and its error.
 //!
-//! `client` implements the trait over the Query API (SigV4, XML, retries);
-//! tests implement it in memory. Only this module and `aws` talk to AWS.
+//! `client` implements the trait over the Query API (SigV4, XML, retries
+//! through [`crate::retry`]); tests implement it in memory. Only this
+//! module and `aws` talk to AWS.
 
 pub mod client;
 #[cfg(test)]
 pub mod fake;
 pub mod fence;
-pub mod retry;
 pub mod sign;
 pub mod xml;
 

@@ -739,7 +739,12 @@ mod tests {
         };
         assert_eq!(
             r("10.88.0.0/16"),
-            route("10.88.0.0/16", a, RouteState::Active, RouteOrigin::Advertisement)
+            route(
+                "10.88.0.0/16",
+                a,
+                RouteState::Active,
+                RouteOrigin::Advertisement
+            )
         );
         let b = r("10.89.0.0/16");
         assert_eq!(
@@ -762,7 +767,10 @@ mod tests {
             "<networkInterfaceId>eni-0aaaaaaaaaaaaaaa1</networkInterfaceId>\
              <instanceId>i-0aaaaaaaaaaaaaaa1</instanceId><gatewayId>vpce-0123456789abcdef0</gatewayId>",
         );
-        assert_eq!(r.target, RouteTarget::Gateway("vpce-0123456789abcdef0".into()));
+        assert_eq!(
+            r.target,
+            RouteTarget::Gateway("vpce-0123456789abcdef0".into())
+        );
     }
 
     #[test]

@@ -25,9 +25,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::net::IpAddr;
 
-use crate::ec2::{
-    Destination, NetworkInterface, Route, RouteState, RouteTable, RouteTarget,
-};
+use crate::ec2::{Destination, NetworkInterface, Route, RouteState, RouteTable, RouteTarget};
 use crate::spec::Spec;
 use crate::types::{Cidr, EniId, RouteTableId};
 

@@ -384,13 +384,13 @@ mod tests {
         let cases = [
             (eni.clone(), CreateRoute, None),
             (eni.clone(), Advertisement, Some(Protection::RouteServer)),
-            (eni.clone(), EnableVgwRoutePropagation, Some(Protection::Propagated)),
-            (eni.clone(), CreateRouteTable, Some(Protection::Local)),
             (
-                eni,
-                Other("x".into()),
-                Some(Protection::Origin("x".into())),
+                eni.clone(),
+                EnableVgwRoutePropagation,
+                Some(Protection::Propagated),
             ),
+            (eni.clone(), CreateRouteTable, Some(Protection::Local)),
+            (eni, Other("x".into()), Some(Protection::Origin("x".into()))),
             (
                 gw.clone(),
                 CreateRoute,
@@ -398,7 +398,11 @@ mod tests {
             ),
             (gw, Advertisement, Some(Protection::RouteServer)),
             (RouteTarget::Local, CreateRoute, Some(Protection::Local)),
-            (RouteTarget::Unknown, CreateRoute, Some(Protection::UnknownTarget)),
+            (
+                RouteTarget::Unknown,
+                CreateRoute,
+                Some(Protection::UnknownTarget),
+            ),
         ];
         for (target, origin, want) in cases {
             let r = route(target, origin);

@@ -456,7 +456,9 @@ fn route_server_and_other_origins_are_never_touched() {
     check(Case {
         name: "a filtered route is not an active one",
         tables: &[filtered_a, b],
-        changes: &["replace rtb-0a1b 10.55.0.0/16 eni-0bbbbbbbbbbbbbbb2 (points at another router)"],
+        changes: &[
+            "replace rtb-0a1b 10.55.0.0/16 eni-0bbbbbbbbbbbbbbb2 (points at another router)",
+        ],
         ..Case::default()
     });
 }
