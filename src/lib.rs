@@ -165,10 +165,12 @@ pub fn resolve(config: &Config, env: &Env, clock: Clock) -> Result<Resolved, Mai
         imds::resolve_vpc(a.vpc.as_ref(), imds.as_deref()).map_err(MainError::Setup)?;
     debug!("VPC {vpc} (from {vpc_from})");
     let creds: Arc<dyn CredentialsProvider> =
-        credentials::default_chain(env, profile, Some(&region), imds).map_err(|e| match e {
-            CredentialsError::Invalid { .. } => MainError::Setup(e.to_string()),
-            e => MainError::Credentials(e),
-        })?;
+        credentials::default_chain(env, profile, Some(&region), imds, &retrier).map_err(
+            |e| match e {
+                CredentialsError::Invalid { .. } => MainError::Setup(e.to_string()),
+                e => MainError::Credentials(e),
+            },
+        )?;
     let endpoint = aws::ec2_endpoint(endpoint_given, &region);
     let shown = aws::redact_url(&endpoint);
     debug!("EC2 endpoint {shown}");

@@ -234,3 +234,63 @@ fn the_retry_quota_is_shared_and_stops_retries_when_spent() {
     );
     assert_eq!(retrier.quota().available(), 500 - 35 * 14);
 }
+
+// Item 4: one IDPCommunicationError from STS failed the first credential
+// fetch (exit 3). Now STS is retried like EC2, and that code is retryable.
+#[test]
+fn sts_answering_idp_communication_error_once_is_retried() {
+    let sts = Scripted::start(vec![
+        (400, fixture("sts-error-idp-communication.xml")),
+        (200, fixture("sts-assume-role-with-web-identity.xml")),
+    ]);
+    let ec2 = MockServer::start();
+    let signed = ec2.mock(|when, then| {
+        when.method(POST)
+            .path("/")
+            .x_www_form_urlencoded_tuple("Action", "DescribeRouteTables")
+            .header("x-amz-security-token", "sts-session-token-example");
+        then.status(200).body(fixture("describe-route-tables.xml"));
+    });
+    let token = temp_dir("issue16-irsa").join("token");
+    std::fs::write(&token, "eyJ.k8s.token").unwrap();
+    let mut c = std::process::Command::new(BIN);
+    c.env_clear()
+        .env("HOME", temp_dir("issue16-irsa-home"))
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_WEB_IDENTITY_TOKEN_FILE", &token)
+        .env("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/vpc-router")
+        .env("AWS_ENDPOINT_URL_STS", &sts.url);
+    let r = run_with(
+        c,
+        &ec2.base_url(),
+        &["-c", "show", "--CIDR", "10.55.0.0/16"],
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(sts.actions(), ["AssumeRoleWithWebIdentity"; 2]);
+    assert_contains!(
+        r.stderr,
+        "STS AssumeRoleWithWebIdentity attempt 1 of 5 failed (IDPCommunicationError); retrying in"
+    );
+    signed.assert_hits(1);
+
+    // A token STS refuses is not retried.
+    let sts = Scripted::start(vec![
+        (400, fixture("sts-error-invalid-identity-token.xml")),
+        (200, fixture("sts-assume-role-with-web-identity.xml")),
+    ]);
+    let mut c = std::process::Command::new(BIN);
+    c.env_clear()
+        .env("HOME", temp_dir("issue16-irsa-home"))
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_WEB_IDENTITY_TOKEN_FILE", &token)
+        .env("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/vpc-router")
+        .env("AWS_ENDPOINT_URL_STS", &sts.url);
+    let r = run_with(
+        c,
+        &ec2.base_url(),
+        &["-c", "show", "--CIDR", "10.55.0.0/16"],
+    );
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert_eq!(sts.actions().len(), 1);
+    assert_contains!(r.stderr, "InvalidIdentityToken");
+}
