@@ -294,3 +294,85 @@ fn sts_answering_idp_communication_error_once_is_retried() {
     assert_eq!(sts.actions().len(), 1);
     assert_contains!(r.stderr, "InvalidIdentityToken");
 }
+
+/// An EC2 whose clock is an hour ahead of the test's manual one: the first
+/// request is refused with `answer` (and that Date), the rest answered.
+fn skewed(answer: (u16, &'static str)) -> http::Server {
+    let n = std::sync::atomic::AtomicUsize::new(0);
+    http::Server::start(move |_| {
+        let server_now = vpc_router::timefmt::http_date(t0() + Duration::from_secs(3600));
+        let first = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0;
+        let r = if first {
+            http::Response::new(answer.0, fixture(answer.1))
+        } else {
+            http::Response::new(200, fixture("describe-route-tables.xml"))
+        };
+        r.header("date", &server_now)
+    })
+}
+
+fn signed_dates(server: &http::Server) -> Vec<String> {
+    server
+        .requests()
+        .iter()
+        .map(|r| r.header("x-amz-date").unwrap().to_string())
+        .collect()
+}
+
+// Item 5: a router whose clock drifted failed every call with only a hint.
+// Now the offset comes from the answer's Date; the call is sent again at
+// once with EC2's time, and later calls keep it.
+#[test]
+fn a_skewed_clock_is_corrected_from_the_date_header() {
+    for refusal in [
+        (400, "error-request-expired.xml"),
+        (401, "error-auth-failure.xml"),
+    ] {
+        let server = skewed(refusal);
+        let (clock, hand) = Clock::manual(t0());
+        let ec2 = client_on(&server.url(), &clock);
+        assert_eq!(describe(&ec2).unwrap().len(), 3, "{refusal:?}");
+        describe(&ec2).unwrap();
+        assert_eq!(
+            signed_dates(&server),
+            ["20261125T123456Z", "20261125T133456Z", "20261125T133456Z"],
+            "{refusal:?}"
+        );
+        assert_eq!(hand.elapsed(), Duration::ZERO, "no backoff: {refusal:?}");
+    }
+}
+
+#[test]
+fn a_refusal_the_clock_does_not_explain_is_not_sent_again() {
+    // The Date agrees with our clock: AuthFailure means the keys.
+    let server = http::Server::start(|_| {
+        http::Response::new(401, fixture("error-auth-failure.xml"))
+            .header("date", &vpc_router::timefmt::http_date(t0()))
+    });
+    let (clock, _) = Clock::manual(t0());
+    let e = describe(&client_on(&server.url(), &clock)).unwrap_err();
+    assert_eq!(e.code(), Some("AuthFailure"));
+    assert_eq!(server.requests().len(), 1);
+    // Skewed, but the refusal is not about time.
+    let server = http::Server::start(|_| {
+        http::Response::new(403, fixture("error-unauthorized.xml")).header(
+            "date",
+            &vpc_router::timefmt::http_date(t0() + Duration::from_secs(3600)),
+        )
+    });
+    let (clock, _) = Clock::manual(t0());
+    describe(&client_on(&server.url(), &clock)).unwrap_err();
+    assert_eq!(server.requests().len(), 1);
+    // A clock that stays wrong (EC2 keeps refusing) is corrected once per
+    // call, not in a loop.
+    let server = http::Server::start(|_| {
+        http::Response::new(400, fixture("error-request-expired.xml")).header(
+            "date",
+            &vpc_router::timefmt::http_date(t0() + Duration::from_secs(3600)),
+        )
+    });
+    let (clock, _) = Clock::manual(t0());
+    let e = describe(&client_on(&server.url(), &clock)).unwrap_err();
+    assert_eq!(e.code(), Some("RequestExpired"));
+    assert_eq!(server.requests().len(), 2);
+}

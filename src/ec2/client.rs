@@ -5,6 +5,7 @@
 //! shared with STS); everything else is returned typed.
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -12,11 +13,12 @@ use super::sign::sign;
 use super::xml::{self, Page};
 use super::{Ec2, Ec2Error, NetworkInterface, RouteTable};
 use crate::aws::{Clock, CredentialsError, CredentialsProvider};
-use crate::debug;
 use crate::http::{AgentSettings, USER_AGENT};
 use crate::query::{self, form_body};
 use crate::retry::{classify, on_urgent_thread, parse_retry_after, Decision, Failed, Retrier};
+use crate::timefmt::parse_http_date;
 use crate::types::{Cidr, EniId, Region, RouteTableId, VpcId};
+use crate::{debug, warn};
 
 pub use crate::retry::{RetryPolicy, Sleeper};
 
@@ -30,6 +32,20 @@ const MAX_BODY: u64 = 256 * 1024 * 1024;
 const FILTER_CHUNK: usize = 200;
 /// A guard against an endpoint that keeps answering with a next page.
 const MAX_PAGES: usize = 10_000;
+/// Codes with which AWS refuses a request for its time, or may: EC2 answers
+/// a badly skewed clock with a bare `AuthFailure`. The answer's `Date` tells
+/// whether the clock is to blame (the Java, Go and JavaScript SDKs' list).
+const SKEW_CODES: &[&str] = &[
+    "RequestExpired",
+    "RequestTimeTooSkewed",
+    "RequestInTheFuture",
+    "InvalidSignatureException",
+    "SignatureDoesNotMatch",
+    "AuthFailure",
+];
+/// A difference from the server's `Date` smaller than this does not explain
+/// such an error: AWS accepts requests signed up to 5 minutes off.
+const SKEW_THRESHOLD: Duration = Duration::from_secs(4 * 60);
 
 /// How to reach EC2.
 #[derive(Debug, Clone)]
@@ -70,6 +86,10 @@ pub struct HttpEc2 {
     clock: Clock,
     retrier: Retrier,
     observer: Option<CallObserver>,
+    /// EC2's time minus this machine's, in milliseconds, as last measured
+    /// from an answer that blamed the clock; requests are signed with the
+    /// clock moved by it. Zero until then.
+    skew_ms: AtomicI64,
 }
 
 impl HttpEc2 {
@@ -99,6 +119,7 @@ impl HttpEc2 {
             clock,
             retrier,
             observer: None,
+            skew_ms: AtomicI64::new(0),
         }
     }
 
@@ -136,7 +157,7 @@ impl HttpEc2 {
         all.extend_from_slice(params);
         let body = form_body(&all);
         let mut throttled = 0;
-        let mut maybe_applied = false;
+        let mut state = CallState::default();
         let policy = if on_urgent_thread() {
             self.retrier.policy.urgent()
         } else {
@@ -144,7 +165,7 @@ impl HttpEc2 {
         };
         let what = format!("EC2 {action}");
         let (result, attempts) = self.retrier.run(&what, &policy, |attempt| {
-            let failed = self.attempt_once(action, &body, attempt, &mut maybe_applied);
+            let failed = self.attempt_once(action, &body, attempt, &mut state);
             // Every throttled answer counts, the last one too.
             if let Err(Failed {
                 decision: Decision::Retry { throttled: true },
@@ -174,18 +195,33 @@ impl HttpEc2 {
         result
     }
 
-    /// One attempt of a call, its failure as the retry loop needs it.
-    /// `maybe_applied` is set once an attempt may have reached EC2.
+    /// One attempt of a call, its failure as the retry loop needs it. An
+    /// answer that blames this machine's clock is sent again at once, once
+    /// per call, signed with EC2's time.
     #[allow(clippy::result_large_err)]
     fn attempt_once(
         &self,
         action: &'static str,
         body: &str,
         attempt: u32,
-        maybe_applied: &mut bool,
+        state: &mut CallState,
     ) -> Result<String, Failed<Ec2Error>> {
         let started = Instant::now();
-        match self.attempt(action, body) {
+        let maybe_applied = &mut state.maybe_applied;
+        let mut outcome = self.attempt(action, body);
+        if let Err(Failure::Answer {
+            error,
+            date,
+            signed_at,
+            ..
+        }) = &outcome
+        {
+            if !state.skew_corrected && self.correct_skew(error, *date, *signed_at) {
+                state.skew_corrected = true;
+                outcome = self.attempt(action, body);
+            }
+        }
+        match outcome {
             Ok(text) => {
                 debug!(
                     "EC2 {action}: ok after {} ms (attempt {attempt})",
@@ -197,6 +233,7 @@ impl HttpEc2 {
                 status,
                 mut error,
                 retry_after,
+                ..
             }) => {
                 let decision = classify(status, error.code());
                 if let Ec2Error::Api {
@@ -273,9 +310,59 @@ impl HttpEc2 {
         }
     }
 
+    /// The time to sign with: the clock, corrected by the skew measured.
+    fn signing_time(&self) -> SystemTime {
+        let skew = self.skew_ms.load(Ordering::Relaxed);
+        let by = Duration::from_millis(skew.unsigned_abs());
+        let now = self.clock.now();
+        if skew >= 0 {
+            now + by
+        } else {
+            now.checked_sub(by).unwrap_or(now)
+        }
+    }
+
+    /// When `error` blames the time of a request signed at `signed_at` and
+    /// the answer's `date` is far enough from it to explain that, keeps
+    /// EC2's time as the one to sign with (for this call's next attempt and
+    /// every later call), says so, and returns true.
+    fn correct_skew(
+        &self,
+        error: &Ec2Error,
+        date: Option<SystemTime>,
+        signed_at: SystemTime,
+    ) -> bool {
+        let (Some(code), Some(server)) = (error.code(), date) else {
+            return false;
+        };
+        let off_by = match server.duration_since(signed_at) {
+            Ok(d) => d,
+            Err(e) => e.duration(),
+        };
+        if !SKEW_CODES.contains(&code) || off_by < SKEW_THRESHOLD {
+            return false;
+        }
+        let now = self.clock.now();
+        let skew: i64 = match server.duration_since(now) {
+            Ok(ahead) => i64::try_from(ahead.as_millis()).unwrap_or(i64::MAX),
+            Err(behind) => -i64::try_from(behind.duration().as_millis()).unwrap_or(i64::MAX),
+        };
+        self.skew_ms.store(skew, Ordering::Relaxed);
+        let secs = skew.unsigned_abs() / 1000;
+        let way = if skew > 0 { "behind" } else { "ahead of" };
+        warn!(
+            "this machine's clock is {secs} s {way} EC2's (the Date of its {code} answer to \
+             {} at {}); signing with EC2's time from now on: set the clock right (NTP)",
+            error_action(error),
+            crate::timefmt::rfc3339(server)
+        );
+        true
+    }
+
     /// One signed attempt.
+    #[allow(clippy::result_large_err)] // see `call`
     fn attempt(&self, action: &'static str, body: &str) -> Result<String, Failure> {
-        let now: SystemTime = self.clock.now();
+        let now: SystemTime = self.signing_time();
         let creds = self
             .creds
             .credentials(now)
@@ -306,11 +393,9 @@ impl HttpEc2 {
         }
         let mut resp = req.send(body.as_bytes()).map_err(transport_failure)?;
         let status = resp.status().as_u16();
-        let retry_after = resp
-            .headers()
-            .get("x-amz-retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_retry_after);
+        let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok());
+        let retry_after = header("x-amz-retry-after").and_then(parse_retry_after);
+        let date = header("date").and_then(parse_http_date);
         let text = resp
             .body_mut()
             .with_config()
@@ -339,6 +424,8 @@ impl HttpEc2 {
             status,
             error,
             retry_after,
+            date,
+            signed_at: now,
         })
     }
 
@@ -563,6 +650,26 @@ impl Ec2 for HttpEc2 {
     }
 }
 
+/// What one call learns across its attempts.
+#[derive(Default)]
+struct CallState {
+    /// An attempt failed in a way that may have reached EC2.
+    maybe_applied: bool,
+    /// The clock was corrected once already.
+    skew_corrected: bool,
+}
+
+/// The action an error names, for a message.
+fn error_action(e: &Ec2Error) -> &'static str {
+    match e {
+        Ec2Error::Api { action, .. }
+        | Ec2Error::Transport { action, .. }
+        | Ec2Error::Response { action, .. }
+        | Ec2Error::Fenced { action, .. } => action,
+        Ec2Error::Credentials(_) => "a call",
+    }
+}
+
 /// How one attempt failed.
 enum Failure {
     /// EC2 (or something in its place) answered with a non-2xx status.
@@ -571,6 +678,10 @@ enum Failure {
         error: Ec2Error,
         /// `x-amz-retry-after`, when the answer had one.
         retry_after: Option<Duration>,
+        /// The answer's `Date`: the server's time.
+        date: Option<SystemTime>,
+        /// The time the request was signed with.
+        signed_at: SystemTime,
     },
     /// No answer. `reached`: the request may have been delivered.
     Transport {
