@@ -171,7 +171,15 @@ pub fn resolve(config: &Config, env: &Env, clock: Clock) -> Result<Resolved, Mai
                 e => MainError::Credentials(e),
             },
         )?;
-    let endpoint = aws::ec2_endpoint(endpoint_given, &region);
+    // FIPS and dual-stack may be set in the profile; a shared file the
+    // credential chain did not need is not an error here either.
+    let variant = aws::endpoint::Variant::configured(
+        env,
+        aws::profile::load(env, profile).ok().flatten().as_ref(),
+    )
+    .map_err(MainError::Setup)?;
+    let endpoint = aws::endpoint::resolve("ec2", endpoint_given, &region, &variant)
+        .map_err(|e| MainError::Setup(e.to_string()))?;
     let shown = aws::redact_url(&endpoint);
     debug!("EC2 endpoint {shown}");
     let proxy = match aws::proxy_for(env, &endpoint) {

@@ -376,3 +376,234 @@ fn a_refusal_the_clock_does_not_explain_is_not_sent_again() {
     assert_eq!(e.code(), Some("RequestExpired"));
     assert_eq!(server.requests().len(), 2);
 }
+
+/// An HTTP proxy on 127.0.0.1 that writes down each request line (for an
+/// https URL, `CONNECT host:443 HTTP/1.1`) and refuses it: nothing leaves
+/// the loopback interface.
+struct Proxy {
+    url: String,
+    lines: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+fn proxy() -> Proxy {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = lines.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut line = String::new();
+            let _ = reader.read_line(&mut line);
+            seen.lock().unwrap().push(line.trim_end().to_string());
+            // The rest of the head, then a refusal.
+            let mut rest = String::new();
+            while reader.read_line(&mut rest).is_ok_and(|n| n > 2) {
+                rest.clear();
+            }
+            let _ = conn.write_all(b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n");
+        }
+    });
+    Proxy { url, lines }
+}
+
+/// The binary with keys, one attempt per call, through `proxy`, with
+/// `env` on top; `show` in `region`, with no endpoint URL.
+fn through(proxy: &Proxy, region: &str, env: &[(&str, &str)]) -> Run {
+    let mut c = command("issue16-proxy");
+    c.env("AWS_MAX_ATTEMPTS", "1")
+        .env("HTTPS_PROXY", &proxy.url);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.args([
+        "-r",
+        region,
+        "-v",
+        VPC,
+        "-c",
+        "show",
+        "--CIDR",
+        "10.55.0.0/16",
+    ]);
+    c.output().expect("run vpc-router").into()
+}
+
+fn last_line(proxy: &Proxy) -> String {
+    proxy
+        .lines
+        .lock()
+        .unwrap()
+        .last()
+        .cloned()
+        .unwrap_or_default()
+}
+
+// Item 3: ISO and European sovereign regions got a *.amazonaws.com host that
+// does not exist, and the FIPS and dual-stack settings were ignored. The
+// host vpc-router asks the proxy for, per partition and variant.
+#[test]
+fn every_partition_and_variant_goes_to_its_host() {
+    let p = proxy();
+    let cases = [
+        (
+            "us-east-1",
+            "amazonaws.com",
+            "api.aws",
+            "ec2-fips.us-east-1.amazonaws.com",
+        ),
+        (
+            "cn-north-1",
+            "amazonaws.com.cn",
+            "api.amazonwebservices.com.cn",
+            "ec2-fips.cn-north-1.amazonaws.com.cn",
+        ),
+        (
+            "us-gov-west-1",
+            "amazonaws.com",
+            "api.aws",
+            "ec2.us-gov-west-1.amazonaws.com",
+        ),
+        (
+            "us-iso-east-1",
+            "c2s.ic.gov",
+            "api.aws.ic.gov",
+            "ec2-fips.us-iso-east-1.c2s.ic.gov",
+        ),
+        (
+            "us-isob-east-1",
+            "sc2s.sgov.gov",
+            "api.aws.scloud",
+            "ec2-fips.us-isob-east-1.sc2s.sgov.gov",
+        ),
+        (
+            "eu-isoe-west-1",
+            "cloud.adc-e.uk",
+            "api.cloud-aws.adc-e.uk",
+            "ec2-fips.eu-isoe-west-1.cloud.adc-e.uk",
+        ),
+        (
+            "us-isof-south-1",
+            "csp.hci.ic.gov",
+            "api.aws.hci.ic.gov",
+            "ec2-fips.us-isof-south-1.csp.hci.ic.gov",
+        ),
+        (
+            "eusc-de-east-1",
+            "amazonaws.eu",
+            "api.amazonwebservices.eu",
+            "ec2-fips.eusc-de-east-1.amazonaws.eu",
+        ),
+    ];
+    const FIPS: (&str, &str) = ("AWS_USE_FIPS_ENDPOINT", "true");
+    const DUAL: (&str, &str) = ("AWS_USE_DUALSTACK_ENDPOINT", "true");
+    for (region, dns, dual, fips) in cases {
+        for (env, host) in [
+            (&[][..], format!("ec2.{region}.{dns}")),
+            (&[FIPS][..], fips.to_string()),
+            (&[DUAL][..], format!("ec2.{region}.{dual}")),
+            (&[FIPS, DUAL][..], format!("ec2-fips.{region}.{dual}")),
+        ] {
+            let r = through(&p, region, env);
+            assert_eq!(r.code, 4, "{region} {env:?}: {}", r.stderr);
+            assert_eq!(
+                last_line(&p),
+                format!("CONNECT {host}:443 HTTP/1.1"),
+                "{env:?}"
+            );
+        }
+    }
+    // The profile's settings, when the environment says nothing.
+    let config = temp_dir("issue16-profile").join("config");
+    std::fs::write(&config, "[default]\nuse_dualstack_endpoint = true\n").unwrap();
+    let r = through(
+        &p,
+        "eusc-de-east-1",
+        &[("AWS_CONFIG_FILE", config.to_str().unwrap())],
+    );
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    assert_eq!(
+        last_line(&p),
+        "CONNECT ec2.eusc-de-east-1.api.amazonwebservices.eu:443 HTTP/1.1"
+    );
+}
+
+#[test]
+fn sts_goes_to_its_partitions_host_too() {
+    let p = proxy();
+    let token = temp_dir("issue16-sts-proxy").join("token");
+    std::fs::write(&token, "eyJ.k8s.token").unwrap();
+    for (region, fips, host) in [
+        ("us-isob-east-1", false, "sts.us-isob-east-1.sc2s.sgov.gov"),
+        (
+            "eusc-de-east-1",
+            true,
+            "sts-fips.eusc-de-east-1.amazonaws.eu",
+        ),
+        ("us-gov-east-1", true, "sts.us-gov-east-1.amazonaws.com"),
+        (
+            "cn-northwest-1",
+            false,
+            "sts.cn-northwest-1.amazonaws.com.cn",
+        ),
+    ] {
+        let mut c = std::process::Command::new(BIN);
+        c.env_clear()
+            .env("HOME", temp_dir("issue16-sts-home"))
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_MAX_ATTEMPTS", "1")
+            .env("HTTPS_PROXY", &p.url)
+            .env("AWS_WEB_IDENTITY_TOKEN_FILE", &token)
+            .env("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/vpc-router")
+            .env("AWS_USE_FIPS_ENDPOINT", if fips { "true" } else { "false" });
+        c.args([
+            "-r",
+            region,
+            "-v",
+            VPC,
+            "-c",
+            "show",
+            "--CIDR",
+            "10.55.0.0/16",
+        ]);
+        let r: Run = c.output().unwrap().into();
+        assert_eq!(r.code, 4, "{region}: {}", r.stderr);
+        assert_contains!(r.stderr, "web identity");
+        assert_eq!(last_line(&p), format!("CONNECT {host}:443 HTTP/1.1"));
+    }
+}
+
+#[test]
+fn what_has_no_known_host_is_refused_naming_endpoint_url() {
+    let p = proxy();
+    let r = through(&p, "xx-east-1", &[]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_contains!(
+        r.stderr,
+        "the region xx-east-1 is in no AWS partition vpc-router knows"
+    );
+    assert_contains!(r.stderr, "give it with --endpoint-url");
+    let r = run_with(
+        {
+            let mut c = command("issue16-fips-url");
+            c.env("AWS_USE_FIPS_ENDPOINT", "true");
+            c
+        },
+        "http://127.0.0.1:9",
+        &["-c", "show", "--CIDR", "10.55.0.0/16"],
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_contains!(
+        r.stderr,
+        "--endpoint-url and AWS_USE_FIPS_ENDPOINT=true cannot go together"
+    );
+    let r = through(&p, "us-east-1", &[("AWS_USE_DUALSTACK_ENDPOINT", "1")]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_contains!(
+        r.stderr,
+        "AWS_USE_DUALSTACK_ENDPOINT is '1'; it must be true or false"
+    );
+    assert!(p.lines.lock().unwrap().is_empty(), "nothing was sent");
+}

@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
 
+use crate::aws::endpoint::{self, Variant};
 use crate::aws::imds::Imds;
 use crate::aws::profile::{self, Profile, ProfileError};
 use crate::aws::{Credentials, CredentialsError, CredentialsProvider, Env, Secret};
@@ -355,13 +356,18 @@ impl WebIdentity {
                 detail: format!("{var}: {e}"),
             })?;
         }
-        let endpoint = given
-            .map(|(_, u)| u.trim_end_matches('/').to_string())
-            .unwrap_or_else(|| match region {
-                Some(r) if r.is_china() => format!("https://sts.{r}.amazonaws.com.cn"),
-                Some(r) => format!("https://sts.{r}.amazonaws.com"),
-                None => "https://sts.amazonaws.com".into(),
-            });
+        let invalid = |detail: String| CredentialsError::Invalid {
+            source: format!("web identity ({role_arn})"),
+            detail,
+        };
+        let variant = Variant::configured(env, profile).map_err(invalid)?;
+        let given = given.map(|(var, u)| (var, u.trim_end_matches('/').to_string()));
+        let endpoint = match region {
+            Some(r) => {
+                endpoint::resolve("sts", given, r, &variant).map_err(|e| invalid(e.to_string()))?
+            }
+            None => given.map_or_else(|| "https://sts.amazonaws.com".into(), |(_, u)| u),
+        };
         let proxy = crate::aws::proxy_for(env, &endpoint);
         Ok(Some(WebIdentity {
             token_file,
