@@ -607,3 +607,16 @@ fn what_has_no_known_host_is_refused_naming_endpoint_url() {
     );
     assert!(p.lines.lock().unwrap().is_empty(), "nothing was sent");
 }
+
+// Item 6: an endpoint URL with a query string was signed differently from
+// botocore; it is refused at start, naming where it came from.
+#[test]
+fn an_endpoint_url_with_a_query_string_is_refused() {
+    let r = run(
+        "http://127.0.0.1:9/?Action=DeleteRoute",
+        &["-c", "show", "--CIDR", "10.55.0.0/16"],
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_contains!(r.stderr, "--endpoint-url");
+    assert_contains!(r.stderr, "has a query string or a fragment");
+}

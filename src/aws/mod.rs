@@ -182,6 +182,16 @@ pub fn check_url(url: &str) -> Result<(), String> {
             "'{shown}' is not an http:// or https:// URL (e.g. http://127.0.0.1:5000)"
         ));
     }
+    // The SDKs sign a query string as part of the request; vpc-router posts
+    // its form to the endpoint's path and signs that alone, so a query
+    // would make every signature wrong (and a fragment is never sent).
+    if url.contains(['?', '#']) {
+        return Err(format!(
+            "'{shown}' has a query string or a fragment ('?' or '#'), which an endpoint URL \
+             cannot have; give the scheme, host, port and path only (e.g. \
+             https://vpce-0123.ec2.us-east-1.vpce.amazonaws.com)"
+        ));
+    }
     Ok(())
 }
 
@@ -312,6 +322,27 @@ mod tests {
             endpoint_override(Some("http://127.0.0.1:3/"), &bad).unwrap(),
             Some(("--endpoint-url", "http://127.0.0.1:3".into()))
         );
+    }
+
+    // Issue 16: a query string was signed differently from botocore (which
+    // signs it); now an endpoint URL with one is refused.
+    #[test]
+    fn an_endpoint_with_a_query_string_is_refused() {
+        for url in [
+            "http://127.0.0.1:5000/?x=1",
+            "https://ec2.example/?",
+            "http://127.0.0.1:5000#frag",
+            "http://u:p@127.0.0.1/path?Action=DeleteRoute",
+        ] {
+            let e = check_url(url).unwrap_err();
+            assert!(e.contains("has a query string or a fragment"), "{url}: {e}");
+            assert!(!e.contains(":p@"), "redacted: {e}");
+            let env = Env::from_pairs([("AWS_ENDPOINT_URL_EC2", url)]);
+            assert!(endpoint_override(None, &env)
+                .unwrap_err()
+                .starts_with("AWS_ENDPOINT_URL_EC2: '"));
+        }
+        assert_eq!(check_url("http://127.0.0.1:5000/base/path"), Ok(()));
     }
 
     // Issue 14: a password in the endpoint URL was printed in errors, in
