@@ -620,3 +620,34 @@ fn an_endpoint_url_with_a_query_string_is_refused() {
     assert_contains!(r.stderr, "--endpoint-url");
     assert_contains!(r.stderr, "has a query string or a fragment");
 }
+
+// Item 6: a router IP from a prefix delegated to an interface matched no
+// interface, with a message that did not say why. It is refused, saying so.
+#[test]
+fn a_router_ip_from_a_delegated_prefix_is_refused_clearly() {
+    let ec2 = MockServer::start();
+    ec2.mock(|when, then| {
+        when.method(POST)
+            .path("/")
+            .x_www_form_urlencoded_tuple("Action", "DescribeNetworkInterfaces");
+        // EC2's address filter does not look into prefixes: nothing.
+        then.status(200)
+            .body(fixture("describe-network-interfaces-empty.xml"));
+    });
+    let none = mutations(&ec2);
+    let r = run(
+        &ec2.base_url(),
+        &["-c", "add", "--CIDR", "10.55.0.0/16", "--ip", "10.33.40.20"],
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_contains!(
+        r.stderr,
+        "no network interface in vpc-350d6a51 holds the IP 10.33.40.20"
+    );
+    assert_contains!(
+        r.stderr,
+        "An address from a prefix delegated to the interface (ipv4PrefixSet, ipv6PrefixSet) \
+         is not supported: give the interface's primary IP instead"
+    );
+    assert_no_mutation(&none);
+}

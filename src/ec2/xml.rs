@@ -846,6 +846,18 @@ mod tests {
         );
     }
 
+    // Issue 16: a delegated prefix is not an address the interface holds
+    // (EC2's address filters do not find it either), so a router IP from
+    // one is refused by `route::find_router` rather than matched here.
+    #[test]
+    fn delegated_prefixes_are_not_addresses() {
+        let page = network_interfaces(include_str!(
+            "../../fixtures/describe-network-interfaces-prefix.xml"
+        ))
+        .unwrap();
+        assert_eq!(page.items[0].addresses, [ip("10.33.40.7")]);
+    }
+
     #[test]
     fn eni_attachment_status_is_not_the_interface_status() {
         let e = one_eni(
