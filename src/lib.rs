@@ -20,6 +20,7 @@ pub mod http;
 pub mod log;
 pub mod query;
 pub mod reconcile;
+pub mod retry;
 pub mod route;
 pub mod spec;
 pub mod state;
@@ -38,7 +39,7 @@ use aws::imds::{self, Imds};
 use aws::{Clock, CredentialsError, CredentialsProvider, Env};
 use config::{Command, Config, LogTarget, Output, RouteArgs};
 use ec2::client::{ClientSettings, HttpEc2};
-use ec2::retry::{parse_max_attempts, RetryPolicy};
+use retry::{parse_max_attempts, Retrier, RetryPolicy};
 use route::{RouteError, RouteRequest, Verdict};
 
 /// The exit codes, documented in `--help` and the README.
@@ -149,6 +150,13 @@ pub fn resolve(config: &Config, env: &Env, clock: Clock) -> Result<Resolved, Mai
     // as the flags are: a bad URL is a usage error, never a network one.
     let endpoint_given =
         aws::endpoint_override(a.endpoint_url.as_deref(), env).map_err(MainError::Setup)?;
+    let mut retry = RetryPolicy::default();
+    if let Some(v) = env.get("AWS_MAX_ATTEMPTS") {
+        retry.max_attempts = parse_max_attempts(v)
+            .map_err(|e| MainError::Setup(format!("AWS_MAX_ATTEMPTS: {e}")))?;
+    }
+    // One retrier for every AWS call of the process: they share its quota.
+    let retrier = Retrier::new(retry, &clock);
     let imds = Imds::from_env(env).map(Arc::new);
     let (region, region_from) =
         imds::resolve_region(a.region.as_ref(), env, profile, imds.as_deref())
@@ -158,18 +166,23 @@ pub fn resolve(config: &Config, env: &Env, clock: Clock) -> Result<Resolved, Mai
         imds::resolve_vpc(a.vpc.as_ref(), imds.as_deref()).map_err(MainError::Setup)?;
     debug!("VPC {vpc} (from {vpc_from})");
     let creds: Arc<dyn CredentialsProvider> =
-        credentials::default_chain(env, profile, Some(&region), imds).map_err(|e| match e {
-            CredentialsError::Invalid { .. } => MainError::Setup(e.to_string()),
-            e => MainError::Credentials(e),
-        })?;
-    let endpoint = aws::ec2_endpoint(endpoint_given, &region);
+        credentials::default_chain(env, profile, Some(&region), imds, &retrier).map_err(
+            |e| match e {
+                CredentialsError::Invalid { .. } => MainError::Setup(e.to_string()),
+                e => MainError::Credentials(e),
+            },
+        )?;
+    // FIPS and dual-stack may be set in the profile; a shared file the
+    // credential chain did not need is not an error here either.
+    let variant = aws::endpoint::Variant::configured(
+        env,
+        aws::profile::load(env, profile).ok().flatten().as_ref(),
+    )
+    .map_err(MainError::Setup)?;
+    let endpoint = aws::endpoint::resolve("ec2", endpoint_given, &region, &variant)
+        .map_err(|e| MainError::Setup(e.to_string()))?;
     let shown = aws::redact_url(&endpoint);
     debug!("EC2 endpoint {shown}");
-    let mut retry = RetryPolicy::default();
-    if let Some(v) = env.get("AWS_MAX_ATTEMPTS") {
-        retry.max_attempts = parse_max_attempts(v)
-            .map_err(|e| MainError::Setup(format!("AWS_MAX_ATTEMPTS: {e}")))?;
-    }
     let proxy = match aws::proxy_for(env, &endpoint) {
         Some(p) => Some(ureq::Proxy::new(&p).map_err(|e| {
             MainError::Setup(format!(
@@ -193,7 +206,7 @@ pub fn resolve(config: &Config, env: &Env, clock: Clock) -> Result<Resolved, Mai
     Ok(Resolved {
         region,
         vpc,
-        ec2: HttpEc2::new(settings, creds, clock),
+        ec2: HttpEc2::new(settings, creds, clock).with_retrier(retrier),
     })
 }
 

@@ -1,6 +1,7 @@
 //! Dates on the wire: RFC 3339 / ISO 8601 in UTC, formatted for logs and
-//! parsed from credential expirations (`2026-11-25T12:00:00Z`), without a
-//! date crate.
+//! parsed from credential expirations (`2026-11-25T12:00:00Z`); and the HTTP
+//! `Date` header (`Wed, 25 Nov 2026 12:34:56 GMT`), from which the clock
+//! skew is measured. Without a date crate.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -104,9 +105,78 @@ pub fn parse_rfc3339(s: &str) -> Option<SystemTime> {
     Some(UNIX_EPOCH + Duration::new(secs, nanos))
 }
 
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+
+/// Formats a time as an HTTP date (RFC 9110 IMF-fixdate), e.g.
+/// `Wed, 25 Nov 2026 12:34:56 GMT`.
+pub fn http_date(t: SystemTime) -> String {
+    let secs = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    format!(
+        "{}, {d:02} {} {y:04} {:02}:{:02}:{:02} GMT",
+        WEEKDAYS[(days % 7) as usize],
+        MONTHS[m as usize - 1],
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+/// Parses an HTTP date in the form every server sends today (IMF-fixdate,
+/// `Wed, 25 Nov 2026 12:34:56 GMT`); the weekday is not checked. `None`
+/// for anything else, including the obsolete RFC 850 and asctime forms.
+pub fn parse_http_date(s: &str) -> Option<SystemTime> {
+    let rest = s.trim().split_once(", ")?.1;
+    let f: Vec<&str> = rest.split(' ').collect();
+    let [day, month, year, time, "GMT"] = f.as_slice() else {
+        return None;
+    };
+    let num = |v: &str, len: usize| -> Option<i64> {
+        (v.len() == len && v.bytes().all(|c| c.is_ascii_digit())).then(|| v.parse().ok())?
+    };
+    let d = num(day, 2)?;
+    let m = MONTHS.iter().position(|x| x == month)? as u32 + 1;
+    let y = num(year, 4)?;
+    let hms: Vec<&str> = time.split(':').collect();
+    let [h, mi, sec] = hms.as_slice() else {
+        return None;
+    };
+    let (h, mi, sec) = (num(h, 2)?, num(mi, 2)?, num(sec, 2)?);
+    if !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    let secs = days_from_civil(y, m, d as u32) * 86_400 + h * 3600 + mi * 60 + sec;
+    Some(UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).ok()?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn http_dates_both_ways() {
+        // Checked with Python: email.utils.formatdate(1795610096, usegmt=True).
+        let t = UNIX_EPOCH + Duration::from_secs(1_795_610_096);
+        assert_eq!(http_date(t), "Wed, 25 Nov 2026 12:34:56 GMT");
+        assert_eq!(http_date(UNIX_EPOCH), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(parse_http_date("Wed, 25 Nov 2026 12:34:56 GMT"), Some(t));
+        assert_eq!(parse_http_date(" Wed, 25 Nov 2026 12:34:56 GMT\r"), Some(t));
+        for bad in [
+            "",
+            "Wed, 25 Nov 2026 12:34:56 UTC",
+            "Wednesday, 25-Nov-26 12:34:56 GMT",
+            "Wed Nov 25 12:34:56 2026",
+            "Wed, 25 Foo 2026 12:34:56 GMT",
+            "Wed, 5 Nov 2026 12:34:56 GMT",
+            "Wed, 25 Nov 2026 24:00:00 GMT",
+        ] {
+            assert_eq!(parse_http_date(bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn rfc3339_formats_utc() {

@@ -210,12 +210,6 @@ impl Region {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-
-    /// Whether the region is in the AWS China partition, whose endpoints end
-    /// in `amazonaws.com.cn`.
-    pub fn is_china(&self) -> bool {
-        self.0.starts_with("cn-")
-    }
 }
 
 impl FromStr for Region {
@@ -338,7 +332,6 @@ mod tests {
         ] {
             assert!(bad.parse::<Region>().is_err(), "{bad:?}");
         }
-        assert!("cn-north-1".parse::<Region>().unwrap().is_china());
     }
 
     #[test]

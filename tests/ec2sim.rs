@@ -13,8 +13,8 @@ use common::ec2sim::{self, Ec2Sim};
 use common::{fixture, A_ENI, A_IP, B_ENI, B_IP, SECRET, VPC};
 use vpc_router::aws::{Clock, Credentials, CredentialsError, CredentialsProvider, Secret};
 use vpc_router::ec2::client::{ClientSettings, HttpEc2};
-use vpc_router::ec2::retry::RetryPolicy;
 use vpc_router::ec2::{xml, Destination, Ec2, Ec2Error, RouteOrigin, RouteState, RouteTarget};
+use vpc_router::retry::RetryPolicy;
 use vpc_router::types::{Cidr, EniId, RouteTableId, VpcId};
 
 const MAIN: &str = "rtb-0a1b2c3d";
@@ -48,7 +48,9 @@ fn client(sim: &Ec2Sim) -> HttpEc2 {
         retry: RetryPolicy {
             max_attempts: 3,
             base: Duration::from_millis(1),
+            throttle_base: Duration::from_millis(1),
             cap: Duration::from_millis(5),
+            ..RetryPolicy::default()
         },
         proxy: None,
     };

@@ -9,11 +9,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
 
+use crate::aws::endpoint::{self, Variant};
 use crate::aws::imds::Imds;
 use crate::aws::profile::{self, Profile, ProfileError};
 use crate::aws::{Credentials, CredentialsError, CredentialsProvider, Env, Secret};
 use crate::http::AgentSettings;
 use crate::query::{self, form_body, XmlError};
+use crate::retry::{
+    self, on_urgent_thread, parse_retry_after, Decision, Failed, Retrier, RetryPolicy,
+};
 use crate::timefmt::parse_rfc3339;
 use crate::types::Region;
 
@@ -25,12 +29,14 @@ const CONTAINER_HOST: &str = "http://169.254.170.2";
 /// that cannot work (half-set keys, a named profile that does not exist);
 /// no network access happens here. `imds` is the metadata client the caller
 /// already has (or `None` when metadata is disabled), so that one session
-/// token serves region, VPC and credentials.
+/// token serves region, VPC and credentials. STS calls retry with
+/// `retrier`, the one the EC2 client shares its quota with.
 pub fn default_chain(
     env: &Env,
     profile_flag: Option<&str>,
     region: Option<&Region>,
     imds: Option<Arc<Imds>>,
+    retrier: &Retrier,
 ) -> Result<Arc<dyn CredentialsProvider>, CredentialsError> {
     let mut tried = vec!["environment variables"];
     // An explicit --profile beats keys in the environment, as in the AWS
@@ -79,7 +85,7 @@ pub fn default_chain(
         unsupported(p)?;
     }
     tried.push("web identity");
-    if let Some(w) = WebIdentity::configured(env, profile.as_ref(), region)? {
+    if let Some(w) = WebIdentity::configured(env, profile.as_ref(), region, retrier)? {
         return Ok(Arc::new(Cached::new(w)));
     }
     tried.push("container credentials");
@@ -202,6 +208,13 @@ impl CredentialsProvider for Nothing {
 /// A source of temporary credentials.
 trait Fetch: Send + Sync {
     fn fetch(&self, now: SystemTime) -> Result<Credentials, CredentialsError>;
+
+    /// Fetches while the cached credentials still work: every call waits
+    /// on it, so a source that retries tries only once here (the next call
+    /// tries again).
+    fn refresh(&self, now: SystemTime) -> Result<Credentials, CredentialsError> {
+        self.fetch(now)
+    }
 }
 
 /// Caches what a [`Fetch`] returns until shortly before it expires. If a
@@ -231,7 +244,13 @@ impl<F: Fetch> CredentialsProvider for Cached<F> {
         if let Some(c) = cache.as_ref().filter(|c| fresh(c, REFRESH_BEFORE)) {
             return Ok(c.clone());
         }
-        match self.inner.fetch(now) {
+        let usable = cache.as_ref().is_some_and(|c| fresh(c, Duration::ZERO));
+        let fetched = if usable {
+            self.inner.refresh(now)
+        } else {
+            self.inner.fetch(now)
+        };
+        match fetched {
             Ok(c) => {
                 *cache = Some(c.clone());
                 Ok(c)
@@ -281,6 +300,19 @@ struct WebIdentity {
     /// The endpoint for messages: user-info redacted.
     shown: String,
     agent: ureq::Agent,
+    retrier: Retrier,
+}
+
+/// STS error codes retried besides the standard ones: the identity
+/// provider could not be reached (the SDKs retry it for STS).
+const STS_TRANSIENT_CODES: &[&str] = &["IDPCommunicationError"];
+
+/// Whether an STS error answer is worth another attempt.
+fn classify_sts(status: u16, code: Option<&str>) -> Decision {
+    match code {
+        Some(c) if STS_TRANSIENT_CODES.contains(&c) => Decision::Retry { throttled: false },
+        _ => retry::classify(status, code),
+    }
 }
 
 impl WebIdentity {
@@ -290,6 +322,7 @@ impl WebIdentity {
         env: &Env,
         profile: Option<&Profile>,
         region: Option<&Region>,
+        retrier: &Retrier,
     ) -> Result<Option<WebIdentity>, CredentialsError> {
         let (token_file, role_arn, session_name) = match (
             env.get("AWS_WEB_IDENTITY_TOKEN_FILE"),
@@ -323,13 +356,18 @@ impl WebIdentity {
                 detail: format!("{var}: {e}"),
             })?;
         }
-        let endpoint = given
-            .map(|(_, u)| u.trim_end_matches('/').to_string())
-            .unwrap_or_else(|| match region {
-                Some(r) if r.is_china() => format!("https://sts.{r}.amazonaws.com.cn"),
-                Some(r) => format!("https://sts.{r}.amazonaws.com"),
-                None => "https://sts.amazonaws.com".into(),
-            });
+        let invalid = |detail: String| CredentialsError::Invalid {
+            source: format!("web identity ({role_arn})"),
+            detail,
+        };
+        let variant = Variant::configured(env, profile).map_err(invalid)?;
+        let given = given.map(|(var, u)| (var, u.trim_end_matches('/').to_string()));
+        let endpoint = match region {
+            Some(r) => {
+                endpoint::resolve("sts", given, r, &variant).map_err(|e| invalid(e.to_string()))?
+            }
+            None => given.map_or_else(|| "https://sts.amazonaws.com".into(), |(_, u)| u),
+        };
         let proxy = crate::aws::proxy_for(env, &endpoint);
         Ok(Some(WebIdentity {
             token_file,
@@ -338,12 +376,73 @@ impl WebIdentity {
             shown: crate::aws::redact_url(&endpoint),
             endpoint,
             agent: agent(proxy),
+            retrier: retrier.clone(),
         }))
     }
-}
 
-impl Fetch for WebIdentity {
-    fn fetch(&self, now: SystemTime) -> Result<Credentials, CredentialsError> {
+    /// One AssumeRoleWithWebIdentity request: the answer's body, or how it
+    /// failed as the retry loop needs to know it.
+    fn attempt(&self, source: &str, body: &str) -> Result<String, Failed<CredentialsError>> {
+        let at = format!("STS at {}", self.shown);
+        let unreachable = |e: ureq::Error| Failed {
+            why: "network error".into(),
+            error: unreachable(source, &at, e),
+            decision: Decision::Retry { throttled: false },
+            retry_after: None,
+        };
+        let mut resp = self
+            .agent
+            .post(format!("{}/", self.endpoint))
+            .header(
+                "content-type",
+                "application/x-www-form-urlencoded; charset=utf-8",
+            )
+            .send(body.as_bytes())
+            .map_err(unreachable)?;
+        let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get("x-amz-retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
+        let text = resp.body_mut().read_to_string().map_err(unreachable)?;
+        if status == 200 {
+            return Ok(text);
+        }
+        let error = query::error_body(&text);
+        let decision = classify_sts(status, error.as_ref().map(|e| e.code.as_str()));
+        let why = error
+            .as_ref()
+            .map_or_else(|| format!("HTTP {status}"), |e| e.code.clone());
+        let detail = match error {
+            Some(e) => format!(
+                "STS AssumeRoleWithWebIdentity failed: {}: {} (HTTP {status}{})",
+                e.code,
+                e.message,
+                e.request_id
+                    .map(|id| format!(", request ID {id}"))
+                    .unwrap_or_default()
+            ),
+            None => format!("STS AssumeRoleWithWebIdentity answered HTTP {status}"),
+        };
+        Err(Failed {
+            error: CredentialsError::Provider {
+                source: source.to_string(),
+                detail,
+            },
+            decision,
+            retry_after,
+            why,
+        })
+    }
+
+    /// AssumeRoleWithWebIdentity, retried as `policy` says (on the quota
+    /// the EC2 calls share).
+    fn assume_role(
+        &self,
+        now: SystemTime,
+        policy: &RetryPolicy,
+    ) -> Result<Credentials, CredentialsError> {
         let source = format!("web identity ({})", self.role_arn);
         let provider_err = |detail: String| CredentialsError::Provider {
             source: source.clone(),
@@ -369,33 +468,12 @@ impl Fetch for WebIdentity {
             ("RoleSessionName", &session),
             ("WebIdentityToken", token.trim()),
         ]);
-        let mut resp = self
-            .agent
-            .post(format!("{}/", self.endpoint))
-            .header(
-                "content-type",
-                "application/x-www-form-urlencoded; charset=utf-8",
-            )
-            .send(body.as_bytes())
-            .map_err(|e| unreachable(&source, &format!("STS at {}", self.shown), e))?;
-        let status = resp.status().as_u16();
-        let text = resp
-            .body_mut()
-            .read_to_string()
-            .map_err(|e| unreachable(&source, &format!("STS at {}", self.shown), e))?;
-        if status != 200 {
-            return Err(provider_err(match query::error_body(&text) {
-                Some(e) => format!(
-                    "STS AssumeRoleWithWebIdentity failed: {}: {} (HTTP {status}{})",
-                    e.code,
-                    e.message,
-                    e.request_id
-                        .map(|id| format!(", request ID {id}"))
-                        .unwrap_or_default()
-                ),
-                None => format!("STS AssumeRoleWithWebIdentity answered HTTP {status}"),
-            }));
-        }
+        let (text, _) = self
+            .retrier
+            .run("STS AssumeRoleWithWebIdentity", policy, |_| {
+                self.attempt(&source, &body)
+            });
+        let text = text?;
         let c = assume_role_with_web_identity(&text)
             .map_err(|e| provider_err(format!("STS answer: {e}")))?;
         let expires = parse_rfc3339(&c.expiration).ok_or_else(|| {
@@ -408,6 +486,27 @@ impl Fetch for WebIdentity {
             expires: Some(expires),
             source,
         })
+    }
+}
+
+impl Fetch for WebIdentity {
+    fn fetch(&self, now: SystemTime) -> Result<Credentials, CredentialsError> {
+        // Briefly on a failover's thread (credentials can expire in the
+        // middle of one).
+        let policy = if on_urgent_thread() {
+            self.retrier.policy.urgent()
+        } else {
+            self.retrier.policy
+        };
+        self.assume_role(now, &policy)
+    }
+
+    fn refresh(&self, now: SystemTime) -> Result<Credentials, CredentialsError> {
+        let once = RetryPolicy {
+            max_attempts: 1,
+            ..self.retrier.policy
+        };
+        self.assume_role(now, &once)
     }
 }
 

@@ -2,6 +2,9 @@
 //! profile credentials; and the resolution of region and VPC, in which
 //! metadata is the last resort. Timeouts are short so that a run off EC2
 //! fails in about a second with a message saying what to pass instead.
+//! When the session token is refused (403, 404, 405), metadata is read
+//! without one (IMDSv1), as the SDKs do, unless
+//! `AWS_EC2_METADATA_V1_DISABLED=true`.
 
 use std::fmt;
 use std::sync::Mutex;
@@ -31,11 +34,26 @@ impl fmt::Display for ImdsError {
 
 impl std::error::Error for ImdsError {}
 
+/// How metadata is read: with a session token (IMDSv2), or without one
+/// (IMDSv1) because the token was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Session {
+    Token(String),
+    V1,
+}
+
+/// Token answers after which the SDKs read metadata without a token: the
+/// PUT is not allowed there (an older metadata service, or a proxy in the
+/// way that does not forward it).
+const V1_FALLBACK_STATUSES: [u16; 3] = [403, 404, 405];
+
 /// An IMDSv2 client with its session token.
 pub struct Imds {
     endpoint: String,
     agent: ureq::Agent,
-    token: Mutex<Option<(String, Instant)>>,
+    token: Mutex<Option<(Session, Instant)>>,
+    /// `AWS_EC2_METADATA_V1_DISABLED=true`: no reading without a token.
+    v1_disabled: bool,
 }
 
 #[derive(Deserialize)]
@@ -65,10 +83,14 @@ impl Imds {
         // Metadata is link-local: a proxy from the environment would only
         // get in the way, so the agent has none.
         let agent = AgentSettings::new(Duration::from_secs(1), Duration::from_secs(2)).build();
+        let v1_disabled = env
+            .get("AWS_EC2_METADATA_V1_DISABLED")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
         Some(Imds {
             endpoint,
             agent,
             token: Mutex::new(None),
+            v1_disabled,
         })
     }
 
@@ -97,7 +119,7 @@ impl Imds {
         Ok((resp.status().as_u16(), body))
     }
 
-    fn token(&self) -> Result<String, ImdsError> {
+    fn session(&self) -> Result<Session, ImdsError> {
         let mut cached = self.token.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((t, at)) = cached.as_ref() {
             if at.elapsed() < TOKEN_REUSE {
@@ -110,27 +132,43 @@ impl Imds {
                 .header("x-aws-ec2-metadata-token-ttl-seconds", TOKEN_TTL)
                 .send_empty(),
         )?;
-        if status != 200 || body.trim().is_empty() {
-            return Err(ImdsError(format!(
-                "instance metadata at {} refused a session token (HTTP {status}); \
-                 is IMDSv2 enabled and the hop limit high enough?",
-                self.endpoint
-            )));
-        }
-        let token = body.trim().to_string();
-        *cached = Some((token.clone(), Instant::now()));
-        Ok(token)
+        let session = match status {
+            200 if !body.trim().is_empty() => Session::Token(body.trim().to_string()),
+            s if V1_FALLBACK_STATUSES.contains(&s) && !self.v1_disabled => {
+                crate::debug!(
+                    "instance metadata at {} refused a session token (HTTP {s}); reading it \
+                     without one (IMDSv1)",
+                    self.endpoint
+                );
+                Session::V1
+            }
+            s if V1_FALLBACK_STATUSES.contains(&s) => {
+                return Err(ImdsError(format!(
+                    "instance metadata at {} refused a session token (HTTP {s}), and reading \
+                     it without one (IMDSv1) is turned off (AWS_EC2_METADATA_V1_DISABLED); \
+                     enable IMDSv2 on the instance (and a hop limit of 2 in a container)",
+                    self.endpoint
+                )))
+            }
+            _ => {
+                return Err(ImdsError(format!(
+                    "instance metadata at {} refused a session token (HTTP {status}); \
+                     is IMDSv2 enabled and the hop limit high enough?",
+                    self.endpoint
+                )))
+            }
+        };
+        *cached = Some((session.clone(), Instant::now()));
+        Ok(session)
     }
 
     /// GETs a metadata path; `Ok(None)` on 404.
     pub fn get(&self, path: &str) -> Result<Option<String>, ImdsError> {
-        let token = self.token()?;
-        let (status, body) = self.answer(
-            self.agent
-                .get(format!("{}{path}", self.endpoint))
-                .header("x-aws-ec2-metadata-token", &token)
-                .call(),
-        )?;
+        let mut req = self.agent.get(format!("{}{path}", self.endpoint));
+        if let Session::Token(token) = self.session()? {
+            req = req.header("x-aws-ec2-metadata-token", &token);
+        }
+        let (status, body) = self.answer(req.call())?;
         match status {
             200 => Ok(Some(body.trim().to_string())),
             404 => Ok(None),
@@ -322,6 +360,56 @@ mod tests {
         m.region().unwrap();
         token.assert_hits(1);
         get.assert_hits(2);
+    }
+
+    // Issue 16: a refused token (an IMDS or a proxy without PUT) made
+    // metadata unreadable; the SDKs read it without a token (IMDSv1).
+    #[test]
+    fn a_refused_token_falls_back_to_imdsv1_unless_disabled() {
+        for refused in [403, 404, 405] {
+            let s = MockServer::start();
+            let token = s.mock(|when, then| {
+                when.method(PUT).path("/latest/api/token");
+                then.status(refused);
+            });
+            let v1 = s.mock(|when, then| {
+                when.method(GET)
+                    .path("/latest/meta-data/placement/region")
+                    .matches(|r| {
+                        !r.headers
+                            .iter()
+                            .flatten()
+                            .any(|(k, _)| k.eq_ignore_ascii_case("x-aws-ec2-metadata-token"))
+                    });
+                then.status(200).body("us-isob-east-1");
+            });
+            let m = imds_at(&s.base_url());
+            assert_eq!(m.region().unwrap().as_str(), "us-isob-east-1");
+            m.region().unwrap();
+            token.assert_hits(1);
+            v1.assert_hits(2);
+
+            let off = Imds::from_env(&Env::from_pairs([
+                ("AWS_EC2_METADATA_SERVICE_ENDPOINT", s.base_url().as_str()),
+                ("AWS_EC2_METADATA_V1_DISABLED", "true"),
+            ]))
+            .unwrap();
+            let err = off.region().unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("refused a session token (HTTP {refused})"))
+                    && err.contains("AWS_EC2_METADATA_V1_DISABLED"),
+                "{err}"
+            );
+            v1.assert_hits(2);
+        }
+        // Any other refusal is not a reason to go without a token.
+        let s = MockServer::start();
+        s.mock(|when, then| {
+            when.method(PUT).path("/latest/api/token");
+            then.status(400);
+        });
+        let err = imds_at(&s.base_url()).region().unwrap_err().to_string();
+        assert!(err.contains("(HTTP 400)"), "{err}");
     }
 
     #[test]

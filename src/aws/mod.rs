@@ -1,10 +1,11 @@
 //! Everything vpc-router learns from its AWS surroundings rather than from
 //! its arguments: credentials (environment, shared files, web identity,
 //! container, instance profile), the region and VPC (from IMDSv2), and the
-//! EC2 endpoint. Environment variables arrive as an [`Env`] snapshot taken in
+//! EC2 and STS endpoints (`endpoint`: every partition and variant). Environment variables arrive as an [`Env`] snapshot taken in
 //! `main`; nothing here reads the process environment itself.
 
 pub mod credentials;
+pub mod endpoint;
 pub mod imds;
 pub mod profile;
 
@@ -12,8 +13,6 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::time::SystemTime;
-
-use crate::types::Region;
 
 /// A snapshot of the environment variables, so that resolution is a pure
 /// function of its inputs and tests can build one from a list.
@@ -138,10 +137,14 @@ pub trait CredentialsProvider: Send + Sync {
 }
 
 /// The EC2 endpoint given by `--endpoint-url`, else `AWS_ENDPOINT_URL_EC2`,
-/// else `AWS_ENDPOINT_URL`, checked and without a trailing slash; `None`
-/// when none is set (the region's public endpoint is used). The error
-/// names where the URL came from and shows it with its user-info redacted.
-pub fn endpoint_override(flag: Option<&str>, env: &Env) -> Result<Option<String>, String> {
+/// else `AWS_ENDPOINT_URL`, checked and without a trailing slash, with
+/// where it came from; `None` when none is set (the region's endpoint is
+/// used, [`endpoint::resolve`]). The error names where the URL came from
+/// and shows it with its user-info redacted.
+pub fn endpoint_override(
+    flag: Option<&str>,
+    env: &Env,
+) -> Result<Option<(&'static str, String)>, String> {
     let given = match flag {
         Some(url) => Some(("--endpoint-url", url)),
         None => ["AWS_ENDPOINT_URL_EC2", "AWS_ENDPOINT_URL"]
@@ -152,7 +155,7 @@ pub fn endpoint_override(flag: Option<&str>, env: &Env) -> Result<Option<String>
         None => Ok(None),
         Some((from, url)) => {
             check_url(url).map_err(|e| format!("{from}: {e}"))?;
-            Ok(Some(url.trim_end_matches('/').to_string()))
+            Ok(Some((from, url.trim_end_matches('/').to_string())))
         }
     }
 }
@@ -179,6 +182,16 @@ pub fn check_url(url: &str) -> Result<(), String> {
             "'{shown}' is not an http:// or https:// URL (e.g. http://127.0.0.1:5000)"
         ));
     }
+    // The SDKs sign a query string as part of the request; vpc-router posts
+    // its form to the endpoint's path and signs that alone, so a query
+    // would make every signature wrong (and a fragment is never sent).
+    if url.contains(['?', '#']) {
+        return Err(format!(
+            "'{shown}' has a query string or a fragment ('?' or '#'), which an endpoint URL \
+             cannot have; give the scheme, host, port and path only (e.g. \
+             https://vpce-0123.ec2.us-east-1.vpce.amazonaws.com)"
+        ));
+    }
     Ok(())
 }
 
@@ -194,20 +207,6 @@ pub fn redact_url(url: &str) -> String {
         Some(at) => format!("{scheme}://***{}", &rest[at..]),
         None => url.to_string(),
     }
-}
-
-/// The EC2 endpoint: the override ([`endpoint_override`]), else the
-/// region's public endpoint.
-pub fn ec2_endpoint(given: Option<String>, region: &Region) -> String {
-    if let Some(url) = given {
-        return url;
-    }
-    let suffix = if region.is_china() {
-        "amazonaws.com.cn"
-    } else {
-        "amazonaws.com"
-    };
-    format!("https://ec2.{region}.{suffix}")
 }
 
 /// The proxy for `url` from the environment snapshot, as curl and the AWS
@@ -254,6 +253,7 @@ pub fn proxy_for(env: &Env, url: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::types::Region;
 
     #[test]
     fn endpoint_resolution_follows_the_sdk_order() {
@@ -261,7 +261,8 @@ mod tests {
         let cn: Region = "cn-north-1".parse().unwrap();
         let none = Env::default();
         let ep = |flag: Option<&str>, env: &Env, region: &Region| {
-            ec2_endpoint(endpoint_override(flag, env).unwrap(), region)
+            let given = endpoint_override(flag, env).unwrap();
+            endpoint::resolve("ec2", given, region, &endpoint::Variant::default()).unwrap()
         };
         assert_eq!(ep(None, &none, &r), "https://ec2.us-east-1.amazonaws.com");
         assert_eq!(
@@ -319,8 +320,29 @@ mod tests {
         // The flag wins, so the variable is not looked at.
         assert_eq!(
             endpoint_override(Some("http://127.0.0.1:3/"), &bad).unwrap(),
-            Some("http://127.0.0.1:3".into())
+            Some(("--endpoint-url", "http://127.0.0.1:3".into()))
         );
+    }
+
+    // Issue 16: a query string was signed differently from botocore (which
+    // signs it); now an endpoint URL with one is refused.
+    #[test]
+    fn an_endpoint_with_a_query_string_is_refused() {
+        for url in [
+            "http://127.0.0.1:5000/?x=1",
+            "https://ec2.example/?",
+            "http://127.0.0.1:5000#frag",
+            "http://u:p@127.0.0.1/path?Action=DeleteRoute",
+        ] {
+            let e = check_url(url).unwrap_err();
+            assert!(e.contains("has a query string or a fragment"), "{url}: {e}");
+            assert!(!e.contains(":p@"), "redacted: {e}");
+            let env = Env::from_pairs([("AWS_ENDPOINT_URL_EC2", url)]);
+            assert!(endpoint_override(None, &env)
+                .unwrap_err()
+                .starts_with("AWS_ENDPOINT_URL_EC2: '"));
+        }
+        assert_eq!(check_url("http://127.0.0.1:5000/base/path"), Ok(()));
     }
 
     // Issue 14: a password in the endpoint URL was printed in errors, in

@@ -1,21 +1,26 @@
 //! The EC2 Query API client: implements [`Ec2`] over HTTP with one
 //! keep-alive agent. Each attempt is signed right before it is sent (fresh
 //! time, fresh credentials); throttling, 5xx and transport failures are
-//! retried with full-jitter backoff; everything else is returned typed.
+//! retried as the SDKs' standard mode does ([`crate::retry`], the quota
+//! shared with STS); everything else is returned typed.
 
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
 
-use super::retry::{classify, Decision, Jitter, RetryPolicy};
 use super::sign::sign;
 use super::xml::{self, Page};
 use super::{Ec2, Ec2Error, NetworkInterface, RouteTable};
 use crate::aws::{Clock, CredentialsError, CredentialsProvider};
 use crate::http::{AgentSettings, USER_AGENT};
 use crate::query::{self, form_body};
+use crate::retry::{classify, on_urgent_thread, parse_retry_after, Decision, Failed, Retrier};
+use crate::timefmt::parse_http_date;
 use crate::types::{Cidr, EniId, Region, RouteTableId, VpcId};
 use crate::{debug, warn};
+
+pub use crate::retry::{RetryPolicy, Sleeper};
 
 /// The Query API version vpc-router speaks.
 pub const API_VERSION: &str = "2016-11-15";
@@ -27,6 +32,20 @@ const MAX_BODY: u64 = 256 * 1024 * 1024;
 const FILTER_CHUNK: usize = 200;
 /// A guard against an endpoint that keeps answering with a next page.
 const MAX_PAGES: usize = 10_000;
+/// Codes with which AWS refuses a request for its time, or may: EC2 answers
+/// a badly skewed clock with a bare `AuthFailure`. The answer's `Date` tells
+/// whether the clock is to blame (the Java, Go and JavaScript SDKs' list).
+const SKEW_CODES: &[&str] = &[
+    "RequestExpired",
+    "RequestTimeTooSkewed",
+    "RequestInTheFuture",
+    "InvalidSignatureException",
+    "SignatureDoesNotMatch",
+    "AuthFailure",
+];
+/// A difference from the server's `Date` smaller than this does not explain
+/// such an error: AWS accepts requests signed up to 5 minutes off.
+const SKEW_THRESHOLD: Duration = Duration::from_secs(4 * 60);
 
 /// How to reach EC2.
 #[derive(Debug, Clone)]
@@ -41,9 +60,6 @@ pub struct ClientSettings {
     /// An HTTP(S) proxy, resolved from the environment by the caller.
     pub proxy: Option<ureq::Proxy>,
 }
-
-/// Waits between attempts. Real sleep in production; tests record instead.
-pub type Sleeper = Arc<dyn Fn(Duration) + Send + Sync>;
 
 /// One finished EC2 call, for counters (the daemon's metrics).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,9 +84,12 @@ pub struct HttpEc2 {
     host: String,
     creds: Arc<dyn CredentialsProvider>,
     clock: Clock,
-    sleep: Sleeper,
-    jitter: Mutex<Jitter>,
+    retrier: Retrier,
     observer: Option<CallObserver>,
+    /// EC2's time minus this machine's, in milliseconds, as last measured
+    /// from an answer that blamed the clock; requests are signed with the
+    /// clock moved by it. Zero until then.
+    skew_ms: AtomicI64,
 }
 
 impl HttpEc2 {
@@ -89,11 +108,7 @@ impl HttpEc2 {
         let url = format!("{}/", settings.endpoint);
         let shown = crate::aws::redact_url(&settings.endpoint);
         let host = host_of(&settings.endpoint);
-        let seed = clock
-            .now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64)
-            ^ u64::from(std::process::id()).rotate_left(32);
+        let retrier = Retrier::new(settings.retry, &clock);
         HttpEc2 {
             agent,
             settings,
@@ -102,15 +117,22 @@ impl HttpEc2 {
             host,
             creds,
             clock,
-            sleep: Arc::new(std::thread::sleep),
-            jitter: Mutex::new(Jitter::new(seed)),
+            retrier,
             observer: None,
+            skew_ms: AtomicI64::new(0),
         }
     }
 
-    /// Replaces the real sleep between attempts (tests).
+    /// Replaces the sleep between attempts (tests; by default the clock's).
     pub fn with_sleeper(mut self, sleep: Sleeper) -> HttpEc2 {
-        self.sleep = sleep;
+        self.retrier = self.retrier.with_sleeper(sleep);
+        self
+    }
+
+    /// Retries with `retrier` (its policy, and its quota shared with the
+    /// process's other AWS calls) instead of one of its own.
+    pub fn with_retrier(mut self, retrier: Retrier) -> HttpEc2 {
+        self.retrier = retrier;
         self
     }
 
@@ -125,90 +147,35 @@ impl HttpEc2 {
     }
 
     /// Sends one action with retries and returns the body of the successful
-    /// answer.
+    /// answer. On a failover's thread, with the urgent policy: short waits,
+    /// few attempts, so that one throttled table cannot hold a failover up.
+    // A failed attempt is an `Ec2Error` and how to retry it; it is made
+    // once per attempt, so its size costs nothing worth a box.
+    #[allow(clippy::result_large_err)]
     pub fn call(&self, action: &'static str, params: &[(&str, &str)]) -> Result<String, Ec2Error> {
         let mut all: Vec<(&str, &str)> = vec![("Action", action), ("Version", API_VERSION)];
         all.extend_from_slice(params);
         let body = form_body(&all);
         let mut throttled = 0;
-        let mut maybe_applied = false;
-        let mut attempt = 0;
-        let result = loop {
-            attempt += 1;
-            let started = Instant::now();
-            let (decision, error) = match self.attempt(action, &body) {
-                Ok(text) => {
-                    debug!(
-                        "EC2 {action}: ok after {} ms (attempt {attempt})",
-                        started.elapsed().as_millis()
-                    );
-                    break Ok(text);
-                }
-                Err(Failure::Answer { status, error }) => {
-                    let decision = classify(status, error.code());
-                    let mut error = error;
-                    if let Ec2Error::Api {
-                        maybe_applied: m, ..
-                    } = &mut error
-                    {
-                        *m = maybe_applied;
-                    }
-                    debug!(
-                        "EC2 {action}: HTTP {status} after {} ms (attempt {attempt}): {error}",
-                        started.elapsed().as_millis()
-                    );
-                    // A throttled call was refused before it ran; a server
-                    // error may have happened after the change was made.
-                    if status >= 500 && !matches!(decision, Decision::Retry { throttled: true }) {
-                        maybe_applied = true;
-                    }
-                    (decision, error)
-                }
-                Err(Failure::Transport {
-                    detail,
-                    timed_out,
-                    reached,
-                }) => {
-                    let detail = self.scrub(detail);
-                    debug!(
-                        "EC2 {action}: {detail} after {} ms (attempt {attempt})",
-                        started.elapsed().as_millis()
-                    );
-                    maybe_applied |= reached;
-                    let error = Ec2Error::Transport {
-                        action,
-                        endpoint: self.shown.clone(),
-                        detail,
-                        timed_out,
-                        attempts: attempt,
-                    };
-                    (Decision::Retry { throttled: false }, error)
-                }
-                Err(Failure::Fatal(e)) => break Err(e),
-            };
+        let mut state = CallState::default();
+        let policy = if on_urgent_thread() {
+            self.retrier.policy.urgent()
+        } else {
+            self.retrier.policy
+        };
+        let what = format!("EC2 {action}");
+        let (result, attempts) = self.retrier.run(&what, &policy, |attempt| {
+            let failed = self.attempt_once(action, &body, attempt, &mut state);
             // Every throttled answer counts, the last one too.
-            if let Decision::Retry { throttled: true } = decision {
+            if let Err(Failed {
+                decision: Decision::Retry { throttled: true },
+                ..
+            }) = &failed
+            {
                 throttled += 1;
             }
-            match decision {
-                Decision::Retry { .. } if attempt < self.settings.retry.max_attempts => {
-                    let unit = self.jitter.lock().unwrap_or_else(|p| p.into_inner()).unit();
-                    let delay = self.settings.retry.delay(attempt, unit);
-                    warn!(
-                        "EC2 {action} attempt {attempt} of {} failed ({}); retrying in {} ms",
-                        self.settings.retry.max_attempts,
-                        error.code().unwrap_or(if error.is_transport() {
-                            "network error"
-                        } else {
-                            "server error"
-                        }),
-                        delay.as_millis()
-                    );
-                    (self.sleep)(delay);
-                }
-                _ => break Err(error),
-            }
-        };
+            failed
+        });
         if let Some(observe) = &self.observer {
             let outcome = match &result {
                 Ok(_) => "ok".to_string(),
@@ -221,11 +188,108 @@ impl HttpEc2 {
             observe(&CallRecord {
                 action,
                 outcome,
-                attempts: attempt,
+                attempts,
                 throttled,
             });
         }
         result
+    }
+
+    /// One attempt of a call, its failure as the retry loop needs it. An
+    /// answer that blames this machine's clock is sent again at once, once
+    /// per call, signed with EC2's time.
+    #[allow(clippy::result_large_err)]
+    fn attempt_once(
+        &self,
+        action: &'static str,
+        body: &str,
+        attempt: u32,
+        state: &mut CallState,
+    ) -> Result<String, Failed<Ec2Error>> {
+        let started = Instant::now();
+        let maybe_applied = &mut state.maybe_applied;
+        let mut outcome = self.attempt(action, body);
+        if let Err(Failure::Answer {
+            error,
+            date,
+            signed_at,
+            ..
+        }) = &outcome
+        {
+            if !state.skew_corrected && self.correct_skew(error, *date, *signed_at) {
+                state.skew_corrected = true;
+                outcome = self.attempt(action, body);
+            }
+        }
+        match outcome {
+            Ok(text) => {
+                debug!(
+                    "EC2 {action}: ok after {} ms (attempt {attempt})",
+                    started.elapsed().as_millis()
+                );
+                Ok(text)
+            }
+            Err(Failure::Answer {
+                status,
+                mut error,
+                retry_after,
+                ..
+            }) => {
+                let decision = classify(status, error.code());
+                if let Ec2Error::Api {
+                    maybe_applied: m, ..
+                } = &mut error
+                {
+                    *m = *maybe_applied;
+                }
+                debug!(
+                    "EC2 {action}: HTTP {status} after {} ms (attempt {attempt}): {error}",
+                    started.elapsed().as_millis()
+                );
+                // A throttled call was refused before it ran; a server
+                // error may have happened after the change was made.
+                if status >= 500 && !matches!(decision, Decision::Retry { throttled: true }) {
+                    *maybe_applied = true;
+                }
+                let why = error.code().unwrap_or("server error").to_string();
+                Err(Failed {
+                    error,
+                    decision,
+                    retry_after,
+                    why,
+                })
+            }
+            Err(Failure::Transport {
+                detail,
+                timed_out,
+                reached,
+            }) => {
+                let detail = self.scrub(detail);
+                debug!(
+                    "EC2 {action}: {detail} after {} ms (attempt {attempt})",
+                    started.elapsed().as_millis()
+                );
+                *maybe_applied |= reached;
+                Err(Failed {
+                    error: Ec2Error::Transport {
+                        action,
+                        endpoint: self.shown.clone(),
+                        detail,
+                        timed_out,
+                        attempts: attempt,
+                    },
+                    decision: Decision::Retry { throttled: false },
+                    retry_after: None,
+                    why: "network error".into(),
+                })
+            }
+            Err(Failure::Fatal(error)) => Err(Failed {
+                error,
+                decision: Decision::Fail,
+                retry_after: None,
+                why: "not retried".into(),
+            }),
+        }
     }
 
     /// A transport error's text with the endpoint's user-info, should
@@ -246,9 +310,59 @@ impl HttpEc2 {
         }
     }
 
+    /// The time to sign with: the clock, corrected by the skew measured.
+    fn signing_time(&self) -> SystemTime {
+        let skew = self.skew_ms.load(Ordering::Relaxed);
+        let by = Duration::from_millis(skew.unsigned_abs());
+        let now = self.clock.now();
+        if skew >= 0 {
+            now + by
+        } else {
+            now.checked_sub(by).unwrap_or(now)
+        }
+    }
+
+    /// When `error` blames the time of a request signed at `signed_at` and
+    /// the answer's `date` is far enough from it to explain that, keeps
+    /// EC2's time as the one to sign with (for this call's next attempt and
+    /// every later call), says so, and returns true.
+    fn correct_skew(
+        &self,
+        error: &Ec2Error,
+        date: Option<SystemTime>,
+        signed_at: SystemTime,
+    ) -> bool {
+        let (Some(code), Some(server)) = (error.code(), date) else {
+            return false;
+        };
+        let off_by = match server.duration_since(signed_at) {
+            Ok(d) => d,
+            Err(e) => e.duration(),
+        };
+        if !SKEW_CODES.contains(&code) || off_by < SKEW_THRESHOLD {
+            return false;
+        }
+        let now = self.clock.now();
+        let skew: i64 = match server.duration_since(now) {
+            Ok(ahead) => i64::try_from(ahead.as_millis()).unwrap_or(i64::MAX),
+            Err(behind) => -i64::try_from(behind.duration().as_millis()).unwrap_or(i64::MAX),
+        };
+        self.skew_ms.store(skew, Ordering::Relaxed);
+        let secs = skew.unsigned_abs() / 1000;
+        let way = if skew > 0 { "behind" } else { "ahead of" };
+        warn!(
+            "this machine's clock is {secs} s {way} EC2's (the Date of its {code} answer to \
+             {} at {}); signing with EC2's time from now on: set the clock right (NTP)",
+            error_action(error),
+            crate::timefmt::rfc3339(server)
+        );
+        true
+    }
+
     /// One signed attempt.
+    #[allow(clippy::result_large_err)] // see `call`
     fn attempt(&self, action: &'static str, body: &str) -> Result<String, Failure> {
-        let now: SystemTime = self.clock.now();
+        let now: SystemTime = self.signing_time();
         let creds = self
             .creds
             .credentials(now)
@@ -279,6 +393,9 @@ impl HttpEc2 {
         }
         let mut resp = req.send(body.as_bytes()).map_err(transport_failure)?;
         let status = resp.status().as_u16();
+        let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok());
+        let retry_after = header("x-amz-retry-after").and_then(parse_retry_after);
+        let date = header("date").and_then(parse_http_date);
         let text = resp
             .body_mut()
             .with_config()
@@ -303,7 +420,13 @@ impl HttpEc2 {
                 detail: snippet(&text),
             },
         };
-        Err(Failure::Answer { status, error })
+        Err(Failure::Answer {
+            status,
+            error,
+            retry_after,
+            date,
+            signed_at: now,
+        })
     }
 
     /// Calls a Describe action page by page, until EC2 stops sending a
@@ -527,10 +650,39 @@ impl Ec2 for HttpEc2 {
     }
 }
 
+/// What one call learns across its attempts.
+#[derive(Default)]
+struct CallState {
+    /// An attempt failed in a way that may have reached EC2.
+    maybe_applied: bool,
+    /// The clock was corrected once already.
+    skew_corrected: bool,
+}
+
+/// The action an error names, for a message.
+fn error_action(e: &Ec2Error) -> &'static str {
+    match e {
+        Ec2Error::Api { action, .. }
+        | Ec2Error::Transport { action, .. }
+        | Ec2Error::Response { action, .. }
+        | Ec2Error::Fenced { action, .. } => action,
+        Ec2Error::Credentials(_) => "a call",
+    }
+}
+
 /// How one attempt failed.
 enum Failure {
     /// EC2 (or something in its place) answered with a non-2xx status.
-    Answer { status: u16, error: Ec2Error },
+    Answer {
+        status: u16,
+        error: Ec2Error,
+        /// `x-amz-retry-after`, when the answer had one.
+        retry_after: Option<Duration>,
+        /// The answer's `Date`: the server's time.
+        date: Option<SystemTime>,
+        /// The time the request was signed with.
+        signed_at: SystemTime,
+    },
     /// No answer. `reached`: the request may have been delivered.
     Transport {
         detail: String,

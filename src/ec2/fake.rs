@@ -360,8 +360,8 @@ impl Ec2 for FakeEc2 {
 /// Builds a table from compact lines, one route each:
 /// `CIDR TARGET [STATE] [ORIGIN]`, where TARGET is `local`, `?` (unknown),
 /// `eni-...`, `i-...`, `eni-...+i-...` or a gateway ID; STATE is `active`
-/// (default) or `blackhole`; ORIGIN is `static` (default), `table` or
-/// `propagated`.
+/// (default), `blackhole` or `filtered`; ORIGIN is `static` (default),
+/// `table`, `propagated`, `advertised` (VPC Route Server) or `other:NAME`.
 pub fn table(id: &str, main: bool, lines: &str) -> RouteTable {
     let routes = lines
         .lines()
@@ -388,11 +388,14 @@ pub fn table(id: &str, main: bool, lines: &str) -> RouteTable {
             };
             let state = match f.get(2) {
                 Some(&"blackhole") => RouteState::Blackhole,
+                Some(&"filtered") => RouteState::Filtered,
                 _ => RouteState::Active,
             };
             let origin = match f.get(3) {
                 Some(&"table") => RouteOrigin::CreateRouteTable,
                 Some(&"propagated") => RouteOrigin::EnableVgwRoutePropagation,
+                Some(&"advertised") => RouteOrigin::Advertisement,
+                Some(o) if o.starts_with("other:") => RouteOrigin::Other(o[6..].to_string()),
                 _ => RouteOrigin::CreateRoute,
             };
             Route {

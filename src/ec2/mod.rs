@@ -1,14 +1,14 @@
 //! The EC2 API as the rest of vpc-router sees it: a small trait, the domain
 //! types it returns, and its error.
 //!
-//! `client` implements the trait over the Query API (SigV4, XML, retries);
-//! tests implement it in memory. Only this module and `aws` talk to AWS.
+//! `client` implements the trait over the Query API (SigV4, XML, retries
+//! through [`crate::retry`]); tests implement it in memory. Only this
+//! module and `aws` talk to AWS.
 
 pub mod client;
 #[cfg(test)]
 pub mod fake;
 pub mod fence;
-pub mod retry;
 pub mod sign;
 pub mod xml;
 
@@ -169,7 +169,9 @@ pub enum RouteTarget {
         instance: Option<InstanceId>,
     },
     /// Any kind of gateway or attachment: igw-, nat-, vgw-, tgw-, pcx-,
-    /// vpce-, eigw-, cagw-, lgw-, or a core network ARN.
+    /// vpce-, eigw-, cagw-, lgw-, or a core network or ODB network ARN.
+    /// A route that names one of these and an interface too (EC2 reports
+    /// the interface of some gateways) is a gateway route.
     Gateway(String),
     /// No target we recognise.
     Unknown,
@@ -205,6 +207,9 @@ pub enum RouteState {
     Active,
     /// The target is gone (instance stopped or terminated, ENI detached).
     Blackhole,
+    /// VPC Route Server installed the route but filtered it out: it is in
+    /// the table and carries no packets.
+    Filtered,
     Other(String),
 }
 
@@ -213,19 +218,36 @@ impl fmt::Display for RouteState {
         match self {
             RouteState::Active => f.write_str("active"),
             RouteState::Blackhole => f.write_str("blackhole"),
+            RouteState::Filtered => f.write_str("filtered"),
             RouteState::Other(s) => f.write_str(s),
         }
     }
 }
 
-/// How the route came to be. Propagated routes belong to a virtual private
-/// gateway, not to us.
+/// How the route came to be. Only a `CreateRoute` route can be vpc-router's:
+/// the others belong to the table itself, to a virtual private gateway's
+/// propagation, or to VPC Route Server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RouteOrigin {
     CreateRouteTable,
     CreateRoute,
     EnableVgwRoutePropagation,
+    /// Installed by VPC Route Server from what its BGP peers advertise.
+    Advertisement,
+    /// An origin EC2 did not document when this was written (or none).
     Other(String),
+}
+
+impl fmt::Display for RouteOrigin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RouteOrigin::CreateRouteTable => "CreateRouteTable",
+            RouteOrigin::CreateRoute => "CreateRoute",
+            RouteOrigin::EnableVgwRoutePropagation => "EnableVgwRoutePropagation",
+            RouteOrigin::Advertisement => "Advertisement",
+            RouteOrigin::Other(o) => o,
+        })
+    }
 }
 
 /// A network interface as DescribeNetworkInterfaces reports it.

@@ -120,7 +120,7 @@ fn route_table(item: &Element) -> Result<RouteTable, XmlError> {
 
 /// The fields that name a gateway-like target, in the order they are tried.
 /// `gatewayId` covers igw-, vgw- and vpce- targets (and `local`, handled first).
-const GATEWAY_FIELDS: [&str; 8] = [
+const GATEWAY_FIELDS: [&str; 9] = [
     "gatewayId",
     "natGatewayId",
     "transitGatewayId",
@@ -129,6 +129,7 @@ const GATEWAY_FIELDS: [&str; 8] = [
     "carrierGatewayId",
     "localGatewayId",
     "coreNetworkArn",
+    "odbNetworkArn",
 ];
 
 fn route(item: &Element, table: &RouteTableId) -> Result<Route, XmlError> {
@@ -138,37 +139,36 @@ fn route(item: &Element, table: &RouteTableId) -> Result<Route, XmlError> {
         Destination::PrefixList(p) => format!(" in the route to {p} of {table}"),
         Destination::Unknown => format!(" in a route of {table}"),
     };
-    let gateway = item.text("gatewayId");
     let instance = item.text("instanceId");
     let eni = item.text("networkInterfaceId");
-    let target = if gateway == Some("local") {
-        RouteTarget::Local
-    } else if instance.is_some() || eni.is_some() {
-        RouteTarget::Interface {
+    // A gateway wins over an interface: EC2 names the interface of some
+    // gateways (a NAT gateway, a Gateway Load Balancer endpoint) in their
+    // routes, and such a route is the gateway's, never a router's.
+    let gateway = GATEWAY_FIELDS.iter().find_map(|field| item.text(field));
+    let target = match gateway {
+        Some("local") => RouteTarget::Local,
+        Some(id) => RouteTarget::Gateway(id.to_string()),
+        None if instance.is_some() || eni.is_some() => RouteTarget::Interface {
             eni: eni
                 .map(|v| parse_field::<EniId>(v, "network interface ID", &context))
                 .transpose()?,
             instance: instance
                 .map(|v| parse_field::<InstanceId>(v, "instance ID", &context))
                 .transpose()?,
-        }
-    } else {
-        GATEWAY_FIELDS
-            .iter()
-            .find_map(|field| item.text(field))
-            .map_or(RouteTarget::Unknown, |id| {
-                RouteTarget::Gateway(id.to_string())
-            })
+        },
+        None => RouteTarget::Unknown,
     };
     let state = match item.text("state").unwrap_or_default() {
         "active" => RouteState::Active,
         "blackhole" => RouteState::Blackhole,
+        "filtered" => RouteState::Filtered,
         other => RouteState::Other(other.to_string()),
     };
     let origin = match item.text("origin").unwrap_or_default() {
         "CreateRouteTable" => RouteOrigin::CreateRouteTable,
         "CreateRoute" => RouteOrigin::CreateRoute,
         "EnableVgwRoutePropagation" => RouteOrigin::EnableVgwRoutePropagation,
+        "Advertisement" => RouteOrigin::Advertisement,
         other => RouteOrigin::Other(other.to_string()),
     };
     Ok(Route {
@@ -723,6 +723,56 @@ mod tests {
         assert_eq!(r.target, RouteTarget::Gateway(arn.into()));
     }
 
+    // Issue 16: Route Server's origin and state, a gateway that names its
+    // interface too, and the ODB network target, as EC2 documents them.
+    #[test]
+    fn route_server_origin_filtered_state_and_gateway_targets() {
+        let page = route_tables(include_str!(
+            "../../fixtures/describe-route-tables-route-server.xml"
+        ))
+        .unwrap();
+        let t = &page.items[0];
+        let r = |c: &str| t.route_for(&cidr(c)).unwrap().clone();
+        let a = RouteTarget::Interface {
+            eni: Some(eni("eni-0aaaaaaaaaaaaaaa1")),
+            instance: None,
+        };
+        assert_eq!(
+            r("10.88.0.0/16"),
+            route(
+                "10.88.0.0/16",
+                a,
+                RouteState::Active,
+                RouteOrigin::Advertisement
+            )
+        );
+        let b = r("10.89.0.0/16");
+        assert_eq!(
+            (b.state.clone(), b.origin.clone()),
+            (RouteState::Filtered, RouteOrigin::Advertisement)
+        );
+        assert_eq!(b.state.to_string(), "filtered");
+        assert_eq!(
+            r("10.90.0.0/16").target,
+            RouteTarget::Gateway("nat-0123456789abcdef0".into())
+        );
+        assert_eq!(
+            r("10.91.0.0/16").target,
+            RouteTarget::Gateway(
+                "arn:aws:odb:us-east-1:123456789012:odb-network/odbnet-0123456789abcdef0".into()
+            )
+        );
+        // A gateway beside an interface or instance, in any order, wins.
+        let r = one_route(
+            "<networkInterfaceId>eni-0aaaaaaaaaaaaaaa1</networkInterfaceId>\
+             <instanceId>i-0aaaaaaaaaaaaaaa1</instanceId><gatewayId>vpce-0123456789abcdef0</gatewayId>",
+        );
+        assert_eq!(
+            r.target,
+            RouteTarget::Gateway("vpce-0123456789abcdef0".into())
+        );
+    }
+
     #[test]
     fn bad_ids_are_errors_that_quote_the_value() {
         let err =
@@ -794,6 +844,18 @@ mod tests {
                 status: String::new(),
             }
         );
+    }
+
+    // Issue 16: a delegated prefix is not an address the interface holds
+    // (EC2's address filters do not find it either), so a router IP from
+    // one is refused by `route::find_router` rather than matched here.
+    #[test]
+    fn delegated_prefixes_are_not_addresses() {
+        let page = network_interfaces(include_str!(
+            "../../fixtures/describe-network-interfaces-prefix.xml"
+        ))
+        .unwrap();
+        assert_eq!(page.items[0].addresses, [ip("10.33.40.7")]);
     }
 
     #[test]

@@ -25,9 +25,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::net::IpAddr;
 
-use crate::ec2::{
-    Destination, NetworkInterface, Route, RouteOrigin, RouteState, RouteTable, RouteTarget,
-};
+use crate::ec2::{Destination, NetworkInterface, Route, RouteState, RouteTable, RouteTarget};
 use crate::spec::Spec;
 use crate::types::{Cidr, EniId, RouteTableId};
 
@@ -246,14 +244,10 @@ pub const ALL_HEALTHY: HealthView<'static> = HealthView {
     failback: &never,
 };
 
-/// A route vpc-router may change: to an instance or interface, created by
-/// a CreateRoute (not propagated, not the local route).
+/// A route vpc-router may change: the one safety rule of the commands
+/// (`route::plan::protection`), which a plan never forces.
 fn ours(r: &Route) -> bool {
-    matches!(r.target, RouteTarget::Interface { .. })
-        && !matches!(
-            r.origin,
-            RouteOrigin::CreateRouteTable | RouteOrigin::EnableVgwRoutePropagation
-        )
+    crate::route::plan::protection(r).is_none()
 }
 
 pub fn plan(input: &Input<'_>) -> Plan {

@@ -158,10 +158,16 @@ impl fmt::Display for RouteError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RouteError::Ec2(e) => e.fmt(f),
+            // EC2 finds interfaces by their addresses; an address inside a
+            // prefix delegated to an interface is not one of them.
             RouteError::UnknownRouterIp { ip, vpc } => write!(
                 f,
                 "no network interface in {vpc} holds the IP {ip}; --ip must be a private \
-                 address of the router instance, inside the VPC"
+                 address of the router instance, inside the VPC: its interface's primary or \
+                 secondary IPv4 address or one of its IPv6 addresses. An address from a \
+                 prefix delegated to the interface (ipv4PrefixSet, ipv6PrefixSet) is not \
+                 supported: give the interface's primary IP instead (the route goes to the \
+                 interface either way)"
             ),
             RouteError::NoRouteTables { vpc } => write!(
                 f,

@@ -1,10 +1,11 @@
 //! Decides what one command means for one route table. Pure: no I/O, no
 //! clock, no errors. Everything it needs is passed in, so every rule (the
-//! safety rules above all) is tested as data.
+//! safety rules above all) is tested as data. The safety rule itself,
+//! [`protection`], is the one the reconcile planner applies too.
 
 use std::fmt;
 
-use crate::ec2::{RouteOrigin, RouteState, RouteTable, RouteTarget};
+use crate::ec2::{Route, RouteOrigin, RouteState, RouteTable, RouteTarget};
 use crate::types::{Cidr, EniId};
 
 /// The three commands of the CLI and the API.
@@ -70,6 +71,12 @@ pub enum Protection {
     Gateway(String),
     /// Propagated by a virtual private gateway; `--force` overrides.
     Propagated,
+    /// Installed by VPC Route Server (origin `Advertisement`); `--force`
+    /// overrides.
+    RouteServer,
+    /// Another origin than `CreateRoute` (one EC2 added later, or none);
+    /// `--force` overrides.
+    Origin(String),
     /// A target vpc-router does not recognise; `--force` overrides.
     UnknownTarget,
 }
@@ -95,11 +102,40 @@ impl fmt::Display for Protection {
                 "the route is propagated by a virtual private gateway; \
                  use --force to change it anyway",
             ),
+            Protection::RouteServer => f.write_str(
+                "the route was installed by VPC Route Server (origin Advertisement); \
+                 use --force to change it anyway",
+            ),
+            Protection::Origin(o) => write!(
+                f,
+                "the route's origin is '{o}', not CreateRoute, so vpc-router did not make it; \
+                 use --force to change it anyway"
+            ),
             Protection::UnknownTarget => f.write_str(
                 "the route has a target vpc-router does not recognise; \
                  use --force to change it anyway",
             ),
         }
+    }
+}
+
+/// Why `route` is not vpc-router's to change, or `None` when it may be: the
+/// one safety rule, for the commands here and for the reconcile planner
+/// (which never forces). Only a route to an instance or interface that a
+/// `CreateRoute` made is a candidate; the local route, a gateway of any
+/// kind, and every other origin (made with the table, propagated,
+/// installed by VPC Route Server, or one EC2 adds later) are not.
+pub fn protection(route: &Route) -> Option<Protection> {
+    match (&route.target, &route.origin) {
+        (RouteTarget::Local, _) | (_, RouteOrigin::CreateRouteTable) => Some(Protection::Local),
+        (_, RouteOrigin::EnableVgwRoutePropagation) => Some(Protection::Propagated),
+        (_, RouteOrigin::Advertisement) => Some(Protection::RouteServer),
+        (_, RouteOrigin::Other(o)) => Some(Protection::Origin(o.clone())),
+        (RouteTarget::Gateway(id), RouteOrigin::CreateRoute) => {
+            Some(Protection::Gateway(id.clone()))
+        }
+        (RouteTarget::Unknown, RouteOrigin::CreateRoute) => Some(Protection::UnknownTarget),
+        (RouteTarget::Interface { .. }, RouteOrigin::CreateRoute) => None,
     }
 }
 
@@ -121,15 +157,7 @@ pub fn decide(
     if op == Op::Show {
         return Step::Found;
     }
-    let protection = match (&route.target, &route.origin) {
-        (RouteTarget::Local, _) => Some(Protection::Local),
-        (_, RouteOrigin::CreateRouteTable) => Some(Protection::Local),
-        (_, RouteOrigin::EnableVgwRoutePropagation) => Some(Protection::Propagated),
-        (RouteTarget::Gateway(id), _) => Some(Protection::Gateway(id.clone())),
-        (RouteTarget::Unknown, _) => Some(Protection::UnknownTarget),
-        (RouteTarget::Interface { .. }, _) => None,
-    };
-    if let Some(p) = protection {
+    if let Some(p) = protection(route) {
         if !(force && p.forcible()) {
             return Step::Refused(p);
         }
@@ -297,6 +325,89 @@ mod tests {
             T,
             Step::Refused(Protection::Local),
         );
+    }
+
+    // Issue 16: a VPC Route Server route to an interface was an ordinary
+    // interface route: del would delete it, add would replace it.
+    #[test]
+    fn only_create_route_routes_are_candidates() {
+        const RS: &str = "
+            10.88.0.0/16 eni-0aaaaaaaaaaaaaaa1 active advertised
+            10.89.0.0/16 eni-0bbbbbbbbbbbbbbb2 filtered advertised
+            10.92.0.0/16 eni-0bbbbbbbbbbbbbbb2 active other:SomethingNew
+            10.93.0.0/16 eni-0bbbbbbbbbbbbbbb2 active other:
+        ";
+        let rs = Step::Refused(Protection::RouteServer);
+        for op in [Op::Add, Op::Del] {
+            check(op, false, "10.88.0.0/16", RS, rs.clone());
+            check(op, false, "10.89.0.0/16", RS, rs.clone());
+            check(
+                op,
+                false,
+                "10.92.0.0/16",
+                RS,
+                Step::Refused(Protection::Origin("SomethingNew".into())),
+            );
+            check(
+                op,
+                false,
+                "10.93.0.0/16",
+                RS,
+                Step::Refused(Protection::Origin(String::new())),
+            );
+        }
+        check(
+            Op::Add,
+            true,
+            "10.88.0.0/16",
+            RS,
+            Step::Replace(ReplaceReason::Forced),
+        );
+        check(Op::Del, true, "10.92.0.0/16", RS, Step::Delete);
+        check(Op::Show, false, "10.89.0.0/16", RS, Step::Found);
+    }
+
+    #[test]
+    fn the_safety_rule_as_a_table() {
+        let route = |target: RouteTarget, origin: RouteOrigin| Route {
+            destination: crate::ec2::Destination::Cidr("10.55.0.0/16".parse().unwrap()),
+            target,
+            state: RouteState::Active,
+            origin,
+        };
+        let eni = RouteTarget::Interface {
+            eni: Some(ME.parse().unwrap()),
+            instance: None,
+        };
+        let gw = RouteTarget::Gateway("nat-0123456789abcdef0".into());
+        use RouteOrigin::*;
+        let cases = [
+            (eni.clone(), CreateRoute, None),
+            (eni.clone(), Advertisement, Some(Protection::RouteServer)),
+            (
+                eni.clone(),
+                EnableVgwRoutePropagation,
+                Some(Protection::Propagated),
+            ),
+            (eni.clone(), CreateRouteTable, Some(Protection::Local)),
+            (eni, Other("x".into()), Some(Protection::Origin("x".into()))),
+            (
+                gw.clone(),
+                CreateRoute,
+                Some(Protection::Gateway("nat-0123456789abcdef0".into())),
+            ),
+            (gw, Advertisement, Some(Protection::RouteServer)),
+            (RouteTarget::Local, CreateRoute, Some(Protection::Local)),
+            (
+                RouteTarget::Unknown,
+                CreateRoute,
+                Some(Protection::UnknownTarget),
+            ),
+        ];
+        for (target, origin, want) in cases {
+            let r = route(target, origin);
+            assert_eq!(protection(&r), want, "{r:?}");
+        }
     }
 
     #[test]

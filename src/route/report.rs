@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 
 use super::{final_step, Outcome, Protection, ReplaceReason, Report, Step, TableReport, Verdict};
-use crate::ec2::{Ec2Error, Route, RouteOrigin, RouteTarget};
+use crate::ec2::{Ec2Error, Route, RouteTarget};
 
 /// One word for what happened in a table; the `result` field of the JSON.
 pub fn result_word(t: &TableReport) -> &'static str {
@@ -156,6 +156,8 @@ fn table_json(t: &TableReport) -> Value {
             Protection::Local => "local",
             Protection::Gateway(_) => "gateway",
             Protection::Propagated => "propagated",
+            Protection::RouteServer => "route_server",
+            Protection::Origin(_) => "origin",
             Protection::UnknownTarget => "unknown_target",
         });
     }
@@ -188,12 +190,7 @@ pub fn route_json(r: &Route) -> Value {
         "instance": instance,
         "gateway": gateway,
         "state": r.state.to_string(),
-        "origin": match &r.origin {
-            RouteOrigin::CreateRouteTable => "CreateRouteTable".to_string(),
-            RouteOrigin::CreateRoute => "CreateRoute".to_string(),
-            RouteOrigin::EnableVgwRoutePropagation => "EnableVgwRoutePropagation".to_string(),
-            RouteOrigin::Other(o) => o.clone(),
-        },
+        "origin": r.origin.to_string(),
     })
 }
 

@@ -42,6 +42,7 @@ fn chain(
         profile,
         Some(&"us-east-1".parse().unwrap()),
         Imds::from_env(env).map(Arc::new),
+        &Retrier::new(RetryPolicy::default(), &crate::clock::Clock::system()),
     )
 }
 

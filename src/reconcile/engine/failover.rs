@@ -49,7 +49,8 @@ impl Pool {
         for i in 0..n.max(1) {
             let (rx, ec2) = (rx.clone(), ec2.clone());
             let spawned = thread::Builder::new()
-                .name(format!("failover-{i}"))
+                // The prefix makes its EC2 calls urgent (crate::retry).
+                .name(format!("{}{i}", crate::retry::URGENT_THREAD_PREFIX))
                 // A route call and its logging need little stack.
                 .stack_size(256 * 1024)
                 .spawn(move || loop {

@@ -421,3 +421,44 @@ fn targets_are_reported_per_cidr() {
     assert_eq!(t.as_ref().unwrap().eni.as_str(), B);
     assert_eq!(p.targets[&"10.56.0.0/16".parse().unwrap()], None);
 }
+
+// Issue 16: routes VPC Route Server installs (origin Advertisement) were
+// replaced at a spec CIDR and deleted by --prune; now the planner uses the
+// commands' own safety rule, so they are reported and left alone.
+#[test]
+fn route_server_and_other_origins_are_never_touched() {
+    let rs = "10.33.0.0/16 local active table
+              10.55.0.0/16 eni-0bbbbbbbbbbbbbbb2 active advertised
+              10.88.0.0/16 eni-0ccccccccccccccc3 active advertised
+              10.89.0.0/16 eni-0ccccccccccccccc3 filtered advertised
+              10.92.0.0/16 eni-0ccccccccccccccc3 active other:SomethingNew";
+    check(Case {
+        name: "a spec CIDR held by Route Server: reported, not replaced",
+        tables: &[rs],
+        issues: &["10.55.0.0/16 in rtb-0a1b2c3d: the route goes to eni-0bbbbbbbbbbbbbbb2"],
+        ..Case::default()
+    });
+    check(Case {
+        name: "--prune and owned CIDRs leave them alone",
+        spec: r#"{"10.56.0.0/16": ["10.33.20.142"]}"#,
+        tables: &[rs],
+        owned: &["10.88.0.0/16", "10.92.0.0/16"],
+        options: Options {
+            prune: true,
+            ..Options::default()
+        },
+        changes: &["create rtb-0a1b 10.56.0.0/16 eni-0aaaaaaaaaaaaaaa1 (missing)"],
+        ..Case::default()
+    });
+    // A filtered route to A is not "A in use": B, in use elsewhere, stays.
+    let filtered_a = "10.55.0.0/16 eni-0aaaaaaaaaaaaaaa1 filtered";
+    let b = "10.55.0.0/16 eni-0bbbbbbbbbbbbbbb2";
+    check(Case {
+        name: "a filtered route is not an active one",
+        tables: &[filtered_a, b],
+        changes: &[
+            "replace rtb-0a1b 10.55.0.0/16 eni-0bbbbbbbbbbbbbbb2 (points at another router)",
+        ],
+        ..Case::default()
+    });
+}
