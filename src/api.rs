@@ -34,6 +34,8 @@ pub enum ApiAction {
     GetSpec,
     /// `POST /route_spec` with the new spec (validated by the caller).
     SetSpec(Vec<u8>),
+    /// `GET /bgp`: the BGP peers and what they taught.
+    Bgp,
 }
 
 /// A route command from the API, validated.
@@ -119,6 +121,10 @@ pub fn parse(method: &str, target: &str, body: &[u8]) -> Result<ApiAction, Reque
         },
         "/status" => match method {
             "GET" | "HEAD" => Ok(ApiAction::ReconcileStatus),
+            _ => Err(RequestError::MethodNotAllowed { allow: "GET" }),
+        },
+        "/bgp" => match method {
+            "GET" | "HEAD" => Ok(ApiAction::Bgp),
             _ => Err(RequestError::MethodNotAllowed { allow: "GET" }),
         },
         "/route_spec" => match method {

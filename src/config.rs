@@ -87,7 +87,48 @@ pub struct DaemonArgs {
     /// `--etcd-endpoints`: leader election (and with `-m etcd`, the spec)
     /// through etcd.
     pub etcd: Option<EtcdArgs>,
+    /// `--bgp-listen`: routes learned from BGP peers (with `-m bgp`, only
+    /// those).
+    pub bgp: Option<BgpArgs>,
 }
+
+/// The BGP listener (`--bgp-...`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BgpArgs {
+    pub listen: std::net::SocketAddr,
+    /// Our AS (`--bgp-asn`).
+    pub asn: u32,
+    /// Our BGP identifier (default: the listen address, if IPv4).
+    pub router_id: std::net::Ipv4Addr,
+    /// The hold time we propose, in seconds (0, or 3 to 65535).
+    pub hold_time: u16,
+    pub peers: Vec<BgpPeer>,
+    /// Only prefixes inside one of these are accepted.
+    pub allow: Vec<BgpAllow>,
+    /// Prefixes one peer may hold at once.
+    pub max_prefixes: usize,
+}
+
+/// `--bgp-peer IP[,as=N][,password-file=F]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BgpPeer {
+    pub ip: IpAddr,
+    pub asn: Option<u32>,
+    /// The TCP MD5 password (RFC 2385), read at start.
+    pub password_file: Option<PathBuf>,
+}
+
+/// `--bgp-allow CIDR[,maxlen=N]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BgpAllow {
+    pub cidr: Cidr,
+    /// The longest prefix accepted inside it (default: any).
+    pub max_len: Option<u8>,
+}
+
+pub const DEFAULT_BGP_PORT: u16 = 179;
+pub const DEFAULT_BGP_HOLD_TIME: u16 = 90;
+pub const DEFAULT_BGP_MAX_PREFIXES: usize = 1000;
 
 /// How to reach etcd and what to keep there (`--etcd-...`). Files are read
 /// when the daemon starts.
@@ -147,6 +188,8 @@ pub enum SpecSource {
     Http,
     /// `-m etcd`: the key `<prefix>spec`, watched.
     Etcd,
+    /// `-m bgp`: only the routes BGP peers announce.
+    Bgp,
 }
 
 pub use crate::reconcile::pass::TableScope;

@@ -10,7 +10,7 @@
 //! an invalid spec is refused whole: it never replaces the one in force.
 //! JSON lives only here; the rest of the program sees [`Spec`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
@@ -52,6 +52,10 @@ impl fmt::Display for CheckAddr {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Spec {
     routes: BTreeMap<Cidr, Vec<Host>>,
+    /// CIDRs whose route always goes to the first eligible host, even if
+    /// another one carries it now: routes learned over BGP, where the best
+    /// path wins at once. Others keep the router in use (no flapping).
+    strict: BTreeSet<Cidr>,
 }
 
 /// Why a spec is refused. `key` is the CIDR key at fault, when there is one.
@@ -81,7 +85,43 @@ fn at(key: &str, message: impl Into<String>) -> SpecError {
 
 impl Spec {
     pub fn from_routes(routes: BTreeMap<Cidr, Vec<Host>>) -> Spec {
-        Spec { routes }
+        Spec {
+            routes,
+            strict: BTreeSet::new(),
+        }
+    }
+
+    /// A spec whose every CIDR is strict (see [`Spec::is_strict`]): what
+    /// BGP teaches, each prefix's next hops from the best path down.
+    pub fn learned(routes: BTreeMap<Cidr, Vec<Host>>) -> Spec {
+        let strict = routes.keys().copied().collect();
+        Spec { routes, strict }
+    }
+
+    /// Whether `cidr` always goes to its first eligible host.
+    pub fn is_strict(&self, cidr: &Cidr) -> bool {
+        self.strict.contains(cidr)
+    }
+
+    /// Adds `cidr` (replacing it if present), strict or not.
+    pub fn insert(&mut self, cidr: Cidr, hosts: Vec<Host>, strict: bool) {
+        self.routes.insert(cidr, hosts);
+        if strict {
+            self.strict.insert(cidr);
+        } else {
+            self.strict.remove(&cidr);
+        }
+    }
+
+    /// The part of the spec for `cidrs` (those it has), strictness kept.
+    pub fn subset<'a>(&self, cidrs: impl IntoIterator<Item = &'a Cidr>) -> Spec {
+        let mut out = Spec::default();
+        for c in cidrs {
+            if let Some(hosts) = self.routes.get(c) {
+                out.insert(*c, hosts.clone(), self.is_strict(c));
+            }
+        }
+        out
     }
 
     pub fn routes(&self) -> &BTreeMap<Cidr, Vec<Host>> {
@@ -257,7 +297,7 @@ pub fn parse(doc: &[u8]) -> Result<Spec, SpecError> {
         }
         routes.insert(cidr, hosts);
     }
-    Ok(Spec { routes })
+    Ok(Spec::from_routes(routes))
 }
 
 fn host(key: &str, item: &Value) -> Result<Host, SpecError> {

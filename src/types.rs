@@ -29,6 +29,17 @@ pub struct Cidr {
 }
 
 impl Cidr {
+    /// The network of `addr` with `len` bits (host bits cleared); `None`
+    /// for a length too long for the family.
+    pub fn new(addr: IpAddr, len: u8) -> Option<Cidr> {
+        let addr = match addr {
+            IpAddr::V4(ip) if len <= 32 => IpAddr::V4(mask_v4(ip, len)),
+            IpAddr::V6(ip) if len <= 128 => IpAddr::V6(mask_v6(ip, len)),
+            _ => return None,
+        };
+        Some(Cidr { addr, len })
+    }
+
     /// The network address (host bits are zero by construction).
     pub fn addr(&self) -> IpAddr {
         self.addr

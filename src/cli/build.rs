@@ -201,6 +201,7 @@ fn ignored(g: &Given) -> Result<Vec<Cidr>, ConfigError> {
 
 fn daemon(g: &Given, mode: Option<Mode>) -> Result<DaemonArgs, ConfigError> {
     let etcd = etcd(g)?;
+    let bgp = bgp(g)?;
     let spec = match mode {
         Some(m) => Some(spec(g, m, etcd.is_some())?),
         None => None,
@@ -280,7 +281,186 @@ fn daemon(g: &Given, mode: Option<Mode>) -> Result<DaemonArgs, ConfigError> {
         allow_api_force: g.has("allow-api-force"),
         spec,
         etcd,
+        bgp,
     })
+}
+
+/// `--bgp-...`, when `--bgp-listen` is given.
+fn bgp(g: &Given) -> Result<Option<BgpArgs>, ConfigError> {
+    let Some(listen) = g.one("bgp-listen") else {
+        return Ok(None);
+    };
+    let listen = listen_addr(listen)?;
+    let asn = match g.one("bgp-asn") {
+        None => {
+            return Err(bad(
+                "bgp-asn",
+                "missing; --bgp-listen needs our AS number, e.g. --bgp-asn 65000",
+            ))
+        }
+        Some(a) => match a.parse::<u32>() {
+            Ok(n) if n > 0 => n,
+            _ => {
+                return Err(bad(
+                    "bgp-asn",
+                    format!("'{a}' is not an AS number; expected 1 to 4294967295"),
+                ))
+            }
+        },
+    };
+    let router_id = match (g.one("bgp-router-id"), listen.ip()) {
+        (Some(r), _) => match r.parse::<std::net::Ipv4Addr>() {
+            Ok(ip) if !ip.is_unspecified() => ip,
+            _ => {
+                return Err(bad(
+                    "bgp-router-id",
+                    format!(
+                        "'{r}' is not a BGP identifier; expected an IPv4 address such as 10.33.1.5"
+                    ),
+                ))
+            }
+        },
+        (None, IpAddr::V4(ip)) if !ip.is_unspecified() => ip,
+        (None, _) => {
+            return Err(bad(
+                "bgp-router-id",
+                "missing; with --bgp-listen on an IPv6 or unspecified address, give our BGP \
+                 identifier, e.g. --bgp-router-id 10.33.1.5",
+            ))
+        }
+    };
+    let hold_time = match g.one("bgp-hold-time") {
+        None => DEFAULT_BGP_HOLD_TIME,
+        Some(h) => match h.parse::<u16>() {
+            Ok(n) if n == 0 || n >= 3 => n,
+            _ => {
+                return Err(bad(
+                    "bgp-hold-time",
+                    format!("'{h}' is not a hold time; expected 0, or 3 to 65535 seconds"),
+                ))
+            }
+        },
+    };
+    let peers = g
+        .all("bgp-peer")
+        .iter()
+        .map(|p| bgp_peer(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    if peers.is_empty() {
+        return Err(bad(
+            "bgp-peer",
+            "missing; --bgp-listen accepts sessions only from the routers named with \
+             --bgp-peer IP[,as=N] (repeatable)",
+        ));
+    }
+    let allow = g
+        .all("bgp-allow")
+        .iter()
+        .map(|a| bgp_allow(a))
+        .collect::<Result<Vec<_>, _>>()?;
+    if allow.is_empty() {
+        return Err(bad(
+            "bgp-allow",
+            "missing; give the ranges BGP may route, e.g. --bgp-allow 10.60.0.0/14 \
+             (without one, a peer could route anything, the default route included)",
+        ));
+    }
+    let max_prefixes = match g.one("bgp-max-prefixes") {
+        None => DEFAULT_BGP_MAX_PREFIXES,
+        Some(m) => in_range(m, 1..=1_000_000).ok_or_else(|| {
+            bad(
+                "bgp-max-prefixes",
+                format!("'{m}' is not a number of prefixes from 1 to 1000000"),
+            )
+        })?,
+    };
+    Ok(Some(BgpArgs {
+        listen,
+        asn,
+        router_id,
+        hold_time,
+        peers,
+        allow,
+        max_prefixes,
+    }))
+}
+
+/// `ADDR[:PORT]`, `[V6]:PORT` or `V6`, with port 179 by default.
+fn listen_addr(s: &str) -> Result<std::net::SocketAddr, ConfigError> {
+    if let Ok(a) = s.parse::<std::net::SocketAddr>() {
+        return Ok(a);
+    }
+    if let Ok(ip) = parse_ip(s) {
+        return Ok(std::net::SocketAddr::new(ip, DEFAULT_BGP_PORT));
+    }
+    Err(bad(
+        "bgp-listen",
+        format!(
+            "'{s}' is not an address to listen on; e.g. 10.33.1.5, 10.33.1.5:1179 or [::1]:179"
+        ),
+    ))
+}
+
+fn bgp_peer(s: &str) -> Result<BgpPeer, ConfigError> {
+    let mut parts = s.split(',');
+    let ip = parts.next().unwrap_or("");
+    let ip = parse_ip(ip).map_err(|_| {
+        bad(
+            "bgp-peer",
+            format!("'{ip}' is not a router's IP; expected IP[,as=N][,password-file=F]"),
+        )
+    })?;
+    let mut peer = BgpPeer {
+        ip,
+        asn: None,
+        password_file: None,
+    };
+    for opt in parts {
+        match opt.split_once('=') {
+            Some(("as", n)) => {
+                peer.asn = Some(n.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                    bad("bgp-peer", format!("'{n}' is not an AS number (in '{s}')"))
+                })?)
+            }
+            Some(("password-file", f)) if !f.is_empty() => {
+                peer.password_file = Some(PathBuf::from(f))
+            }
+            _ => {
+                return Err(bad(
+                    "bgp-peer",
+                    format!("'{opt}' is not an option of '{s}'; expected as=N or password-file=F"),
+                ))
+            }
+        }
+    }
+    Ok(peer)
+}
+
+fn bgp_allow(s: &str) -> Result<BgpAllow, ConfigError> {
+    let (cidr, rest) = s.split_once(',').map_or((s, None), |(c, r)| (c, Some(r)));
+    let cidr: Cidr = cidr
+        .parse()
+        .map_err(|e: ParseError| bad("bgp-allow", format!("{} (in '{s}')", e.0)))?;
+    let max_len = match rest {
+        None => None,
+        Some(r) => {
+            let n = r.strip_prefix("maxlen=").and_then(|n| n.parse::<u8>().ok());
+            let top = if cidr.addr().is_ipv4() { 32 } else { 128 };
+            match n {
+                Some(n) if n >= cidr.prefix_len() && n <= top => Some(n),
+                _ => {
+                    return Err(bad(
+                        "bgp-allow",
+                        format!(
+                            "'{r}' is not maxlen=N with N from {} to {top} (in '{s}')",
+                            cidr.prefix_len()
+                        ),
+                    ))
+                }
+            }
+        }
+    };
+    Ok(BgpAllow { cidr, max_len })
 }
 
 /// `--etcd-...`, when `--etcd-endpoints` is given.
@@ -376,6 +556,14 @@ fn spec(g: &Given, mode: Mode, etcd: bool) -> Result<SpecSettings, ConfigError> 
             ))
         }
         Mode::Etcd => (SpecSource::Etcd, "etcd"),
+        Mode::Bgp if !g.has("bgp-listen") => {
+            return Err(bad(
+                "bgp-listen",
+                "missing; -m bgp learns its routes from BGP peers: give the address to \
+                 listen on, e.g. --bgp-listen 10.33.1.5",
+            ))
+        }
+        Mode::Bgp => (SpecSource::Bgp, "bgp"),
     };
     // With etcd, ownership is kept there; only the http spec needs a dir.
     let state_dir = g.one("state-dir").map(PathBuf::from);

@@ -28,6 +28,8 @@ impl Uses {
     pub const HTTP: Uses = Uses(1 << 7);
     /// `-d -m etcd`.
     pub const ETCD: Uses = Uses(1 << 8);
+    /// `-d -m bgp`.
+    pub const BGP: Uses = Uses(1 << 9);
 
     /// The route commands, `-c add|show|del`.
     pub const ROUTE: Uses = Uses::ADD.or(Uses::SHOW).or(Uses::DEL);
@@ -36,7 +38,7 @@ impl Uses {
     /// `plan` and `apply`.
     pub const RECONCILE: Uses = Uses::PLAN.or(Uses::APPLY);
     /// The daemon's spec modes, `-d -m configfile|http|etcd`.
-    pub const SPEC: Uses = Uses::CONFIGFILE.or(Uses::HTTP).or(Uses::ETCD);
+    pub const SPEC: Uses = Uses::CONFIGFILE.or(Uses::HTTP).or(Uses::ETCD).or(Uses::BGP);
     /// Every kind of `-d`.
     pub const DAEMONS: Uses = Uses::DAEMON.or(Uses::SPEC);
     /// Desired-state routing: `plan`, `apply` and `-d -m`.
@@ -83,6 +85,8 @@ impl Uses {
             Some("-d -m http")
         } else if self.contains(Uses::ETCD) {
             Some("-d -m etcd")
+        } else if self.contains(Uses::BGP) {
+            Some("-d -m bgp")
         } else if self.contains(Uses::DAEMON) {
             Some("-d without -m")
         } else {
@@ -123,6 +127,8 @@ pub enum Section {
     Health,
     /// etcd: leader election and the spec in etcd.
     Etcd,
+    /// BGP: routes learned from peers.
+    Bgp,
     /// `-d`: the HTTP API.
     Daemon,
     /// Where AWS is and how to reach it.
@@ -133,12 +139,13 @@ pub enum Section {
 
 impl Section {
     /// Every section, in the order `--help` shows them.
-    pub const ALL: [Section; 8] = [
+    pub const ALL: [Section; 9] = [
         Section::Command,
         Section::Spec,
         Section::SpecDaemon,
         Section::Health,
         Section::Etcd,
+        Section::Bgp,
         Section::Daemon,
         Section::Aws,
         Section::Behaviour,
@@ -151,6 +158,7 @@ impl Section {
             Section::SpecDaemon => "ROUTE SPEC IN THE DAEMON (-d -m)",
             Section::Health => "HEALTH CHECKS AND FAILOVER (with -d -m)",
             Section::Etcd => "HIGH AVAILABILITY WITH ETCD (with -d)",
+            Section::Bgp => "LEARNING ROUTES OVER BGP (with -d -m)",
             Section::Daemon => {
                 "DAEMON (the HTTP API: POST, GET, DELETE /route; GET /, /healthz, /metrics)"
             }
@@ -238,6 +246,7 @@ const ROW: Flag = Flag {
 };
 
 const NEEDS_HEALTH: &[Rule] = &[Rule::HealthChecks];
+const NEEDS_BGP: &[Rule] = &[Rule::With("bgp-listen", "only goes with --bgp-listen")];
 const NEEDS_ETCD: &[Rule] = &[Rule::With(
     "etcd-endpoints",
     "only goes with --etcd-endpoints",
@@ -344,12 +353,13 @@ pub static FLAGS: &[Flag] = &[
     Flag {
         long: "mode",
         short: Some('m'),
-        value: Some("configfile|http|etcd"),
+        value: Some("configfile|http|etcd|bgp"),
         goes_with: Uses::DAEMONS,
         section: Section::SpecDaemon,
         help: "where the spec comes from: configfile (-f SPEC, watched), http \
-               (POST /route_spec, kept in --state-dir) or etcd (the key PREFIXspec, \
-               watched; needs --etcd-endpoints)",
+               (POST /route_spec, kept in --state-dir), etcd (the key PREFIXspec, \
+               watched; needs --etcd-endpoints) or bgp (only routes learned over BGP; \
+               needs --bgp-listen)",
         ..ROW
     },
     Flag {
@@ -449,6 +459,77 @@ pub static FLAGS: &[Flag] = &[
         ..ROW
     },
     // DAEMON
+    // LEARNING ROUTES OVER BGP
+    Flag {
+        long: "bgp-listen",
+        value: Some("ADDR[:PORT]"),
+        goes_with: Uses::SPEC,
+        section: Section::Bgp,
+        help: "listen for BGP sessions from --bgp-peer routers (port 179 by default); their \
+               best paths become routes, merged with the spec (the spec wins for a CIDR it \
+               names); with -m bgp, the only routes",
+        ..ROW
+    },
+    Flag {
+        long: "bgp-peer",
+        value: Some("IP[,as=N][,password-file=F]"),
+        repeats: true,
+        goes_with: Uses::SPEC,
+        rules: NEEDS_BGP,
+        section: Section::Bgp,
+        help: "a router allowed to connect (repeatable); as=N: its AS must be N; \
+               password-file=F: TCP MD5 (RFC 2385) with the password in F",
+        ..ROW
+    },
+    Flag {
+        long: "bgp-asn",
+        value: Some("N"),
+        goes_with: Uses::SPEC,
+        rules: NEEDS_BGP,
+        section: Section::Bgp,
+        help: "our AS number (1 to 4294967295; required with --bgp-listen)",
+        ..ROW
+    },
+    Flag {
+        long: "bgp-router-id",
+        value: Some("IPV4"),
+        goes_with: Uses::SPEC,
+        rules: NEEDS_BGP,
+        section: Section::Bgp,
+        help: "our BGP identifier (default: the --bgp-listen address, if an IPv4 one)",
+        ..ROW
+    },
+    Flag {
+        long: "bgp-hold-time",
+        value: Some("S"),
+        goes_with: Uses::SPEC,
+        rules: NEEDS_BGP,
+        section: Section::Bgp,
+        help: "the hold time we propose, in seconds (default 90; 0, or 3 to 65535); \
+               the session uses the smaller of ours and the peer's",
+        ..ROW
+    },
+    Flag {
+        long: "bgp-allow",
+        value: Some("CIDR[,maxlen=N]"),
+        repeats: true,
+        goes_with: Uses::SPEC,
+        rules: NEEDS_BGP,
+        section: Section::Bgp,
+        help: "accept only prefixes inside CIDR (repeatable; required): never the default \
+               route nor the VPC's own CIDRs unless an allow names them",
+        ..ROW
+    },
+    Flag {
+        long: "bgp-max-prefixes",
+        value: Some("N"),
+        goes_with: Uses::SPEC,
+        rules: NEEDS_BGP,
+        section: Section::Bgp,
+        help: "prefixes one peer may announce at once (default 1000); beyond it the \
+               session is closed with the NOTIFICATION of RFC 4486",
+        ..ROW
+    },
     // HIGH AVAILABILITY WITH ETCD
     Flag {
         long: "etcd-endpoints",

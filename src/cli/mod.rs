@@ -392,7 +392,7 @@ mod tests {
             ),
             (
                 "-d -m etcdd --state-dir /s",
-                "-m/--mode: unknown mode 'etcdd'; did you mean etcd? expected configfile, http or etcd",
+                "-m/--mode: unknown mode 'etcdd'; did you mean etcd? expected configfile, http, etcd or bgp",
             ),
             (
                 "-d -m configfile -f s.json",
@@ -401,6 +401,30 @@ mod tests {
             (
                 "-d --etcd-prefix /x/",
                 "--etcd-prefix: only goes with --etcd-endpoints",
+            ),
+            (
+                "-d -m bgp --state-dir /s",
+                "--bgp-listen: missing; -m bgp learns its routes from BGP peers",
+            ),
+            (
+                "-d -m bgp --state-dir /s --bgp-listen 127.0.0.1:1179 --bgp-asn 65000",
+                "--bgp-peer: missing; --bgp-listen accepts sessions only from the routers named",
+            ),
+            (
+                "-d -m bgp --state-dir /s --bgp-listen 127.0.0.1 --bgp-asn 65000 --bgp-peer 127.0.0.2",
+                "--bgp-allow: missing; give the ranges BGP may route",
+            ),
+            (
+                "-d -m bgp --state-dir /s --bgp-listen 127.0.0.1 --bgp-asn 65000 --bgp-peer 127.0.0.2,as=x --bgp-allow 10.0.0.0/8",
+                "--bgp-peer: 'x' is not an AS number",
+            ),
+            (
+                "-d -m bgp --state-dir /s --bgp-listen 127.0.0.1 --bgp-asn 65000 --bgp-peer 127.0.0.2 --bgp-allow 10.0.0.0/8,maxlen=7",
+                "--bgp-allow: 'maxlen=7' is not maxlen=N with N from 8 to 32",
+            ),
+            (
+                "-d -m http --state-dir /s --bgp-asn 65000",
+                "--bgp-asn: only goes with --bgp-listen",
             ),
             (
                 "-d --etcd-endpoints ftp://127.0.0.1:2379",
@@ -676,6 +700,7 @@ mod tests {
                 allow_api_force: false,
                 spec: None,
                 etcd: None,
+                bgp: None,
             }))
         };
         let cases = [
@@ -767,7 +792,7 @@ mod tests {
             ),
             (
                 "-d -m htpp --state-dir /s",
-                "-m/--mode: unknown mode 'htpp'; did you mean http? expected configfile, http or etcd",
+                "-m/--mode: unknown mode 'htpp'; did you mean http? expected configfile, http, etcd or bgp",
             ),
             ("help pln", "help: unknown topic 'pln'; did you mean plan?"),
         ];

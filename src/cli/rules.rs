@@ -16,6 +16,7 @@ pub enum Mode {
     Configfile,
     Http,
     Etcd,
+    Bgp,
 }
 
 /// The command a command line asks for.
@@ -40,6 +41,7 @@ impl Context {
             Context::Daemon(Some(Mode::Configfile)) => Uses::CONFIGFILE,
             Context::Daemon(Some(Mode::Http)) => Uses::HTTP,
             Context::Daemon(Some(Mode::Etcd)) => Uses::ETCD,
+            Context::Daemon(Some(Mode::Bgp)) => Uses::BGP,
         }
     }
 }
@@ -116,6 +118,9 @@ pub fn refusal(ctx: Context, flag: &Flag) -> String {
         }
         Context::Daemon(Some(Mode::Etcd)) if goes.intersects(Uses::CONFIGFILE.or(Uses::HTTP)) => {
             "does not go with -m etcd, where the spec is the etcd key PREFIXspec".to_string()
+        }
+        Context::Daemon(Some(Mode::Bgp)) if goes.intersects(Uses::CONFIGFILE.or(Uses::HTTP)) => {
+            "does not go with -m bgp, where the routes are what BGP peers announce".to_string()
         }
         Context::Daemon(_) if goes.intersects(Uses::DAEMONS) => only_goes_with(flag),
         Context::Daemon(_) => "belongs to a one-shot command, not to -d; the daemon takes \
@@ -195,11 +200,12 @@ fn mode(given: &Given) -> Result<Option<Mode>, ConfigError> {
         Some("configfile") => Some(Mode::Configfile),
         Some("http") => Some(Mode::Http),
         Some("etcd") => Some(Mode::Etcd),
+        Some("bgp") => Some(Mode::Bgp),
         Some(other) => {
-            let hint = suggest::hint_words(other, &["configfile", "http", "etcd"]);
+            let hint = suggest::hint_words(other, &["configfile", "http", "etcd", "bgp"]);
             return Err(bad(
                 "mode",
-                format!("unknown mode '{other}'; {hint}expected configfile, http or etcd"),
+                format!("unknown mode '{other}'; {hint}expected configfile, http, etcd or bgp"),
             ));
         }
     })
@@ -243,6 +249,7 @@ mod tests {
             Context::Daemon(Some(Mode::Configfile)),
             Context::Daemon(Some(Mode::Http)),
             Context::Daemon(Some(Mode::Etcd)),
+            Context::Daemon(Some(Mode::Bgp)),
         ];
         for ctx in contexts {
             for flag in FLAGS {

@@ -13,7 +13,7 @@ use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use super::feed::{Feed, Source};
+use super::feed::{Feed, Precedence, Source};
 use crate::ec2::fence::Fence;
 use crate::health::Transition;
 use crate::reconcile::engine::{Engine, Job};
@@ -112,14 +112,14 @@ pub struct ControlStatus {
 /// first source that names it, and a later source that names it with
 /// other routers is a conflict.
 pub fn merge(specs: &BTreeMap<Source, Spec>) -> (Spec, BTreeSet<Conflict>) {
-    let mut routes = BTreeMap::new();
     let mut owner: BTreeMap<Cidr, &'static str> = BTreeMap::new();
     let mut conflicts = BTreeSet::new();
+    let mut merged = Spec::default();
     for (source, spec) in specs {
         for (cidr, hosts) in spec.routes() {
-            match routes.get(cidr) {
+            match merged.hosts(cidr) {
                 None => {
-                    routes.insert(*cidr, hosts.clone());
+                    merged.insert(*cidr, hosts.clone(), spec.is_strict(cidr));
                     owner.insert(*cidr, source.name);
                 }
                 Some(kept) if kept != hosts => {
@@ -133,7 +133,18 @@ pub fn merge(specs: &BTreeMap<Source, Spec>) -> (Spec, BTreeSet<Conflict>) {
             }
         }
     }
-    (Spec::from_routes(routes), conflicts)
+    (merged, conflicts)
+}
+
+/// The strict (learned) CIDRs of `after` whose routers differ from
+/// `before`'s, new ones included.
+fn moved(before: &Spec, after: &Spec) -> BTreeSet<Cidr> {
+    after
+        .routes()
+        .iter()
+        .filter(|(c, hosts)| after.is_strict(c) && before.hosts(c) != Some(hosts.as_slice()))
+        .map(|(c, _)| *c)
+        .collect()
 }
 
 /// The loop's state; see the module docs.
@@ -188,7 +199,14 @@ impl Control {
             Input::Spec { source, spec } => {
                 if let Some(merged) = self.put(source, spec) {
                     if let Some(e) = &self.engine {
+                        let before = e.spec().unwrap_or_default();
+                        let moved = moved(&before, &merged);
                         e.set_spec(merged);
+                        if source.precedence == Precedence::Learned && !moved.is_empty() {
+                            // A best path changed: the route moves at once, as
+                            // in a failover, not at the next pass.
+                            e.move_now(&moved, &format!("{}: best path changed", source.name));
+                        }
                     }
                 }
             }

@@ -99,6 +99,9 @@ pub const WATCH_EVERY: Duration = Duration::from_millis(250);
 pub struct FileFeed {
     path: PathBuf,
     last_error: Mutex<Option<String>>,
+    /// The file as it was when the feed was made: an edit between the
+    /// start-up read and the watcher's start is seen too.
+    seen: Mutex<Stamp>,
 }
 
 /// What identifies a version of the file without reading it.
@@ -113,6 +116,7 @@ fn stamp(p: &Path) -> Stamp {
 impl FileFeed {
     pub fn new(path: PathBuf) -> FileFeed {
         FileFeed {
+            seen: Mutex::new(stamp(&path)),
             path,
             last_error: Mutex::new(None),
         }
@@ -152,11 +156,12 @@ impl Feed for FileFeed {
     }
 
     fn run(&self, control: &Sender<Input>, stop: &Stop) {
-        let mut seen = stamp(&self.path);
         while !stop.wait(WATCH_EVERY) {
             let now = stamp(&self.path);
-            if now != seen {
-                seen = now;
+            let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+            if now != *seen {
+                *seen = now;
+                drop(seen);
                 self.look(control, "spec changed");
             }
         }

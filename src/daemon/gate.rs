@@ -89,7 +89,7 @@ enum Lane {
 
 fn lane_of(target: &str) -> Lane {
     match target.split('?').next().unwrap_or("") {
-        "/healthz" | "/status" | "/" | "/metrics" => Lane::Status,
+        "/healthz" | "/status" | "/" | "/metrics" | "/bgp" => Lane::Status,
         _ => Lane::Route,
     }
 }

@@ -357,6 +357,65 @@ pub fn render_etcd(v: &super::etcd::EtcdView, out: &mut Exposition) {
     );
 }
 
+/// The BGP listener's families: each peer's session and prefixes.
+pub fn render_bgp(b: &super::bgp::Bgp, out: &mut Exposition) {
+    let peers = b.peers();
+    out.family(
+        "vpc_router_bgp_session_up",
+        "gauge",
+        "Whether the BGP session with a peer is Established (1) or not (0).",
+    );
+    for p in &peers {
+        let ip = p.ip.map(|i| i.to_string()).unwrap_or_default();
+        out.sample(
+            "vpc_router_bgp_session_up",
+            &[("peer", &ip)],
+            u8::from(p.state == "Established"),
+        );
+    }
+    out.family(
+        "vpc_router_bgp_prefixes",
+        "gauge",
+        "Prefixes a peer holds now: accepted by the policy, or refused.",
+    );
+    for p in &peers {
+        let ip = p.ip.map(|i| i.to_string()).unwrap_or_default();
+        out.sample(
+            "vpc_router_bgp_prefixes",
+            &[("peer", &ip), ("kind", "accepted")],
+            p.paths.len(),
+        );
+        out.sample(
+            "vpc_router_bgp_prefixes",
+            &[("peer", &ip), ("kind", "refused")],
+            p.refused.len(),
+        );
+    }
+    out.family(
+        "vpc_router_bgp_prefixes_received_total",
+        "counter",
+        "Prefixes a peer announced since its session came up.",
+    );
+    for p in &peers {
+        let ip = p.ip.map(|i| i.to_string()).unwrap_or_default();
+        out.sample(
+            "vpc_router_bgp_prefixes_received_total",
+            &[("peer", &ip)],
+            p.received,
+        );
+    }
+    out.family(
+        "vpc_router_bgp_refused_connections_total",
+        "counter",
+        "Connections to the BGP port from addresses that are no --bgp-peer.",
+    );
+    out.sample(
+        "vpc_router_bgp_refused_connections_total",
+        &[],
+        b.refused.load(std::sync::atomic::Ordering::Relaxed),
+    );
+}
+
 /// The reconciler's families (`-m`), from the engine's counts.
 pub fn render_engine(g: &Gauges, out: &mut Exposition) {
     let c = &g.counters;

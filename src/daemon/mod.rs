@@ -16,6 +16,7 @@
 //! [`Fenced`] client, so that one fence can stop them all.
 
 pub mod auth;
+pub mod bgp;
 pub mod control;
 pub mod etcd;
 pub mod feed;
@@ -105,6 +106,8 @@ struct Reconciling {
     elsewhere: Option<String>,
     /// How long the first pass waits for every host's first checks.
     settle: Option<Duration>,
+    /// The BGP listener (`--bgp-listen`).
+    bgp: Option<Arc<bgp::Bgp>>,
 }
 
 /// Runs the daemon until SIGTERM or SIGINT; returns the exit code.
@@ -158,12 +161,15 @@ pub fn run(config: &Config, args: &DaemonArgs, env: &Env, clock: Clock) -> Resul
     let reconciling = match &args.spec {
         Some(settings) => Some(reconciling(
             settings,
+            args.bgp.as_ref(),
             ec2.clone(),
             &resolved.vpc,
-            &clock,
-            &inputs,
-            etcd.as_ref(),
-            &fence,
+            Wiring {
+                clock: &clock,
+                inputs: &inputs,
+                etcd: etcd.as_ref(),
+                fence: &fence,
+            },
         )?),
         None => None,
     };
@@ -194,6 +200,7 @@ pub fn run(config: &Config, args: &DaemonArgs, env: &Env, clock: Clock) -> Resul
         allow_api_force: args.allow_api_force,
         fence: fence.clone(),
         etcd: etcd.clone(),
+        bgp: reconciling.as_ref().and_then(|r| r.bgp.clone()),
         workers: args.workers,
         metrics: metrics.clone(),
         clock,
@@ -516,6 +523,7 @@ fn announce(svc: &Service, args: &DaemonArgs, local: SocketAddr) {
             match &settings.source {
                 SpecSource::File(p) => p.display().to_string(),
                 SpecSource::Http => "POST /route_spec".to_string(),
+                SpecSource::Bgp => "BGP peers".to_string(),
                 SpecSource::Etcd => args
                     .etcd
                     .as_ref()
@@ -532,15 +540,33 @@ fn announce(svc: &Service, args: &DaemonArgs, local: SocketAddr) {
 /// The engine of `-m`, its health checks and the feed of its spec. The
 /// feeds' first specs are sent to `inputs` (in configfile mode a broken
 /// file refuses the start: there is no last good spec yet).
+/// What the parts of the daemon are wired to.
+struct Wiring<'a> {
+    clock: &'a Clock,
+    inputs: &'a Sender<Input>,
+    etcd: Option<&'a Arc<etcd::Shared>>,
+    fence: &'a Arc<Fence>,
+}
+
 fn reconciling(
     settings: &SpecSettings,
+    bgp_args: Option<&crate::config::BgpArgs>,
     ec2: Arc<dyn Ec2 + Send + Sync>,
     vpc: &VpcId,
-    clock: &Clock,
-    inputs: &Sender<Input>,
-    etcd: Option<&Arc<etcd::Shared>>,
-    fence: &Arc<Fence>,
+    w: Wiring<'_>,
 ) -> Result<Reconciling, MainError> {
+    let Wiring {
+        clock,
+        inputs,
+        etcd,
+        fence,
+    } = w;
+    // The BGP listener needs the VPC's CIDRs, which the engine learns.
+    let engine_cell: Arc<std::sync::OnceLock<Arc<Engine>>> = Arc::default();
+    let bgp = match bgp_args {
+        Some(b) => Some(start_bgp(b, engine_cell.clone(), clock)?),
+        None => None,
+    };
     let store = match &settings.state_dir {
         Some(dir) => Some(Arc::new(
             StateDir::open(dir).map_err(|e| MainError::Setup(e.to_string()))?,
@@ -559,6 +585,16 @@ fn reconciling(
         }
     };
     let (feed, http, elsewhere): (Arc<dyn Feed>, _, _) = match &settings.source {
+        SpecSource::Bgp => {
+            let (_, feed) = bgp
+                .clone()
+                .ok_or_else(|| MainError::Setup("-m bgp: --bgp-listen is missing".into()))?;
+            (
+                feed,
+                None,
+                Some("BGP peers (-m bgp); announce or withdraw the prefix there".to_string()),
+            )
+        }
         SpecSource::Etcd => {
             let shared = etcd
                 .ok_or_else(|| MainError::Setup("-m etcd: --etcd-endpoints is missing".into()))?;
@@ -603,6 +639,10 @@ fn reconciling(
         }
     };
     let mut feeds = vec![feed];
+    if let (Some((_, f)), false) = (&bgp, settings.source == SpecSource::Bgp) {
+        // Learned routes beside the configured spec (which wins).
+        feeds.push(f.clone());
+    }
     if let (Some(own), Some(shared)) = (&http, etcd) {
         // Every daemon follows the spec the leader's API edits.
         feeds.push(Arc::new(
@@ -656,13 +696,52 @@ fn reconciling(
         let s = &h.settings;
         (s.interval + s.timeout) * s.fall.max(s.rise) + s.timeout
     });
+    let engine = Arc::new(engine);
+    let _ = engine_cell.set(engine.clone());
     Ok(Reconciling {
-        engine: Arc::new(engine),
+        engine,
         feeds,
         http,
         elsewhere,
         settle,
+        bgp: bgp.map(|(b, _)| b),
     })
+}
+
+/// The BGP listener: bound (with each peer's TCP MD5 key set) before the
+/// daemon serves, so that a port in use or a bad password file refuses the
+/// start.
+fn start_bgp(
+    args: &crate::config::BgpArgs,
+    engine: Arc<std::sync::OnceLock<Arc<Engine>>>,
+    clock: &Clock,
+) -> Result<(Arc<bgp::Bgp>, Arc<dyn Feed>), MainError> {
+    let mut passwords = std::collections::BTreeMap::new();
+    for p in &args.peers {
+        if let Some(file) = &p.password_file {
+            let raw = std::fs::read(file).map_err(|e| {
+                MainError::Setup(format!(
+                    "--bgp-peer {}: cannot read password-file {}: {e}",
+                    p.ip,
+                    file.display()
+                ))
+            })?;
+            let key: Vec<u8> = raw.strip_suffix(b"\n").unwrap_or(&raw).to_vec();
+            passwords.insert(p.ip, key);
+        }
+    }
+    let vpc = Box::new(move || engine.get().and_then(|e| e.local_cidrs()));
+    let shared = Arc::new(bgp::Bgp::new(args.clone(), vpc, clock.clone()));
+    let feed = bgp::BgpFeed::bind(shared.clone(), &passwords).map_err(MainError::Setup)?;
+    if let Ok(at) = feed.local_addr() {
+        info!(
+            "bgp: listening on {at} as AS {} (id {}) for {} peer(s)",
+            args.asn,
+            args.router_id,
+            args.peers.len()
+        );
+    }
+    Ok((shared, Arc::new(feed)))
 }
 
 /// A new directory only we can enter, for the workers' socket: nobody

@@ -167,6 +167,8 @@ pub struct Service {
     pub fence: Arc<Fence>,
     /// Leader election and the spec in etcd, when configured.
     pub etcd: Option<Arc<EtcdShared>>,
+    /// The BGP listener, when configured.
+    pub bgp: Option<Arc<super::bgp::Bgp>>,
     pub spec_mode: Option<SpecMode>,
 }
 
@@ -217,6 +219,9 @@ impl Service {
                 if let Some(e) = &self.etcd {
                     super::metrics::render_etcd(&e.view(), &mut out);
                 }
+                if let Some(b) = &self.bgp {
+                    super::metrics::render_bgp(b, &mut out);
+                }
                 if let Some(m) = &self.spec_mode {
                     super::metrics::render_engine(&m.engine.gauges(), &mut out);
                 }
@@ -234,6 +239,14 @@ impl Service {
                 });
                 Answer::json(200, &v)
             }
+            Ok(ApiAction::Bgp) => match &self.bgp {
+                None => error_answer(
+                    404,
+                    None,
+                    "the BGP listener is off; start the daemon with --bgp-listen",
+                ),
+                Some(b) => Answer::json(200, &super::status::bgp_json(b)),
+            },
             Ok(ApiAction::GetSpec) => match &self.spec_mode {
                 None => spec_off(),
                 Some(m) => match m
@@ -407,6 +420,7 @@ impl Service {
             "last_ec2_error": last,
             "control": super::status::control_json(&self.control()),
             "etcd": self.etcd.as_ref().map(|e| super::status::etcd_json(&e.view())),
+            "bgp": self.bgp.as_ref().map(|b| super::status::bgp_peers_json(b)),
         })
     }
 

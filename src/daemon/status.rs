@@ -103,3 +103,82 @@ pub fn etcd_json(v: &super::etcd::EtcdView) -> Value {
         "spec_revision": v.spec_revision,
     })
 }
+
+/// `bgp` in `GET /`: each peer's session and counts.
+pub fn bgp_peers_json(b: &super::bgp::Bgp) -> Value {
+    let peers: Vec<Value> = b
+        .peers()
+        .iter()
+        .map(|p| {
+            json!({
+                "peer": p.ip.map(|i| i.to_string()),
+                "state": p.state,
+                "since": p.since.map(timefmt::rfc3339),
+                "last_error": p.last_error,
+                "peer_as": p.peer_as,
+                "router_id": p.router_id.map(|i| i.to_string()),
+                "prefixes_received": p.received,
+                "prefixes_accepted": p.paths.len(),
+                "prefixes_refused": p.refused.len(),
+            })
+        })
+        .collect();
+    json!({
+        "listen": b.args.listen.to_string(),
+        "peers": peers,
+        "refused_connections": b.refused.load(std::sync::atomic::Ordering::Relaxed),
+    })
+}
+
+/// `GET /bgp`: the peers, then each prefix with its candidate paths (best
+/// first), which won and why, and the prefixes refused with why.
+pub fn bgp_json(b: &super::bgp::Bgp) -> Value {
+    let peers = b.peers();
+    let mut prefixes: BTreeMap<String, Vec<(&super::bgp::PeerView, &crate::bgp::session::Path)>> =
+        BTreeMap::new();
+    let mut refused = Vec::new();
+    for p in &peers {
+        for (c, path) in &p.paths {
+            prefixes.entry(c.to_string()).or_default().push((p, path));
+        }
+        for (c, why) in &p.refused {
+            refused.push(
+                json!({"prefix": c.to_string(), "peer": p.ip.map(|i| i.to_string()), "why": why}),
+            );
+        }
+    }
+    let id = |p: &super::bgp::PeerView| p.router_id.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED);
+    let mut out = serde_json::Map::new();
+    for (prefix, mut cands) in prefixes {
+        cands.sort_by(|a, b| super::bgp::compare(a.1, id(a.0), a.0.ip, b.1, id(b.0), b.0.ip));
+        let why = match (cands.first(), cands.get(1)) {
+            (Some(a), Some(b)) => super::bgp::why_better(a.1, id(a.0), b.1, id(b.0)),
+            _ => "the only path",
+        };
+        let paths: Vec<Value> = cands
+            .iter()
+            .enumerate()
+            .map(|(i, (p, path))| {
+                let origin = ["IGP", "EGP", "INCOMPLETE"]
+                    .get(usize::from(path.origin))
+                    .copied()
+                    .unwrap_or("?");
+                json!({
+                    "best": i == 0,
+                    "peer": p.ip.map(|i| i.to_string()),
+                    "next_hop": path.next_hop.to_string(),
+                    "local_pref": path.local_pref,
+                    "as_path": path.as_path,
+                    "origin": origin,
+                    "med": path.med,
+                })
+            })
+            .collect();
+        out.insert(prefix, json!({"paths": paths, "won_by": why}));
+    }
+    json!({
+        "peers": bgp_peers_json(b)["peers"],
+        "prefixes": out,
+        "refused": refused,
+    })
+}

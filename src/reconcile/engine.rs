@@ -453,6 +453,26 @@ impl Engine {
         Ok(())
     }
 
+    /// The VPC's own CIDRs (the destinations of its local routes), once a
+    /// pass has seen a table.
+    pub fn local_cidrs(&self) -> Option<Vec<Cidr>> {
+        let s = self.lock();
+        let seen = s.seen.as_ref()?;
+        let mut out: Vec<Cidr> = seen
+            .tables
+            .iter()
+            .flat_map(|t| t.routes.iter())
+            .filter(|r| r.target == crate::ec2::RouteTarget::Local)
+            .filter_map(|r| match &r.destination {
+                crate::ec2::Destination::Cidr(c) => Some(*c),
+                _ => None,
+            })
+            .collect();
+        out.sort();
+        out.dedup();
+        Some(out)
+    }
+
     /// Asks for a full pass (a new leader looks at every table).
     pub fn request_pass(&self) {
         self.lock().dirty = true;
@@ -813,12 +833,13 @@ impl Engine {
         let _doing = Doing::start(self, format!("a pass for {cidr} alone"));
         let (spec, owned) = {
             let s = self.lock();
-            let mut routes = BTreeMap::new();
-            if let Some(hosts) = s.spec.as_ref().and_then(|sp| sp.hosts(&cidr)) {
-                routes.insert(cidr, hosts.to_vec());
-            }
+            let spec = s
+                .spec
+                .as_ref()
+                .map(|sp| sp.subset([&cidr]))
+                .unwrap_or_default();
             let owned: BTreeSet<Cidr> = s.owned.iter().filter(|c| **c == cidr).copied().collect();
-            (Spec::from_routes(routes), owned)
+            (spec, owned)
         };
         let at = self.clock.now();
         let seen = self.observe(&spec)?;

@@ -139,6 +139,9 @@ pub enum Issue {
         routes: usize,
         limit: usize,
     },
+    /// A learned (BGP) path's next hop is held by no attached interface of
+    /// the VPC: the path is passed over for the next best.
+    NextHopNotInVpc { cidr: Cidr, ip: IpAddr },
     /// An eligible router's interface has source/destination check
     /// enabled, so it drops the packets it should forward (reported when
     /// not fixing it).
@@ -152,6 +155,11 @@ impl fmt::Display for Issue {
                 f,
                 "{cidr}: no eligible router (no listed IP is held by an attached interface of \
                  the VPC); its routes are left as they are"
+            ),
+            Issue::NextHopNotInVpc { cidr, ip } => write!(
+                f,
+                "{cidr}: a better path's next hop {ip} is held by no attached interface of the \
+                 VPC; the next best path is used"
             ),
             Issue::NoHealthyRouter { cidr } => write!(
                 f,
@@ -291,7 +299,13 @@ pub fn plan(input: &Input<'_>) -> Plan {
         // Keep the router in use (no flapping back and forth), unless a
         // higher one may fail back; choose anew only when none is in use,
         // preferring a host known to be healthy.
-        let current = eligible.iter().position(|(_, e)| in_use(&e.id));
+        // A strict CIDR (learned over BGP) goes to its first eligible host
+        // at once: the best path wins, whoever carries it now.
+        let current = if input.spec.is_strict(cidr) {
+            None
+        } else {
+            eligible.iter().position(|(_, e)| in_use(&e.id))
+        };
         let chosen = match current {
             Some(c) => eligible[..c]
                 .iter()
@@ -318,6 +332,18 @@ pub fn plan(input: &Input<'_>) -> Plan {
             ip: *ip,
             eni: nic.id.clone(),
         };
+        if input.spec.is_strict(cidr) {
+            // A better path whose next hop no interface of the VPC holds
+            // is passed over: say so.
+            for h in hosts.iter().take_while(|h| h.ip != *ip) {
+                if !eni_of(h.ip).is_some_and(NetworkInterface::attached) {
+                    out.issues.push(Issue::NextHopNotInVpc {
+                        cidr: *cidr,
+                        ip: h.ip,
+                    });
+                }
+            }
+        }
         // Every eligible router, not only the chosen one: a backup with
         // the check on would drop traffic the moment it takes over.
         for (ip, nic) in &eligible {

@@ -47,6 +47,7 @@ fn service(ec2: Arc<dyn Ec2 + Send + Sync>, token: Option<&str>) -> Service {
         control: Arc::default(),
         fence: Arc::new(crate::ec2::fence::Fence::open(Clock::system())),
         etcd: None,
+        bgp: None,
         spec_mode: None,
     }
 }

@@ -7,7 +7,7 @@
 //! takes go into debt rather than wait), and makes its calls side by side
 //! on a fixed pool of threads, so a few slow answers do not add up.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
@@ -16,8 +16,8 @@ use super::{Engine, FAILOVER_BUCKETS};
 use crate::ec2::Ec2;
 use crate::health::{State, Transition};
 use crate::reconcile::budget::CallKind;
-use crate::reconcile::pass::{self, Applied};
-use crate::reconcile::plan::{Change, Issue, Options};
+use crate::reconcile::pass::{self, Applied, Observed};
+use crate::reconcile::plan::{Change, Issue, Options, Plan};
 use crate::spec::Spec;
 use crate::types::Cidr;
 use crate::{error, info, warn};
@@ -147,6 +147,83 @@ impl Engine {
         self.wake.notify_all();
     }
 
+    /// The changes `sub` needs, planned on the tables as last seen and made
+    /// at once: recorded first (write-ahead), budget taken into debt, calls
+    /// side by side on the pool. `None` if ownership could not be recorded
+    /// (nothing was changed; a pass is asked for).
+    fn act_now(&self, sub: &Spec, seen: &Observed, what: &str) -> Option<(Plan, Vec<Applied>)> {
+        let options = Options {
+            prune: false,
+            fix_source_dest_check: false,
+            ..self.options.clone()
+        };
+        let plan = self.health_view(|h| pass::plan_for(sub, seen, &BTreeSet::new(), h, &options));
+        if let Err(e) = self.intend(&plan.changes) {
+            error!(
+                "{what}: {e}; no route is changed until vpc-router can record which routes it \
+                 manages (the next pass retries)"
+            );
+            self.request_pass();
+            return None;
+        }
+        {
+            let mut b = self.budget.lock().unwrap_or_else(|p| p.into_inner());
+            for _ in &plan.changes {
+                b.take_urgent(CallKind::Mutate, self.clock.mono());
+            }
+        }
+        let applied = self
+            .pool
+            .run(&*self.ec2, &plan.changes, &mut |a| self.made(a));
+        let mut s = self.lock();
+        s.failovers += 1;
+        if let Some(known) = &mut s.seen {
+            let known = Arc::make_mut(known);
+            for a in applied.iter().filter(|a| a.result.is_ok()) {
+                pass::record_change(known, &a.change);
+            }
+        }
+        self.record(
+            &mut s,
+            seen,
+            &plan,
+            (&[], &applied),
+            self.clock.now(),
+            false,
+        );
+        Some((plan, applied))
+    }
+
+    /// Moves `cidrs` to where the spec in force now wants them, at once,
+    /// as a failover does (routes learned over BGP whose best path changed):
+    /// no waiting for a pass. A pass is asked for all the same, to confirm
+    /// (and to delete what left the spec).
+    pub fn move_now(&self, cidrs: &BTreeSet<Cidr>, why: &str) {
+        self.request_pass();
+        if cidrs.is_empty() || self.fence.as_ref().is_some_and(|f| f.check().is_err()) {
+            return;
+        }
+        let (spec, seen) = {
+            let s = self.lock();
+            (s.spec.clone(), s.seen.clone())
+        };
+        let (Some(spec), Some(seen)) = (spec, seen) else {
+            return;
+        };
+        let sub = spec.subset(cidrs);
+        if sub.is_empty() {
+            return;
+        }
+        // Each change has its own log line as it is made.
+        if let Some((_, applied)) = self.act_now(&sub, &seen, why) {
+            let ok = applied.iter().filter(|a| a.result.is_ok()).count();
+            info!(
+                "{why}: {ok} of {} route change(s) made at once",
+                applied.len()
+            );
+        }
+    }
+
     /// Moves every CIDR routed to the failed router `t.ip`.
     fn failover(&self, t: &Transition) {
         if let Some(Err(why)) = self.fence.as_ref().map(|f| f.check()) {
@@ -171,63 +248,26 @@ impl Engine {
             .map(|e| e.id.clone())
             .collect();
         // The spec CIDRs some table routes to the failed router.
-        let affected: BTreeMap<Cidr, Vec<_>> = spec
+        let affected: Vec<&Cidr> = spec
             .routes()
-            .iter()
-            .filter(|(cidr, _)| {
+            .keys()
+            .filter(|cidr| {
                 seen.tables.iter().any(|tb| {
                     tb.route_for(cidr)
                         .and_then(|r| r.target.eni())
                         .is_some_and(|e| dead.contains(e))
                 })
             })
-            .map(|(c, h)| (*c, h.clone()))
             .collect();
         if affected.is_empty() {
             return;
         }
-        let sub = Spec::from_routes(affected);
-        let options = Options {
-            prune: false,
-            fix_source_dest_check: false,
-            ..self.options.clone()
-        };
-        let plan = self.health_view(|h| pass::plan_for(&sub, &seen, &BTreeSet::new(), h, &options));
-        if let Err(e) = self.intend(&plan.changes) {
-            error!(
-                "failover for router {}: {e}; no route is changed until vpc-router can record \
-                 which routes it manages (the next pass retries)",
-                t.ip
-            );
-            self.request_pass();
+        let sub = spec.subset(affected);
+        let Some((plan, applied)) = self.act_now(&sub, &seen, &format!("router {}", t.ip)) else {
             return;
-        }
-        {
-            let mut b = self.budget.lock().unwrap_or_else(|p| p.into_inner());
-            for _ in &plan.changes {
-                b.take_urgent(CallKind::Mutate, self.clock.mono());
-            }
-        }
-        let applied = self
-            .pool
-            .run(&*self.ec2, &plan.changes, &mut |a| self.made(a));
+        };
         let took = self.clock.mono().saturating_duration_since(t.detected);
         let mut s = self.lock();
-        s.failovers += 1;
-        if let Some(known) = &mut s.seen {
-            let known = Arc::make_mut(known);
-            for a in applied.iter().filter(|a| a.result.is_ok()) {
-                pass::record_change(known, &a.change);
-            }
-        }
-        self.record(
-            &mut s,
-            &seen,
-            &plan,
-            (&[], &applied),
-            self.clock.now(),
-            false,
-        );
         for (cidr, target) in &plan.targets {
             let Some(to) = target else {
                 if plan

@@ -38,6 +38,8 @@ struct Case<'a> {
     issues: &'a [&'a str],
     /// "eni (ip)" of each source/dest check fix.
     fixes: &'a [&'a str],
+    /// The spec is learned (BGP): every CIDR strict.
+    learned: bool,
 }
 
 impl Default for Case<'_> {
@@ -55,6 +57,7 @@ impl Default for Case<'_> {
             changes: &[],
             issues: &[],
             fixes: &[],
+            learned: false,
         }
     }
 }
@@ -74,6 +77,11 @@ fn render(c: &Change) -> String {
 
 fn check(case: Case<'_>) {
     let spec = spec::parse(case.spec.as_bytes()).unwrap();
+    let spec = if case.learned {
+        crate::spec::Spec::learned(spec.routes().clone())
+    } else {
+        spec
+    };
     let tables: Vec<RouteTable> = case
         .tables
         .iter()
@@ -458,6 +466,37 @@ fn route_server_and_other_origins_are_never_touched() {
         tables: &[filtered_a, b],
         changes: &[
             "replace rtb-0a1b 10.55.0.0/16 eni-0bbbbbbbbbbbbbbb2 (points at another router)",
+        ],
+        ..Case::default()
+    });
+}
+
+#[test]
+fn a_learned_cidr_follows_its_best_eligible_path_at_once() {
+    let b =
+        "10.33.0.0/16 local active table\n10.55.0.0/16 eni-0bbbbbbbbbbbbbbb2+i-0bbbbbbbbbbbbbbb2";
+    // A (better) is not in use; a configured spec keeps B, which is.
+    check(Case {
+        name: "configured: the router in use stays",
+        spec: r#"{"10.55.0.0/16": ["10.33.20.142", "10.33.30.22"]}"#,
+        tables: &[b, LOCAL],
+        changes: &["create rtb-1a2b 10.55.0.0/16 eni-0bbbbbbbbbbbbbbb2 (missing)"],
+        ..Case::default()
+    });
+    // Learned: the best path (A) wins at once; a better path whose next
+    // hop no interface holds is passed over, and said so.
+    check(Case {
+        name: "learned: the best eligible path wins",
+        spec: r#"{"10.55.0.0/16": ["10.33.50.9", "10.33.20.142", "10.33.30.22"]}"#,
+        tables: &[b, LOCAL],
+        learned: true,
+        changes: &[
+            "replace rtb-0a1b 10.55.0.0/16 eni-0aaaaaaaaaaaaaaa1 (points at another router)",
+            "create rtb-1a2b 10.55.0.0/16 eni-0aaaaaaaaaaaaaaa1 (missing)",
+        ],
+        issues: &[
+            "10.55.0.0/16: a better path's next hop 10.33.50.9 is held by no attached \
+                   interface of the VPC; the next best path is used",
         ],
         ..Case::default()
     });
