@@ -79,7 +79,14 @@ fn main() {
     let sim = scenario();
     let port = reserve_port();
     let listen: SocketAddr = format!("127.0.0.1:{}", port.port).parse().unwrap();
-    let _d = daemon(&sim, listen);
+    let d = daemon(&sim, listen);
+    // Both paths known to the daemon, so that a kill measures the move only.
+    let both_paths = || {
+        let (_, v) = common::call(&d, "GET", "/bgp", None);
+        v["prefixes"]["10.60.0.0/16"]["paths"]
+            .as_array()
+            .is_some_and(|p| p.len() == 2)
+    };
 
     // Session up -> routes.
     let mut config = BirdConfig::new(listen, "127.0.0.2".parse().unwrap());
@@ -128,6 +135,7 @@ fn main() {
     );
     let mut ms = Vec::new();
     for run in 0..5 {
+        wait("both paths", Duration::from_secs(10), both_paths);
         let t0 = Instant::now();
         a.kill9();
         wait("the backup's routes", Duration::from_secs(10), || {
