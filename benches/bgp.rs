@@ -15,36 +15,17 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use common::bird::{Bird, BirdConfig, Route};
 use common::ec2sim::{scenario, Ec2Sim};
 use common::etcd::reserve_port;
-use common::{temp_dir, Daemon, A_ENI, A_IP, B_ENI, B_IP, TABLES};
-
-fn wait(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    let until = Instant::now() + limit;
-    while !done() {
-        assert!(Instant::now() < until, "timed out waiting for {what}");
-        thread::sleep(Duration::from_micros(500));
-    }
-}
+use common::{summary, temp_dir, wait_until, Daemon, A_ENI, A_IP, B_ENI, B_IP, TABLES};
 
 fn everywhere(sim: &Ec2Sim, cidr: &str, eni: &str) -> bool {
     TABLES
         .iter()
         .all(|t| sim.route_target(t, cidr).as_deref() == Some(eni))
-}
-
-fn summary(what: &str, mut ms: Vec<f64>) {
-    ms.sort_by(f64::total_cmp);
-    println!(
-        "{what}: median {:.0} ms, max {:.0} ms over {} runs",
-        ms[ms.len() / 2],
-        ms[ms.len() - 1],
-        ms.len()
-    );
 }
 
 fn daemon(sim: &Ec2Sim, listen: SocketAddr) -> Daemon {
@@ -95,7 +76,7 @@ fn main() {
     let mut a = Bird::start("bench-bgp-a", config);
     a.wait_state("Established");
     let up = t0.elapsed();
-    wait("the first routes", Duration::from_secs(10), || {
+    wait_until("the first routes", Duration::from_secs(10), || {
         everywhere(&sim, "10.60.0.0/16", A_ENI)
     });
     println!(
@@ -110,7 +91,7 @@ fn main() {
         let prefix = format!("10.61.{i}.0/24");
         let t0 = Instant::now();
         a.announce(&prefix, Route::via(A_IP));
-        wait("the announced route", Duration::from_secs(10), || {
+        wait_until("the announced route", Duration::from_secs(10), || {
             everywhere(&sim, &prefix, A_ENI)
         });
         ms.push(t0.elapsed().as_secs_f64() * 1000.0);
@@ -135,10 +116,10 @@ fn main() {
     );
     let mut ms = Vec::new();
     for run in 0..5 {
-        wait("both paths", Duration::from_secs(10), both_paths);
+        wait_until("both paths", Duration::from_secs(10), both_paths);
         let t0 = Instant::now();
         a.kill9();
-        wait("the backup's routes", Duration::from_secs(10), || {
+        wait_until("the backup's routes", Duration::from_secs(10), || {
             everywhere(&sim, "10.60.0.0/16", B_ENI)
         });
         ms.push(t0.elapsed().as_secs_f64() * 1000.0);
@@ -146,7 +127,7 @@ fn main() {
         config.routes = vec![("10.60.0.0/16".into(), Route::via(A_IP))];
         a = Bird::start(&format!("bench-bgp-a{run}"), config);
         a.wait_state("Established");
-        wait("the preferred routes back", Duration::from_secs(10), || {
+        wait_until("the preferred routes back", Duration::from_secs(10), || {
             everywhere(&sim, "10.60.0.0/16", A_ENI)
         });
     }

@@ -14,25 +14,16 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::thread;
 use std::time::{Duration, Instant};
 
 use common::ec2sim::{scenario, Ec2Sim};
 use common::etcd::Etcd;
-use common::{call, Daemon, A_ENI, B_ENI, TABLES};
+use common::{call, summary, wait_until, Daemon, A_ENI, B_ENI, TABLES};
 
 const SPEC: &str = "/vpc-router/spec";
 const EDITS: usize = 20;
 const TAKEOVERS: usize = 5;
 const TTL: u64 = 2;
-
-fn wait(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    let until = Instant::now() + limit;
-    while !done() {
-        assert!(Instant::now() < until, "timed out waiting for {what}");
-        thread::sleep(Duration::from_micros(500));
-    }
-}
 
 fn daemon(sim: &Ec2Sim, etcd: &Etcd, name: &str) -> Daemon {
     let ttl = TTL.to_string();
@@ -63,23 +54,13 @@ fn everywhere(sim: &Ec2Sim, cidr: &str, eni: &str) -> bool {
         .all(|t| sim.route_target(t, cidr).as_deref() == Some(eni))
 }
 
-fn summary(what: &str, mut ms: Vec<f64>) {
-    ms.sort_by(f64::total_cmp);
-    println!(
-        "{what}: median {:.0} ms, max {:.0} ms over {} runs",
-        ms[ms.len() / 2],
-        ms[ms.len() - 1],
-        ms.len()
-    );
-}
-
 fn edits() {
     let sim = scenario();
     let etcd = Etcd::start("bench-edits");
     etcd.put(SPEC, r#"{"10.60.0.0/16": ["10.33.20.142"]}"#);
     let d = daemon(&sim, &etcd, "bench");
-    wait("leading", Duration::from_secs(10), || leads(&d));
-    wait("the first pass", Duration::from_secs(10), || {
+    wait_until("leading", Duration::from_secs(10), || leads(&d));
+    wait_until("the first pass", Duration::from_secs(10), || {
         everywhere(&sim, "10.60.0.0/16", A_ENI)
     });
     let mut ms = Vec::new();
@@ -91,7 +72,7 @@ fn edits() {
         };
         let t0 = Instant::now();
         etcd.put(SPEC, &format!(r#"{{"10.60.0.0/16": ["{ip}"]}}"#));
-        wait("the edit in every table", Duration::from_secs(10), || {
+        wait_until("the edit in every table", Duration::from_secs(10), || {
             everywhere(&sim, "10.60.0.0/16", eni)
         });
         ms.push(t0.elapsed().as_secs_f64() * 1000.0);
@@ -107,14 +88,14 @@ fn takeovers() {
     let etcd = Etcd::start("bench-takeover");
     etcd.put(SPEC, r#"{"10.60.0.0/16": ["10.33.20.142"]}"#);
     let mut leader = daemon(&sim, &etcd, "bench-0");
-    wait("leading", Duration::from_secs(10), || leads(&leader));
-    wait("the first pass", Duration::from_secs(10), || {
+    wait_until("leading", Duration::from_secs(10), || leads(&leader));
+    wait_until("the first pass", Duration::from_secs(10), || {
         everywhere(&sim, "10.60.0.0/16", A_ENI)
     });
     let mut ms = Vec::new();
     for run in 1..=TAKEOVERS {
         let follower = daemon(&sim, &etcd, &format!("bench-{run}"));
-        wait(
+        wait_until(
             "the follower sees the leader",
             Duration::from_secs(10),
             || call(&follower, "GET", "/status", None).1["etcd"]["leader"].is_string(),
@@ -123,7 +104,7 @@ fn takeovers() {
         let t0 = Instant::now();
         leader.signal("KILL");
         sim.remove_route(TABLES[0], "10.60.0.0/16");
-        wait(
+        wait_until(
             "the new leader's first call",
             Duration::from_secs(30),
             || {
@@ -133,7 +114,7 @@ fn takeovers() {
             },
         );
         ms.push(t0.elapsed().as_secs_f64() * 1000.0);
-        wait("the route back", Duration::from_secs(10), || {
+        wait_until("the route back", Duration::from_secs(10), || {
             everywhere(&sim, "10.60.0.0/16", A_ENI)
         });
         leader = follower;

@@ -35,7 +35,7 @@ use std::sync::{mpsc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::etcd::{reserve_port, Port};
+use super::etcd::{reserve_port, thread_states, Port};
 
 /// The name of the BGP protocol in BIRD's config (`birdc` commands use it).
 pub const PROTO: &str = "vpcrouter";
@@ -686,18 +686,6 @@ impl Bird {
     pub fn resume(&self) {
         self.signal(libc::SIGCONT);
     }
-}
-
-/// The state letter (R, S, T, ...) of each thread of process `pid`.
-fn thread_states(pid: u32) -> Vec<char> {
-    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
-        return Vec::new();
-    };
-    tasks
-        .filter_map(|t| fs::read_to_string(t.ok()?.path().join("stat")).ok())
-        // The state follows the command name, which is in parentheses.
-        .filter_map(|stat| stat.rsplit_once(") ")?.1.chars().next())
-        .collect()
 }
 
 impl Drop for Bird {

@@ -446,7 +446,7 @@ impl Etcd {
 }
 
 /// The state letter (R, S, T, ...) of each thread of process `pid`.
-fn thread_states(pid: u32) -> Vec<char> {
+pub fn thread_states(pid: u32) -> Vec<char> {
     let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
         return Vec::new();
     };

@@ -482,3 +482,24 @@ pub fn wait_for_log(d: &Daemon, needle: &str) {
         thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Polls `done` every half millisecond until it holds; panics after
+/// `limit` naming `what`. For benches, which time what they wait for.
+pub fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let until = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < until, "timed out waiting for {what}");
+        thread::sleep(Duration::from_micros(500));
+    }
+}
+
+/// Prints the median and max of `ms` (a bench's figures).
+pub fn summary(what: &str, mut ms: Vec<f64>) {
+    ms.sort_by(f64::total_cmp);
+    println!(
+        "{what}: median {:.0} ms, max {:.0} ms over {} runs",
+        ms[ms.len() / 2],
+        ms[ms.len() - 1],
+        ms.len()
+    );
+}
