@@ -30,6 +30,9 @@ pub enum ApiAction {
     Metrics,
     /// `GET /status`: the status document with the reconciler's part.
     ReconcileStatus,
+    /// `GET /status/routes?cidr=..` or `?page=N&per_page=M`: the
+    /// reconciler's per-table routes, for one CIDR or a page of CIDRs.
+    StatusRoutes(RoutesQuery),
     /// `GET /route_spec`.
     GetSpec,
     /// `POST /route_spec` with the new spec (validated by the caller).
@@ -37,6 +40,20 @@ pub enum ApiAction {
     /// `GET /bgp`: the BGP peers and what they taught.
     Bgp,
 }
+
+/// Which per-table routes `GET /status/routes` asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoutesQuery {
+    /// Every table for one CIDR.
+    Cidr(Cidr),
+    /// Page `page` (from 1) of the CIDRs in order, `per_page` CIDRs each.
+    Page { page: usize, per_page: usize },
+}
+
+/// The largest `per_page` of `GET /status/routes`.
+pub const MAX_PER_PAGE: usize = 500;
+/// `per_page` when not given.
+pub const DEFAULT_PER_PAGE: usize = 50;
 
 /// A route command from the API, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,7 +96,7 @@ impl RequestError {
     pub fn body(&self) -> Value {
         let message = match self {
             RequestError::NotFound(path) => {
-                format!("no such path: {path}; the API has /route, /route_spec, /, /status, /healthz and /metrics")
+                format!("no such path: {path}; the API has /route, /route_spec, /, /status, /status/routes, /healthz and /metrics")
             }
             RequestError::MethodNotAllowed { allow } => {
                 format!("method not allowed here; use {allow}")
@@ -121,6 +138,10 @@ pub fn parse(method: &str, target: &str, body: &[u8]) -> Result<ApiAction, Reque
         },
         "/status" => match method {
             "GET" | "HEAD" => Ok(ApiAction::ReconcileStatus),
+            _ => Err(RequestError::MethodNotAllowed { allow: "GET" }),
+        },
+        "/status/routes" => match method {
+            "GET" | "HEAD" => Ok(ApiAction::StatusRoutes(routes_query(query)?)),
             _ => Err(RequestError::MethodNotAllowed { allow: "GET" }),
         },
         "/bgp" => match method {
@@ -213,6 +234,53 @@ fn route_from_query(op: Op, query: &str) -> Result<RouteCall, RequestError> {
     call.cidr =
         cidr_v.ok_or_else(|| bad("dst_cidr", "missing; e.g. /route?dst_cidr=10.55.0.0/16"))?;
     Ok(call)
+}
+
+fn count(field: &str, v: &str, max: usize) -> Result<usize, RequestError> {
+    match v.parse::<usize>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(bad(field, format!("'{v}' is not a number from 1 to {max}"))),
+    }
+}
+
+/// `/status/routes`'s query: `cidr=CIDR`, or `page=N` (from 1) and
+/// `per_page=M` (1 to [`MAX_PER_PAGE`]), not both.
+fn routes_query(query: &str) -> Result<RoutesQuery, RequestError> {
+    let (mut c, mut page, mut per_page) = (None, None, None);
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let k = decode(k).map_err(|e| bad(k, e))?;
+        let v = decode(v).map_err(|e| bad(&k, e))?;
+        let slot_given = match k.as_str() {
+            "cidr" => c
+                .replace(
+                    v.parse::<Cidr>()
+                        .map_err(|e: crate::types::ParseError| bad("cidr", e.0))?,
+                )
+                .is_some(),
+            "page" => page.replace(count("page", &v, usize::MAX)?).is_some(),
+            "per_page" => per_page
+                .replace(count("per_page", &v, MAX_PER_PAGE)?)
+                .is_some(),
+            other => {
+                return Err(bad(
+                    other,
+                    format!("unknown parameter '{other}'; known: cidr, page, per_page"),
+                ))
+            }
+        };
+        if slot_given {
+            return Err(bad(&k, "given twice; give it once"));
+        }
+    }
+    match (c, page, per_page) {
+        (Some(c), None, None) => Ok(RoutesQuery::Cidr(c)),
+        (Some(_), _, _) => Err(bad("cidr", "give either cidr or page/per_page, not both")),
+        (None, page, per_page) => Ok(RoutesQuery::Page {
+            page: page.unwrap_or(1),
+            per_page: per_page.unwrap_or(DEFAULT_PER_PAGE),
+        }),
+    }
 }
 
 /// `POST /route` with `{"dst_cidr": "...", "router_ip": "...", "dry_run"?,
@@ -448,6 +516,37 @@ mod tests {
         assert_eq!(call("GET", "/healthz", ""), Ok(ApiAction::Health));
         assert_eq!(call("GET", "/metrics", ""), Ok(ApiAction::Metrics));
         assert_eq!(call("GET", "/status", ""), Ok(ApiAction::ReconcileStatus));
+        assert_eq!(
+            call("GET", "/status/routes?cidr=10.55.0.0/16", ""),
+            Ok(ApiAction::StatusRoutes(RoutesQuery::Cidr(
+                "10.55.0.0/16".parse().unwrap()
+            )))
+        );
+        assert_eq!(
+            call("GET", "/status/routes?page=3&per_page=500", ""),
+            Ok(ApiAction::StatusRoutes(RoutesQuery::Page {
+                page: 3,
+                per_page: 500
+            }))
+        );
+        assert_eq!(
+            call("GET", "/status/routes", ""),
+            Ok(ApiAction::StatusRoutes(RoutesQuery::Page {
+                page: 1,
+                per_page: DEFAULT_PER_PAGE
+            }))
+        );
+        for (target, field) in [
+            ("/status/routes?per_page=501", "per_page"),
+            ("/status/routes?page=0", "page"),
+            ("/status/routes?cidr=10.55.0.0/16&page=2", "cidr"),
+            ("/status/routes?cidr=nope", "cidr"),
+            ("/status/routes?page=1&page=2", "page"),
+            ("/status/routes?x=1", "x"),
+        ] {
+            let e = call("GET", target, "").unwrap_err();
+            assert_eq!(e.body()["error"]["field"], field, "{target}");
+        }
         assert_eq!(call("GET", "/route_spec", ""), Ok(ApiAction::GetSpec));
         assert_eq!(
             call("POST", "/route_spec", "{}"),

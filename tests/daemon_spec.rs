@@ -27,6 +27,26 @@ fn configfile_mode_follows_the_file_and_ignores_broken_edits() {
     );
     converge(&sim, "10.60.0.0/16", Some(A_ENI));
 
+    // /status sums the routes up; the detail is per CIDR or by page.
+    let st = wait_for_status(&d, |st| st["reconcile"]["routes"]["states"]["in_sync"] != 0);
+    assert_eq!(st["reconcile"]["routes"]["cidrs"], 1, "{st:#}");
+    assert_eq!(st["reconcile"]["routes"]["truncated"], 0, "{st:#}");
+    let (s, one) = call(&d, "GET", "/status/routes?cidr=10.60.0.0/16", None);
+    assert_eq!(s, 200, "{one:#}");
+    let tables = one["routes"].as_object().unwrap();
+    assert!(!tables.is_empty(), "{one:#}");
+    for r in tables.values() {
+        assert_contains!(r["desired"].as_str().unwrap(), A_ENI);
+    }
+    let (s, page) = call(&d, "GET", "/status/routes?page=1&per_page=10", None);
+    assert_eq!(s, 200, "{page:#}");
+    assert_eq!(page["routes"]["10.60.0.0/16"], one["routes"], "{page:#}");
+    assert_eq!(
+        call(&d, "GET", "/status/routes?cidr=10.99.0.0/16", None).0,
+        404
+    );
+    assert_eq!(call(&d, "GET", "/status/routes?per_page=501", None).0, 400);
+
     // An edit: B only.
     std::fs::write(&file, r#"{"10.60.0.0/16": ["10.33.30.22"]}"#).unwrap();
     converge(&sim, "10.60.0.0/16", Some(B_ENI));

@@ -89,7 +89,7 @@ enum Lane {
 
 fn lane_of(target: &str) -> Lane {
     match target.split('?').next().unwrap_or("") {
-        "/healthz" | "/status" | "/" | "/metrics" | "/bgp" => Lane::Status,
+        "/healthz" | "/status" | "/status/routes" | "/" | "/metrics" | "/bgp" => Lane::Status,
         _ => Lane::Route,
     }
 }
@@ -384,7 +384,14 @@ mod tests {
 
     #[test]
     fn liveness_and_status_have_their_own_lane() {
-        for t in ["/healthz", "/status", "/", "/metrics", "/metrics?x=1"] {
+        for t in [
+            "/healthz",
+            "/status",
+            "/status/routes?page=2",
+            "/",
+            "/metrics",
+            "/metrics?x=1",
+        ] {
             assert_eq!(lane_of(t), Lane::Status, "{t}");
         }
         for t in [

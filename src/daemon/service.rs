@@ -239,6 +239,7 @@ impl Service {
                 });
                 Answer::json(200, &v)
             }
+            Ok(ApiAction::StatusRoutes(q)) => self.status_routes(&q),
             Ok(ApiAction::Bgp) => match &self.bgp {
                 None => error_answer(
                     404,
@@ -393,6 +394,31 @@ impl Service {
                 ));
                 Answer::json(status, &body)
             }
+        }
+    }
+
+    /// `GET /status/routes`: one CIDR's tables, or a page of CIDRs.
+    fn status_routes(&self, q: &api::RoutesQuery) -> Answer {
+        let Some(m) = &self.spec_mode else {
+            return error_answer(
+                404,
+                None,
+                "no reconciler: start the daemon with -m to have routes in /status",
+            );
+        };
+        match q {
+            api::RoutesQuery::Cidr(c) => match m.engine.routes_of(c) {
+                Some(t) => Answer::json(200, &super::status::cidr_routes_json(c, &t)),
+                None => error_answer(
+                    404,
+                    Some("cidr"),
+                    format!("{c} is neither in the spec nor managed"),
+                ),
+            },
+            api::RoutesQuery::Page { page, per_page } => Answer::json(
+                200,
+                &super::status::routes_page_json(&m.engine.routes_page(*page, *per_page)),
+            ),
         }
     }
 

@@ -6,25 +6,84 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 
 use super::control::{ControlStatus, Role};
-use crate::reconcile::engine::Status;
+use crate::reconcile::engine::{RouteSummary, RouteView, RoutesPage, Status};
 use crate::spec::Spec;
 use crate::timefmt;
+use crate::types::{Cidr, RouteTableId};
 
-/// `reconcile` in `GET /status`.
-pub fn engine_json(s: &Status) -> Value {
-    let mut routes: BTreeMap<String, BTreeMap<String, Value>> = BTreeMap::new();
-    for ((cidr, table), r) in &s.routes {
-        routes.entry(cidr.to_string()).or_default().insert(
-            table.to_string(),
+fn route_json(r: &RouteView) -> Value {
+    json!({
+        "current": r.current,
+        "desired": r.desired,
+        "last_action": r.last_action,
+        "outcome": r.outcome,
+        "at": r.at.map(timefmt::rfc3339),
+    })
+}
+
+/// One CIDR's routes: `{table: {current, desired, last_action, outcome, at}}`.
+pub fn tables_json(by_table: &BTreeMap<RouteTableId, RouteView>) -> Value {
+    Value::Object(
+        by_table
+            .iter()
+            .map(|(t, r)| (t.to_string(), route_json(r)))
+            .collect(),
+    )
+}
+
+/// `GET /status/routes?cidr=CIDR`.
+pub fn cidr_routes_json(cidr: &Cidr, by_table: &BTreeMap<RouteTableId, RouteView>) -> Value {
+    json!({"cidr": cidr.to_string(), "routes": tables_json(by_table)})
+}
+
+/// `GET /status/routes?page=N&per_page=M`: `routes` is `{cidr: {table: ..}}`
+/// for the page's CIDRs.
+pub fn routes_page_json(p: &RoutesPage) -> Value {
+    let routes: serde_json::Map<String, Value> = p
+        .routes
+        .iter()
+        .map(|(c, t)| (c.to_string(), tables_json(t)))
+        .collect();
+    json!({
+        "cidrs": p.cidrs,
+        "page": p.page,
+        "per_page": p.per_page,
+        "pages": p.cidrs.div_ceil(p.per_page.max(1)),
+        "routes": routes,
+    })
+}
+
+/// `reconcile.routes` in `GET /status`: counts and the CIDRs needing a look.
+fn summary_json(r: &RouteSummary) -> Value {
+    let attention: Vec<Value> = r
+        .attention
+        .iter()
+        .map(|a| {
             json!({
-                "current": r.current,
-                "desired": r.desired,
-                "last_action": r.last_action,
-                "outcome": r.outcome,
-                "at": r.at.map(timefmt::rfc3339),
-            }),
-        );
-    }
+                "cidr": a.cidr.to_string(),
+                "tables": a.tables,
+                "differs": a.differs,
+                "failed": a.failed,
+                "targets": a.targets,
+                "tables_at_fault": a.tables_at_fault.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json!({
+        "cidrs": r.cidrs,
+        "tables": r.tables,
+        "routes": r.routes,
+        "states": {"in_sync": r.in_sync, "differs": r.differs, "failed": r.failed},
+        "attention": attention,
+        "truncated": r.truncated,
+        "detail": "/status/routes?cidr=CIDR or /status/routes?page=N&per_page=M",
+    })
+}
+
+/// `reconcile` in `GET /status`: bounded whatever the number of tables and
+/// CIDRs (the per-table routes are `GET /status/routes`).
+pub fn engine_json(s: &Status) -> Value {
+    let routes = summary_json(&s.routes);
     let hosts: Vec<Value> = s
         .hosts
         .iter()
@@ -55,6 +114,7 @@ pub fn engine_json(s: &Status) -> Value {
         "managed": strings(&s.managed),
         "routes": routes,
         "issues": s.issues,
+        "issues_truncated": s.issues_truncated,
         "last_pass": s.last_pass.as_ref().map(|p| json!({
             "at": timefmt::rfc3339(p.at),
             "duration_seconds": p.took.as_secs_f64(),

@@ -8,6 +8,7 @@
 mod failover;
 #[cfg(test)]
 pub mod fake;
+pub mod view;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::IpAddr;
@@ -26,6 +27,7 @@ use crate::spec::{Host, Spec};
 pub use crate::state::Persist;
 use crate::types::{Cidr, RouteTableId, VpcId};
 use crate::{error, info, warn};
+pub use view::{RouteSummary, RouteView, Routes, RoutesPage};
 
 /// The change kind (in metrics) of a source/destination check fix.
 pub const SDC_KIND: &str = "disable_source_dest_check";
@@ -61,19 +63,6 @@ impl HealthSource for Monitor {
     fn snapshot(&self) -> Vec<HostStatus> {
         Monitor::snapshot(self)
     }
-}
-
-/// What the engine knows of one route (a CIDR in one table).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RouteView {
-    /// Where it points now, as last seen or changed.
-    pub current: Option<String>,
-    /// Where the spec wants it.
-    pub desired: Option<String>,
-    pub last_action: Option<&'static str>,
-    /// "done", or "failed: why".
-    pub outcome: Option<String>,
-    pub at: Option<SystemTime>,
 }
 
 /// How the last full pass went.
@@ -114,8 +103,13 @@ pub struct Status {
     pub hosts: Vec<HostStatus>,
     pub no_healthy_router: BTreeSet<Cidr>,
     pub managed: BTreeSet<Cidr>,
-    pub routes: BTreeMap<(Cidr, RouteTableId), RouteView>,
-    pub issues: BTreeSet<String>,
+    /// Counts and the CIDRs needing a look, bounded: the per-table detail
+    /// is [`Engine::routes_of`] and [`Engine::routes_page`].
+    pub routes: RouteSummary,
+    /// The first [`view::SUMMARY_CAP`] issues.
+    pub issues: Vec<String>,
+    /// How many issues more.
+    pub issues_truncated: usize,
     pub last_pass: Option<PassSummary>,
 }
 
@@ -139,7 +133,7 @@ struct Shared {
     /// A spec change waits for a pass.
     dirty: bool,
     stopping: bool,
-    routes: BTreeMap<(Cidr, RouteTableId), RouteView>,
+    routes: Routes,
     last: Option<PassSummary>,
     /// The issues of the last pass, to log only what is new.
     issues: BTreeSet<String>,
@@ -515,7 +509,9 @@ impl Engine {
                     } else {
                         s.owned.remove(&cidr);
                     }
-                    s.routes.retain(|(c, _), _| *c != cidr || was_owned);
+                    if !was_owned {
+                        s.routes.remove(&cidr);
+                    }
                     s.owned.clone()
                 };
                 let _ = reply.send(self.persist.save_owned(&owned));
@@ -907,18 +903,29 @@ impl Engine {
                 + fixed.iter().filter(|f| f.result.is_err()).count();
             // Only the spec's CIDRs are shown; forget the others.
             let cidrs: BTreeSet<Cidr> = plan.targets.keys().copied().collect();
-            s.routes.retain(|(c, _), _| cidrs.contains(c));
+            s.routes.retain(|c, _| cidrs.contains(c));
         }
         for (cidr, target) in &plan.targets {
+            let desired = target.as_ref().map(|t| format!("{} ({})", t.eni, t.ip));
+            let by_table = s.routes.entry(*cidr).or_default();
             for t in &seen.tables {
-                let e = s.routes.entry((*cidr, t.id.clone())).or_default();
-                e.current = t.route_for(cidr).map(|r| r.target.to_string());
-                e.desired = target.as_ref().map(|t| format!("{} ({})", t.eni, t.ip));
+                let current = t.route_for(cidr).map(|r| r.target.to_string());
+                let e = match by_table.get_mut(&t.id) {
+                    Some(e) => e,
+                    None => by_table.entry(t.id.clone()).or_default(),
+                };
+                e.current = current;
+                e.desired.clone_from(&desired);
             }
         }
         for a in applied {
             let c = &a.change;
-            let e = s.routes.entry((c.cidr, c.table.clone())).or_default();
+            let e = s
+                .routes
+                .entry(c.cidr)
+                .or_default()
+                .entry(c.table.clone())
+                .or_default();
             e.last_action = Some(c.action.as_str());
             e.at = Some(at);
             match &a.result {
@@ -938,13 +945,15 @@ impl Engine {
         let keep: BTreeSet<Cidr> = s
             .routes
             .keys()
-            .map(|(c, _)| *c)
+            .copied()
             .filter(|c| spec_has(c) || owned.contains(c))
             .collect();
-        s.routes.retain(|(c, _), _| keep.contains(c));
+        s.routes.retain(|c, _| keep.contains(c));
     }
 
-    /// What `/status` shows of the reconciler.
+    /// What `/status` shows of the reconciler: bounded whatever the number
+    /// of tables and CIDRs (the routes summed up in one pass over them,
+    /// under the lock, without copying them).
     pub fn status(&self) -> Status {
         let s = self.lock();
         Status {
@@ -952,10 +961,21 @@ impl Engine {
             hosts: self.health.snapshot(),
             no_healthy_router: s.no_healthy.clone(),
             managed: s.owned.clone(),
-            routes: s.routes.clone(),
-            issues: s.issues.clone(),
+            routes: view::summary(&s.routes),
+            issues: s.issues.iter().take(view::SUMMARY_CAP).cloned().collect(),
+            issues_truncated: s.issues.len().saturating_sub(view::SUMMARY_CAP),
             last_pass: s.last.clone(),
         }
+    }
+
+    /// Every table's route for one CIDR, if the engine shows it.
+    pub fn routes_of(&self, cidr: &Cidr) -> Option<BTreeMap<RouteTableId, RouteView>> {
+        self.lock().routes.get(cidr).cloned()
+    }
+
+    /// Page `page` (from 1) of the per-table routes, `per_page` CIDRs each.
+    pub fn routes_page(&self, page: usize, per_page: usize) -> RoutesPage {
+        view::page(&self.lock().routes, page, per_page)
     }
 
     /// What `/metrics` shows of the reconciler.
