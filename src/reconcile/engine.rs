@@ -18,7 +18,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::budget::{self, Budget, CallKind};
 use super::pass::{self, Applied, Fixed, Observed, TableScope};
-use super::plan::{Action, Health, HealthView, Issue, Options, Plan};
+use super::plan::{Action, Health, HealthView, Issue, Options, Plan, RouteIndex};
 use crate::clock::Clock;
 use crate::ec2::Ec2;
 use crate::health::{self, HostStatus, Monitor};
@@ -905,11 +905,14 @@ impl Engine {
             let cidrs: BTreeSet<Cidr> = plan.targets.keys().copied().collect();
             s.routes.retain(|c, _| cidrs.contains(c));
         }
+        // Each table's routes indexed once: a lookup per (CIDR, table), not
+        // a scan of the table's routes.
+        let index = RouteIndex::new(&seen.tables);
         for (cidr, target) in &plan.targets {
             let desired = target.as_ref().map(|t| format!("{} ({})", t.eni, t.ip));
             let by_table = s.routes.entry(*cidr).or_default();
-            for t in &seen.tables {
-                let current = t.route_for(cidr).map(|r| r.target.to_string());
+            for (i, t) in seen.tables.iter().enumerate() {
+                let current = index.get(i, cidr).map(|r| r.target.to_string());
                 let e = match by_table.get_mut(&t.id) {
                     Some(e) => e,
                     None => by_table.entry(t.id.clone()).or_default(),

@@ -205,6 +205,42 @@ pub struct Plan {
     pub issues: Vec<Issue>,
 }
 
+/// Each table's routes by destination CIDR, built once (O(tables ×
+/// routes)) so that finding a CIDR's route in a table is O(1), not a scan
+/// of its routes. The planner, the engine's record of a pass and the
+/// failover's "which CIDRs are affected" share it.
+pub struct RouteIndex<'a>(Vec<HashMap<&'a Cidr, &'a Route>>);
+
+impl<'a> RouteIndex<'a> {
+    pub fn new(tables: &'a [RouteTable]) -> RouteIndex<'a> {
+        RouteIndex(
+            tables
+                .iter()
+                .map(|t| {
+                    let mut by: HashMap<&Cidr, &Route> = HashMap::with_capacity(t.routes.len());
+                    for r in &t.routes {
+                        if let Destination::Cidr(c) = &r.destination {
+                            // The first, as RouteTable::route_for finds it.
+                            by.entry(c).or_insert(r);
+                        }
+                    }
+                    by
+                })
+                .collect(),
+        )
+    }
+
+    /// The route for exactly `cidr` in the `table`-th table.
+    pub fn get(&self, table: usize, cidr: &Cidr) -> Option<&'a Route> {
+        self.0.get(table).and_then(|t| t.get(cidr).copied())
+    }
+
+    /// The route for `cidr` in each table that has one, in table order.
+    pub fn routes_for<'s>(&'s self, cidr: &'s Cidr) -> impl Iterator<Item = &'a Route> + 's {
+        self.0.iter().filter_map(move |t| t.get(cidr).copied())
+    }
+}
+
 /// Everything the planner looks at.
 pub struct Input<'a> {
     pub spec: &'a Spec,
@@ -266,19 +302,7 @@ pub fn plan(input: &Input<'_>) -> Plan {
     let mut sdc_seen: BTreeSet<EniId> = BTreeSet::new();
     // Each table's routes by destination, once: a VPC of 200 tables of 500
     // routes would otherwise cost a linear search per (CIDR, table).
-    let by_cidr: Vec<HashMap<&Cidr, &Route>> = input
-        .tables
-        .iter()
-        .map(|t| {
-            t.routes
-                .iter()
-                .filter_map(|r| match &r.destination {
-                    Destination::Cidr(c) => Some((c, r)),
-                    _ => None,
-                })
-                .collect()
-        })
-        .collect();
+    let index = RouteIndex::new(input.tables);
 
     for (cidr, hosts) in input.spec.routes() {
         // Eligible hosts in spec order, with their interfaces.
@@ -290,11 +314,9 @@ pub fn plan(input: &Input<'_>) -> Plan {
             .filter(|(_, e)| e.attached())
             .collect();
         let in_use = |eni: &EniId| {
-            by_cidr.iter().any(|routes| {
-                routes.get(cidr).is_some_and(|r| {
-                    r.state == RouteState::Active && r.target.eni() == Some(eni) && ours(r)
-                })
-            })
+            index
+                .routes_for(cidr)
+                .any(|r| r.state == RouteState::Active && r.target.eni() == Some(eni) && ours(r))
         };
         // Keep the router in use (no flapping back and forth), unless a
         // higher one may fail back; choose anew only when none is in use,
@@ -365,7 +387,7 @@ pub fn plan(input: &Input<'_>) -> Plan {
             .iter()
             .filter_map(|h| eni_of(h.ip).map(|e| &e.id))
             .collect();
-        for (t, routes) in input.tables.iter().zip(&by_cidr) {
+        for (i, t) in input.tables.iter().enumerate() {
             let change = |action, from: Option<&Route>, reason| Change {
                 table: t.id.clone(),
                 cidr: *cidr,
@@ -374,7 +396,7 @@ pub fn plan(input: &Input<'_>) -> Plan {
                 to: Some(target.clone()),
                 reason,
             };
-            match routes.get(cidr).copied() {
+            match index.get(i, cidr) {
                 None => out
                     .changes
                     .push(change(Action::Create, None, Reason::Missing)),
@@ -442,26 +464,29 @@ fn deletions(input: &Input<'_>, out: &mut Plan) {
 /// limit.
 fn route_limits(input: &Input<'_>, out: &mut Plan) {
     if input.options.route_limit > 0 {
+        // Creates and deletes per table, in one pass over the changes.
+        let mut delta: HashMap<&RouteTableId, (usize, usize)> = HashMap::new();
+        for c in &out.changes {
+            let d = delta.entry(&c.table).or_default();
+            match c.action {
+                Action::Create => d.0 += 1,
+                Action::Delete => d.1 += 1,
+                Action::Replace => {}
+            }
+        }
+        let mut issues = Vec::new();
         for t in input.tables {
-            let added = out
-                .changes
-                .iter()
-                .filter(|c| c.table == t.id && c.action == Action::Create)
-                .count();
-            let removed = out
-                .changes
-                .iter()
-                .filter(|c| c.table == t.id && c.action == Action::Delete)
-                .count();
+            let (added, removed) = delta.get(&t.id).copied().unwrap_or_default();
             let routes = t.routes.len() + added - removed;
             if routes > input.options.route_limit {
-                out.issues.push(Issue::RouteLimit {
+                issues.push(Issue::RouteLimit {
                     table: t.id.clone(),
                     routes,
                     limit: input.options.route_limit,
                 });
             }
         }
+        out.issues.extend(issues);
     }
 }
 

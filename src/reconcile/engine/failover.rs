@@ -17,12 +17,13 @@ use crate::ec2::Ec2;
 use crate::health::{State, Transition};
 use crate::reconcile::budget::CallKind;
 use crate::reconcile::pass::{self, Applied, Observed};
-use crate::reconcile::plan::{Change, Issue, Options, Plan};
+use crate::reconcile::plan::{Change, Issue, Options, Plan, RouteIndex};
 use crate::spec::Spec;
 use crate::types::Cidr;
 use crate::{error, info, warn};
 
-type Job = (Change, Sender<Applied>);
+/// A change, its place in the plan, where to send its result.
+type Job = (usize, Change, Sender<(usize, Applied)>);
 
 /// A fixed pool of threads that make route calls side by side.
 pub(super) struct Pool {
@@ -57,9 +58,9 @@ impl Pool {
                     // One thread waits on the channel, the others on the
                     // lock; the lock is let go as soon as a job arrives.
                     let job = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
-                    let Ok((change, reply)) = job else { return };
+                    let Ok((i, change, reply)) = job else { return };
                     for a in pass::apply(&*ec2, &[change], &mut |_| true, &mut |_| {}) {
-                        let _ = reply.send(a);
+                        let _ = reply.send((i, a));
                     }
                 });
             match spawned {
@@ -90,18 +91,21 @@ impl Pool {
             return pass::apply(ec2, changes, &mut |_| true, done);
         };
         let (tx, rx) = mpsc::channel();
-        for c in changes {
-            if jobs.send((c.clone(), tx.clone())).is_err() {
+        for (i, c) in changes.iter().enumerate() {
+            if jobs.send((i, c.clone(), tx.clone())).is_err() {
                 // Stopping: make the call here rather than lose it.
                 let a = pass::apply(ec2, std::slice::from_ref(c), &mut |_| true, &mut |_| {});
-                let _ = tx.send(a.into_iter().next().expect("one change, one result"));
+                let _ = tx.send((i, a.into_iter().next().expect("one change, one result")));
             }
         }
         drop(tx);
-        let mut out: Vec<Applied> = rx.iter().inspect(|a| done(a)).collect();
-        let order = |a: &Applied| changes.iter().position(|c| *c == a.change);
-        out.sort_by_key(order);
-        out
+        // Each result goes to its change's place: plan order in O(changes).
+        let mut slots: Vec<Option<Applied>> = vec![None; changes.len()];
+        for (i, a) in rx.iter() {
+            done(&a);
+            slots[i] = Some(a);
+        }
+        slots.into_iter().flatten().collect()
     }
 
     /// Ends the threads once their calls are answered.
@@ -247,16 +251,16 @@ impl Engine {
             .filter(|e| e.addresses.contains(&t.ip))
             .map(|e| e.id.clone())
             .collect();
-        // The spec CIDRs some table routes to the failed router.
+        // The spec CIDRs some table routes to the failed router: each
+        // table's routes indexed once, then a lookup per (CIDR, table).
+        let index = RouteIndex::new(&seen.tables);
         let affected: Vec<&Cidr> = spec
             .routes()
             .keys()
             .filter(|cidr| {
-                seen.tables.iter().any(|tb| {
-                    tb.route_for(cidr)
-                        .and_then(|r| r.target.eni())
-                        .is_some_and(|e| dead.contains(e))
-                })
+                index
+                    .routes_for(cidr)
+                    .any(|r| r.target.eni().is_some_and(|e| dead.contains(e)))
             })
             .collect();
         if affected.is_empty() {
