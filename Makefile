@@ -55,7 +55,7 @@ static:
 	  test $$size -lt 3145728 || { echo "error: over the 3 MB target"; exit 1; }
 
 bench:
-	$(CARGO) bench --bench cli --bench daemon --bench reconcile --bench failover --bench etcd --bench bgp
+	$(CARGO) bench --bench cli --bench daemon --bench reconcile --bench scale --bench failover --bench etcd --bench bgp
 
 demo:
 	bash demo/run.sh
