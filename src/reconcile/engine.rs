@@ -944,6 +944,11 @@ impl Engine {
         s.routes.retain(|(c, _), _| keep.contains(c));
     }
 
+    /// Whether a full pass has ended (well or not): the daemon is ready.
+    pub fn first_pass_done(&self) -> bool {
+        self.lock().last.is_some()
+    }
+
     /// What `/status` shows of the reconciler.
     pub fn status(&self) -> Status {
         let s = self.lock();
