@@ -4,6 +4,11 @@ MUSL_TARGET := x86_64-unknown-linux-musl
 
 .PHONY: build test test-deps static bench demo clean
 
+# --version names the commit a release was built from (src/lib.rs reads it
+# with option_env!, so no build script is needed).
+COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null)
+build static: export VPC_ROUTER_COMMIT := $(COMMIT)
+
 build:
 	$(CARGO) build --release
 

@@ -18,6 +18,9 @@ pub struct Config {
     pub output: Output,
     pub verbose: bool,
     pub log: LogTarget,
+    /// `--log-format`: text (with a timestamp, or journald's priority
+    /// prefix), or one JSON object per line.
+    pub log_format: LogFormat,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -239,6 +242,13 @@ impl Default for AwsArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    #[default]
     Text,
     Json,
 }

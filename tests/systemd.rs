@@ -2,7 +2,8 @@
 //! of the test's own standing in for systemd (a path socket and an abstract
 //! `@` one), against the real binary and the EC2 simulator; and the unit
 //! file in `dist/`, linted by `systemd-analyze verify` where that command
-//! exists (an optional lint: it is skipped, saying so, where it does not).
+//! exists (an optional lint: it is skipped, saying so, where it does not);
+//! logs under journald (`$JOURNAL_STREAM`) and `--log-format json`.
 
 mod common;
 
@@ -150,5 +151,91 @@ fn the_unit_has_the_hardening_and_passes_systemd_analyze_where_present() {
     assert!(
         out.status.success() || complaints.is_empty(),
         "systemd-analyze verify: {stderr}"
+    );
+}
+
+/// A one-shot whose EC2 endpoint refuses connections: it logs an error.
+fn failing_show(c: Command) -> std::process::Output {
+    let mut c = c;
+    c.args([
+        "-r",
+        "us-east-1",
+        "-v",
+        VPC,
+        "--endpoint-url",
+        "http://127.0.0.1:9",
+        "--connect-timeout",
+        "1",
+        "-c",
+        "show",
+        "-C",
+        "10.60.0.0/16",
+    ]);
+    c.output().unwrap()
+}
+
+#[test]
+fn under_journald_lines_carry_their_syslog_priority() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = temp_dir("systemd-journal");
+    let path = dir.join("stream");
+    let stream = std::fs::File::create(&path).unwrap();
+    let m = stream.metadata().unwrap();
+    let mut c = command("systemd-journal-home");
+    c.env("JOURNAL_STREAM", format!("{}:{}", m.dev(), m.ino()))
+        .stderr(stream);
+    let out = failing_show(c);
+    assert_ne!(out.status.code(), Some(0));
+    let log = std::fs::read_to_string(&path).unwrap();
+    assert!(!log.is_empty());
+    for line in log.lines() {
+        assert!(
+            line.starts_with("<3>vpc-router: error: ")
+                || line.starts_with("<4>")
+                || line.starts_with("<6>"),
+            "{log}"
+        );
+    }
+    assert!(log.contains("<3>vpc-router: error: "), "{log}");
+
+    // Another stream (a child's stderr redirected elsewhere): no prefix.
+    let mut c = command("systemd-journal-home");
+    c.env("JOURNAL_STREAM", format!("{}:{}", m.dev(), m.ino()));
+    let out = failing_show(c);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.lines().all(|l| l.starts_with("vpc-router: ")) && log.contains("vpc-router: error: "),
+        "{log}"
+    );
+}
+
+#[test]
+fn log_format_json_is_one_object_per_line() {
+    let mut c = command("systemd-json-home");
+    c.args(["--log-format", "json"]);
+    let out = failing_show(c);
+    let log = String::from_utf8_lossy(&out.stderr);
+    let mut errors = 0;
+    for line in log.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        let obj = v.as_object().unwrap();
+        assert_eq!(obj.len(), 3, "{line}");
+        assert!(obj["time"].as_str().unwrap().starts_with("20"), "{line}");
+        assert!(obj["message"].is_string());
+        errors += usize::from(obj["level"] == "error");
+    }
+    assert!(errors >= 1, "{log}");
+
+    let bad = failing_show({
+        let mut c = command("systemd-json-home");
+        c.args(["--log-format", "jsno"]);
+        c
+    });
+    assert_eq!(bad.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("--log-format") && err.contains("json"),
+        "{err}"
     );
 }

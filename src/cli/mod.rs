@@ -74,6 +74,7 @@ where
         output: globals.output,
         verbose: globals.verbose,
         log: globals.log,
+        log_format: globals.log_format,
     })
 }
 
@@ -663,6 +664,7 @@ mod tests {
             output: Output::Text,
             verbose: false,
             log: LogTarget::Stderr,
+            log_format: LogFormat::Text,
         };
         let route = |op, ip: Option<IpAddr>| {
             Command::Route(RouteArgs {
