@@ -273,6 +273,14 @@ pub fn run(config: &Config, env: &Env, clock: Clock, out: &mut dyn Write) -> u8 
             let _ = writeln!(out, "vpc-router {} ({commit})", crate::VERSION);
             exit::OK
         }
+        Command::Completions(shell) => {
+            let _ = out.write_all(cli::generate::completions(*shell).as_bytes());
+            exit::OK
+        }
+        Command::Man => {
+            let _ = out.write_all(cli::generate::man().as_bytes());
+            exit::OK
+        }
         Command::Daemon(args) => logged(config, env, || daemon::run(config, args, env, clock)),
         Command::Reconcile(args) => logged(config, env, || {
             reconcile_command(config, args, env, clock, out)
