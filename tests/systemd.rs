@@ -105,6 +105,27 @@ fn an_abstract_socket_hears_ready_at_once_without_a_spec() {
 }
 
 #[test]
+fn ready_at_once_when_there_is_no_spec_yet() {
+    let sim = scenario();
+    let dir = temp_dir("systemd-nospec");
+    let sock_path = dir.join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    let mut c = command("systemd-nospec-home");
+    c.env("NOTIFY_SOCKET", &sock_path);
+    let state = dir.join("state");
+    let d = Daemon::start_with(
+        c,
+        &sim.url(),
+        &["-m", "http", "--state-dir", state.to_str().unwrap()],
+    );
+    assert_eq!(next(&sock, "READY=1"), "READY=1");
+    d.signal("TERM");
+    assert_eq!(next(&sock, "STOPPING=1"), "STOPPING=1");
+    let (code, log) = d.wait(Duration::from_secs(15));
+    assert_eq!(code, 0, "{log}");
+}
+
+#[test]
 fn the_unit_has_the_hardening_and_passes_systemd_analyze_where_present() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let unit = root.join("dist/vpc-router.service");

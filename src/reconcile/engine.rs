@@ -944,9 +944,12 @@ impl Engine {
         s.routes.retain(|(c, _), _| keep.contains(c));
     }
 
-    /// Whether a full pass has ended (well or not): the daemon is ready.
+    /// Whether the daemon may say it is ready: a full pass has ended (well
+    /// or not), or there is no spec to pass over yet (`-m http` before the
+    /// first `POST /route_spec`).
     pub fn first_pass_done(&self) -> bool {
-        self.lock().last.is_some()
+        let s = self.lock();
+        s.last.is_some() || s.spec.is_none()
     }
 
     /// What `/status` shows of the reconciler.
