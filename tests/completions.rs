@@ -1,6 +1,7 @@
 //! Shell completions and the man page from the real binary: generated from
 //! the flag table, they list every flag (and every alias and short form);
-//! the bash script is valid bash (`bash -n`); bad shells are usage errors.
+//! the scripts parse where their shell exists (`bash -n`, ...); the man
+//! page is clean roff where groff exists; bad shells are usage errors.
 
 mod common;
 
@@ -77,6 +78,28 @@ fn completions_and_the_man_page_list_every_flag() {
             String::from_utf8_lossy(&o.stderr)
         );
     }
+}
+
+#[test]
+fn the_man_page_is_clean_roff_where_groff_exists() {
+    let found = Command::new("sh")
+        .args(["-c", "command -v groff"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        eprintln!("skipped: groff -man -ww (groff is not installed)");
+        return;
+    }
+    let (_, man, _) = generate(&["man"]);
+    let path = common::temp_dir("man-groff").join("vpc-router.1");
+    std::fs::write(&path, man).unwrap();
+    let o = Command::new("groff")
+        .args(["-man", "-ww", "-z"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success() && err.is_empty(), "groff: {err}");
 }
 
 #[test]
