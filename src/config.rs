@@ -18,6 +18,9 @@ pub struct Config {
     pub output: Output,
     pub verbose: bool,
     pub log: LogTarget,
+    /// `--log-format`: text (with a timestamp, or journald's priority
+    /// prefix), or one JSON object per line.
+    pub log_format: LogFormat,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -26,11 +29,23 @@ pub enum Command {
     /// `plan --help`, `-c add -h`).
     Help(Option<HelpTopic>),
     Version,
+    /// `completions bash|zsh|fish`: the script, from the flag table.
+    Completions(Shell),
+    /// `man`: the man page in roff, from the flag table.
+    Man,
     Route(RouteArgs),
     /// `-d`: serve the HTTP API. (Boxed: it is much the largest.)
     Daemon(Box<DaemonArgs>),
     /// `plan` or `apply -f SPEC`: reconcile every table with a route spec.
     Reconcile(ReconcileArgs),
+}
+
+/// A shell to complete for (`completions bash|zsh|fish`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 /// A command with help of its own.
@@ -239,6 +254,13 @@ impl Default for AwsArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    #[default]
     Text,
     Json,
 }

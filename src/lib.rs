@@ -30,6 +30,14 @@ pub mod types;
 /// This build's version, as `--version` and the daemon's status show it.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// The commit the binary was built from: `VPC_ROUTER_COMMIT` at build time
+/// (the Makefile's `build`, `static` and `dist` set it from `git rev-parse
+/// --short HEAD`; no build script needed), else "unknown commit".
+pub const COMMIT: &str = match option_env!("VPC_ROUTER_COMMIT") {
+    Some(c) if !c.is_empty() => c,
+    _ => "unknown commit",
+};
+
 use std::fmt;
 use std::io::Write;
 use std::sync::Arc;
@@ -37,7 +45,7 @@ use std::sync::Arc;
 use aws::credentials;
 use aws::imds::{self, Imds};
 use aws::{Clock, CredentialsError, CredentialsProvider, Env};
-use config::{Command, Config, LogTarget, Output, RouteArgs};
+use config::{Command, Config, LogFormat, LogTarget, Output, RouteArgs};
 use ec2::client::{ClientSettings, HttpEc2};
 use retry::{parse_max_attempts, Retrier, RetryPolicy};
 use route::{RouteError, RouteRequest, Verdict};
@@ -112,15 +120,25 @@ pub fn exit_code_for(v: Verdict) -> u8 {
     }
 }
 
-/// Sets up logging as the command line asks.
-pub fn init_logging(config: &Config) -> Result<(), MainError> {
+/// Sets up logging as the command line asks: JSON with `--log-format
+/// json`; else, on stderr, journald's priority prefixes when stderr is the
+/// journal's stream (`$JOURNAL_STREAM` names its device and inode), plain
+/// lines otherwise; timestamps in a file.
+pub fn init_logging(config: &Config, env: &Env) -> Result<(), MainError> {
     let level = if config.verbose {
         log::Level::Debug
     } else {
         log::Level::Info
     };
+    let json = config.log_format == LogFormat::Json;
+    let style = |file: bool| match (json, file) {
+        (true, _) => log::Style::Json,
+        (false, true) => log::Style::Timestamped,
+        (false, false) if stderr_is_journal(env) => log::Style::Journal,
+        (false, false) => log::Style::Plain,
+    };
     match &config.log {
-        LogTarget::Stderr => log::init(level, log::Sink::Stderr, false),
+        LogTarget::Stderr => log::init(level, log::Sink::Stderr, style(false)),
         LogTarget::File(path) => {
             let file = log::open(path).map_err(|e| {
                 MainError::Setup(format!(
@@ -128,10 +146,26 @@ pub fn init_logging(config: &Config) -> Result<(), MainError> {
                     path.display()
                 ))
             })?;
-            log::init(level, log::Sink::File(file, path.clone()), true);
+            log::init(level, log::Sink::File(file, path.clone()), style(true));
         }
     }
     Ok(())
+}
+
+/// Whether stderr is the stream `$JOURNAL_STREAM` (`DEVICE:INODE`) names,
+/// as systemd.exec(5) asks: a child whose stderr was redirected is not.
+fn stderr_is_journal(env: &Env) -> bool {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::MetadataExt;
+    let Some((dev, ino)) = env.get("JOURNAL_STREAM").and_then(|v| v.split_once(':')) else {
+        return false;
+    };
+    let meta = std::io::stderr()
+        .as_fd()
+        .try_clone_to_owned()
+        .map(std::fs::File::from)
+        .and_then(|f| f.metadata());
+    meta.is_ok_and(|m| dev.parse() == Ok(m.dev()) && ino.parse() == Ok(m.ino()))
 }
 
 /// Everything a command needs from AWS, resolved once.
@@ -211,8 +245,8 @@ pub fn resolve(config: &Config, env: &Env, clock: Clock) -> Result<Resolved, Mai
 }
 
 /// Sets up logging, runs `f`, and logs its error: the exit code either way.
-fn logged(config: &Config, f: impl FnOnce() -> Result<u8, MainError>) -> u8 {
-    if let Err(e) = init_logging(config) {
+fn logged(config: &Config, env: &Env, f: impl FnOnce() -> Result<u8, MainError>) -> u8 {
+    if let Err(e) = init_logging(config, env) {
         // Logging is not set up, so this goes to stderr.
         error!("{e}");
         return e.exit_code();
@@ -232,15 +266,27 @@ pub fn run(config: &Config, env: &Env, clock: Clock, out: &mut dyn Write) -> u8 
             exit::OK
         }
         Command::Version => {
-            let _ = writeln!(out, "vpc-router {}", crate::VERSION);
+            let commit = match COMMIT {
+                "unknown commit" => COMMIT.to_string(),
+                c => format!("commit {c}"),
+            };
+            let _ = writeln!(out, "vpc-router {} ({commit})", crate::VERSION);
             exit::OK
         }
-        Command::Daemon(args) => logged(config, || daemon::run(config, args, env, clock)),
-        Command::Reconcile(args) => {
-            logged(config, || reconcile_command(config, args, env, clock, out))
+        Command::Completions(shell) => {
+            let _ = out.write_all(cli::generate::completions(*shell).as_bytes());
+            exit::OK
         }
+        Command::Man => {
+            let _ = out.write_all(cli::generate::man().as_bytes());
+            exit::OK
+        }
+        Command::Daemon(args) => logged(config, env, || daemon::run(config, args, env, clock)),
+        Command::Reconcile(args) => logged(config, env, || {
+            reconcile_command(config, args, env, clock, out)
+        }),
         Command::Route(args) => {
-            if let Err(e) = init_logging(config) {
+            if let Err(e) = init_logging(config, env) {
                 // Logging is not set up, so this goes to stderr.
                 error!("{e}");
                 return e.exit_code();

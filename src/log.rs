@@ -3,6 +3,11 @@
 //! go to stderr at info level. Credentials never reach it: they are only
 //! ever passed to the signer. Control characters in a line are escaped
 //! here, so no value a client or a file supplied can break or forge one.
+//!
+//! A line's [`Style`]: plain (an interactive one-shot), timestamped (files
+//! and the daemon), journald's (`<6>`: the syslog priority instead of a
+//! timestamp, when stderr is the journal's stream: `$JOURNAL_STREAM`), or
+//! JSON (`--log-format json`: one object per line, time, level, message).
 
 use std::fmt;
 use std::fs::{File, OpenOptions};
@@ -17,6 +22,32 @@ pub enum Level {
     Warn,
     Info,
     Debug,
+}
+
+impl Level {
+    /// The syslog priority journald reads from a `<N>` prefix.
+    pub fn syslog(self) -> u8 {
+        match self {
+            Level::Error => 3,
+            Level::Warn => 4,
+            Level::Info => 6,
+            Level::Debug => 7,
+        }
+    }
+}
+
+/// How a line is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    /// `vpc-router: info: ...`
+    Plain,
+    /// `2026-01-01T00:00:00Z vpc-router: info: ...`
+    Timestamped,
+    /// `<6>vpc-router: info: ...`: journald takes the priority from the
+    /// prefix and keeps its own timestamp.
+    Journal,
+    /// `{"time":"...","level":"info","message":"..."}`
+    Json,
 }
 
 impl fmt::Display for Level {
@@ -39,19 +70,17 @@ pub enum Sink {
 
 struct Logger {
     max: Level,
-    /// Timestamps on every line: for files and for the daemon, where lines
-    /// are read later; not for an interactive one-shot.
-    timestamps: bool,
+    style: Style,
     sink: Mutex<Sink>,
 }
 
 static LOGGER: OnceLock<Logger> = OnceLock::new();
 
 /// Sets up logging; only the first call has an effect.
-pub fn init(max: Level, sink: Sink, timestamps: bool) {
+pub fn init(max: Level, sink: Sink, style: Style) {
     let _ = LOGGER.set(Logger {
         max,
-        timestamps,
+        style,
         sink: Mutex::new(sink),
     });
 }
@@ -87,19 +116,11 @@ pub fn write(level: Level, args: fmt::Arguments<'_>) {
     if !enabled(level) {
         return;
     }
-    let (timestamps, sink) = match LOGGER.get() {
-        Some(l) => (l.timestamps, Some(&l.sink)),
-        None => (false, None),
+    let (style, sink) = match LOGGER.get() {
+        Some(l) => (l.style, Some(&l.sink)),
+        None => (Style::Plain, None),
     };
-    let mut line = String::new();
-    if timestamps {
-        line.push_str(&crate::timefmt::rfc3339(SystemTime::now()));
-        line.push(' ');
-    }
-    use fmt::Write as _;
-    let _ = write!(line, "vpc-router: {level}: ");
-    escape_controls(&args.to_string(), &mut line);
-    line.push('\n');
+    let line = format_line(style, level, SystemTime::now(), &args.to_string());
     // A failed log write must not take the program down; there is nowhere
     // better to report it.
     match sink.map(|s| s.lock().unwrap_or_else(|p| p.into_inner())) {
@@ -115,6 +136,40 @@ pub fn write(level: Level, args: fmt::Arguments<'_>) {
             let _ = std::io::stderr().write_all(line.as_bytes());
         }
     }
+}
+
+/// One line, newline included, in `style`. The message's control
+/// characters are escaped in every style (in JSON too, so that its
+/// `message` reads as the text line does).
+pub fn format_line(style: Style, level: Level, now: SystemTime, message: &str) -> String {
+    use fmt::Write as _;
+    let mut line = String::new();
+    match style {
+        Style::Plain => {}
+        Style::Timestamped => {
+            line.push_str(&crate::timefmt::rfc3339(now));
+            line.push(' ');
+        }
+        Style::Journal => {
+            let _ = write!(line, "<{}>", level.syslog());
+        }
+        Style::Json => {
+            let mut escaped = String::new();
+            escape_controls(message, &mut escaped);
+            // No control character is left: only `"` and `\` need escaping.
+            let quoted = escaped.replace('\\', "\\\\").replace('"', "\\\"");
+            let _ = writeln!(
+                line,
+                "{{\"time\":\"{}\",\"level\":\"{level}\",\"message\":\"{quoted}\"}}",
+                crate::timefmt::rfc3339(now)
+            );
+            return line;
+        }
+    }
+    let _ = write!(line, "vpc-router: {level}: ");
+    escape_controls(message, &mut line);
+    line.push('\n');
+    line
 }
 
 /// Appends `text` to `out` with every control character escaped (`\n`,
@@ -145,7 +200,33 @@ macro_rules! debug { ($($t:tt)*) => { $crate::log::write($crate::log::Level::Deb
 
 #[cfg(test)]
 mod tests {
-    use super::escape_controls;
+    use super::*;
+
+    #[test]
+    fn each_style_of_line() {
+        let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(86400);
+        let m = "a \"b\" \\ c\nd";
+        assert_eq!(
+            format_line(Style::Plain, Level::Info, t, m),
+            "vpc-router: info: a \"b\" \\ c\\nd\n"
+        );
+        assert_eq!(
+            format_line(Style::Journal, Level::Error, t, m),
+            "<3>vpc-router: error: a \"b\" \\ c\\nd\n"
+        );
+        assert!(format_line(Style::Journal, Level::Warn, t, m).starts_with("<4>"));
+        assert!(format_line(Style::Journal, Level::Info, t, m).starts_with("<6>"));
+        assert!(format_line(Style::Journal, Level::Debug, t, m).starts_with("<7>"));
+        assert!(format_line(Style::Timestamped, Level::Info, t, m)
+            .starts_with("1970-01-02T00:00:00.000Z vpc-router: info: "));
+        let json = format_line(Style::Json, Level::Warn, t, m);
+        assert!(json.ends_with('\n') && json.matches('\n').count() == 1);
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"time": "1970-01-02T00:00:00.000Z", "level": "warning", "message": "a \"b\" \\ c\\nd"})
+        );
+    }
 
     #[test]
     fn control_characters_are_escaped_and_nothing_else_is() {

@@ -108,6 +108,13 @@ fn the_best_path_wins_fails_over_when_its_peer_dies_and_wins_again_when_back() {
         },
     );
     converge(&sim, "10.60.0.0/16", Some(A_ENI));
+    // A's path may be in force before B's UPDATE has arrived (on a loaded
+    // machine): wait until both are known.
+    wait_until("both paths known", Duration::from_secs(10), || {
+        bgp(&d)["prefixes"]["10.60.0.0/16"]["paths"]
+            .as_array()
+            .is_some_and(|p| p.len() == 2)
+    });
     let v = bgp(&d);
     let p = &v["prefixes"]["10.60.0.0/16"];
     assert_eq!(p["won_by"], "shorter AS_PATH", "{v:#}");

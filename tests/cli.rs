@@ -668,9 +668,15 @@ fn help_and_version() {
         .output()
         .unwrap()
         .into();
+    // The version and the commit it was built from (the Makefile's build
+    // targets set VPC_ROUTER_COMMIT; a plain cargo build does not).
+    let expected = match option_env!("VPC_ROUTER_COMMIT") {
+        Some(c) if !c.is_empty() => format!("commit {c}"),
+        _ => "unknown commit".to_string(),
+    };
     assert_eq!(
         r.stdout,
-        format!("vpc-router {}\n", env!("CARGO_PKG_VERSION"))
+        format!("vpc-router {} ({expected})\n", env!("CARGO_PKG_VERSION"))
     );
 }
 

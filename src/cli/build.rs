@@ -20,6 +20,7 @@ pub struct Globals {
     pub output: Output,
     pub verbose: bool,
     pub log: LogTarget,
+    pub log_format: LogFormat,
 }
 
 pub fn globals(g: &Given) -> Result<Globals, ConfigError> {
@@ -42,11 +43,23 @@ pub fn globals(g: &Given) -> Result<Globals, ConfigError> {
         None | Some("-") => LogTarget::Stderr,
         Some(p) => LogTarget::File(PathBuf::from(p)),
     };
+    let log_format = match g.one("log-format") {
+        None | Some("text") => LogFormat::Text,
+        Some("json") => LogFormat::Json,
+        Some(f) => {
+            let hint = super::suggest::hint_words(f, &["text", "json"]);
+            return Err(bad(
+                "log-format",
+                format!("'{f}' is not a log format; {hint}expected text or json"),
+            ));
+        }
+    };
     Ok(Globals {
         aws: aws(g)?,
         output,
         verbose: g.has("verbose"),
         log,
+        log_format,
     })
 }
 

@@ -814,6 +814,13 @@ pub static FLAGS: &[Flag] = &[
         ..ROW
     },
     Flag {
+        long: "log-format",
+        value: Some("text|json"),
+        help: "log lines as text (default; under journald with its priority prefix) \
+               or one JSON object per line (time, level, message)",
+        ..ROW
+    },
+    Flag {
         long: "verbose",
         help: "debug logging: every EC2 call, its status and time",
         ..ROW

@@ -265,6 +265,15 @@ fn intro(section: Section) -> String {
                      POST/DELETE /route edit one entry",
                 )
         }
+        Section::Behaviour => {
+            row(
+                "completions bash|zsh|fish",
+                "print a shell completion script, made from this flag table",
+            ) + &row(
+                "man",
+                "print the man page (roff), made from this flag table",
+            )
+        }
         _ => String::new(),
     }
 }

@@ -9,6 +9,7 @@
 
 mod build;
 pub mod flags;
+pub mod generate;
 mod help;
 mod rules;
 mod suggest;
@@ -58,6 +59,17 @@ where
     I: IntoIterator,
     I::Item: Into<OsString>,
 {
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    if let Some(command) = generate_command(&args)? {
+        return Ok(Config {
+            command,
+            aws: AwsArgs::default(),
+            output: Output::Text,
+            verbose: false,
+            log: LogTarget::Stderr,
+            log_format: LogFormat::Text,
+        });
+    }
     let given = tokens::read(args)?;
     let globals = build::globals(&given)?;
     let command = if given.wants_help() {
@@ -74,7 +86,30 @@ where
         output: globals.output,
         verbose: globals.verbose,
         log: globals.log,
+        log_format: globals.log_format,
     })
+}
+
+/// `completions bash|zsh|fish` and `man`, alone on the command line:
+/// generated from the flag table, they take no flags.
+fn generate_command(args: &[OsString]) -> Result<Option<Command>, ConfigError> {
+    let words: Vec<&str> = args.iter().map(|a| a.to_str().unwrap_or("")).collect();
+    match words.as_slice() {
+        ["man"] => Ok(Some(Command::Man)),
+        ["completions", shell] => match generate::shell(shell) {
+            Some(s) => Ok(Some(Command::Completions(s))),
+            None => Err(err(
+                "",
+                format!("completions: '{shell}' is not a shell; expected bash, zsh or fish"),
+            )),
+        },
+        ["completions", ..] => Err(err(
+            "",
+            "completions takes one word: bash, zsh or fish (e.g. vpc-router completions bash)",
+        )),
+        ["man", ..] => Err(err("", "man takes nothing else (vpc-router man)")),
+        _ => Ok(None),
+    }
 }
 
 #[cfg(test)]
@@ -663,6 +698,7 @@ mod tests {
             output: Output::Text,
             verbose: false,
             log: LogTarget::Stderr,
+            log_format: LogFormat::Text,
         };
         let route = |op, ip: Option<IpAddr>| {
             Command::Route(RouteArgs {

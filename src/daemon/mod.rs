@@ -23,6 +23,7 @@ pub mod feed;
 pub mod frame;
 pub mod gate;
 pub mod metrics;
+pub mod notify;
 pub mod service;
 pub mod status;
 
@@ -221,7 +222,7 @@ pub fn run(config: &Config, args: &DaemonArgs, env: &Env, clock: Clock) -> Resul
         ))),
         _ => None,
     };
-    let running = start(
+    let mut running = start(
         args,
         elector,
         (control, control_rx),
@@ -231,12 +232,19 @@ pub fn run(config: &Config, args: &DaemonArgs, env: &Env, clock: Clock) -> Resul
         (listener, socket),
     )?;
     announce(&svc, args, local);
+    let notifier = Arc::new(notify::Notifier::from_env(env));
+    watch(&mut running, &notifier, &inputs)?;
     let sig = loop {
         match signals::wait(&signals) {
-            signals::Signal::Hangup => reload(&inputs, reconciling.is_some()),
+            signals::Signal::Hangup => {
+                notifier.send("RELOADING=1");
+                reload(&inputs, reconciling.is_some());
+                notifier.send("READY=1");
+            }
             other => break other,
         }
     };
+    notifier.send("STOPPING=1");
     info!(
         "{}: stopping; finishing {} request(s) in flight",
         sig.name(),
@@ -388,6 +396,33 @@ impl Running {
         }
         unfinished
     }
+}
+
+/// Starts the notify thread when systemd listens (`$NOTIFY_SOCKET`):
+/// `READY=1` once the API serves (it does now) and, with `-m`, the first
+/// pass is done; then `WATCHDOG=1` while the control loop answers.
+fn watch(
+    running: &mut Running,
+    notifier: &Arc<notify::Notifier>,
+    inputs: &Sender<Input>,
+) -> Result<(), MainError> {
+    if !notifier.enabled() {
+        return Ok(());
+    }
+    let (n, engine, stop) = (
+        notifier.clone(),
+        running.engine.clone(),
+        running.stop_feeds.clone(),
+    );
+    let inputs = inputs.clone();
+    running.feeds.spawn("notify", move || {
+        let ready = || engine.as_ref().is_none_or(|e| e.first_pass_done());
+        let alive = |within: Duration| {
+            let (tx, rx) = mpsc::channel();
+            inputs.send(Input::Sync(tx)).is_ok() && rx.recv_timeout(within).is_ok()
+        };
+        n.run(ready, alive, &stop);
+    })
 }
 
 /// The etcd client and what is shared about it, from `--etcd-...`: the

@@ -954,6 +954,14 @@ impl Engine {
         s.routes.retain(|c, _| keep.contains(c));
     }
 
+    /// Whether the daemon may say it is ready: a full pass has ended (well
+    /// or not), or there is no spec to pass over yet (`-m http` before the
+    /// first `POST /route_spec`).
+    pub fn first_pass_done(&self) -> bool {
+        let s = self.lock();
+        s.last.is_some() || s.spec.is_none()
+    }
+
     /// What `/status` shows of the reconciler: bounded whatever the number
     /// of tables and CIDRs (the routes summed up in one pass over them,
     /// under the lock, without copying them).
