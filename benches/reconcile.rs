@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use common::ec2sim::Ec2Sim;
-use common::VPC;
+use common::{children_usage, numbered_cidr, VPC};
 const A: (&str, &str, &str) = (
     "eni-0aaaaaaaaaaaaaaa1",
     "10.33.20.142",
@@ -32,19 +32,6 @@ const B: (&str, &str, &str) = (
 );
 const TABLES: usize = 200;
 const ROUTES: usize = 500;
-
-fn cidr(r: usize) -> String {
-    format!("10.{}.{}.0/24", 100 + r / 256, r % 256)
-}
-
-/// CPU time (user + system) and peak RSS (KiB) of the waited-for children.
-fn children_usage() -> (Duration, u64) {
-    // SAFETY: getrusage only writes the struct it is given.
-    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut u) };
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    (tv(u.ru_utime) + tv(u.ru_stime), u.ru_maxrss as u64)
-}
 
 struct Run {
     wall: Duration,
@@ -88,7 +75,7 @@ fn spec_file(dir: &std::path::Path, name: &str, moved: usize) -> String {
     let mut doc = serde_json::Map::new();
     for r in 0..ROUTES {
         let hosts = if r < moved { vec![B.1] } else { vec![A.1, B.1] };
-        doc.insert(cidr(r), serde_json::json!(hosts));
+        doc.insert(numbered_cidr(r), serde_json::json!(hosts));
     }
     let path = dir.join(name);
     std::fs::write(&path, serde_json::Value::Object(doc).to_string()).unwrap();
@@ -111,7 +98,7 @@ fn main() {
         sim.add_table(&id, VPC, t == 0);
         sim.add_gateway_route(&id, "10.33.0.0/16", "local");
         for r in 0..ROUTES {
-            sim.add_route_to_eni(&id, &cidr(r), A.0);
+            sim.add_route_to_eni(&id, &numbered_cidr(r), A.0);
         }
     }
     let dir = std::env::temp_dir().join(format!("vpc-router-bench-{}", std::process::id()));
@@ -156,7 +143,7 @@ fn main() {
     let wrong = (0..TABLES)
         .flat_map(|t| (0..moved).map(move |c| (t, c)))
         .filter(|(t, c)| {
-            sim.route_target(&format!("rtb-{t:08x}"), &cidr(*c))
+            sim.route_target(&format!("rtb-{t:08x}"), &numbered_cidr(*c))
                 .as_deref()
                 != Some(B.0)
         })

@@ -19,7 +19,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::ec2sim::Ec2Sim;
-use common::{Daemon, VPC};
+use common::{children_usage, numbered_cidr, Daemon, VPC};
 
 const A: (&str, &str, &str) = (
     "eni-0aaaaaaaaaaaaaaa1",
@@ -29,19 +29,6 @@ const A: (&str, &str, &str) = (
 const SIZES: [usize; 3] = [50, 200, 400];
 const ROUTES: usize = 500;
 
-fn cidr(r: usize) -> String {
-    format!("10.{}.{}.0/24", 100 + r / 256, r % 256)
-}
-
-/// CPU time (user + system) and peak RSS (KiB) of the waited-for children.
-fn children_usage() -> (Duration, u64) {
-    // SAFETY: getrusage only writes the struct it is given.
-    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut u) };
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    (tv(u.ru_utime) + tv(u.ru_stime), u.ru_maxrss as u64)
-}
-
 fn vpc(tables: usize) -> Ec2Sim {
     let sim = Ec2Sim::start();
     sim.add_eni(A.0, &[A.1], Some(A.2), VPC, false);
@@ -50,7 +37,7 @@ fn vpc(tables: usize) -> Ec2Sim {
         sim.add_table(&id, VPC, t == 0);
         sim.add_gateway_route(&id, "10.33.0.0/16", "local");
         for r in 0..ROUTES {
-            sim.add_route_to_eni(&id, &cidr(r), A.0);
+            sim.add_route_to_eni(&id, &numbered_cidr(r), A.0);
         }
     }
     sim
@@ -59,7 +46,7 @@ fn vpc(tables: usize) -> Ec2Sim {
 fn spec_file(dir: &std::path::Path) -> std::path::PathBuf {
     let mut doc = serde_json::Map::new();
     for r in 0..ROUTES {
-        doc.insert(cidr(r), serde_json::json!([A.1]));
+        doc.insert(numbered_cidr(r), serde_json::json!([A.1]));
     }
     let path = dir.join("spec.json");
     std::fs::write(&path, serde_json::Value::Object(doc).to_string()).unwrap();

@@ -503,3 +503,18 @@ pub fn summary(what: &str, mut ms: Vec<f64>) {
         ms.len()
     );
 }
+
+/// The `r`th /24 of 10.100.0.0/14, for benches that need many CIDRs.
+pub fn numbered_cidr(r: usize) -> String {
+    format!("10.{}.{}.0/24", 100 + r / 256, r % 256)
+}
+
+/// CPU time (user + system) and peak RSS (KiB) of the waited-for
+/// children: what a bench reports of the binary it ran.
+pub fn children_usage() -> (Duration, u64) {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut u) };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    (tv(u.ru_utime) + tv(u.ru_stime), u.ru_maxrss as u64)
+}
