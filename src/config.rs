@@ -205,6 +205,8 @@ pub enum SpecSource {
     Etcd,
     /// `-m bgp`: only the routes BGP peers announce.
     Bgp,
+    /// `-m fixedconf` (vpc-router 1.x): a spec given on the command line.
+    Fixed(crate::spec::Spec),
 }
 
 pub use crate::reconcile::pass::TableScope;

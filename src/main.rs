@@ -7,7 +7,11 @@ use vpc_router::aws::{Clock, Env};
 use vpc_router::{cli, exit};
 
 fn main() -> ExitCode {
-    let config = match cli::parse(std::env::args_os().skip(1)) {
+    let (config, notices) = cli::parse_noting(std::env::args_os().skip(1));
+    for n in notices {
+        eprintln!("vpc-router: {n}");
+    }
+    let config = match config {
         Ok(c) => c,
         Err(e) => {
             eprintln!("vpc-router: {e}");

@@ -260,6 +260,20 @@ pub fn parse(doc: &[u8]) -> Result<Spec, SpecError> {
         } if path.is_empty() => at(key, "given twice; give each CIDR once"),
         e => at(e.top_key().unwrap_or_default(), e.to_string()),
     })?;
+    // One route (the body of POST /route, 1.x's and ours) where a spec
+    // was expected: say so rather than "dst_cidr is not a CIDR".
+    if entries
+        .iter()
+        .any(|(k, _)| k == "dst_cidr" || k == "router_ip")
+    {
+        return Err(SpecError {
+            key: None,
+            message: format!(
+                "this is one route (dst_cidr, router_ip: the body of POST /route), not a \
+                 route spec, which maps each CIDR to its routers; {example}"
+            ),
+        });
+    }
     let mut routes: BTreeMap<Cidr, Vec<Host>> = BTreeMap::new();
     let mut seen: BTreeMap<Cidr, String> = BTreeMap::new();
     for (key, value) in entries {
@@ -403,6 +417,17 @@ mod tests {
             m.ips().iter().map(ToString::to_string).collect::<Vec<_>>(),
             ["10.33.20.142", "10.33.20.143"]
         );
+        // vpc-router 1.x's spec files, as its README wrote them: the same
+        // shape, spaces around the colons, blank lines after.
+        let old = ok("{\n    \"10.55.16.0/24\" : [ \"10.33.20.142\" ],\n    \
+                      \"10.66.17.0/24\" : [ \"10.33.20.93\", \"10.33.30.22\" ]\n}\n\n\n");
+        assert_eq!(old.len(), 2);
+        assert_eq!(
+            old.hosts(&"10.66.17.0/24".parse().unwrap()).unwrap()[1]
+                .ip
+                .to_string(),
+            "10.33.30.22"
+        );
         // The JSON form reads back to the same spec.
         assert_eq!(ok(&s.to_json().to_string()), s);
     }
@@ -413,6 +438,7 @@ mod tests {
             ("[1, 2]", "route spec: must be a JSON object mapping CIDRs to lists of router IPs"),
             ("\"x\"", "route spec: must be a JSON object"),
             ("{", "route spec: not valid JSON"),
+            (r#"{"dst_cidr": "10.55.0.0/16", "router_ip": "10.1.1.1"}"#, "route spec: this is one route (dst_cidr, router_ip: the body of POST /route), not a route spec"),
             (r#"{"10.55.16.1/24": ["10.1.1.1"]}"#, "key \"10.55.16.1/24\": 10.55.16.1/24 has host bits set; did you mean 10.55.16.0/24?"),
             (r#"{"10.55.16.0/33": ["10.1.1.1"]}"#, "key \"10.55.16.0/33\": "),
             (r#"{"nope": ["10.1.1.1"]}"#, "key \"nope\": "),

@@ -577,6 +577,7 @@ fn spec(g: &Given, mode: Mode, etcd: bool) -> Result<SpecSettings, ConfigError> 
             ))
         }
         Mode::Bgp => (SpecSource::Bgp, "bgp"),
+        Mode::Fixed => (SpecSource::Fixed(fixed(g)?), "fixedconf"),
     };
     // With etcd, ownership is kept there; only the http spec needs a dir.
     let state_dir = g.one("state-dir").map(PathBuf::from);
@@ -610,6 +611,33 @@ fn spec(g: &Given, mode: Mode, etcd: bool) -> Result<SpecSettings, ConfigError> 
         recheck,
         health: health(g)?,
     })
+}
+
+/// 1.x's `-m fixedconf --fixed_cidr CIDR --fixed_hosts IP:IP`: a spec of
+/// one CIDR, its routers in the order given.
+fn fixed(g: &Given) -> Result<crate::spec::Spec, ConfigError> {
+    let cidr = g.one("fixed_cidr").ok_or_else(|| {
+        bad(
+            "fixed_cidr",
+            "missing; -m fixedconf needs the route's CIDR, e.g. --fixed_cidr 10.55.0.0/16",
+        )
+    })?;
+    let cidr: Cidr = typed("fixed_cidr", cidr)?;
+    let list = g.one("fixed_hosts").ok_or_else(|| {
+        bad(
+            "fixed_hosts",
+            "missing; -m fixedconf needs the routers, e.g. --fixed_hosts 10.33.20.142:10.33.30.22",
+        )
+    })?;
+    let mut hosts: Vec<crate::spec::Host> = Vec::new();
+    for h in super::legacy::fixed_hosts(list) {
+        let ip = parse_ip(h).map_err(|e| bad("fixed_hosts", e.0))?;
+        if hosts.iter().any(|x| x.ip == ip) {
+            return Err(bad("fixed_hosts", format!("router {ip} is listed twice")));
+        }
+        hosts.push(crate::spec::Host { ip, check: None });
+    }
+    Ok(crate::spec::Spec::from_routes([(cidr, hosts)].into()))
 }
 
 /// `--health` and what tunes it; `rules` has already refused tuning

@@ -30,6 +30,8 @@ impl Uses {
     pub const ETCD: Uses = Uses(1 << 8);
     /// `-d -m bgp`.
     pub const BGP: Uses = Uses(1 << 9);
+    /// `-d -m fixedconf`: 1.x's one route fixed on the command line.
+    pub const FIXED: Uses = Uses(1 << 10);
 
     /// The route commands, `-c add|show|del`.
     pub const ROUTE: Uses = Uses::ADD.or(Uses::SHOW).or(Uses::DEL);
@@ -38,7 +40,11 @@ impl Uses {
     /// `plan` and `apply`.
     pub const RECONCILE: Uses = Uses::PLAN.or(Uses::APPLY);
     /// The daemon's spec modes, `-d -m configfile|http|etcd`.
-    pub const SPEC: Uses = Uses::CONFIGFILE.or(Uses::HTTP).or(Uses::ETCD).or(Uses::BGP);
+    pub const SPEC: Uses = Uses::CONFIGFILE
+        .or(Uses::HTTP)
+        .or(Uses::ETCD)
+        .or(Uses::BGP)
+        .or(Uses::FIXED);
     /// Every kind of `-d`.
     pub const DAEMONS: Uses = Uses::DAEMON.or(Uses::SPEC);
     /// Desired-state routing: `plan`, `apply` and `-d -m`.
@@ -87,6 +93,8 @@ impl Uses {
             Some("-d -m etcd")
         } else if self.contains(Uses::BGP) {
             Some("-d -m bgp")
+        } else if self.contains(Uses::FIXED) {
+            Some("-d -m fixedconf")
         } else if self.contains(Uses::DAEMON) {
             Some("-d without -m")
         } else {
@@ -135,6 +143,9 @@ pub enum Section {
     Aws,
     /// Output, logging, and what a command may do.
     Behaviour,
+    /// Flags kept only for command lines of vpc-router 1.x: neither in
+    /// `--help` nor in the completions, listed apart in the man page.
+    Legacy,
 }
 
 impl Section {
@@ -164,6 +175,35 @@ impl Section {
             }
             Section::Aws => "AWS",
             Section::Behaviour => "BEHAVIOUR",
+            Section::Legacy => "1.X SPELLINGS (accepted, with a notice on stderr)",
+        }
+    }
+}
+
+/// A spelling of vpc-router 1.x (the Python tool) for a flag: accepted,
+/// meaning the same, with a one-line notice naming what to write instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Legacy {
+    /// As typed: `--tcp_check_port`, `-H`.
+    pub spelling: &'static str,
+    /// What to write instead, when more than the row's `--long`.
+    pub instead: Option<&'static str>,
+}
+
+/// A 1.x spelling whose equivalent is the row's `--long`.
+const fn was(spelling: &'static str) -> Legacy {
+    Legacy {
+        spelling,
+        instead: None,
+    }
+}
+
+impl Legacy {
+    /// What to write instead of it, for a flag row.
+    pub fn instead(&self, flag: &Flag) -> String {
+        match self.instead {
+            Some(i) => i.to_string(),
+            None => format!("--{}", flag.long),
         }
     }
 }
@@ -196,6 +236,8 @@ pub struct Flag {
     pub section: Section,
     /// One paragraph, wrapped when printed.
     pub help: &'static str,
+    /// Its spellings in vpc-router 1.x, where they differ from ours.
+    pub legacy: &'static [Legacy],
 }
 
 impl Flag {
@@ -243,6 +285,7 @@ const ROW: Flag = Flag {
     what: None,
     section: Section::Behaviour,
     help: "",
+    legacy: &[],
 };
 
 const NEEDS_HEALTH: &[Rule] = &[Rule::HealthChecks];
@@ -323,6 +366,10 @@ pub static FLAGS: &[Flag] = &[
         )],
         section: Section::Spec,
         help: "CIDRs (comma-separated; repeatable) --prune never touches",
+        legacy: &[Legacy {
+            spelling: "--ignore_routes",
+            instead: Some("--ignore-routes (with --prune, which 1.x always did)"),
+        }],
         ..ROW
     },
     Flag {
@@ -368,6 +415,7 @@ pub static FLAGS: &[Flag] = &[
         goes_with: Uses::SPEC,
         section: Section::SpecDaemon,
         help: "a full pass every S seconds (default 30; 0: off)",
+        legacy: &[was("--route_recheck_interval")],
         ..ROW
     },
     // HEALTH CHECKS AND FAILOVER
@@ -377,6 +425,7 @@ pub static FLAGS: &[Flag] = &[
         goes_with: Uses::SPEC,
         section: Section::Health,
         help: "tcp, icmp, multi or none (default none: every router is healthy)",
+        legacy: &[was("-H")],
         ..ROW
     },
     Flag {
@@ -385,6 +434,7 @@ pub static FLAGS: &[Flag] = &[
         goes_with: Uses::SPEC,
         section: Section::Health,
         help: "with --health multi: e.g. icmp:tcp; a router is failed if any of them fails it",
+        legacy: &[was("--multi_plugins")],
         ..ROW
     },
     Flag {
@@ -395,6 +445,7 @@ pub static FLAGS: &[Flag] = &[
         section: Section::Health,
         help: "port of the tcp check (default 22); a spec host \
                {\"ip\": ..., \"check\": \"HOST:PORT\"} overrides it",
+        legacy: &[was("--tcp_check_port")],
         ..ROW
     },
     Flag {
@@ -404,6 +455,16 @@ pub static FLAGS: &[Flag] = &[
         rules: NEEDS_HEALTH,
         section: Section::Health,
         help: "seconds between checks of a router (default 1; fractions allowed, e.g. 0.2)",
+        legacy: &[
+            Legacy {
+                spelling: "--icmp_check_interval",
+                instead: Some("--check-interval (with --health icmp)"),
+            },
+            Legacy {
+                spelling: "--tcp_check_interval",
+                instead: Some("--check-interval (with --health tcp)"),
+            },
+        ],
         ..ROW
     },
     Flag {
@@ -837,6 +898,23 @@ pub static FLAGS: &[Flag] = &[
         help: "the version",
         ..ROW
     },
+    // 1.X SPELLINGS: -m fixedconf, one route fixed on the command line.
+    Flag {
+        long: "fixed_cidr",
+        value: Some("CIDR"),
+        goes_with: Uses::FIXED,
+        section: Section::Legacy,
+        help: "-m fixedconf: the CIDR of the one route; use -m configfile -f SPEC instead",
+        ..ROW
+    },
+    Flag {
+        long: "fixed_hosts",
+        value: Some("IP:IP"),
+        goes_with: Uses::FIXED,
+        section: Section::Legacy,
+        help: "-m fixedconf: its routers, in order, separated by ':' (or ',')",
+        ..ROW
+    },
 ];
 
 /// The row of a long name (or alias), as typed after `--`.
@@ -849,6 +927,16 @@ pub fn by_long(name: &str) -> Option<usize> {
 /// The row of a short name.
 pub fn by_short(c: char) -> Option<usize> {
     FLAGS.iter().position(|f| f.short == Some(c))
+}
+
+/// The row of a 1.x spelling, as typed (`--tcp_check_port`, `-H`).
+pub fn by_legacy(typed: &str) -> Option<(usize, &'static Legacy)> {
+    FLAGS.iter().enumerate().find_map(|(i, f)| {
+        f.legacy
+            .iter()
+            .find(|l| l.spelling == typed)
+            .map(|l| (i, l))
+    })
 }
 
 /// The row of a long name the code refers to. A name not in the table is
@@ -875,6 +963,15 @@ mod tests {
             assert_eq!(by_long(f.long), Some(i), "--{} twice", f.long);
             for a in f.aliases {
                 assert_eq!(by_long(a), Some(i), "--{a} twice");
+            }
+            for l in f.legacy {
+                assert_eq!(by_legacy(l.spelling).map(|(r, _)| r), Some(i));
+                // Never one of our own spellings: that would be no notice.
+                let ours = match l.spelling.strip_prefix("--") {
+                    Some(long) => by_long(long),
+                    None => l.spelling[1..].chars().next().and_then(by_short),
+                };
+                assert_eq!(ours, None, "{} is ours", l.spelling);
             }
             if let Some(s) = f.short {
                 assert_eq!(by_short(s), Some(i), "-{s} twice");
@@ -913,6 +1010,7 @@ mod tests {
                 "-c add|show|del, plan, or apply",
             ),
             (Uses::HTTP, "-d -m http"),
+            (Uses::FIXED, "-d -m fixedconf"),
         ];
         for (uses, want) in cases {
             assert_eq!(uses.describe(), want);

@@ -291,6 +291,10 @@ fn outro(section: Section) -> String {
              exits 0 (1 if some were still running after 10 seconds)."
         }
         Section::Aws => "AWS_MAX_ATTEMPTS sets the attempts per EC2 call (default 5).",
+        Section::Behaviour => {
+            "Command lines of vpc-router 1.x work too: each 1.x spelling is noted on stderr \
+             with the one to use instead (vpc-router man lists them)."
+        }
         _ => return String::new(),
     };
     paragraph("  ", text)

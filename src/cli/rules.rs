@@ -10,13 +10,14 @@ use super::tokens::{Given, Sub};
 use super::{bad, err, suggest, ConfigError};
 use crate::route::Op;
 
-/// `-d -m configfile|http|etcd`.
+/// `-d -m configfile|http|etcd|bgp` (and 1.x's `fixedconf`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     Configfile,
     Http,
     Etcd,
     Bgp,
+    Fixed,
 }
 
 /// The command a command line asks for.
@@ -42,6 +43,7 @@ impl Context {
             Context::Daemon(Some(Mode::Http)) => Uses::HTTP,
             Context::Daemon(Some(Mode::Etcd)) => Uses::ETCD,
             Context::Daemon(Some(Mode::Bgp)) => Uses::BGP,
+            Context::Daemon(Some(Mode::Fixed)) => Uses::FIXED,
         }
     }
 }
@@ -122,6 +124,10 @@ pub fn refusal(ctx: Context, flag: &Flag) -> String {
         Context::Daemon(Some(Mode::Bgp)) if goes.intersects(Uses::CONFIGFILE.or(Uses::HTTP)) => {
             "does not go with -m bgp, where the routes are what BGP peers announce".to_string()
         }
+        Context::Daemon(Some(Mode::Fixed)) if goes.intersects(Uses::CONFIGFILE.or(Uses::HTTP)) => {
+            "does not go with -m fixedconf, where the route is --fixed_cidr and --fixed_hosts"
+                .to_string()
+        }
         Context::Daemon(_) if goes.intersects(Uses::DAEMONS) => only_goes_with(flag),
         Context::Daemon(_) => "belongs to a one-shot command, not to -d; the daemon takes \
                                the route, CIDR and options in each API request"
@@ -201,6 +207,8 @@ fn mode(given: &Given) -> Result<Option<Mode>, ConfigError> {
         Some("http") => Some(Mode::Http),
         Some("etcd") => Some(Mode::Etcd),
         Some("bgp") => Some(Mode::Bgp),
+        // 1.x's; not offered (-m configfile does the same with a file).
+        Some("fixedconf") => Some(Mode::Fixed),
         Some(other) => {
             let hint = suggest::hint_words(other, &["configfile", "http", "etcd", "bgp"]);
             return Err(bad(
@@ -250,6 +258,7 @@ mod tests {
             Context::Daemon(Some(Mode::Http)),
             Context::Daemon(Some(Mode::Etcd)),
             Context::Daemon(Some(Mode::Bgp)),
+            Context::Daemon(Some(Mode::Fixed)),
         ];
         for ctx in contexts {
             for flag in FLAGS {

@@ -6,7 +6,7 @@
 
 use std::ffi::OsString;
 
-use super::flags::{self, Flag, FLAGS};
+use super::flags::{self, Flag, Legacy, FLAGS};
 use super::suggest;
 use super::{err, ConfigError};
 
@@ -34,6 +34,8 @@ pub struct Given {
     pub sub: Option<Sub>,
     /// The word `help` was given, with the word after it if any.
     pub help_word: Option<Option<String>>,
+    /// The 1.x spellings given (each once, in order) and their rows.
+    pub legacy: Vec<(usize, &'static Legacy)>,
 }
 
 impl Given {
@@ -57,6 +59,16 @@ impl Given {
     /// Every value of a repeatable flag, in order.
     pub fn all(&self, long: &str) -> &[String] {
         &self.values[flags::index(long)]
+    }
+
+    /// Gives the flag (long name) this one value instead of what it had.
+    pub fn set(&mut self, long: &str, value: &str) {
+        self.values[flags::index(long)] = vec![value.to_string()];
+    }
+
+    /// Whether the 1.x spelling was given.
+    pub fn spelt(&self, spelling: &str) -> bool {
+        self.legacy.iter().any(|(_, l)| l.spelling == spelling)
     }
 
     /// The rows given other than with their inert value, in table order:
@@ -99,14 +111,19 @@ where
             .next()
             .map_err(|e| err("", format!("{e}; run 'vpc-router --help' for usage")))?;
         let Some(arg) = next else { break };
-        let row = match &arg {
-            Short(c) => flags::by_short(*c),
-            Long(name) => flags::by_long(name),
+        let (row, typed) = match &arg {
+            Short(c) => (flags::by_short(*c), format!("-{c}")),
+            Long(name) => (flags::by_long(name), format!("--{name}")),
             Value(v) => {
                 word(&mut given, v.to_string_lossy().into_owned())?;
                 continue;
             }
         };
+        let legacy = match row {
+            Some(_) => None,
+            None => flags::by_legacy(&typed),
+        };
+        let row = row.or(legacy.map(|(r, _)| r));
         let Some(row) = row else {
             let hint = match arg {
                 Long(name) => long_hint(name),
@@ -131,16 +148,32 @@ where
                     .map_err(|v| err(&flag.label(), format!("{v:?} is not valid UTF-8")))?
             }
         };
-        add(&mut given.values[row], flag, value)?;
+        let value = match legacy {
+            Some((_, l)) => {
+                if !given.spelt(l.spelling) {
+                    given.legacy.push((row, l));
+                }
+                super::legacy::value(l, value)
+            }
+            None => value,
+        };
+        add(&mut given.values[row], flag, value, legacy.map(|(_, l)| l))?;
     }
     Ok(given)
 }
 
 /// "did you mean --region? " for a mistyped long option, or nothing.
 fn long_hint(typed: &str) -> String {
+    // A 1.x spelling, mistyped, suggests ours.
+    let old = |f: &'static Flag| {
+        f.legacy
+            .iter()
+            .filter_map(|l| l.spelling.strip_prefix("--"))
+    };
     let names = FLAGS.iter().flat_map(|f| {
         std::iter::once(f.long)
             .chain(f.aliases.iter().copied())
+            .chain(old(f))
             .map(move |name| (name, f.long))
     });
     match suggest::nearest(typed, names) {
@@ -150,13 +183,28 @@ fn long_hint(typed: &str) -> String {
 }
 
 /// Records one value, refusing a second, different value of a
-/// single-valued flag.
-fn add(slot: &mut Vec<String>, flag: &Flag, value: String) -> Result<(), ConfigError> {
+/// single-valued flag (`legacy`: as the 1.x spelling it was typed in).
+fn add(
+    slot: &mut Vec<String>,
+    flag: &Flag,
+    value: String,
+    legacy: Option<&Legacy>,
+) -> Result<(), ConfigError> {
     match slot.first() {
-        Some(old) if !flag.repeats && *old != value => Err(err(
-            &flag.label(),
-            "given twice with different values; give it once",
-        )),
+        Some(old) if !flag.repeats && *old != value => Err(match legacy {
+            None => err(
+                &flag.label(),
+                "given twice with different values; give it once",
+            ),
+            Some(l) => err(
+                l.spelling,
+                format!(
+                    "'{value}' differs from the '{old}' given before: both are {} \
+                     in vpc-router, one value; give it once",
+                    flag.label()
+                ),
+            ),
+        }),
         Some(_) if !flag.repeats => Ok(()),
         _ => {
             slot.push(value);

@@ -46,6 +46,10 @@ impl Source {
         precedence: Precedence::Configured,
         name: "http",
     };
+    pub const FIXED: Source = Source {
+        precedence: Precedence::Configured,
+        name: "fixed",
+    };
 }
 
 /// A stop signal a feed's thread can sleep on.
@@ -175,6 +179,33 @@ impl Feed for FileFeed {
             .unwrap_or_else(|p| p.into_inner())
             .take();
         self.look(control, "re-read on SIGHUP");
+    }
+}
+
+/// `-m fixedconf` (vpc-router 1.x): the spec given on the command line,
+/// sent once at start (and again on SIGHUP); it never changes.
+pub struct FixedFeed {
+    spec: Spec,
+}
+
+impl FixedFeed {
+    pub fn start(spec: Spec, control: &Sender<Input>) -> FixedFeed {
+        let f = FixedFeed { spec };
+        f.reload(control);
+        f
+    }
+}
+
+impl Feed for FixedFeed {
+    fn source(&self) -> Source {
+        Source::FIXED
+    }
+
+    fn reload(&self, control: &Sender<Input>) {
+        let _ = control.send(Input::Spec {
+            source: Source::FIXED,
+            spec: self.spec.clone(),
+        });
     }
 }
 

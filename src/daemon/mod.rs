@@ -559,6 +559,7 @@ fn announce(svc: &Service, args: &DaemonArgs, local: SocketAddr) {
                 SpecSource::File(p) => p.display().to_string(),
                 SpecSource::Http => "POST /route_spec".to_string(),
                 SpecSource::Bgp => "BGP peers".to_string(),
+                SpecSource::Fixed(_) => "the command line (-m fixedconf)".to_string(),
                 SpecSource::Etcd => args
                     .etcd
                     .as_ref()
@@ -658,6 +659,15 @@ fn reconciling(
                 )),
             )
         }
+        SpecSource::Fixed(spec) => (
+            Arc::new(feed::FixedFeed::start(spec.clone(), inputs)),
+            None,
+            Some(
+                "the command line (-m fixedconf); restart with other --fixed_cidr or \
+                 --fixed_hosts, or use -m http to edit it over this API"
+                    .to_string(),
+            ),
+        ),
         SpecSource::Http => {
             let spec_store: Arc<dyn crate::state::SpecStore> = match (etcd, &store) {
                 (Some(shared), _) => Arc::new(etcd::EtcdSpec(shared.clone())),
