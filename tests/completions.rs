@@ -8,7 +8,7 @@ mod common;
 use std::process::Command;
 
 use common::BIN;
-use vpc_router::cli::flags::FLAGS;
+use vpc_router::cli::flags::{Section, FLAGS};
 
 fn generate(args: &[&str]) -> (i32, String, String) {
     let o = Command::new(BIN).args(args).output().unwrap();
@@ -34,6 +34,29 @@ fn completions_and_the_man_page_list_every_flag() {
     let (code, man, _) = generate(&["man"]);
     assert_eq!(code, 0);
     for f in FLAGS {
+        // vpc-router 1.x's spellings: accepted and in the man page, never
+        // offered by completion.
+        let legacy = f.legacy.iter().map(|l| l.spelling.to_string());
+        let own = (f.section == Section::Legacy).then(|| format!("--{}", f.long));
+        for name in legacy.chain(own) {
+            let roff = name.replace('-', "\\-");
+            assert!(man.contains(&format!("\\fB{roff}")), "man lacks {name}");
+            let bare = name.trim_start_matches('-');
+            for (shell, script) in [("bash", &bash), ("zsh", &zsh), ("fish", &fish)] {
+                for form in [
+                    format!(" {name} "),
+                    format!(" {name}\""),
+                    format!("'{name}["),
+                    format!("-l {bare} "),
+                    format!("-s {bare} "),
+                ] {
+                    assert!(!script.contains(&form), "{shell} offers {name}");
+                }
+            }
+        }
+        if f.section == Section::Legacy {
+            continue;
+        }
         for name in names(f.long, f.aliases, f.short) {
             assert!(bash.contains(&format!(" {name}")), "bash lacks {name}");
             assert!(zsh.contains(&format!("{name}[")), "zsh lacks {name}");

@@ -119,7 +119,7 @@ pub fn normalize(g: &mut Given, notices: &mut Vec<String>) -> Result<(), ConfigE
     }
     // 1.x had no -d: -m ran the daemon.
     if !g.has("daemon") && g.sub.is_none() && !g.has("cmd") {
-        if mode != "fixedconf" {
+        if ["configfile", "http", "etcd", "bgp"].contains(&mode.as_str()) {
             notices.push(format!(
                 "-m without -d is the 1.x spelling; use -d -m {mode}"
             ));
