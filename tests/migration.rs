@@ -490,6 +490,8 @@ fn a_fixedconf_daemon_keeps_its_one_route() {
         v["error"]["message"].as_str().unwrap(),
         "the spec comes from the command line (-m fixedconf)"
     );
+    assert_eq!(call(&d, "POST", "/route_spec", Some("{}")).0, 409);
+    converge(&sim, "10.60.0.0/16", Some(B_ENI));
 }
 
 /// 1.x's failover, spelt as 1.x spelt it: `-m fixedconf` with two
