@@ -224,7 +224,7 @@ fn legacy_section() -> String {
     let mut item = |old: &str, new: &str| {
         let _ = writeln!(s, ".TP\n\\fB{}\\fR\n{}", roff(old), roff(new));
     };
-    for f in &FLAGS[..] {
+    for f in FLAGS {
         for l in f.legacy {
             item(l.spelling, &format!("use {}", l.instead(f)));
         }

@@ -58,15 +58,12 @@ pub fn normalize(g: &mut Given, notices: &mut Vec<String>) -> Result<(), ConfigE
             l.instead(&FLAGS[*row])
         ));
     }
-    match g.one("health") {
-        Some(old @ ("icmpecho" | "always")) => {
-            let ours = if old == "always" { "none" } else { "icmp" };
-            notices.push(format!(
-                "--health {old} is the 1.x spelling; use --health {ours}"
-            ));
-            g.set("health", ours);
-        }
-        _ => {}
+    if let Some(old @ ("icmpecho" | "always")) = g.one("health") {
+        let ours = if old == "always" { "none" } else { "icmp" };
+        notices.push(format!(
+            "--health {old} is the 1.x spelling; use --health {ours}"
+        ));
+        g.set("health", ours);
     }
     if let Some(list) = g.one("multi-plugins") {
         if list.split(':').any(|m| m == "icmpecho") {

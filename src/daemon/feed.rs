@@ -189,6 +189,10 @@ pub struct FixedFeed {
 }
 
 impl FixedFeed {
+    /// Where the editing endpoints say the spec comes from.
+    pub const ELSEWHERE: &'static str = "the command line (-m fixedconf); restart with other \
+        --fixed_cidr or --fixed_hosts, or use -m http to edit it over this API";
+
     pub fn start(spec: Spec, control: &Sender<Input>) -> FixedFeed {
         let f = FixedFeed { spec };
         f.reload(control);

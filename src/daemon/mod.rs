@@ -659,15 +659,10 @@ fn reconciling(
                 )),
             )
         }
-        SpecSource::Fixed(spec) => (
-            Arc::new(feed::FixedFeed::start(spec.clone(), inputs)),
-            None,
-            Some(
-                "the command line (-m fixedconf); restart with other --fixed_cidr or \
-                 --fixed_hosts, or use -m http to edit it over this API"
-                    .to_string(),
-            ),
-        ),
+        SpecSource::Fixed(spec) => {
+            let f = feed::FixedFeed::start(spec.clone(), inputs);
+            (Arc::new(f), None, Some(feed::FixedFeed::ELSEWHERE.into()))
+        }
         SpecSource::Http => {
             let spec_store: Arc<dyn crate::state::SpecStore> = match (etcd, &store) {
                 (Some(shared), _) => Arc::new(etcd::EtcdSpec(shared.clone())),
