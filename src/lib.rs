@@ -47,7 +47,7 @@ use aws::imds::{self, Imds};
 use aws::{Clock, CredentialsError, CredentialsProvider, Env};
 use config::{Command, Config, LogFormat, LogTarget, Output, RouteArgs};
 use ec2::client::{ClientSettings, HttpEc2};
-use retry::{parse_max_attempts, Retrier, RetryPolicy};
+use retry::Retrier;
 use route::{RouteError, RouteRequest, Verdict};
 
 /// The exit codes, documented in `--help` and the README.
@@ -180,15 +180,22 @@ pub struct Resolved {
 pub fn resolve(config: &Config, env: &Env, clock: Clock) -> Result<Resolved, MainError> {
     let a = &config.aws;
     let profile = a.profile.as_deref();
+    // The profile's settings (endpoint, retries, CA bundle, FIPS and
+    // dual-stack); a shared file the credential chain did not need is not
+    // an error here.
+    let shared = aws::profile::load(env, profile).ok().flatten();
+    if let Some(p) = &shared {
+        for w in aws::unread_settings(p) {
+            warn!("{w}");
+        }
+    }
     // What the environment gives is checked before anything is contacted,
     // as the flags are: a bad URL is a usage error, never a network one.
     let endpoint_given =
-        aws::endpoint_override(a.endpoint_url.as_deref(), env).map_err(MainError::Setup)?;
-    let mut retry = RetryPolicy::default();
-    if let Some(v) = env.get("AWS_MAX_ATTEMPTS") {
-        retry.max_attempts = parse_max_attempts(v)
-            .map_err(|e| MainError::Setup(format!("AWS_MAX_ATTEMPTS: {e}")))?;
-    }
+        aws::endpoint_override("ec2", a.endpoint_url.as_deref(), env, shared.as_ref())
+            .map_err(MainError::Setup)?;
+    let retry = aws::retry_policy(env, shared.as_ref()).map_err(MainError::Setup)?;
+    let tls = aws::ca_bundle(env, shared.as_ref()).map_err(MainError::Setup)?;
     // One retrier for every AWS call of the process: they share its quota.
     let retrier = Retrier::new(retry, &clock);
     let imds = Imds::from_env(env).map(Arc::new);
@@ -208,12 +215,12 @@ pub fn resolve(config: &Config, env: &Env, clock: Clock) -> Result<Resolved, Mai
         )?;
     // FIPS and dual-stack may be set in the profile; a shared file the
     // credential chain did not need is not an error here either.
-    let variant = aws::endpoint::Variant::configured(
-        env,
-        aws::profile::load(env, profile).ok().flatten().as_ref(),
-    )
-    .map_err(MainError::Setup)?;
-    let endpoint = aws::endpoint::resolve("ec2", endpoint_given, &region, &variant)
+    let variant =
+        aws::endpoint::Variant::configured(env, shared.as_ref()).map_err(MainError::Setup)?;
+    let given = endpoint_given
+        .as_ref()
+        .map(|(from, url)| (from.as_str(), url.clone()));
+    let endpoint = aws::endpoint::resolve("ec2", given, &region, &variant)
         .map_err(|e| MainError::Setup(e.to_string()))?;
     let shown = aws::redact_url(&endpoint);
     debug!("EC2 endpoint {shown}");
@@ -236,6 +243,7 @@ pub fn resolve(config: &Config, env: &Env, clock: Clock) -> Result<Resolved, Mai
         connect_timeout: a.connect_timeout,
         timeout: a.timeout,
         retry,
+        tls,
     };
     Ok(Resolved {
         region,
