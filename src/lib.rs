@@ -45,7 +45,7 @@ use std::sync::Arc;
 use aws::credentials;
 use aws::imds::{self, Imds};
 use aws::{Clock, CredentialsError, CredentialsProvider, Env};
-use config::{Command, Config, LogFormat, LogTarget, Output, RouteArgs};
+use config::{Command, Config, LogFormat, LogTarget, Output, RouteArgs, RouterIp};
 use ec2::client::{ClientSettings, HttpEc2};
 use retry::Retrier;
 use route::{RouteError, RouteRequest, Verdict};
@@ -75,6 +75,9 @@ pub enum MainError {
     Setup(String),
     Credentials(CredentialsError),
     Route(RouteError),
+    /// `--ip self`: instance metadata did not give this instance's IP
+    /// (exit 4 when it did not answer, else 2).
+    SelfIp(imds::ImdsError),
 }
 
 impl MainError {
@@ -86,6 +89,8 @@ impl MainError {
             MainError::Route(RouteError::Ec2(e)) if e.is_transport() => exit::NETWORK,
             MainError::Route(RouteError::Ec2(_)) => exit::AWS,
             MainError::Route(_) => exit::USAGE,
+            MainError::SelfIp(e) if e.unreachable => exit::NETWORK,
+            MainError::SelfIp(_) => exit::USAGE,
         }
     }
 }
@@ -96,6 +101,7 @@ impl fmt::Display for MainError {
             MainError::Setup(m) => f.write_str(m),
             MainError::Credentials(e) => e.fmt(f),
             MainError::Route(e) => e.fmt(f),
+            MainError::SelfIp(e) => write!(f, "--ip self: {e}"),
         }
     }
 }
@@ -106,6 +112,7 @@ impl std::error::Error for MainError {
             MainError::Setup(_) => None,
             MainError::Credentials(e) => Some(e),
             MainError::Route(e) => Some(e),
+            MainError::SelfIp(e) => Some(e),
         }
     }
 }
@@ -173,6 +180,8 @@ pub struct Resolved {
     pub region: types::Region,
     pub vpc: types::VpcId,
     pub ec2: HttpEc2,
+    /// The metadata client (`None` when disabled), for `--ip self`.
+    pub imds: Option<Arc<Imds>>,
 }
 
 /// Resolves region, VPC, credentials and endpoint, in the order the AWS
@@ -207,7 +216,7 @@ pub fn resolve(config: &Config, env: &Env, clock: Clock) -> Result<Resolved, Mai
         imds::resolve_vpc(a.vpc.as_ref(), imds.as_deref()).map_err(MainError::Setup)?;
     debug!("VPC {vpc} (from {vpc_from})");
     let creds: Arc<dyn CredentialsProvider> =
-        credentials::default_chain(env, profile, Some(&region), imds, &retrier).map_err(
+        credentials::default_chain(env, profile, Some(&region), imds.clone(), &retrier).map_err(
             |e| match e {
                 CredentialsError::Invalid { .. } => MainError::Setup(e.to_string()),
                 e => MainError::Credentials(e),
@@ -246,6 +255,7 @@ pub fn resolve(config: &Config, env: &Env, clock: Clock) -> Result<Resolved, Mai
         tls,
     };
     Ok(Resolved {
+        imds,
         region,
         vpc,
         ec2: HttpEc2::new(settings, creds, clock).with_retrier(retrier),
@@ -326,16 +336,33 @@ fn route_command(
     out: &mut dyn Write,
 ) -> Result<u8, MainError> {
     let resolved = resolve(config, env, clock)?;
+    let router_ip = match args.ip {
+        None => None,
+        Some(RouterIp::Address(ip)) => Some(ip),
+        Some(RouterIp::ThisInstance) => {
+            let imds = resolved.imds.as_deref().ok_or_else(|| {
+                MainError::Setup(
+                    "--ip self: instance metadata is disabled (AWS_EC2_METADATA_DISABLED), so \
+                     this instance's IP cannot be read; give the router's IP instead"
+                        .into(),
+                )
+            })?;
+            let ip = imds.local_ipv4().map_err(MainError::SelfIp)?;
+            debug!("--ip self is {ip} (instance metadata local-ipv4)");
+            Some(ip)
+        }
+    };
     let req = RouteRequest {
         op: args.op,
         vpc: resolved.vpc.clone(),
         cidr: args.cidr,
-        router_ip: args.ip,
+        router_ip,
         tables: args.route_tables.clone(),
         force: args.force,
         dry_run: args.dry_run,
     };
-    let report = route::execute(&resolved.ec2, &req).map_err(MainError::Route)?;
+    let report = route::execute_tagged(&resolved.ec2, &req, args.route_table_tag.as_ref())
+        .map_err(MainError::Route)?;
     for w in &report.warnings {
         warn!("{w}");
     }
