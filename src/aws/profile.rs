@@ -437,6 +437,36 @@ web_identity_token_file = /var/run/token
     }
 
     #[test]
+    fn nested_settings_and_the_services_section_are_read() {
+        let (env, _d) = files(
+            "nested",
+            "",
+            "[default]\nservices = dev\ns3 =\n  max_concurrent_requests = 20\n\
+             region = eu-west-1\n  continued = not nested\n\
+             [services dev]\nec2 =\n  endpoint_url = http://127.0.0.1:5000\n\
+             ; comment\n  after_comment = x\nsts = \n\tendpoint_url = http://127.0.0.1:5001\n",
+        );
+        let p = load(&env, None).unwrap().unwrap();
+        assert_eq!(p.get("s3.max_concurrent_requests"), Some("20"));
+        assert_eq!(p.get("region"), Some("eu-west-1"));
+        // Under a setting with a value, an indented line is a continuation.
+        assert_eq!(p.get("region.continued"), None);
+        assert_eq!(
+            p.service_setting("ec2", "endpoint_url"),
+            Ok(Some("http://127.0.0.1:5000"))
+        );
+        assert_eq!(p.service_setting("ec2", "after_comment"), Ok(Some("x")));
+        assert_eq!(
+            p.service_setting("sts", "endpoint_url"),
+            Ok(Some("http://127.0.0.1:5001"))
+        );
+        assert_eq!(p.service_setting("s3", "endpoint_url"), Ok(None));
+        let (env, _d) = files("no-services", "", "[default]\nregion = eu-west-1\n");
+        let p = load(&env, None).unwrap().unwrap();
+        assert_eq!(p.service_setting("ec2", "endpoint_url"), Ok(None));
+    }
+
+    #[test]
     fn file_locations_can_be_overridden() {
         let (_env, d) = files("override", CREDS, CONFIG);
         let c = d.join(".aws/credentials");
