@@ -446,6 +446,8 @@ pub fn error_status(e: &RouteError) -> (u16, Value) {
         RouteError::UnknownRouterIp { .. } => (400, Some("router_ip")),
         RouteError::UnknownRouteTables { .. } => (400, Some("route_table")),
         RouteError::NoRouteTables { .. } => (502, None),
+        // The API takes no tag; kept exhaustive.
+        RouteError::NoTaggedTables { .. } => (400, None),
         RouteError::Ec2(e) => (ec2_status(e), None),
     };
     let mut err = json!({"status": status, "message": e.to_string()});

@@ -224,10 +224,30 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct RouteArgs {
     pub op: Op,
     pub cidr: Cidr,
-    pub ip: Option<IpAddr>,
+    pub ip: Option<RouterIp>,
     pub route_tables: Vec<RouteTableId>,
+    /// Only tables with this tag (`--route-table-tag Key=Value`).
+    pub route_table_tag: Option<(String, String)>,
     pub force: bool,
     pub dry_run: bool,
+}
+
+/// `--ip`: an address, or `self`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouterIp {
+    Address(IpAddr),
+    /// `--ip self`: this instance's primary private IPv4 address, read from
+    /// instance metadata (`local-ipv4`) at run time.
+    ThisInstance,
+}
+
+impl std::fmt::Display for RouterIp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RouterIp::Address(ip) => ip.fmt(f),
+            RouterIp::ThisInstance => f.write_str("self"),
+        }
+    }
 }
 
 /// Where to find AWS; anything not given is resolved from the environment.

@@ -45,9 +45,9 @@ use std::sync::Arc;
 use aws::credentials;
 use aws::imds::{self, Imds};
 use aws::{Clock, CredentialsError, CredentialsProvider, Env};
-use config::{Command, Config, LogFormat, LogTarget, Output, RouteArgs};
+use config::{Command, Config, LogFormat, LogTarget, Output, RouteArgs, RouterIp};
 use ec2::client::{ClientSettings, HttpEc2};
-use retry::{parse_max_attempts, Retrier, RetryPolicy};
+use retry::Retrier;
 use route::{RouteError, RouteRequest, Verdict};
 
 /// The exit codes, documented in `--help` and the README.
@@ -75,6 +75,9 @@ pub enum MainError {
     Setup(String),
     Credentials(CredentialsError),
     Route(RouteError),
+    /// `--ip self`: instance metadata did not give this instance's IP
+    /// (exit 4 when it did not answer, else 2).
+    SelfIp(imds::ImdsError),
 }
 
 impl MainError {
@@ -86,6 +89,8 @@ impl MainError {
             MainError::Route(RouteError::Ec2(e)) if e.is_transport() => exit::NETWORK,
             MainError::Route(RouteError::Ec2(_)) => exit::AWS,
             MainError::Route(_) => exit::USAGE,
+            MainError::SelfIp(e) if e.unreachable => exit::NETWORK,
+            MainError::SelfIp(_) => exit::USAGE,
         }
     }
 }
@@ -96,6 +101,7 @@ impl fmt::Display for MainError {
             MainError::Setup(m) => f.write_str(m),
             MainError::Credentials(e) => e.fmt(f),
             MainError::Route(e) => e.fmt(f),
+            MainError::SelfIp(e) => write!(f, "--ip self: {e}"),
         }
     }
 }
@@ -106,6 +112,7 @@ impl std::error::Error for MainError {
             MainError::Setup(_) => None,
             MainError::Credentials(e) => Some(e),
             MainError::Route(e) => Some(e),
+            MainError::SelfIp(e) => Some(e),
         }
     }
 }
@@ -173,6 +180,8 @@ pub struct Resolved {
     pub region: types::Region,
     pub vpc: types::VpcId,
     pub ec2: HttpEc2,
+    /// The metadata client (`None` when disabled), for `--ip self`.
+    pub imds: Option<Arc<Imds>>,
 }
 
 /// Resolves region, VPC, credentials and endpoint, in the order the AWS
@@ -180,15 +189,22 @@ pub struct Resolved {
 pub fn resolve(config: &Config, env: &Env, clock: Clock) -> Result<Resolved, MainError> {
     let a = &config.aws;
     let profile = a.profile.as_deref();
+    // The profile's settings (endpoint, retries, CA bundle, FIPS and
+    // dual-stack); a shared file the credential chain did not need is not
+    // an error here.
+    let shared = aws::profile::load(env, profile).ok().flatten();
+    if let Some(p) = &shared {
+        for w in aws::unread_settings(p) {
+            warn!("{w}");
+        }
+    }
     // What the environment gives is checked before anything is contacted,
     // as the flags are: a bad URL is a usage error, never a network one.
     let endpoint_given =
-        aws::endpoint_override(a.endpoint_url.as_deref(), env).map_err(MainError::Setup)?;
-    let mut retry = RetryPolicy::default();
-    if let Some(v) = env.get("AWS_MAX_ATTEMPTS") {
-        retry.max_attempts = parse_max_attempts(v)
-            .map_err(|e| MainError::Setup(format!("AWS_MAX_ATTEMPTS: {e}")))?;
-    }
+        aws::endpoint_override("ec2", a.endpoint_url.as_deref(), env, shared.as_ref())
+            .map_err(MainError::Setup)?;
+    let retry = aws::retry_policy(env, shared.as_ref()).map_err(MainError::Setup)?;
+    let tls = aws::ca_bundle(env, shared.as_ref()).map_err(MainError::Setup)?;
     // One retrier for every AWS call of the process: they share its quota.
     let retrier = Retrier::new(retry, &clock);
     let imds = Imds::from_env(env).map(Arc::new);
@@ -200,7 +216,7 @@ pub fn resolve(config: &Config, env: &Env, clock: Clock) -> Result<Resolved, Mai
         imds::resolve_vpc(a.vpc.as_ref(), imds.as_deref()).map_err(MainError::Setup)?;
     debug!("VPC {vpc} (from {vpc_from})");
     let creds: Arc<dyn CredentialsProvider> =
-        credentials::default_chain(env, profile, Some(&region), imds, &retrier).map_err(
+        credentials::default_chain(env, profile, Some(&region), imds.clone(), &retrier).map_err(
             |e| match e {
                 CredentialsError::Invalid { .. } => MainError::Setup(e.to_string()),
                 e => MainError::Credentials(e),
@@ -208,12 +224,12 @@ pub fn resolve(config: &Config, env: &Env, clock: Clock) -> Result<Resolved, Mai
         )?;
     // FIPS and dual-stack may be set in the profile; a shared file the
     // credential chain did not need is not an error here either.
-    let variant = aws::endpoint::Variant::configured(
-        env,
-        aws::profile::load(env, profile).ok().flatten().as_ref(),
-    )
-    .map_err(MainError::Setup)?;
-    let endpoint = aws::endpoint::resolve("ec2", endpoint_given, &region, &variant)
+    let variant =
+        aws::endpoint::Variant::configured(env, shared.as_ref()).map_err(MainError::Setup)?;
+    let given = endpoint_given
+        .as_ref()
+        .map(|(from, url)| (from.as_str(), url.clone()));
+    let endpoint = aws::endpoint::resolve("ec2", given, &region, &variant)
         .map_err(|e| MainError::Setup(e.to_string()))?;
     let shown = aws::redact_url(&endpoint);
     debug!("EC2 endpoint {shown}");
@@ -236,8 +252,10 @@ pub fn resolve(config: &Config, env: &Env, clock: Clock) -> Result<Resolved, Mai
         connect_timeout: a.connect_timeout,
         timeout: a.timeout,
         retry,
+        tls,
     };
     Ok(Resolved {
+        imds,
         region,
         vpc,
         ec2: HttpEc2::new(settings, creds, clock).with_retrier(retrier),
@@ -318,16 +336,33 @@ fn route_command(
     out: &mut dyn Write,
 ) -> Result<u8, MainError> {
     let resolved = resolve(config, env, clock)?;
+    let router_ip = match args.ip {
+        None => None,
+        Some(RouterIp::Address(ip)) => Some(ip),
+        Some(RouterIp::ThisInstance) => {
+            let imds = resolved.imds.as_deref().ok_or_else(|| {
+                MainError::Setup(
+                    "--ip self: instance metadata is disabled (AWS_EC2_METADATA_DISABLED), so \
+                     this instance's IP cannot be read; give the router's IP instead"
+                        .into(),
+                )
+            })?;
+            let ip = imds.local_ipv4().map_err(MainError::SelfIp)?;
+            debug!("--ip self is {ip} (instance metadata local-ipv4)");
+            Some(ip)
+        }
+    };
     let req = RouteRequest {
         op: args.op,
         vpc: resolved.vpc.clone(),
         cidr: args.cidr,
-        router_ip: args.ip,
+        router_ip,
         tables: args.route_tables.clone(),
         force: args.force,
         dry_run: args.dry_run,
     };
-    let report = route::execute(&resolved.ec2, &req).map_err(MainError::Route)?;
+    let report = route::execute_tagged(&resolved.ec2, &req, args.route_table_tag.as_ref())
+        .map_err(MainError::Route)?;
     for w in &report.warnings {
         warn!("{w}");
     }

@@ -323,25 +323,60 @@ fn nanos_to_duration(nanos: u128) -> Duration {
     Duration::new((nanos / PER_SEC) as u64, (nanos % PER_SEC) as u32)
 }
 
-/// Parses AWS_MAX_ATTEMPTS: an integer >= 1 (error message says what is wrong and what is right).
-pub fn parse_max_attempts(s: &str) -> Result<u32, String> {
+/// Parses a max-attempts setting (`AWS_MAX_ATTEMPTS`, a profile's
+/// `max_attempts`; `name` says which): an integer >= 1. The error names it,
+/// says what is wrong and what is right.
+pub fn parse_max_attempts(name: &str, s: &str) -> Result<u32, String> {
     const RIGHT: &str = "it must be a whole number of at least 1, the total number of \
                          attempts per AWS call, EC2 or STS (1 means no retries; the default is 5)";
     let t = s.trim();
     if t.is_empty() {
-        return Err(format!("AWS_MAX_ATTEMPTS is empty; {RIGHT}"));
+        return Err(format!("{name} is empty; {RIGHT}"));
     }
     match t.parse::<u32>() {
-        Ok(0) => Err(format!("AWS_MAX_ATTEMPTS is 0; {RIGHT}")),
+        Ok(0) => Err(format!("{name} is 0; {RIGHT}")),
         Ok(n) => Ok(n),
         Err(_) if t.parse::<i128>().is_ok_and(|n| n < 0) => {
-            Err(format!("AWS_MAX_ATTEMPTS is negative ({t}); {RIGHT}"))
+            Err(format!("{name} is negative ({t}); {RIGHT}"))
         }
         Err(_) if t.bytes().all(|b| b.is_ascii_digit()) => Err(format!(
-            "AWS_MAX_ATTEMPTS is too large ({t}); {RIGHT}, at most {}",
+            "{name} is too large ({t}); {RIGHT}, at most {}",
             u32::MAX
         )),
-        Err(_) => Err(format!("AWS_MAX_ATTEMPTS is {s:?}, not a number; {RIGHT}")),
+        Err(_) => Err(format!("{name} is {s:?}, not a number; {RIGHT}")),
+    }
+}
+
+/// The SDKs' retry modes (`AWS_RETRY_MODE`, a profile's `retry_mode`) that
+/// vpc-router takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryMode {
+    /// The standard mode: what this module does.
+    Standard,
+    /// The SDKs' older mode, which differs from SDK to SDK; vpc-router
+    /// retries as in the standard mode (accepted so that a shared config
+    /// written for older tools still works).
+    Legacy,
+}
+
+/// Parses a retry mode setting (`name` says which). `adaptive` (the
+/// standard mode plus a client-side rate limiter) is refused, as
+/// vpc-router does not implement that limiter: it paces its own EC2 calls
+/// instead (`reconcile::budget`).
+pub fn parse_retry_mode(name: &str, s: &str) -> Result<RetryMode, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "standard" => Ok(RetryMode::Standard),
+        "legacy" => Ok(RetryMode::Legacy),
+        "adaptive" => Err(format!(
+            "{name} is adaptive, which vpc-router does not support (its client-side rate \
+             limiter is not implemented; vpc-router paces its EC2 calls to EC2's own request \
+             budget instead); set it to standard or unset it"
+        )),
+        _ => Err(format!(
+            "{name} is '{}'; it must be standard, legacy or adaptive (adaptive is not \
+             supported)",
+            s.escape_debug()
+        )),
     }
 }
 
@@ -797,9 +832,10 @@ mod tests {
 
     #[test]
     fn max_attempts_parsing() {
-        assert_eq!(parse_max_attempts("3"), Ok(3));
-        assert_eq!(parse_max_attempts("1"), Ok(1));
-        assert_eq!(parse_max_attempts(" 10\n"), Ok(10));
+        let parse = |s| parse_max_attempts("AWS_MAX_ATTEMPTS", s);
+        assert_eq!(parse("3"), Ok(3));
+        assert_eq!(parse("1"), Ok(1));
+        assert_eq!(parse(" 10\n"), Ok(10));
         for (bad, says) in [
             ("0", "is 0"),
             ("-1", "negative"),
@@ -809,11 +845,28 @@ mod tests {
             ("2.5", "not a number"),
             ("99999999999", "too large"),
         ] {
-            let err = parse_max_attempts(bad).unwrap_err();
+            let err = parse(bad).unwrap_err();
             assert!(err.contains("AWS_MAX_ATTEMPTS"), "{err}");
             assert!(err.contains(says), "{bad:?}: {err}");
             assert!(err.contains("at least 1"), "{bad:?}: {err}");
         }
+    }
+
+    #[test]
+    fn retry_modes_standard_and_legacy_are_taken_adaptive_is_refused() {
+        let parse = |s| parse_retry_mode("AWS_RETRY_MODE", s);
+        assert_eq!(parse("standard"), Ok(RetryMode::Standard));
+        assert_eq!(parse(" Standard\n"), Ok(RetryMode::Standard));
+        assert_eq!(parse("legacy"), Ok(RetryMode::Legacy));
+        let e = parse("adaptive").unwrap_err();
+        assert!(e.starts_with("AWS_RETRY_MODE is adaptive, which vpc-router does not support"));
+        assert!(e.contains("set it to standard"), "{e}");
+        let e = parse_retry_mode("retry_mode of profile p", "fast").unwrap_err();
+        assert_eq!(
+            e,
+            "retry_mode of profile p is 'fast'; it must be standard, legacy or adaptive \
+             (adaptive is not supported)"
+        );
     }
 
     #[test]

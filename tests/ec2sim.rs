@@ -53,6 +53,7 @@ fn client(sim: &Ec2Sim) -> HttpEc2 {
             ..RetryPolicy::default()
         },
         proxy: None,
+        tls: None,
     };
     HttpEc2::new(settings, Arc::new(Keys), Clock::system()).with_sleeper(Arc::new(|_| {}))
 }

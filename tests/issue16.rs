@@ -133,6 +133,7 @@ fn client_on(url: &str, clock: &Clock) -> HttpEc2 {
         timeout: Duration::from_secs(30),
         retry: RetryPolicy::default(),
         proxy: None,
+        tls: None,
     };
     let retrier = Retrier::new(RetryPolicy::default(), clock).with_jitter(Jitter::constant(0.5));
     HttpEc2::new(settings, Arc::new(Keys), clock.clone()).with_retrier(retrier)

@@ -275,9 +275,11 @@ fn unreachable(source: &str, what: &str, e: ureq::Error) -> CredentialsError {
 }
 
 /// An agent for a credentials endpoint, with the proxy the environment
-/// names for it (never one for the container agent, which is local).
-fn agent(proxy: Option<String>) -> ureq::Agent {
+/// names for it (never one for the container agent, which is local) and
+/// the CA bundle (`AWS_CA_BUNDLE`, for STS).
+fn agent(proxy: Option<String>, tls: Option<crate::http::Tls>) -> ureq::Agent {
     AgentSettings::new(Duration::from_secs(3), Duration::from_secs(10))
+        .tls(tls)
         .proxy(proxy.and_then(|p| match ureq::Proxy::new(&p) {
             Ok(proxy) => Some(proxy),
             Err(e) => {
@@ -347,23 +349,18 @@ impl WebIdentity {
                 }
             }
         };
-        let given = ["AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL"]
-            .into_iter()
-            .find_map(|var| env.get(var).map(|url| (var, url)));
-        if let Some((var, url)) = given {
-            crate::aws::check_url(url).map_err(|e| CredentialsError::Invalid {
-                source: format!("web identity ({role_arn})"),
-                detail: format!("{var}: {e}"),
-            })?;
-        }
         let invalid = |detail: String| CredentialsError::Invalid {
             source: format!("web identity ({role_arn})"),
             detail,
         };
+        // AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL, the profile's, unless
+        // configured endpoints are ignored; checked at start.
+        let given = crate::aws::endpoint_override("sts", None, env, profile).map_err(invalid)?;
+        let tls = crate::aws::ca_bundle(env, profile).map_err(invalid)?;
         let variant = Variant::configured(env, profile).map_err(invalid)?;
-        let given = given.map(|(var, u)| (var, u.trim_end_matches('/').to_string()));
         let endpoint = match region {
             Some(r) => {
+                let given = given.as_ref().map(|(from, u)| (from.as_str(), u.clone()));
                 endpoint::resolve("sts", given, r, &variant).map_err(|e| invalid(e.to_string()))?
             }
             None => given.map_or_else(|| "https://sts.amazonaws.com".into(), |(_, u)| u),
@@ -375,7 +372,7 @@ impl WebIdentity {
             session_name,
             shown: crate::aws::redact_url(&endpoint),
             endpoint,
-            agent: agent(proxy),
+            agent: agent(proxy, tls),
             retrier: retrier.clone(),
         }))
     }
@@ -585,7 +582,7 @@ impl Container {
         Ok(Some(Container {
             url,
             auth,
-            agent: agent(None),
+            agent: agent(None, None),
         }))
     }
 }

@@ -24,11 +24,25 @@ const TOKEN_REUSE: Duration = Duration::from_secs(5 * 3600);
 
 /// Why metadata could not be had.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImdsError(pub String);
+pub struct ImdsError {
+    pub message: String,
+    /// Metadata did not answer at all (refused, timed out), as opposed to
+    /// answering with an error or something unusable.
+    pub unreachable: bool,
+}
+
+impl ImdsError {
+    fn new(message: String) -> ImdsError {
+        ImdsError {
+            message,
+            unreachable: false,
+        }
+    }
+}
 
 impl fmt::Display for ImdsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 
@@ -99,10 +113,13 @@ impl Imds {
     }
 
     fn unreachable(&self, detail: impl fmt::Display) -> ImdsError {
-        ImdsError(format!(
-            "instance metadata (IMDSv2) at {} did not answer ({detail}); not running on EC2?",
-            self.endpoint
-        ))
+        ImdsError {
+            message: format!(
+                "instance metadata (IMDSv2) at {} did not answer ({detail}); not running on EC2?",
+                self.endpoint
+            ),
+            unreachable: true,
+        }
     }
 
     /// The status and body of a sent request; any failure to get them is
@@ -143,7 +160,7 @@ impl Imds {
                 Session::V1
             }
             s if V1_FALLBACK_STATUSES.contains(&s) => {
-                return Err(ImdsError(format!(
+                return Err(ImdsError::new(format!(
                     "instance metadata at {} refused a session token (HTTP {s}), and reading \
                      it without one (IMDSv1) is turned off (AWS_EC2_METADATA_V1_DISABLED); \
                      enable IMDSv2 on the instance (and a hop limit of 2 in a container)",
@@ -151,7 +168,7 @@ impl Imds {
                 )))
             }
             _ => {
-                return Err(ImdsError(format!(
+                return Err(ImdsError::new(format!(
                     "instance metadata at {} refused a session token (HTTP {status}); \
                      is IMDSv2 enabled and the hop limit high enough?",
                     self.endpoint
@@ -172,7 +189,7 @@ impl Imds {
         match status {
             200 => Ok(Some(body.trim().to_string())),
             404 => Ok(None),
-            _ => Err(ImdsError(format!(
+            _ => Err(ImdsError::new(format!(
                 "instance metadata {path} answered HTTP {status}"
             ))),
         }
@@ -181,14 +198,14 @@ impl Imds {
     fn require(&self, path: &str) -> Result<String, ImdsError> {
         self.get(path)?
             .filter(|v| !v.is_empty())
-            .ok_or_else(|| ImdsError(format!("instance metadata has no {path}")))
+            .ok_or_else(|| ImdsError::new(format!("instance metadata has no {path}")))
     }
 
     /// The instance's region.
     pub fn region(&self) -> Result<Region, ImdsError> {
         let r = self.require("/latest/meta-data/placement/region")?;
         r.parse().map_err(|e: crate::types::ParseError| {
-            ImdsError(format!("instance metadata region: {e}"))
+            ImdsError::new(format!("instance metadata region: {e}"))
         })
     }
 
@@ -198,8 +215,24 @@ impl Imds {
         let v = self.require(&format!(
             "/latest/meta-data/network/interfaces/macs/{mac}/vpc-id"
         ))?;
-        v.parse()
-            .map_err(|e: crate::types::ParseError| ImdsError(format!("instance metadata VPC: {e}")))
+        v.parse().map_err(|e: crate::types::ParseError| {
+            ImdsError::new(format!("instance metadata VPC: {e}"))
+        })
+    }
+
+    /// The instance's primary private IPv4 address (`local-ipv4`): the
+    /// router's own address for `--ip self`.
+    pub fn local_ipv4(&self) -> Result<std::net::IpAddr, ImdsError> {
+        let ip = self.require("/latest/meta-data/local-ipv4")?;
+        ip.parse::<std::net::Ipv4Addr>()
+            .map(std::net::IpAddr::V4)
+            .map_err(|_| {
+                let shown: String = ip.chars().take(40).collect();
+                ImdsError::new(format!(
+                    "instance metadata local-ipv4 is '{}', not an IPv4 address",
+                    shown.escape_debug()
+                ))
+            })
     }
 
     /// The instance profile's credentials; `Ok(None)` when the instance has
@@ -213,18 +246,20 @@ impl Imds {
             return Ok(None);
         };
         let doc = self.get(&format!("{base}{role}"))?.ok_or_else(|| {
-            ImdsError(format!("instance profile role '{role}' has no credentials"))
+            ImdsError::new(format!("instance profile role '{role}' has no credentials"))
         })?;
         let c: RoleCredentials = serde_json::from_str(&doc).map_err(|e| {
-            ImdsError(format!(
+            ImdsError::new(format!(
                 "instance profile credentials are not the expected JSON: {e}"
             ))
         })?;
         if let Some(code) = c.code.as_deref().filter(|c| *c != "Success") {
-            return Err(ImdsError(format!("instance profile credentials: {code}")));
+            return Err(ImdsError::new(format!(
+                "instance profile credentials: {code}"
+            )));
         }
         let expires = parse_rfc3339(&c.expiration).ok_or_else(|| {
-            ImdsError(format!(
+            ImdsError::new(format!(
                 "instance profile credentials: bad Expiration '{}'",
                 c.expiration
             ))

@@ -136,28 +136,193 @@ pub trait CredentialsProvider: Send + Sync {
     fn credentials(&self, now: SystemTime) -> Result<Credentials, CredentialsError>;
 }
 
-/// The EC2 endpoint given by `--endpoint-url`, else `AWS_ENDPOINT_URL_EC2`,
-/// else `AWS_ENDPOINT_URL`, checked and without a trailing slash, with
-/// where it came from; `None` when none is set (the region's endpoint is
-/// used, [`endpoint::resolve`]). The error names where the URL came from
-/// and shows it with its user-info redacted.
+/// The endpoint URL configured for `service` (`ec2`, `sts`), in the SDKs'
+/// order: the flag (`--endpoint-url`, EC2 only); then, unless
+/// `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS` (or the profile's
+/// `ignore_configured_endpoint_urls`) is true, `AWS_ENDPOINT_URL_<SERVICE>`,
+/// `AWS_ENDPOINT_URL`, the `endpoint_url` of the service in the profile's
+/// `[services NAME]` section, the profile's `endpoint_url`. Checked and
+/// without a trailing slash, with where it came from; `None` when none is
+/// set (the region's endpoint is used, [`endpoint::resolve`]). The error
+/// names where the URL came from and shows it with its user-info redacted.
 pub fn endpoint_override(
+    service: &str,
     flag: Option<&str>,
     env: &Env,
-) -> Result<Option<(&'static str, String)>, String> {
+    profile: Option<&profile::Profile>,
+) -> Result<Option<(String, String)>, String> {
     let given = match flag {
-        Some(url) => Some(("--endpoint-url", url)),
-        None => ["AWS_ENDPOINT_URL_EC2", "AWS_ENDPOINT_URL"]
-            .into_iter()
-            .find_map(|var| env.get(var).map(|url| (var, url))),
+        Some(url) => Some(("--endpoint-url".to_string(), url.to_string())),
+        None if configured_endpoints_ignored(env, profile)? => None,
+        None => configured_endpoint(service, env, profile)?,
     };
     match given {
         None => Ok(None),
         Some((from, url)) => {
-            check_url(url).map_err(|e| format!("{from}: {e}"))?;
+            check_url(&url).map_err(|e| format!("{from}: {e}"))?;
             Ok(Some((from, url.trim_end_matches('/').to_string())))
         }
     }
+}
+
+/// The environment's and the profile's endpoint URL for `service`, in the
+/// SDKs' order, unchecked.
+fn configured_endpoint(
+    service: &str,
+    env: &Env,
+    profile: Option<&profile::Profile>,
+) -> Result<Option<(String, String)>, String> {
+    let var = format!("AWS_ENDPOINT_URL_{}", service.to_ascii_uppercase());
+    for var in [var.as_str(), "AWS_ENDPOINT_URL"] {
+        if let Some(url) = env.get(var) {
+            return Ok(Some((var.to_string(), url.to_string())));
+        }
+    }
+    let Some(p) = profile else {
+        return Ok(None);
+    };
+    if let Some(url) = p.service_setting(service, "endpoint_url")? {
+        let from = format!(
+            "endpoint_url of {service} in [services {}] (profile {})",
+            p.get("services").unwrap_or_default(),
+            p.name
+        );
+        return Ok(Some((from, url.to_string())));
+    }
+    Ok(p.get("endpoint_url").map(|url| {
+        (
+            format!("endpoint_url of profile {}", p.name),
+            url.to_string(),
+        )
+    }))
+}
+
+/// `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS`, else the profile's
+/// `ignore_configured_endpoint_urls`: `true` or `false` in any case,
+/// anything else an error naming the setting.
+pub fn configured_endpoints_ignored(
+    env: &Env,
+    profile: Option<&profile::Profile>,
+) -> Result<bool, String> {
+    let (from, value) = match (
+        env.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"),
+        profile.and_then(|p| p.get("ignore_configured_endpoint_urls")),
+    ) {
+        (Some(v), _) => ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", v),
+        (None, Some(v)) => ("ignore_configured_endpoint_urls", v),
+        (None, None) => return Ok(false),
+    };
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(format!("{from} is '{value}'; it must be true or false")),
+    }
+}
+
+/// The CA bundle every TLS connection to AWS (EC2, STS) trusts:
+/// `AWS_CA_BUNDLE`, else the profile's `ca_bundle`, a file of PEM
+/// certificates. As in the AWS CLI (botocore) and the Go SDK, the bundle
+/// replaces the built-in roots rather than adding to them: a corporate
+/// bundle must hold every CA the endpoints need. `None` when neither is
+/// set; an error naming the setting and the file when it cannot be read or
+/// holds no certificate, so a bad bundle stops the run at start.
+pub fn ca_bundle(
+    env: &Env,
+    profile: Option<&profile::Profile>,
+) -> Result<Option<crate::http::Tls>, String> {
+    let (from, path) = match (
+        env.get("AWS_CA_BUNDLE"),
+        profile.and_then(|p| p.get("ca_bundle")),
+    ) {
+        (Some(path), _) => ("AWS_CA_BUNDLE".to_string(), path),
+        (None, Some(path)) => (
+            format!("ca_bundle of profile {}", profile.map_or("", |p| &p.name)),
+            path,
+        ),
+        (None, None) => return Ok(None),
+    };
+    let pem = std::fs::read(path).map_err(|e| format!("{from}: cannot read {path}: {e}"))?;
+    crate::http::Tls::from_pem(Some(&pem), None)
+        .map(Some)
+        .map_err(|e| format!("{from}: {path}: {e}; give a file of PEM CA certificates"))
+}
+
+/// The retry policy for AWS calls: the default, with `AWS_MAX_ATTEMPTS`
+/// (else the profile's `max_attempts`) attempts, in `AWS_RETRY_MODE` (else
+/// the profile's `retry_mode`): `standard`, or `legacy`, retried the same
+/// way; `adaptive` is refused ([`crate::retry::parse_retry_mode`]).
+pub fn retry_policy(
+    env: &Env,
+    profile: Option<&profile::Profile>,
+) -> Result<crate::retry::RetryPolicy, String> {
+    use crate::retry::{parse_max_attempts, parse_retry_mode, RetryMode, RetryPolicy};
+    let setting = |var: &str, key: &str| match env.get(var) {
+        Some(v) => Some((var.to_string(), v)),
+        None => profile.and_then(|p| Some((format!("{key} of profile {}", p.name), p.get(key)?))),
+    };
+    let mut policy = RetryPolicy::default();
+    if let Some((from, v)) = setting("AWS_RETRY_MODE", "retry_mode") {
+        if parse_retry_mode(&from, v)? == RetryMode::Legacy {
+            crate::debug!("{from} is legacy: retrying as in the standard mode");
+        }
+    }
+    if let Some((from, v)) = setting("AWS_MAX_ATTEMPTS", "max_attempts") {
+        policy.max_attempts = parse_max_attempts(&from, v)?;
+    }
+    Ok(policy)
+}
+
+/// Settings of the SDKs' shared config that would change how the AWS CLI
+/// behaves but that vpc-router does not read, and what it does instead.
+const NOT_READ: [(&str, &str); 8] = [
+    (
+        "ec2_metadata_service_endpoint",
+        "set AWS_EC2_METADATA_SERVICE_ENDPOINT",
+    ),
+    (
+        "ec2_metadata_service_endpoint_mode",
+        "set AWS_EC2_METADATA_SERVICE_ENDPOINT",
+    ),
+    (
+        "ec2_metadata_v1_disabled",
+        "set AWS_EC2_METADATA_V1_DISABLED",
+    ),
+    (
+        "metadata_service_timeout",
+        "metadata is read with 1 s / 2 s timeouts",
+    ),
+    (
+        "metadata_service_num_attempts",
+        "metadata is read once per value",
+    ),
+    (
+        "defaults_mode",
+        "vpc-router has its own timeouts (--timeout, --connect-timeout)",
+    ),
+    (
+        "sts_regional_endpoints",
+        "STS is always called at the region's endpoint",
+    ),
+    ("api_versions", "EC2 is called with API version 2016-11-15"),
+];
+
+/// A warning for every setting of `profile` that the AWS tools would act
+/// on but vpc-router does not read, naming it and saying what applies.
+pub fn unread_settings(profile: &profile::Profile) -> Vec<String> {
+    NOT_READ
+        .iter()
+        .filter(|(key, _)| {
+            profile
+                .keys()
+                .any(|k| k == *key || k.strip_prefix(*key).is_some_and(|r| r.starts_with('.')))
+        })
+        .map(|(key, instead)| {
+            format!(
+                "profile {}: {key} is not read by vpc-router ({instead})",
+                profile.name
+            )
+        })
+        .collect()
 }
 
 /// An endpoint URL vpc-router can use: `http://` or `https://`, a host,
@@ -261,7 +426,8 @@ mod tests {
         let cn: Region = "cn-north-1".parse().unwrap();
         let none = Env::default();
         let ep = |flag: Option<&str>, env: &Env, region: &Region| {
-            let given = endpoint_override(flag, env).unwrap();
+            let given = endpoint_override("ec2", flag, env, None).unwrap();
+            let given = given.as_ref().map(|(f, u)| (f.as_str(), u.clone()));
             endpoint::resolve("ec2", given, region, &endpoint::Variant::default()).unwrap()
         };
         assert_eq!(ep(None, &none, &r), "https://ec2.us-east-1.amazonaws.com");
@@ -283,6 +449,226 @@ mod tests {
             ("AWS_ENDPOINT_URL_EC2", ""),
         ]);
         assert_eq!(ep(None, &env, &r), "http://127.0.0.1:1");
+    }
+
+    /// A HOME with `config` as its ~/.aws/config, and the profile `name`
+    /// loaded from it.
+    fn config_profile(test: &str, config: &str, name: Option<&str>) -> profile::Profile {
+        let dir =
+            std::env::temp_dir().join(format!("vpc-router-aws-{}-{test}", std::process::id()));
+        std::fs::create_dir_all(dir.join(".aws")).unwrap();
+        std::fs::write(dir.join(".aws/config"), config).unwrap();
+        let env = Env::from_pairs([("HOME", dir.to_str().unwrap())]);
+        profile::load(&env, name).unwrap().unwrap()
+    }
+
+    const ENDPOINTS: &str = "
+[default]
+endpoint_url = http://127.0.0.1:10/
+services = local
+[profile global]
+endpoint_url = http://127.0.0.1:11
+[profile ignoring]
+endpoint_url = http://127.0.0.1:12
+ignore_configured_endpoint_urls = TRUE
+[profile dangling]
+services = nowhere
+[profile bad-ignore]
+ignore_configured_endpoint_urls = sometimes
+[services local]
+ec2 =
+  endpoint_url = http://127.0.0.1:13
+s3 =
+  endpoint_url = http://127.0.0.1:14
+";
+
+    // The SDKs' order (the SDK reference guide, service-specific
+    // endpoints): the flag; unless ignored, AWS_ENDPOINT_URL_EC2,
+    // AWS_ENDPOINT_URL, the services section, the profile's endpoint_url.
+    #[test]
+    fn profile_endpoints_follow_the_sdk_order() {
+        let default = config_profile("ep-default", ENDPOINTS, None);
+        let global = config_profile("ep-global", ENDPOINTS, Some("global"));
+        let ignoring = config_profile("ep-ignoring", ENDPOINTS, Some("ignoring"));
+        let none = Env::default();
+        let ep = |service, flag, env: &Env, p: &profile::Profile| {
+            endpoint_override(service, flag, env, Some(p)).unwrap()
+        };
+        let pair = |from: &str, url: &str| Some((from.to_string(), url.to_string()));
+        assert_eq!(
+            ep("ec2", None, &none, &default),
+            pair(
+                "endpoint_url of ec2 in [services local] (profile default)",
+                "http://127.0.0.1:13"
+            )
+        );
+        // STS is not in the section: the profile's own endpoint_url.
+        assert_eq!(
+            ep("sts", None, &none, &default),
+            pair("endpoint_url of profile default", "http://127.0.0.1:10")
+        );
+        assert_eq!(
+            ep("ec2", None, &none, &global),
+            pair("endpoint_url of profile global", "http://127.0.0.1:11")
+        );
+        let env = Env::from_pairs([("AWS_ENDPOINT_URL", "http://127.0.0.1:20")]);
+        assert_eq!(
+            ep("ec2", None, &env, &default),
+            pair("AWS_ENDPOINT_URL", "http://127.0.0.1:20")
+        );
+        let env = Env::from_pairs([
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:20"),
+            ("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:21"),
+        ]);
+        assert_eq!(
+            ep("sts", None, &env, &default),
+            pair("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:21")
+        );
+        // Ignored: the profile's and the environment's; never the flag.
+        assert_eq!(ep("ec2", None, &env, &ignoring), None);
+        assert_eq!(
+            ep("ec2", Some("http://127.0.0.1:30"), &env, &ignoring),
+            pair("--endpoint-url", "http://127.0.0.1:30")
+        );
+        let ignore = Env::from_pairs([
+            ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:20"),
+        ]);
+        assert_eq!(ep("ec2", None, &ignore, &default), None);
+        // The variable beats the profile's setting, either way.
+        let heed = Env::from_pairs([("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "false")]);
+        assert_eq!(
+            ep("ec2", None, &heed, &ignoring),
+            pair("endpoint_url of profile ignoring", "http://127.0.0.1:12")
+        );
+    }
+
+    #[test]
+    fn bad_endpoint_settings_are_errors_that_name_them() {
+        let dangling = config_profile("ep-dangling", ENDPOINTS, Some("dangling"));
+        let e = endpoint_override("ec2", None, &Env::default(), Some(&dangling)).unwrap_err();
+        assert_eq!(
+            e,
+            "profile dangling has services = nowhere, but there is no [services nowhere] \
+             section in the config file; add it or remove the setting"
+        );
+        let bad = config_profile("ep-bad-ignore", ENDPOINTS, Some("bad-ignore"));
+        let e = endpoint_override("ec2", None, &Env::default(), Some(&bad)).unwrap_err();
+        assert_eq!(
+            e,
+            "ignore_configured_endpoint_urls is 'sometimes'; it must be true or false"
+        );
+        let p = config_profile(
+            "ep-bad-url",
+            "[profile x]\nendpoint_url = ftp://u:pw@127.0.0.1\n",
+            Some("x"),
+        );
+        let e = endpoint_override("ec2", None, &Env::default(), Some(&p)).unwrap_err();
+        assert_eq!(
+            e,
+            "endpoint_url of profile x: 'ftp://***@127.0.0.1' is not an http:// or https:// \
+             URL (e.g. http://127.0.0.1:5000)"
+        );
+    }
+
+    #[test]
+    fn retries_come_from_the_environment_then_the_profile() {
+        let p = config_profile(
+            "retry",
+            "[default]\nmax_attempts = 7\nretry_mode = legacy\n[profile adaptive]\nretry_mode = adaptive\n[profile zero]\nmax_attempts = 0\n",
+            None,
+        );
+        assert_eq!(
+            retry_policy(&Env::default(), Some(&p))
+                .unwrap()
+                .max_attempts,
+            7
+        );
+        assert_eq!(retry_policy(&Env::default(), None).unwrap().max_attempts, 5);
+        let env = Env::from_pairs([("AWS_MAX_ATTEMPTS", "2"), ("AWS_RETRY_MODE", "standard")]);
+        assert_eq!(retry_policy(&env, Some(&p)).unwrap().max_attempts, 2);
+        let adaptive = config_profile(
+            "retry-adaptive",
+            "[profile adaptive]\nretry_mode = adaptive\n",
+            Some("adaptive"),
+        );
+        let e = retry_policy(&Env::default(), Some(&adaptive)).unwrap_err();
+        assert!(
+            e.starts_with(
+                "retry_mode of profile adaptive is adaptive, which vpc-router does not support"
+            ),
+            "{e}"
+        );
+        // The environment's standard overrides the profile's adaptive.
+        let env = Env::from_pairs([("AWS_RETRY_MODE", "standard")]);
+        assert!(retry_policy(&env, Some(&adaptive)).is_ok());
+        let zero = config_profile(
+            "retry-zero",
+            "[profile zero]\nmax_attempts = 0\n",
+            Some("zero"),
+        );
+        let e = retry_policy(&Env::default(), Some(&zero)).unwrap_err();
+        assert!(
+            e.starts_with("max_attempts of profile zero is 0; it must be"),
+            "{e}"
+        );
+        let env = Env::from_pairs([("AWS_RETRY_MODE", "turbo")]);
+        assert!(retry_policy(&env, None)
+            .unwrap_err()
+            .starts_with("AWS_RETRY_MODE is 'turbo'"));
+    }
+
+    #[test]
+    fn a_bad_ca_bundle_is_an_error_naming_the_file() {
+        let dir = std::env::temp_dir().join(format!("vpc-router-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let missing = dir.join("missing.pem");
+        let env = Env::from_pairs([("AWS_CA_BUNDLE", missing.to_str().unwrap())]);
+        let e = ca_bundle(&env, None).unwrap_err();
+        assert!(
+            e.starts_with(&format!(
+                "AWS_CA_BUNDLE: cannot read {}: ",
+                missing.display()
+            )),
+            "{e}"
+        );
+        let empty = dir.join("empty.pem");
+        std::fs::write(&empty, "not a certificate\n").unwrap();
+        let p = config_profile(
+            "ca",
+            &format!("[default]\nca_bundle = {}\n", empty.display()),
+            None,
+        );
+        let e = ca_bundle(&Env::default(), Some(&p)).unwrap_err();
+        assert_eq!(
+            e,
+            format!(
+                "ca_bundle of profile default: {}: the CA file holds no PEM certificate; give \
+                 a file of PEM CA certificates",
+                empty.display()
+            )
+        );
+        assert!(ca_bundle(&Env::default(), None).unwrap().is_none());
+    }
+
+    #[test]
+    fn settings_vpc_router_does_not_read_are_named() {
+        let p = config_profile(
+            "unread",
+            "[default]\nregion = us-east-1\nec2_metadata_service_endpoint_mode = IPv6\napi_versions =\n  ec2 = 2015-03-01\n",
+            None,
+        );
+        let mut w = unread_settings(&p);
+        w.sort();
+        assert_eq!(
+            w,
+            [
+                "profile default: api_versions is not read by vpc-router (EC2 is called with \
+                 API version 2016-11-15)",
+                "profile default: ec2_metadata_service_endpoint_mode is not read by vpc-router \
+                 (set AWS_EC2_METADATA_SERVICE_ENDPOINT)",
+            ]
+        );
     }
 
     // Issue 14: a bad URL in the environment was retried as a network
@@ -313,14 +699,14 @@ mod tests {
         ];
         for (var, url, want) in cases {
             let env = Env::from_pairs([(var, url)]);
-            let e = endpoint_override(None, &env).unwrap_err();
+            let e = endpoint_override("ec2", None, &env, None).unwrap_err();
             assert!(e.starts_with(want), "{url:?}: {e}");
         }
         let bad = Env::from_pairs([("AWS_ENDPOINT_URL_EC2", "ftp://x")]);
         // The flag wins, so the variable is not looked at.
         assert_eq!(
-            endpoint_override(Some("http://127.0.0.1:3/"), &bad).unwrap(),
-            Some(("--endpoint-url", "http://127.0.0.1:3".into()))
+            endpoint_override("ec2", Some("http://127.0.0.1:3/"), &bad, None).unwrap(),
+            Some(("--endpoint-url".into(), "http://127.0.0.1:3".into()))
         );
     }
 
@@ -338,7 +724,7 @@ mod tests {
             assert!(e.contains("has a query string or a fragment"), "{url}: {e}");
             assert!(!e.contains(":p@"), "redacted: {e}");
             let env = Env::from_pairs([("AWS_ENDPOINT_URL_EC2", url)]);
-            assert!(endpoint_override(None, &env)
+            assert!(endpoint_override("ec2", None, &env, None)
                 .unwrap_err()
                 .starts_with("AWS_ENDPOINT_URL_EC2: '"));
         }

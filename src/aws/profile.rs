@@ -9,13 +9,18 @@ use std::path::{Path, PathBuf};
 
 use crate::aws::Env;
 
-/// One profile's settings, keys lowercased.
+/// One profile's settings, keys lowercased; a nested setting's keys as
+/// `PARENT.KEY` (`s3 =` then an indented `max_concurrent_requests = 10`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Profile {
     pub name: String,
     values: HashMap<String, String>,
     /// The files it was read from, for messages.
     pub files: Vec<PathBuf>,
+    /// The `[services NAME]` section of the config file that the profile's
+    /// `services = NAME` names, its keys as `SERVICE.KEY`; `None` without
+    /// such a section.
+    services: Option<HashMap<String, String>>,
 }
 
 impl Profile {
@@ -24,6 +29,31 @@ impl Profile {
             .get(key)
             .map(String::as_str)
             .filter(|v| !v.is_empty())
+    }
+
+    /// Every key the profile sets (nested ones as `PARENT.KEY`).
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.values.keys().map(String::as_str)
+    }
+
+    /// `key` of `service` (e.g. `ec2`, `endpoint_url`) in the `[services
+    /// NAME]` section the profile names. `Err` with a message when the
+    /// profile names a section that is not in the config file.
+    pub fn service_setting(&self, service: &str, key: &str) -> Result<Option<&str>, String> {
+        let Some(name) = self.get("services") else {
+            return Ok(None);
+        };
+        let Some(section) = &self.services else {
+            return Err(format!(
+                "profile {} has services = {name}, but there is no [services {name}] section \
+                 in the config file; add it or remove the setting",
+                self.name
+            ));
+        };
+        Ok(section
+            .get(&format!("{service}.{key}"))
+            .map(String::as_str)
+            .filter(|v| !v.is_empty()))
     }
 }
 
@@ -96,6 +126,7 @@ pub fn load(env: &Env, explicit: Option<&str>) -> Result<Option<Profile>, Profil
     let mut values = HashMap::new();
     let mut files = Vec::new();
     let mut found = false;
+    let mut config_sections = None;
     // The config file first, so that the credentials file overrides it.
     if let Some(path) = &config_path {
         if let Some(sections) = read(path)? {
@@ -111,6 +142,7 @@ pub fn load(env: &Env, explicit: Option<&str>) -> Result<Option<Profile>, Profil
                     files.push(path.clone());
                 }
             }
+            config_sections = Some(sections);
         }
     }
     if let Some(path) = &cred_path {
@@ -122,11 +154,18 @@ pub fn load(env: &Env, explicit: Option<&str>) -> Result<Option<Profile>, Profil
             }
         }
     }
+    // `services = NAME` names a `[services NAME]` section of the config file.
+    let services = values
+        .get("services")
+        .zip(config_sections.as_ref())
+        .and_then(|(s, sections)| sections.get(&format!("services {}", s.trim())))
+        .cloned();
     match (found, named) {
         (true, _) => Ok(Some(Profile {
             name: name.to_string(),
             values,
             files,
+            services,
         })),
         (false, false) => Ok(None),
         (false, true) => Err(ProfileError::NotFound {
@@ -157,15 +196,18 @@ fn read(path: &Path) -> Result<Option<Sections>, ProfileError> {
 }
 
 /// The AWS dialect of INI: `[section]`, `key = value`, `#` and `;` comment
-/// lines. Indented lines continue a nested setting (`s3 =` followed by
-/// indented keys); they belong to services we do not use, so they are
-/// skipped. Anything else is an error with its line number (1-based), as
+/// lines. Indented `key = value` lines under a setting with no value are
+/// its nested settings (`ec2 =` followed by an indented `endpoint_url =
+/// ...`), kept as `ec2.endpoint_url`; other indented lines continue a
+/// value and are skipped (no setting vpc-router reads spans lines). Anything else is an error with its line number (1-based), as
 /// the AWS CLI refuses such a file too: skipping it would turn a typo into
 /// "no credentials found". A setting line is never quoted in the message:
 /// it may hold a secret.
 fn parse(text: &str) -> Result<Sections, (usize, String)> {
     let mut sections: Sections = HashMap::new();
     let mut current: Option<String> = None;
+    // The setting with no value that indented lines nest under.
+    let mut parent: Option<String> = None;
     for (i, raw) in text.lines().enumerate() {
         let n = i + 1;
         let line = raw.trim();
@@ -185,9 +227,18 @@ fn parse(text: &str) -> Result<Sections, (usize, String)> {
             })?;
             sections.entry(name.clone()).or_default();
             current = Some(name);
+            parent = None;
             continue;
         }
         if raw.starts_with([' ', '\t']) {
+            if let (Some(p), Some(section), Some((k, v))) =
+                (&parent, &current, line.split_once('='))
+            {
+                sections.entry(section.clone()).or_default().insert(
+                    format!("{p}.{}", k.trim().to_ascii_lowercase()),
+                    v.trim().to_string(),
+                );
+            }
             continue;
         }
         let Some((k, v)) = line.split_once('=') else {
@@ -208,10 +259,9 @@ fn parse(text: &str) -> Result<Sections, (usize, String)> {
                 format!("the setting '{k}' comes before any [section] header; put it under one"),
             ));
         };
-        sections
-            .entry(section.clone())
-            .or_default()
-            .insert(k.to_ascii_lowercase(), v.trim().to_string());
+        let (k, v) = (k.to_ascii_lowercase(), v.trim().to_string());
+        parent = v.is_empty().then(|| k.clone());
+        sections.entry(section.clone()).or_default().insert(k, v);
     }
     Ok(sections)
 }
@@ -384,6 +434,36 @@ web_identity_token_file = /var/run/token
             ProfileError::Malformed { detail, .. } => detail.clone(),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn nested_settings_and_the_services_section_are_read() {
+        let (env, _d) = files(
+            "nested",
+            "",
+            "[default]\nservices = dev\ns3 =\n  max_concurrent_requests = 20\n\
+             region = eu-west-1\n  continued = not nested\n\
+             [services dev]\nec2 =\n  endpoint_url = http://127.0.0.1:5000\n\
+             ; comment\n  after_comment = x\nsts = \n\tendpoint_url = http://127.0.0.1:5001\n",
+        );
+        let p = load(&env, None).unwrap().unwrap();
+        assert_eq!(p.get("s3.max_concurrent_requests"), Some("20"));
+        assert_eq!(p.get("region"), Some("eu-west-1"));
+        // Under a setting with a value, an indented line is a continuation.
+        assert_eq!(p.get("region.continued"), None);
+        assert_eq!(
+            p.service_setting("ec2", "endpoint_url"),
+            Ok(Some("http://127.0.0.1:5000"))
+        );
+        assert_eq!(p.service_setting("ec2", "after_comment"), Ok(Some("x")));
+        assert_eq!(
+            p.service_setting("sts", "endpoint_url"),
+            Ok(Some("http://127.0.0.1:5001"))
+        );
+        assert_eq!(p.service_setting("s3", "endpoint_url"), Ok(None));
+        let (env, _d) = files("no-services", "", "[default]\nregion = eu-west-1\n");
+        let p = load(&env, None).unwrap().unwrap();
+        assert_eq!(p.service_setting("ec2", "endpoint_url"), Ok(None));
     }
 
     #[test]

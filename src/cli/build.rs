@@ -119,7 +119,8 @@ fn route(g: &Given, op: Op) -> Result<RouteArgs, ConfigError> {
                 "missing; add needs the router's IP, e.g. --ip 10.33.20.142",
             ))
         }
-        (_, Some(s)) => Some(parse_ip(s).map_err(|e| bad("ip", e.0))?),
+        (_, Some("self")) => Some(RouterIp::ThisInstance),
+        (_, Some(s)) => Some(RouterIp::Address(parse_ip(s).map_err(|e| bad("ip", e.0))?)),
         (_, None) => None,
     };
     Ok(RouteArgs {
@@ -127,6 +128,7 @@ fn route(g: &Given, op: Op) -> Result<RouteArgs, ConfigError> {
         cidr,
         ip,
         route_tables: tables(g)?,
+        route_table_tag: tag(g)?,
         force: g.has("force"),
         dry_run: g.has("dry-run"),
     })
@@ -161,22 +163,24 @@ fn tables(g: &Given) -> Result<Vec<RouteTableId>, ConfigError> {
     Ok(tables)
 }
 
-fn scope(g: &Given) -> Result<TableScope, ConfigError> {
-    let tag = match g.one("route-table-tag") {
-        None => None,
+/// `--route-table-tag Key=Value`.
+fn tag(g: &Given) -> Result<Option<(String, String)>, ConfigError> {
+    match g.one("route-table-tag") {
+        None => Ok(None),
         Some(t) => match t.split_once('=') {
-            Some((k, v)) if !k.is_empty() => Some((k.to_string(), v.to_string())),
-            _ => {
-                return Err(bad(
-                    "route-table-tag",
-                    format!("'{t}' is not Key=Value; e.g. --route-table-tag vpc-router=managed"),
-                ))
-            }
+            Some((k, v)) if !k.is_empty() => Ok(Some((k.to_string(), v.to_string()))),
+            _ => Err(bad(
+                "route-table-tag",
+                format!("'{t}' is not Key=Value; e.g. --route-table-tag vpc-router=managed"),
+            )),
         },
-    };
+    }
+}
+
+fn scope(g: &Given) -> Result<TableScope, ConfigError> {
     Ok(TableScope {
         tables: tables(g)?,
-        tag,
+        tag: tag(g)?,
     })
 }
 

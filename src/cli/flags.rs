@@ -326,7 +326,8 @@ pub static FLAGS: &[Flag] = &[
         goes_with: Uses::ADD,
         what: Some("a router IP"),
         section: Section::Command,
-        help: "the router instance's private IP (add only)",
+        help: "the router instance's private IP, or self: this instance's primary private \
+               IP from instance metadata (add only)",
         ..ROW
     },
     // ROUTE SPEC
@@ -391,7 +392,7 @@ pub static FLAGS: &[Flag] = &[
     Flag {
         long: "route-table-tag",
         value: Some("K=V"),
-        goes_with: Uses::DESIRED,
+        goes_with: Uses::DESIRED.or(Uses::ROUTE),
         section: Section::Spec,
         help: "only tables with this tag (with --route-table: both must hold)",
         ..ROW

@@ -290,7 +290,10 @@ fn outro(section: Section) -> String {
             "SIGTERM or SIGINT stops the daemon: it finishes the requests in flight and \
              exits 0 (1 if some were still running after 10 seconds)."
         }
-        Section::Aws => "AWS_MAX_ATTEMPTS sets the attempts per EC2 call (default 5).",
+        Section::Aws => {
+            "AWS_MAX_ATTEMPTS sets the attempts per EC2 call (default 5); AWS_CA_BUNDLE a \
+             PEM file of CAs to trust instead of the built-in roots."
+        }
         Section::Behaviour => {
             "Command lines of vpc-router 1.x work too: each 1.x spelling is noted on stderr \
              with the one to use instead (vpc-router man lists them)."

@@ -728,8 +728,9 @@ mod tests {
             Command::Route(RouteArgs {
                 op,
                 cidr: "10.55.0.0/16".parse().unwrap(),
-                ip,
+                ip: ip.map(crate::config::RouterIp::Address),
                 route_tables: vec![],
+                route_table_tag: None,
                 force: false,
                 dry_run: false,
             })

@@ -59,6 +59,9 @@ pub struct ClientSettings {
     pub retry: RetryPolicy,
     /// An HTTP(S) proxy, resolved from the environment by the caller.
     pub proxy: Option<ureq::Proxy>,
+    /// The CA bundle to trust instead of the built-in roots
+    /// (`AWS_CA_BUNDLE`, a profile's `ca_bundle`).
+    pub tls: Option<crate::http::Tls>,
 }
 
 /// One finished EC2 call, for counters (the daemon's metrics).
@@ -100,6 +103,7 @@ impl HttpEc2 {
     ) -> HttpEc2 {
         let agent = AgentSettings::new(settings.connect_timeout, settings.timeout)
             .proxy(settings.proxy.clone())
+            .tls(settings.tls.clone())
             .user_agent(USER_AGENT)
             // A failover makes its calls side by side (up to 32 at once);
             // keep those connections for the next one.

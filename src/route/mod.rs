@@ -152,6 +152,12 @@ pub enum RouteError {
     NoRouteTables { vpc: VpcId },
     /// `--route-table` named tables that are not in the VPC.
     UnknownRouteTables { ids: Vec<RouteTableId>, vpc: VpcId },
+    /// No table in scope carries the `--route-table-tag` tag.
+    NoTaggedTables {
+        key: String,
+        value: String,
+        vpc: VpcId,
+    },
 }
 
 impl fmt::Display for RouteError {
@@ -183,6 +189,11 @@ impl fmt::Display for RouteError {
                     ids.join(", ")
                 )
             }
+            RouteError::NoTaggedTables { key, value, vpc } => write!(
+                f,
+                "no route table of {vpc} (of those --route-table names, if given) has the tag \
+                 {key}={value}; check --route-table-tag (keys and values are case-sensitive)"
+            ),
         }
     }
 }
@@ -256,11 +267,31 @@ pub fn observe_tables(
 /// Runs `req`: observe, decide, apply. Per-table failures are in the report;
 /// an error means nothing was changed.
 pub fn execute(ec2: &dyn Ec2, req: &RouteRequest) -> Result<Report, RouteError> {
+    execute_tagged(ec2, req, None)
+}
+
+/// [`execute`] on the tables that carry `tag` (`--route-table-tag
+/// Key=Value`) only; none carrying it is an error, and nothing is changed.
+pub fn execute_tagged(
+    ec2: &dyn Ec2,
+    req: &RouteRequest,
+    tag: Option<&(String, String)>,
+) -> Result<Report, RouteError> {
     let router = match (req.op, req.router_ip) {
         (Op::Add, Some(ip)) => Some(find_router(ec2, &req.vpc, ip)?),
         _ => None,
     };
-    let tables = observe_tables(ec2, &req.vpc, &req.tables)?;
+    let mut tables = observe_tables(ec2, &req.vpc, &req.tables)?;
+    if let Some((key, value)) = tag {
+        tables.retain(|t| t.tags.iter().any(|(k, v)| k == key && v == value));
+        if tables.is_empty() {
+            return Err(RouteError::NoTaggedTables {
+                key: key.clone(),
+                value: value.clone(),
+                vpc: req.vpc.clone(),
+            });
+        }
+    }
     let eni = router.as_ref().map(|r| &r.eni);
     let mut warnings = Vec::new();
     if let Some(r) = &router {

@@ -146,12 +146,12 @@ fn int(v: &Value) -> i64 {
 }
 
 /// The throw-away PKI of a TLS server: CA, server and client certificates.
-struct Tls {
+pub struct Tls {
     dir: PathBuf,
 }
 
 impl Tls {
-    fn path(&self, file: &str) -> PathBuf {
+    pub fn path(&self, file: &str) -> PathBuf {
         self.dir.join(file)
     }
 }
@@ -672,7 +672,7 @@ impl Tls {
     /// as etcd's gateway dials the server with it) and a client
     /// certificate, with openssl, in `dir/tls`. EC P-256 keys: quick to
     /// make. Our own config file, so the system's openssl.cnf plays no part.
-    fn generate(dir: &Path) -> Tls {
+    pub fn generate(dir: &Path) -> Tls {
         let openssl = find_binary("openssl").unwrap_or_else(|| {
             panic!(
                 "openssl not found: install Debian's openssl (apt-get install openssl); \
