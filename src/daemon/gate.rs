@@ -89,7 +89,8 @@ enum Lane {
 
 fn lane_of(target: &str) -> Lane {
     match target.split('?').next().unwrap_or("") {
-        "/healthz" | "/status" | "/status/routes" | "/" | "/metrics" | "/bgp" => Lane::Status,
+        "/healthz" | "/status" | "/status/routes" | "/" | "/metrics" | "/bgp" | "/status.html"
+        | "/openapi.json" => Lane::Status,
         _ => Lane::Route,
     }
 }
