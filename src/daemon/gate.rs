@@ -392,6 +392,8 @@ mod tests {
             "/",
             "/metrics",
             "/metrics?x=1",
+            "/status.html?page=2",
+            "/openapi.json",
         ] {
             assert_eq!(lane_of(t), Lane::Status, "{t}");
         }
