@@ -9,12 +9,13 @@ use std::collections::BTreeMap;
 use std::fmt::{Display, Write};
 use std::time::SystemTime;
 
-use super::control::Role;
+use super::control::{ControlStatus, Role};
+use super::etcd::EtcdView;
 use super::service::{Answer, Service};
 use crate::api::RoutesQuery;
 use crate::health::State;
 use crate::reconcile::engine::view::RouteState;
-use crate::reconcile::engine::RouteView;
+use crate::reconcile::engine::{RouteView, Status};
 use crate::timefmt::rfc3339;
 use crate::types::{Cidr, RouteTableId};
 
@@ -162,78 +163,7 @@ fn summary(h: &mut Html, svc: &Service) {
         .raw(" · <a href=\"/status\">JSON</a> · <a href=\"/metrics\">metrics</a></p>\n");
 
     // Problems first: what someone opening the page is looking for.
-    let mut problems = Html(String::new());
-    if let Role::Follower { reason } = &control.role {
-        problems.raw("<li>follower: ").text(reason).raw("</li>");
-    }
-    for c in &control.conflicts {
-        problems
-            .raw("<li>")
-            .text(c.cidr)
-            .raw(": the spec from ")
-            .text(c.winner)
-            .raw(" overrides ")
-            .text(c.loser)
-            .raw("</li>");
-    }
-    if let Some((why, since)) = etcd.as_ref().and_then(|e| e.unreachable.as_ref()) {
-        problems
-            .raw("<li>etcd unreachable since ")
-            .text(rfc3339(*since))
-            .raw(": ")
-            .text(why)
-            .raw("</li>");
-    }
-    if let Some(e) = svc.metrics.last_ec2_error() {
-        let msg = e.detail.get("message").and_then(|m| m.as_str());
-        problems
-            .raw("<li>last EC2 error at ")
-            .text(rfc3339(e.at))
-            .raw(": ")
-            .text(msg.map_or_else(|| e.detail.to_string(), String::from))
-            .raw("</li>");
-    }
-    if let Some(s) = &engine {
-        for host in s.hosts.iter().filter(|x| x.state == State::Failed) {
-            problems
-                .raw("<li>router ")
-                .text(host.ip)
-                .raw(" failed")
-                .text(
-                    host.last_change
-                        .map_or_else(String::new, |t| format!(" since {}", rfc3339(t))),
-                )
-                .raw("</li>");
-        }
-        for c in &s.no_healthy_router {
-            problems
-                .raw("<li>")
-                .cidr_link(c)
-                .raw(" has no healthy router</li>");
-        }
-        for a in &s.routes.attention {
-            problems
-                .raw("<li>")
-                .cidr_link(&a.cidr)
-                .text(format!(
-                    ": {} of {} table(s) differ, {} failed, {} distinct target(s)",
-                    a.differs, a.tables, a.failed, a.targets
-                ))
-                .raw("</li>");
-        }
-        if s.routes.truncated > 0 {
-            problems
-                .raw("<li>")
-                .text(format!("and {} more CIDR(s)", s.routes.truncated))
-                .raw("</li>");
-        }
-        for i in &s.issues {
-            problems.raw("<li>").text(i).raw("</li>");
-        }
-        if let Some(e) = s.last_pass.as_ref().and_then(|p| p.error.as_ref()) {
-            problems.raw("<li>last pass: ").text(e).raw("</li>");
-        }
-    }
+    let problems = problems(svc, &control, etcd.as_ref(), engine.as_ref());
     h.h2("Problems");
     if problems.0.is_empty() {
         h.raw("<p class=\"ok\">None.</p>\n");
@@ -326,7 +256,89 @@ fn summary(h: &mut Html, svc: &Service) {
     etcd_bgp(h, svc, etcd.as_ref());
 }
 
-fn etcd_bgp(h: &mut Html, svc: &Service, etcd: Option<&super::etcd::EtcdView>) {
+/// The problems list's items: empty when all is well.
+fn problems(
+    svc: &Service,
+    control: &ControlStatus,
+    etcd: Option<&EtcdView>,
+    engine: Option<&Status>,
+) -> Html {
+    let mut problems = Html(String::new());
+    if let Role::Follower { reason } = &control.role {
+        problems.raw("<li>follower: ").text(reason).raw("</li>");
+    }
+    for c in &control.conflicts {
+        problems
+            .raw("<li>")
+            .text(c.cidr)
+            .raw(": the spec from ")
+            .text(c.winner)
+            .raw(" overrides ")
+            .text(c.loser)
+            .raw("</li>");
+    }
+    if let Some((why, since)) = etcd.as_ref().and_then(|e| e.unreachable.as_ref()) {
+        problems
+            .raw("<li>etcd unreachable since ")
+            .text(rfc3339(*since))
+            .raw(": ")
+            .text(why)
+            .raw("</li>");
+    }
+    if let Some(e) = svc.metrics.last_ec2_error() {
+        let msg = e.detail.get("message").and_then(|m| m.as_str());
+        problems
+            .raw("<li>last EC2 error at ")
+            .text(rfc3339(e.at))
+            .raw(": ")
+            .text(msg.map_or_else(|| e.detail.to_string(), String::from))
+            .raw("</li>");
+    }
+    if let Some(s) = &engine {
+        for host in s.hosts.iter().filter(|x| x.state == State::Failed) {
+            problems
+                .raw("<li>router ")
+                .text(host.ip)
+                .raw(" failed")
+                .text(
+                    host.last_change
+                        .map_or_else(String::new, |t| format!(" since {}", rfc3339(t))),
+                )
+                .raw("</li>");
+        }
+        for c in &s.no_healthy_router {
+            problems
+                .raw("<li>")
+                .cidr_link(c)
+                .raw(" has no healthy router</li>");
+        }
+        for a in &s.routes.attention {
+            problems
+                .raw("<li>")
+                .cidr_link(&a.cidr)
+                .text(format!(
+                    ": {} of {} table(s) differ, {} failed, {} distinct target(s)",
+                    a.differs, a.tables, a.failed, a.targets
+                ))
+                .raw("</li>");
+        }
+        if s.routes.truncated > 0 {
+            problems
+                .raw("<li>")
+                .text(format!("and {} more CIDR(s)", s.routes.truncated))
+                .raw("</li>");
+        }
+        for i in &s.issues {
+            problems.raw("<li>").text(i).raw("</li>");
+        }
+        if let Some(e) = s.last_pass.as_ref().and_then(|p| p.error.as_ref()) {
+            problems.raw("<li>last pass: ").text(e).raw("</li>");
+        }
+    }
+    problems
+}
+
+fn etcd_bgp(h: &mut Html, svc: &Service, etcd: Option<&EtcdView>) {
     if let Some(e) = etcd {
         h.h2("etcd");
         h.table(&[
