@@ -38,18 +38,14 @@ impl Html {
         self
     }
 
-    /// Text, escaped for element content and quoted attributes.
+    /// Text, escaped for element content and quoted attributes. Generic
+    /// only in this wrapper: the work is [`Html::esc`]'s, compiled once.
     fn text(&mut self, v: impl Display) -> &mut Html {
-        for c in v.to_string().chars() {
-            match c {
-                '&' => self.0.push_str("&amp;"),
-                '<' => self.0.push_str("&lt;"),
-                '>' => self.0.push_str("&gt;"),
-                '"' => self.0.push_str("&quot;"),
-                '\'' => self.0.push_str("&#39;"),
-                c => self.0.push(c),
-            }
-        }
+        self.esc(&v)
+    }
+
+    fn esc(&mut self, v: &dyn Display) -> &mut Html {
+        let _ = write!(Escaped(&mut self.0), "{v}");
         self
     }
 
@@ -67,13 +63,13 @@ impl Html {
     }
 
     fn td(&mut self, v: impl Display) -> &mut Html {
-        self.raw("<td>").text(v).raw("</td>")
+        self.raw("<td>").esc(&v).raw("</td>")
     }
 
     /// A cell in a class (`ok`, `bad`, `dim`).
     fn td_class(&mut self, class: &str, v: impl Display) -> &mut Html {
         let _ = write!(self.0, "<td class=\"{class}\">");
-        self.text(v).raw("</td>")
+        self.esc(&v).raw("</td>")
     }
 
     /// A link to one CIDR's tables.
@@ -87,6 +83,25 @@ impl Html {
 
     fn opt_time(&mut self, t: Option<SystemTime>) -> &mut Html {
         self.td(t.map_or_else(|| "-".into(), rfc3339))
+    }
+}
+
+/// Writes through into the page, escaping.
+struct Escaped<'a>(&'a mut String);
+
+impl std::fmt::Write for Escaped<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        for c in s.chars() {
+            match c {
+                '&' => self.0.push_str("&amp;"),
+                '<' => self.0.push_str("&lt;"),
+                '>' => self.0.push_str("&gt;"),
+                '"' => self.0.push_str("&quot;"),
+                '\'' => self.0.push_str("&#39;"),
+                c => self.0.push(c),
+            }
+        }
+        Ok(())
     }
 }
 
@@ -306,12 +321,6 @@ fn problems(
                 )
                 .raw("</li>");
         }
-        for c in &s.no_healthy_router {
-            problems
-                .raw("<li>")
-                .cidr_link(c)
-                .raw(" has no healthy router</li>");
-        }
         for a in &s.routes.attention {
             problems
                 .raw("<li>")
@@ -402,14 +411,18 @@ fn page_view(h: &mut Html, p: &crate::reconcile::engine::RoutesPage) {
     ]);
     for (cidr, tables) in &p.routes {
         let mut counts = [0usize; 3];
-        let mut targets: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut targets: Vec<(&str, usize)> = Vec::new();
         for r in tables.values() {
             counts[match r.state() {
                 RouteState::InSync => 0,
                 RouteState::Differs => 1,
                 RouteState::Failed => 2,
             }] += 1;
-            *targets.entry(or_dash(r.current.as_deref())).or_default() += 1;
+            let t = or_dash(r.current.as_deref());
+            match targets.iter_mut().find(|(x, _)| *x == t) {
+                Some((_, n)) => *n += 1,
+                None => targets.push((t, 1)),
+            }
         }
         let last = tables.values().filter_map(|r| r.at).max();
         h.raw("<tr><td>")
