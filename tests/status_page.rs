@@ -323,3 +323,61 @@ fn with_a_token_the_page_is_refused_to_a_browser_without_it() {
     // Without -m there are no routes to show, and the page says why.
     assert_contains!(text, "Desired-state routing is off");
 }
+
+/// GET `path` from `d`: status and body.
+fn get(d: &Daemon, path: &str) -> (u16, String) {
+    let (status, v) = call(d, "GET", path, None);
+    (status, v.as_str().map(String::from).unwrap_or_default())
+}
+
+#[test]
+fn hundreds_of_tables_keep_the_page_short_and_the_detail_paged() {
+    const TABLES_N: usize = 300;
+    const CIDRS_N: usize = 120;
+    let sim = common::ec2sim::Ec2Sim::start();
+    sim.add_eni(A_ENI, &[A_IP], Some("i-0aaaaaaaaaaaaaaa1"), VPC, false);
+    for t in 0..TABLES_N {
+        let id = format!("rtb-{t:08x}");
+        sim.add_table(&id, VPC, t == 0);
+        for r in 0..CIDRS_N {
+            sim.add_route_to_eni(&id, &numbered_cidr(r), A_ENI);
+        }
+    }
+    let dir = temp_dir("status-page-scale");
+    let spec: serde_json::Map<String, serde_json::Value> = (0..CIDRS_N)
+        .map(|r| (numbered_cidr(r), serde_json::json!([A_IP])))
+        .collect();
+    let spec_path = dir.join("spec.json");
+    std::fs::write(&spec_path, serde_json::Value::Object(spec).to_string()).unwrap();
+    let d = Daemon::configfile(&sim.url(), &spec_path, &dir.join("state"), &[]);
+    wait_for_status(&d, |st| st["reconcile"]["last_pass"]["result"] == "in_sync");
+
+    let (status, page) = get(&d, "/status.html");
+    assert_eq!(status, 200);
+    let text = text_of(&page);
+    assert_contains!(text, "Problems None.");
+    // CIDRs, tables, routes, in sync, differ, failed.
+    assert_contains!(text, "120 300 36000 36000 0 0");
+    // The summary does not list the 36,000 routes.
+    assert!(page.len() < 8 * 1024, "{} bytes", page.len());
+
+    let (status, page) = get(&d, "/status.html?page=2&per_page=50");
+    assert_eq!(status, 200);
+    let text = text_of(&page);
+    assert_contains!(text, "CIDRs: page 2 of 3 (120 in all)");
+    // One row per CIDR, whatever the number of tables.
+    assert_eq!(page.matches("<tr>").count(), 1 + 50);
+    assert_contains!(text, format!("{} 300 300 0 0 {A_ENI}", numbered_cidr(50)));
+    assert_not_contains!(text, numbered_cidr(49));
+    assert_contains!(page, "?page=1&amp;per_page=50\">previous");
+    assert_contains!(page, "?page=3&amp;per_page=50\">next");
+
+    let (status, page) = get(&d, &format!("/status.html?cidr={}", numbered_cidr(7)));
+    assert_eq!(status, 200);
+    assert_eq!(page.matches("<tr>").count(), 1 + TABLES_N);
+    let (status, page) = get(&d, "/status.html?cidr=10.99.0.0/16");
+    assert_eq!(status, 404);
+    assert_contains!(page, "10.99.0.0/16 is neither in the spec nor managed");
+    let (status, _) = get(&d, "/status.html?per_page=501");
+    assert_eq!(status, 400);
+}
