@@ -25,7 +25,7 @@ test: test-deps
 # update once, then only the missing packages), as root on Debian;
 # otherwise this says what to install and fails, rather than letting those
 # tests fail one by one. BIRD is in /usr/sbin, often not on a user's PATH.
-TEST_DEPS := etcd:etcd-server openssl:openssl bird:bird2
+TEST_DEPS := etcd:etcd-server openssl:openssl bird:bird2 chromium:chromium
 
 test-deps:
 	@PATH="$$PATH:/usr/sbin:/sbin"; missing=""; \

@@ -39,6 +39,11 @@ pub enum ApiAction {
     SetSpec(Vec<u8>),
     /// `GET /bgp`: the BGP peers and what they taught.
     Bgp,
+    /// `GET /status.html`: the status page; with a query (as
+    /// `/status/routes`'s), one CIDR's tables or a page of CIDRs.
+    StatusPage(Option<RoutesQuery>),
+    /// `GET /openapi.json`: the API's description.
+    OpenApi,
 }
 
 /// Which per-table routes `GET /status/routes` asks for.
@@ -96,7 +101,8 @@ impl RequestError {
     pub fn body(&self) -> Value {
         let message = match self {
             RequestError::NotFound(path) => {
-                format!("no such path: {path}; the API has /route, /route_spec, /, /status, /status/routes, /healthz and /metrics")
+                let paths: Vec<&str> = ROUTES.iter().map(|r| r.0).collect();
+                format!("no such path: {path}; the API has {}", paths.join(", "))
             }
             RequestError::MethodNotAllowed { allow } => {
                 format!("method not allowed here; use {allow}")
@@ -119,56 +125,55 @@ fn bad(field: &str, message: impl Into<String>) -> RequestError {
     }
 }
 
+/// Every path the API serves, with the methods it takes (HEAD goes
+/// wherever GET does): what [`parse`] routes, what a 405's `Allow` names,
+/// and what `/openapi.json` documents (tests/api_description.rs checks
+/// that document against this table both ways).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("/", "GET"),
+    ("/healthz", "GET"),
+    ("/metrics", "GET"),
+    ("/status", "GET"),
+    ("/status/routes", "GET"),
+    ("/status.html", "GET"),
+    ("/bgp", "GET"),
+    ("/openapi.json", "GET"),
+    ("/route_spec", "GET, POST, PUT"),
+    ("/route", "GET, POST, DELETE"),
+];
+
 /// Parses one request. `target` is the request target (path and query);
 /// `body` is the whole body, already bounded by the caller.
 pub fn parse(method: &str, target: &str, body: &[u8]) -> Result<ApiAction, RequestError> {
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    match path {
-        "/" => match method {
-            "GET" | "HEAD" => Ok(ApiAction::Status),
-            _ => Err(RequestError::MethodNotAllowed { allow: "GET" }),
-        },
-        "/healthz" => match method {
-            "GET" | "HEAD" => Ok(ApiAction::Health),
-            _ => Err(RequestError::MethodNotAllowed { allow: "GET" }),
-        },
-        "/metrics" => match method {
-            "GET" | "HEAD" => Ok(ApiAction::Metrics),
-            _ => Err(RequestError::MethodNotAllowed { allow: "GET" }),
-        },
-        "/status" => match method {
-            "GET" | "HEAD" => Ok(ApiAction::ReconcileStatus),
-            _ => Err(RequestError::MethodNotAllowed { allow: "GET" }),
-        },
-        "/status/routes" => match method {
-            "GET" | "HEAD" => Ok(ApiAction::StatusRoutes(routes_query(query)?)),
-            _ => Err(RequestError::MethodNotAllowed { allow: "GET" }),
-        },
-        "/bgp" => match method {
-            "GET" | "HEAD" => Ok(ApiAction::Bgp),
-            _ => Err(RequestError::MethodNotAllowed { allow: "GET" }),
-        },
-        "/route_spec" => match method {
-            "GET" | "HEAD" => Ok(ApiAction::GetSpec),
-            "POST" | "PUT" if body.len() > MAX_BODY => Err(RequestError::TooLarge),
-            "POST" | "PUT" => Ok(ApiAction::SetSpec(body.to_vec())),
-            _ => Err(RequestError::MethodNotAllowed { allow: "GET, POST" }),
-        },
-        "/route" | "/route/" => {
-            let call = match method {
-                "POST" => route_from_body(body)?,
-                "GET" => route_from_query(Op::Show, query)?,
-                "DELETE" => route_from_query(Op::Del, query)?,
-                _ => {
-                    return Err(RequestError::MethodNotAllowed {
-                        allow: "GET, POST, DELETE",
-                    })
-                }
-            };
-            Ok(ApiAction::Route(call))
-        }
-        _ => Err(RequestError::NotFound(path.to_string())),
+    // "/route/" is the 1.x tool's spelling.
+    let known = if path == "/route/" { "/route" } else { path };
+    let Some(&(known, allow)) = ROUTES.iter().find(|r| r.0 == known) else {
+        return Err(RequestError::NotFound(path.to_string()));
+    };
+    let method = if method == "HEAD" { "GET" } else { method };
+    if !allow.split(", ").any(|m| m == method) {
+        return Err(RequestError::MethodNotAllowed { allow });
     }
+    Ok(match (known, method) {
+        ("/", _) => ApiAction::Status,
+        ("/healthz", _) => ApiAction::Health,
+        ("/metrics", _) => ApiAction::Metrics,
+        ("/status", _) => ApiAction::ReconcileStatus,
+        ("/status/routes", _) => ApiAction::StatusRoutes(routes_query(query)?),
+        ("/status.html", _) if query.is_empty() => ApiAction::StatusPage(None),
+        ("/status.html", _) => ApiAction::StatusPage(Some(routes_query(query)?)),
+        ("/bgp", _) => ApiAction::Bgp,
+        ("/openapi.json", _) => ApiAction::OpenApi,
+        ("/route_spec", "GET") => ApiAction::GetSpec,
+        ("/route_spec", _) if body.len() > MAX_BODY => return Err(RequestError::TooLarge),
+        ("/route_spec", _) => ApiAction::SetSpec(body.to_vec()),
+        ("/route", "POST") => ApiAction::Route(route_from_body(body)?),
+        ("/route", "GET") => ApiAction::Route(route_from_query(Op::Show, query)?),
+        ("/route", _) => ApiAction::Route(route_from_query(Op::Del, query)?),
+        // A path in ROUTES without an arm: the API description test fails.
+        _ => return Err(RequestError::NotFound(path.to_string())),
+    })
 }
 
 fn cidr(s: &str) -> Result<Cidr, RequestError> {
@@ -556,7 +561,9 @@ mod tests {
         );
         assert_eq!(
             call("DELETE", "/route_spec", ""),
-            Err(RequestError::MethodNotAllowed { allow: "GET, POST" })
+            Err(RequestError::MethodNotAllowed {
+                allow: "GET, POST, PUT"
+            })
         );
     }
 

@@ -89,7 +89,8 @@ enum Lane {
 
 fn lane_of(target: &str) -> Lane {
     match target.split('?').next().unwrap_or("") {
-        "/healthz" | "/status" | "/status/routes" | "/" | "/metrics" | "/bgp" => Lane::Status,
+        "/healthz" | "/status" | "/status/routes" | "/" | "/metrics" | "/bgp" | "/status.html"
+        | "/openapi.json" => Lane::Status,
         _ => Lane::Route,
     }
 }
@@ -391,6 +392,8 @@ mod tests {
             "/",
             "/metrics",
             "/metrics?x=1",
+            "/status.html?page=2",
+            "/openapi.json",
         ] {
             assert_eq!(lane_of(t), Lane::Status, "{t}");
         }

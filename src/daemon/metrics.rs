@@ -299,6 +299,97 @@ impl Metrics {
     }
 }
 
+/// The process as /proc/self shows it: CPU seconds, memory, descriptors
+/// and start time, under Prometheus' standard `process_*` names. What
+/// cannot be read is left out, never made up.
+pub fn render_process(out: &mut Exposition) {
+    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+    // SAFETY: sysconf only reads a configuration value.
+    let (tck, page) = unsafe {
+        (
+            libc::sysconf(libc::_SC_CLK_TCK),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
+    let btime = read("/proc/stat")
+        .lines()
+        .find_map(|l| l.strip_prefix("btime ")?.trim().parse::<u64>().ok());
+    let p = proc_stat(&read("/proc/self/stat"));
+    let mut gauge = |name: &str, kind: &str, help: &str, v: Option<f64>| {
+        if let Some(v) = v {
+            out.family(name, kind, help);
+            out.sample(name, &[], v);
+        }
+    };
+    let secs = |ticks: u64| (tck > 0).then(|| ticks as f64 / tck as f64);
+    gauge(
+        "process_cpu_seconds_total",
+        "counter",
+        "Total user and system CPU time spent in seconds.",
+        p.and_then(|p| secs(p.0 + p.1)),
+    );
+    gauge(
+        "process_virtual_memory_bytes",
+        "gauge",
+        "Virtual memory size in bytes.",
+        p.map(|p| p.3 as f64),
+    );
+    gauge(
+        "process_resident_memory_bytes",
+        "gauge",
+        "Resident memory size in bytes.",
+        p.filter(|_| page > 0).map(|p| (p.4 * page as u64) as f64),
+    );
+    gauge(
+        "process_start_time_seconds",
+        "gauge",
+        "Start time of the process since unix epoch in seconds.",
+        p.zip(btime)
+            .and_then(|(p, b)| secs(p.2).map(|s| b as f64 + s)),
+    );
+    gauge(
+        "process_open_fds",
+        "gauge",
+        "Number of open file descriptors.",
+        std::fs::read_dir("/proc/self/fd")
+            .ok()
+            .map(|d| d.count() as f64),
+    );
+    gauge(
+        "process_max_fds",
+        "gauge",
+        "Maximum number of open file descriptors.",
+        read("/proc/self/limits").lines().find_map(|l| {
+            l.strip_prefix("Max open files")?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        }),
+    );
+}
+
+/// From /proc/self/stat: utime and stime (ticks), start time (ticks after
+/// boot), virtual size (bytes) and resident set (pages). The command name
+/// may hold spaces and parentheses, so fields count from its last ')'.
+fn proc_stat(stat: &str) -> Option<(u64, u64, u64, u64, u64)> {
+    let f: Vec<u64> = stat
+        .rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .skip(1)
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
+    // Fields 14, 15, 22, 23 and 24 of proc(5); f[0] is field 4.
+    Some((
+        *f.get(10)?,
+        *f.get(11)?,
+        *f.get(18)?,
+        *f.get(19)?,
+        *f.get(20)?,
+    ))
+}
+
 /// The control loop's families: role and the sources' conflicts.
 pub fn render_control(c: &ControlStatus, out: &mut Exposition) {
     out.family(
@@ -634,6 +725,17 @@ impl Drop for InFlight {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn proc_stat_counts_fields_from_the_last_parenthesis() {
+        let line = "4242 (a) b (c)) S 1 4242 4242 0 -1 4194560 100 0 0 0 \
+                    250 50 0 0 20 0 12 0 7777 123456789 321 18446744073709551615";
+        assert_eq!(
+            super::proc_stat(line),
+            Some((250, 50, 7777, 123_456_789, 321))
+        );
+        assert_eq!(super::proc_stat("4242 (trunc"), None);
+    }
+
     use super::*;
 
     #[test]

@@ -24,6 +24,7 @@ pub mod frame;
 pub mod gate;
 pub mod metrics;
 pub mod notify;
+pub mod page;
 pub mod service;
 pub mod status;
 

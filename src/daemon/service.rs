@@ -35,6 +35,10 @@ use crate::{debug, error, info, timefmt, warn};
 /// client's own copy of this header.
 pub const PEER_HEADER: &str = "X-Vpc-Router-Peer";
 
+/// The API's description (OpenAPI 3), served at `/openapi.json`; a test
+/// checks it against [`api::ROUTES`].
+pub const OPENAPI: &str = include_str!("openapi.json");
+
 /// An answer, before it becomes HTTP.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Answer {
@@ -225,6 +229,7 @@ impl Service {
                 if let Some(m) = &self.spec_mode {
                     super::metrics::render_engine(&m.engine.gauges(), &mut out);
                 }
+                super::metrics::render_process(&mut out);
                 Answer {
                     status: 200,
                     content_type: "text/plain; version=0.0.4; charset=utf-8",
@@ -240,6 +245,13 @@ impl Service {
                 Answer::json(200, &v)
             }
             Ok(ApiAction::StatusRoutes(q)) => self.status_routes(&q),
+            Ok(ApiAction::StatusPage(q)) => super::page::render(self, q.as_ref()),
+            Ok(ApiAction::OpenApi) => Answer {
+                status: 200,
+                content_type: "application/json",
+                body: OPENAPI.to_string(),
+                headers: Vec::new(),
+            },
             Ok(ApiAction::Bgp) => match &self.bgp {
                 None => error_answer(
                     404,

@@ -989,6 +989,11 @@ impl Engine {
         view::page(&self.lock().routes, page, per_page)
     }
 
+    /// The `n` latest route changes, newest first (the status page's).
+    pub fn recent_changes(&self, n: usize) -> Vec<view::Change> {
+        view::recent(&self.lock().routes, n)
+    }
+
     /// What `/metrics` shows of the reconciler.
     pub fn gauges(&self) -> Gauges {
         let s = self.lock();

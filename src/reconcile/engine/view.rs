@@ -174,3 +174,60 @@ pub fn page(routes: &Routes, page: usize, per_page: usize) -> RoutesPage {
             .collect(),
     }
 }
+
+/// One route change for the status page's "recent changes".
+pub type Change = (SystemTime, Cidr, RouteTableId, RouteView);
+
+/// The `n` most recent changes (routes with a last action), newest first:
+/// one pass, O(routes × n), keeping only `n`.
+pub fn recent(routes: &Routes, n: usize) -> Vec<Change> {
+    let mut out: Vec<Change> = Vec::with_capacity(n + 1);
+    for (cidr, by_table) in routes {
+        for (t, r) in by_table {
+            let Some(at) = r.at.filter(|_| r.last_action.is_some()) else {
+                continue;
+            };
+            if out.len() == n && out.last().is_none_or(|l| l.0 >= at) {
+                continue;
+            }
+            let i = out.partition_point(|c| c.0 >= at);
+            out.insert(i, (at, *cidr, t.clone(), r.clone()));
+            out.truncate(n);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::*;
+
+    #[test]
+    fn recent_keeps_the_newest_changes_newest_first() {
+        let mut routes = Routes::new();
+        for i in 0..10u64 {
+            let cidr: Cidr = format!("10.{i}.0.0/16").parse().unwrap();
+            let view = |at: Option<u64>, action| RouteView {
+                last_action: action,
+                at: at.map(|s| UNIX_EPOCH + Duration::from_secs(s)),
+                ..RouteView::default()
+            };
+            let t = routes.entry(cidr).or_default();
+            // Seconds out of order; a route never changed does not count.
+            t.insert(
+                "rtb-0a1b2c3d".parse().unwrap(),
+                view(Some((i * 7) % 10), Some("create")),
+            );
+            t.insert("rtb-1a2b3c4d".parse().unwrap(), view(None, None));
+        }
+        let got: Vec<u64> = recent(&routes, 3)
+            .iter()
+            .map(|c| c.0.duration_since(UNIX_EPOCH).unwrap().as_secs())
+            .collect();
+        assert_eq!(got, [9, 8, 7]);
+        assert_eq!(recent(&routes, 50).len(), 10);
+        assert!(recent(&routes, 0).is_empty());
+    }
+}
