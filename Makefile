@@ -2,7 +2,7 @@
 CARGO ?= cargo
 MUSL_TARGET := x86_64-unknown-linux-musl
 
-.PHONY: build test test-deps static dist bench demo clean
+.PHONY: build test test-deps static dist image bench demo clean
 
 # --version names the commit a release was built from (src/lib.rs reads it
 # with option_env!, so no build script is needed).
@@ -79,6 +79,23 @@ dist: static
 	  tar -C $$out -czf $$out/$(DIST).tar.gz $(DIST) && \
 	  (cd $$out && sha256sum $(DIST).tar.gz > $(DIST).tar.gz.sha256) && \
 	  echo "release: $$out/$(DIST).tar.gz ($$($$bin --version))"
+
+# The container image (dist/Containerfile, FROM scratch): the static binary
+# and an empty state dir, laid out as its build context in target/image/.
+# Built with docker, or podman, whichever is installed (IMAGE_TOOL=podman to
+# choose); tagged IMAGE (default vpc-router:VERSION). Not part of make test:
+# tests/container.rs runs the same static binary in an empty chroot.
+IMAGE ?= vpc-router:$(VERSION)
+IMAGE_TOOL ?= $(shell command -v docker >/dev/null 2>&1 && echo docker || echo podman)
+
+image: static
+	@command -v $(IMAGE_TOOL) >/dev/null 2>&1 || \
+	  { echo "error: make image needs docker or podman (Debian: apt-get install podman)" >&2; exit 1; }
+	@ctx=$${CARGO_TARGET_DIR:-target}/image; \
+	  rm -rf $$ctx && mkdir -p $$ctx/state && \
+	  cp $${CARGO_TARGET_DIR:-target}/$(MUSL_TARGET)/release/vpc-router $$ctx/ && \
+	  $(IMAGE_TOOL) build -f dist/Containerfile -t $(IMAGE) $$ctx && \
+	  echo "image: $(IMAGE) (run: $(IMAGE_TOOL) run --rm $(IMAGE) --version)"
 
 bench:
 	$(CARGO) bench --bench cli --bench daemon --bench reconcile --bench scale --bench failover --bench etcd --bench bgp

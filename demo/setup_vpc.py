@@ -8,13 +8,23 @@
   setup_vpc.py json FILE CIDR ENI TABLES
       exits 1 unless FILE is vpc-router's `show --output json` report saying
       CIDR is found, pointing at ENI, in each of TABLES (comma-separated)
+  setup_vpc.py wait-routes URL VPC CIDR WANT SECONDS
+      polls (every 20 ms) until every route table of VPC routes CIDR to WANT;
+      prints the time it saw that, and exits 1 if it did not within SECONDS
+  setup_vpc.py listen IP PORT
+      a router's health endpoint: accepts TCP connections on IP:PORT (a
+      loopback address) and closes them, until killed
+  setup_vpc.py hosts FILE
+      prints each router's health from a `GET /status` answer in FILE
 
 Only the moto server at URL (on 127.0.0.1) is contacted: the caller (run.sh)
 has set fake credentials and removed every proxy and profile variable.
 """
 
+import datetime
 import json
 import os
+import socket
 import sys
 import time
 import urllib.request
@@ -118,10 +128,61 @@ def target(route):
     return "?"
 
 
-def routes(url, vpc, cidr, want, *only):
-    tables = client(url).describe_route_tables(
+def describe(url, vpc, ec2=None):
+    return (ec2 or client(url)).describe_route_tables(
         Filters=[{"Name": "vpc-id", "Values": [vpc]}]
     )["RouteTables"]
+
+
+def targets(tables, cidr):
+    out = {}
+    for t in tables:
+        found = [r for r in t["Routes"] if r.get("DestinationCidrBlock") == cidr]
+        out[t["RouteTableId"]] = target(found[0]) if found else "absent"
+    return out
+
+
+def now():
+    return datetime.datetime.now().strftime("%H:%M:%S.%f")[:-3]
+
+
+def wait_routes(url, vpc, cidr, want, seconds):
+    ec2 = client(url)
+    started = time.monotonic()
+    deadline = started + float(seconds)
+    while True:
+        got = targets(describe(url, vpc, ec2), cidr)
+        if got and all(t == want for t in got.values()):
+            took = (time.monotonic() - started) * 1000
+            print(f"  {now()} check ok (boto3): {cidr} -> {want} in all {len(got)} route tables"
+                  f" ({took:.0f} ms after the wait began)")
+            return
+        if time.monotonic() > deadline:
+            fail(f"{cidr} is not {want} everywhere after {seconds} s: {got}")
+        time.sleep(0.02)
+
+
+def listen(ip, port):
+    if not ip.startswith("127."):
+        sys.exit(f"setup_vpc.py: refusing {ip}: the demo listens on loopback only")
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((ip, int(port)))
+    s.listen(64)
+    while True:
+        conn, _ = s.accept()
+        conn.close()
+
+
+def hosts(path):
+    with open(path) as f:
+        doc = json.load(f)
+    for h in doc["reconcile"]["hosts"]:
+        print(f"  router {h['ip']:<14} checked at {h.get('check', h['ip']):<20} {h['state']}")
+
+
+def routes(url, vpc, cidr, want, *only):
+    tables = describe(url, vpc)
     if only:
         tables = [t for t in tables if t["RouteTableId"] in only]
         if len(tables) != len(only):
@@ -169,5 +230,11 @@ if __name__ == "__main__":
         routes(*args)
     elif cmd == "json":
         check_json(*args)
+    elif cmd == "wait-routes":
+        wait_routes(*args)
+    elif cmd == "listen":
+        listen(*args)
+    elif cmd == "hosts":
+        hosts(*args)
     else:
         sys.exit(f"setup_vpc.py: unknown command {cmd}")
