@@ -89,14 +89,14 @@ stop_moto() {
   moto_pid=
 }
 daemon_pid=
-listeners=()
+helpers=() # health-endpoint listeners and boto3 pollers
 stop_all() {
   if [ -n "$daemon_pid" ]; then
     kill -TERM "$daemon_pid" 2>/dev/null || true
     wait "$daemon_pid" 2>/dev/null || true
   fi
   local pid
-  for pid in "${listeners[@]}"; do
+  for pid in "${helpers[@]}"; do
     kill -TERM "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   done
@@ -313,11 +313,36 @@ stop_daemon() {
   [ "$code" = 0 ] || die "the daemon exited $code after SIGTERM"
   echo "  SIGTERM: exit 0 (expected)"
 }
-now() { date +%T.%3N; }
-# wait_routes CIDR ENI: waits (up to 20 s) until every table routes CIDR to
-# ENI, polling with boto3, and prints the time it saw that.
+# The time of day in UTC, as the daemon's log writes it.
+now() { date -u +%T.%3N; }
+# wait_routes ENI CIDR...: waits (up to 20 s) until every table routes each
+# CIDR to ENI, polling with boto3.
 wait_routes() {
-  "$py" demo/setup_vpc.py wait-routes "$url" "$vpc" "$1" "$2" 20 || die "$1 did not move to $2"
+  "$py" demo/setup_vpc.py wait-routes "$url" "$vpc" "$1" 20 "${@:2}" || die "${*:2} did not move to $1"
+}
+# timed ENI "CIDR..." WHAT COMMAND...: starts a boto3 poller of the CIDRs
+# and waits until it polls; notes the time, prints it with WHAT and runs
+# COMMAND; then waits (up to 20 s) for the poller to see every table route
+# each CIDR to ENI, which it prints with the time it took.
+timed() {
+  local eni=$1 cidrs=$2 what=$3 poller
+  shift 3
+  rm -f "$state/ready" "$state/since"
+  # shellcheck disable=SC2086 # $cidrs: several words
+  "$py" demo/setup_vpc.py wait-routes --ready "$state/ready" --since "$state/since" \
+    "$url" "$vpc" "$eni" 20 $cidrs &
+  poller=$!
+  helpers+=("$poller")
+  for _ in $(seq 1 400); do
+    [ -e "$state/ready" ] && break
+    kill -0 "$poller" 2>/dev/null || break
+    sleep 0.05
+  done
+  [ -e "$state/ready" ] || die "the boto3 poller did not start"
+  date +%s.%N >"$state/since"
+  echo "  $(now) $what"
+  "$@"
+  wait "$poller" || die "$cidrs did not all move to $eni"
 }
 
 # --- The daemon keeps a spec file true: -m configfile ------------------------
@@ -328,15 +353,13 @@ cat "$dspec"
 rm -rf "$state/daemon-state"
 start_daemon "$state/configfile.log" -m configfile -f "$dspec" \
   --state-dir "$state/daemon-state" --route-recheck-interval 0
-wait_routes 10.58.0.0/16 "$eni_a"
+wait_routes "$eni_a" 10.58.0.0/16
 
 step "edit the spec file: 10.58.0.0/16 via router B now, and a new 10.59.0.0/16"
 echo "{\"10.58.0.0/16\": [\"$ip_b\"], \"10.59.0.0/16\": [\"$ip_b\"]}" >"$dspec.new"
-mv "$dspec.new" "$dspec"
-echo "  $(now) spec file replaced:"
-sed 's/^/  /' "$dspec"
-wait_routes 10.58.0.0/16 "$eni_b"
-wait_routes 10.59.0.0/16 "$eni_b"
+cat "$dspec.new"
+# The file is watched every 250 ms.
+timed "$eni_b" "10.58.0.0/16 10.59.0.0/16" "spec file replaced" mv "$dspec.new" "$dspec"
 echo "  the daemon's log of it:"
 grep -E '10\.5[89]\.0\.0/16' "$state/configfile.log" | sed 's/^/    /'
 summary+=("ok      -m configfile: an edit of the spec file applied")
@@ -352,8 +375,17 @@ listen() {
   local port
   port=$("$py" -c 'import socket, sys; s = socket.socket(); s.bind((sys.argv[1], 0)); print(s.getsockname()[1])' "$1")
   "$py" demo/setup_vpc.py listen "$1" "$port" &
-  listeners+=($!)
+  helpers+=($!)
   listen_pid=$! listen_addr=$1:$port
+  listening "$1" "$port"
+}
+# listening IP PORT: waits (up to 5 s) until IP:PORT accepts connections.
+listening() {
+  for _ in $(seq 1 100); do
+    (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null && return 0
+    sleep 0.05
+  done
+  die "nothing listens on $1:$2"
 }
 listen 127.0.0.2
 pid_a=$listen_pid check_a=$listen_addr
@@ -370,18 +402,13 @@ rm -rf "$state/failover-state"
 # about 0.5 s), 2 good ones make it healthy.
 start_daemon "$state/failover.log" -m configfile -f "$fspec" --state-dir "$state/failover-state" \
   --route-recheck-interval 0 --health tcp --check-interval 0.2 --check-timeout 0.15 --fall 3 --rise 2
-wait_routes 10.60.0.0/16 "$eni_a"
-wait_routes 10.61.0.0/16 "$eni_a"
-ready=
+wait_routes "$eni_a" 10.60.0.0/16 10.61.0.0/16
 for _ in $(seq 1 100); do
   curl -s --noproxy '*' -o "$out" "$api/status"
-  if grep -q '"last_pass":{' "$out" && [ "$(grep -o '"state":"healthy"' "$out" | wc -l)" = 2 ]; then
-    ready=1
-    break
-  fi
+  "$py" demo/setup_vpc.py healthy "$out" 2 && break
   sleep 0.1
 done
-[ -n "$ready" ] || die "the routers are not both healthy: $(cat "$out")"
+"$py" demo/setup_vpc.py healthy "$out" 2 || die "the routers are not both healthy: $(cat "$out")"
 "$py" demo/setup_vpc.py hosts "$out" || die "no hosts in /status"
 
 step "before: 10.60.0.0/16 and 10.61.0.0/16 via router A"
@@ -389,11 +416,11 @@ echo "  $(now)"
 vr 0 -c show --CIDR 10.60.0.0/16
 
 step "router A dies (its health endpoint stops answering): its routes move to B"
-echo "  $(now) stopping router A's health endpoint (kill $pid_a)"
-kill -TERM "$pid_a"
-wait "$pid_a" 2>/dev/null || true
-wait_routes 10.60.0.0/16 "$eni_b"
-wait_routes 10.61.0.0/16 "$eni_b"
+stop_a() {
+  kill -TERM "$pid_a"
+  wait "$pid_a" 2>/dev/null || true
+}
+timed "$eni_b" "10.60.0.0/16 10.61.0.0/16" "router A's health endpoint stopped (kill $pid_a)" stop_a
 echo "  the daemon's log (its own timestamps, UTC):"
 grep -E 'healthy -> failed|failover ' "$state/failover.log" | sed 's/^/    /'
 grep -q 'failover 10.60.0.0/16' "$state/failover.log" || die "no failover line in the daemon's log"
@@ -405,6 +432,23 @@ curl -s --noproxy '*' -o "$out" "$api/status"
 "$py" demo/setup_vpc.py hosts "$out" || die "no hosts in /status"
 curl -s --noproxy '*' "$api/metrics" | grep -E '^vpc_router_(failovers_total|host_up)' || die "no failover metrics"
 summary+=("ok      failover: router A's routes moved to B")
+
+step "router A comes back: healthy again, but B keeps the routes (no failback by default)"
+"$py" demo/setup_vpc.py listen 127.0.0.2 "${check_a#*:}" &
+helpers+=($!)
+listening 127.0.0.2 "${check_a#*:}"
+echo "  $(now) router A's health endpoint listening again on $check_a"
+for _ in $(seq 1 100); do
+  curl -s --noproxy '*' -o "$out" "$api/status"
+  "$py" demo/setup_vpc.py healthy "$out" 2 && break
+  sleep 0.1
+done
+"$py" demo/setup_vpc.py healthy "$out" 2 || die "router A is not healthy again: $(cat "$out")"
+echo "  $(now)"
+"$py" demo/setup_vpc.py hosts "$out" || die "no hosts in /status"
+grep -F "router $ip_a: failed -> healthy" "$state/failover.log" | tail -n 1 | sed 's/^/    /'
+routes 10.60.0.0/16 "$eni_b"
+routes 10.61.0.0/16 "$eni_b"
 stop_daemon
 
 step "summary"

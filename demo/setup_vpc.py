@@ -8,9 +8,15 @@
   setup_vpc.py json FILE CIDR ENI TABLES
       exits 1 unless FILE is vpc-router's `show --output json` report saying
       CIDR is found, pointing at ENI, in each of TABLES (comma-separated)
-  setup_vpc.py wait-routes URL VPC CIDR WANT SECONDS
-      polls (every 20 ms) until every route table of VPC routes CIDR to WANT;
-      prints the time it saw that, and exits 1 if it did not within SECONDS
+  setup_vpc.py wait-routes [--ready FILE] [--since FILE] URL VPC WANT SECONDS CIDR...
+      polls (every 20 ms) until every route table of VPC routes each CIDR to
+      WANT; prints the time (UTC) it saw that, and exits 1 if it did not
+      within SECONDS. --ready: creates FILE once polling has begun; --since:
+      FILE holds the epoch seconds of the event, and the wait is counted
+      from there
+  setup_vpc.py healthy FILE COUNT
+      exits 0 if the `GET /status` answer in FILE has a pass done and COUNT
+      routers healthy
   setup_vpc.py listen IP PORT
       a router's health endpoint: accepts TCP connections on IP:PORT (a
       loopback address) and closes them, until killed
@@ -28,8 +34,6 @@ import socket
 import sys
 import time
 import urllib.request
-
-import boto3
 
 REGION = "us-east-1"
 VPC_CIDR = "10.33.0.0/16"
@@ -49,6 +53,8 @@ def loopback_only(url):
 
 
 def client(url):
+    import boto3  # here, so that `listen` starts at once
+
     return boto3.client(
         "ec2",
         region_name=REGION,
@@ -143,23 +149,49 @@ def targets(tables, cidr):
 
 
 def now():
-    return datetime.datetime.now().strftime("%H:%M:%S.%f")[:-3]
+    """The time of day in UTC, as the daemon's log writes it."""
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%H:%M:%S.%f")[:-3]
 
 
-def wait_routes(url, vpc, cidr, want, seconds):
+def wait_routes(url, vpc, want, seconds, cidrs, ready=None, since=None):
+    """Polls until every table routes each CIDR to WANT. With `ready`, the
+    file is created once the first answer is in (the caller acts after
+    that); with `since`, the elapsed time is counted from the epoch seconds
+    the caller wrote there when it acted."""
     ec2 = client(url)
-    started = time.monotonic()
-    deadline = started + float(seconds)
+    deadline = time.monotonic() + float(seconds)
+    first = True
     while True:
-        got = targets(describe(url, vpc, ec2), cidr)
-        if got and all(t == want for t in got.values()):
-            took = (time.monotonic() - started) * 1000
-            print(f"  {now()} check ok (boto3): {cidr} -> {want} in all {len(got)} route tables"
-                  f" ({took:.0f} ms after the wait began)")
+        tables = describe(url, vpc, ec2)
+        got = {cidr: targets(tables, cidr) for cidr in cidrs}
+        if first and ready:
+            open(ready, "w").close()
+        first = False
+        if all(got[c] and all(t == want for t in got[c].values()) for c in cidrs):
+            seen = time.time()
+            where = f"all {len(tables)} route tables"
+            after = ""
+            if since and os.path.exists(since):
+                with open(since) as f:
+                    after = f", {(seen - float(f.read())) * 1000:.0f} ms after that"
+            print(f"  {now()} check ok (boto3): {' and '.join(cidrs)} -> {want} in {where}{after}")
             return
         if time.monotonic() > deadline:
-            fail(f"{cidr} is not {want} everywhere after {seconds} s: {got}")
+            fail(f"not {want} everywhere after {seconds} s: {got}")
         time.sleep(0.02)
+
+
+def healthy(path, count):
+    """Exits 0 once a `GET /status` answer in FILE has a pass behind it and
+    COUNT routers healthy."""
+    try:
+        with open(path) as f:
+            doc = json.load(f)
+        rec = doc["reconcile"]
+        ok = rec.get("last_pass") and sum(h["state"] == "healthy" for h in rec["hosts"]) == int(count)
+    except (OSError, ValueError, KeyError, TypeError):
+        ok = False
+    sys.exit(0 if ok else 1)
 
 
 def listen(ip, port):
@@ -231,7 +263,13 @@ if __name__ == "__main__":
     elif cmd == "json":
         check_json(*args)
     elif cmd == "wait-routes":
-        wait_routes(*args)
+        opts = {}
+        while args and args[0].startswith("--"):
+            opts[args[0][2:]] = args[1]
+            args = args[2:]
+        wait_routes(args[0], args[1], args[2], args[3], args[4:], **opts)
+    elif cmd == "healthy":
+        healthy(*args)
     elif cmd == "listen":
         listen(*args)
     elif cmd == "hosts":
