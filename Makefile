@@ -25,9 +25,13 @@ test: test-deps
 # update once, then only the missing packages), as root on Debian;
 # otherwise this says what to install and fails, rather than letting those
 # tests fail one by one. BIRD is in /usr/sbin, often not on a user's PATH.
+# tests/container.rs builds the static binary: the musl target is added
+# with rustup when missing, as make static does.
 TEST_DEPS := etcd:etcd-server openssl:openssl bird:bird2
 
 test-deps:
+	@rustup target list --installed 2>/dev/null | grep -qx $(MUSL_TARGET) || rustup target add $(MUSL_TARGET) || \
+	  { echo "error: tests/container.rs needs the Rust target $(MUSL_TARGET) (rustup target add $(MUSL_TARGET))" >&2; exit 1; }
 	@PATH="$$PATH:/usr/sbin:/sbin"; missing=""; \
 	for dep in $(TEST_DEPS); do \
 	  command -v $${dep%%:*} >/dev/null 2>&1 || missing="$$missing $${dep#*:}"; \
