@@ -85,18 +85,22 @@ dist: static
 	  echo "release: $$out/$(DIST).tar.gz ($$($$bin --version))"
 
 # The container image (dist/Containerfile, FROM scratch): the static binary
-# and an empty state dir, laid out as its build context in target/image/.
-# Built with docker, or podman, whichever is installed (IMAGE_TOOL=podman to
-# choose); tagged IMAGE (default vpc-router:VERSION). Not part of make test:
+# and an empty state dir, laid out as its build context in target/image/
+# (the layout is described in dist/Containerfile).
+# Built with docker or podman (IMAGE_TOOL=podman to choose); tagged IMAGE
+# (default vpc-router:VERSION). Not part of make test:
 # tests/container.rs runs the same static binary in an empty chroot.
 IMAGE ?= vpc-router:$(VERSION)
-IMAGE_TOOL ?= $(shell command -v docker >/dev/null 2>&1 && echo docker || echo podman)
+# docker if its daemon answers, else podman if installed.
+IMAGE_TOOL ?= $(shell docker info >/dev/null 2>&1 && echo docker || \
+  { command -v podman >/dev/null 2>&1 && echo podman; } || echo docker)
 
 image: static
 	@command -v $(IMAGE_TOOL) >/dev/null 2>&1 || \
 	  { echo "error: make image needs docker or podman (Debian: apt-get install podman)" >&2; exit 1; }
 	@ctx=$${CARGO_TARGET_DIR:-target}/image; \
-	  rm -rf $$ctx && mkdir -p $$ctx/state && \
+	  rm -rf $$ctx && mkdir -p $$ctx/rootfs/var/lib $$ctx/state/vpc-router && \
+	  chmod 0755 $$ctx/rootfs/var $$ctx/rootfs/var/lib && chmod 0700 $$ctx/state/vpc-router && \
 	  cp $${CARGO_TARGET_DIR:-target}/$(MUSL_TARGET)/release/vpc-router $$ctx/ && \
 	  $(IMAGE_TOOL) build -f dist/Containerfile -t $(IMAGE) $$ctx && \
 	  echo "image: $(IMAGE) (run: $(IMAGE_TOOL) run --rm $(IMAGE) --version)"
