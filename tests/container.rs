@@ -110,6 +110,7 @@ fn is_root() -> bool {
 }
 
 /// An empty root with only the static binary in it, as `/vpc-router`.
+/// Each test removes it when it passes (it holds an 11 MB binary).
 fn empty_root(name: &str) -> PathBuf {
     assert!(
         is_root(),
@@ -184,6 +185,7 @@ fn the_static_binary_runs_show_in_an_empty_root_as_nobody() {
     // It reached the simulator, and left nothing behind in its root.
     assert!(sim.actions().iter().any(|a| a == "DescribeRouteTables"));
     assert_eq!(listing(&root), ["vpc-router"]);
+    let _ = std::fs::remove_dir_all(&root);
 }
 
 #[test]
@@ -255,6 +257,7 @@ fn the_daemon_makes_its_pass_and_checks_health_in_an_empty_root_as_nobody() {
         .filter(|p| p.contains("vpc-router-"))
         .collect();
     assert!(left.is_empty(), "left behind: {left:?}\n{log}");
+    let _ = std::fs::remove_dir_all(&root);
 }
 
 /// What the image adds to the binary, and why: with no /tmp and no
@@ -327,6 +330,7 @@ fn in_an_empty_root_the_daemon_names_what_it_lacks() {
         assert_contains!(r.stderr, "CAP_NET_RAW");
         assert_contains!(r.stderr, "ping_group_range");
     }
+    let _ = std::fs::remove_dir_all(&root);
 }
 
 /// Runs `c` to its end, killing it after 20 s (then the test fails).
