@@ -2,7 +2,7 @@
 CARGO ?= cargo
 MUSL_TARGET := x86_64-unknown-linux-musl
 
-.PHONY: build test test-deps static dist image bench demo clean
+.PHONY: build test test-deps test-musl static dist image bench demo clean
 
 # --version names the commit a release was built from (src/lib.rs reads it
 # with option_env!, so no build script is needed).
@@ -14,7 +14,7 @@ build:
 
 # What CI runs (.ci/run): formatting, lints, then every test. Offline once
 # test-deps has what it needs.
-test: test-deps
+test: test-deps test-musl
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) test
@@ -25,13 +25,9 @@ test: test-deps
 # update once, then only the missing packages), as root on Debian;
 # otherwise this says what to install and fails, rather than letting those
 # tests fail one by one. BIRD is in /usr/sbin, often not on a user's PATH.
-# tests/container.rs builds the static binary: the musl target is added
-# with rustup when missing, as make static does.
 TEST_DEPS := etcd:etcd-server openssl:openssl bird:bird2
 
 test-deps:
-	@rustup target list --installed 2>/dev/null | grep -qx $(MUSL_TARGET) || rustup target add $(MUSL_TARGET) || \
-	  { echo "error: tests/container.rs needs the Rust target $(MUSL_TARGET) (rustup target add $(MUSL_TARGET))" >&2; exit 1; }
 	@PATH="$$PATH:/usr/sbin:/sbin"; missing=""; \
 	for dep in $(TEST_DEPS); do \
 	  command -v $${dep%%:*} >/dev/null 2>&1 || missing="$$missing $${dep#*:}"; \
@@ -49,6 +45,12 @@ test-deps:
 	  command -v $${dep%%:*} >/dev/null 2>&1 || \
 	    { echo "error: $${dep%%:*} still missing after installing $${dep#*:}" >&2; exit 1; }; \
 	done
+
+# tests/container.rs builds a static binary: the musl target is added with
+# rustup when missing, as make static does.
+test-musl:
+	@rustup target list --installed 2>/dev/null | grep -qx $(MUSL_TARGET) || rustup target add $(MUSL_TARGET) || \
+	  { echo "error: tests/container.rs needs the Rust target $(MUSL_TARGET) (rustup target add $(MUSL_TARGET))" >&2; exit 1; }
 
 # A fully static binary for router instances. ring compiles C for the musl
 # target: musl-gcc if installed (Debian: musl-tools), else the host gcc.
@@ -89,7 +91,7 @@ dist: static
 # (the layout is described in dist/Containerfile).
 # Built with docker or podman (IMAGE_TOOL=podman to choose); tagged IMAGE
 # (default vpc-router:VERSION). Not part of make test:
-# tests/container.rs runs the same static binary in an empty chroot.
+# tests/container.rs runs a static build of the binary in an empty chroot.
 IMAGE ?= vpc-router:$(VERSION)
 # docker if its daemon answers, else podman if installed.
 IMAGE_TOOL ?= $(shell docker info >/dev/null 2>&1 && echo docker || \

@@ -47,7 +47,7 @@ fn build_static() -> PathBuf {
         assert!(
             list.lines().any(|l| l.trim() == MUSL),
             "the Rust target {MUSL} is not installed: run `rustup target add {MUSL}` \
-             (`make test-deps` and `make static` do)"
+             (`make test` and `make static` do)"
         );
     }
     let mut c = Command::new(env!("CARGO"));
