@@ -2,7 +2,7 @@
 CARGO ?= cargo
 MUSL_TARGET := x86_64-unknown-linux-musl
 
-.PHONY: build test test-deps static dist bench demo clean
+.PHONY: build test test-deps test-musl static dist image bench demo clean
 
 # --version names the commit a release was built from (src/lib.rs reads it
 # with option_env!, so no build script is needed).
@@ -14,7 +14,7 @@ build:
 
 # What CI runs (.ci/run): formatting, lints, then every test. Offline once
 # test-deps has what it needs.
-test: test-deps
+test: test-deps test-musl
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) test
@@ -45,6 +45,12 @@ test-deps:
 	  command -v $${dep%%:*} >/dev/null 2>&1 || \
 	    { echo "error: $${dep%%:*} still missing after installing $${dep#*:}" >&2; exit 1; }; \
 	done
+
+# tests/container.rs builds a static binary: the musl target is added with
+# rustup when missing, as make static does.
+test-musl:
+	@rustup target list --installed 2>/dev/null | grep -qx $(MUSL_TARGET) || rustup target add $(MUSL_TARGET) || \
+	  { echo "error: tests/container.rs needs the Rust target $(MUSL_TARGET) (rustup target add $(MUSL_TARGET))" >&2; exit 1; }
 
 # A fully static binary for router instances. ring compiles C for the musl
 # target: musl-gcc if installed (Debian: musl-tools), else the host gcc.
@@ -79,6 +85,27 @@ dist: static
 	  tar -C $$out -czf $$out/$(DIST).tar.gz $(DIST) && \
 	  (cd $$out && sha256sum $(DIST).tar.gz > $(DIST).tar.gz.sha256) && \
 	  echo "release: $$out/$(DIST).tar.gz ($$($$bin --version))"
+
+# The container image (dist/Containerfile, FROM scratch): the static binary
+# and an empty state dir, laid out as its build context in target/image/
+# (the layout is described in dist/Containerfile).
+# Built with docker or podman (IMAGE_TOOL=podman to choose); tagged IMAGE
+# (default vpc-router:VERSION). Not part of make test:
+# tests/container.rs runs a static build of the binary in an empty chroot.
+IMAGE ?= vpc-router:$(VERSION)
+# docker if its daemon answers, else podman if installed.
+IMAGE_TOOL ?= $(shell docker info >/dev/null 2>&1 && echo docker || \
+  { command -v podman >/dev/null 2>&1 && echo podman; } || echo docker)
+
+image: static
+	@command -v $(IMAGE_TOOL) >/dev/null 2>&1 || \
+	  { echo "error: make image needs docker or podman (Debian: apt-get install podman)" >&2; exit 1; }
+	@ctx=$${CARGO_TARGET_DIR:-target}/image; \
+	  rm -rf $$ctx && mkdir -p $$ctx/rootfs/var/lib $$ctx/state/vpc-router && \
+	  chmod 0755 $$ctx/rootfs/var $$ctx/rootfs/var/lib && chmod 0700 $$ctx/state/vpc-router && \
+	  cp $${CARGO_TARGET_DIR:-target}/$(MUSL_TARGET)/release/vpc-router $$ctx/ && \
+	  $(IMAGE_TOOL) build -f dist/Containerfile -t $(IMAGE) $$ctx && \
+	  echo "image: $(IMAGE) (run: $(IMAGE_TOOL) run --rm $(IMAGE) --version)"
 
 bench:
 	$(CARGO) bench --bench cli --bench daemon --bench reconcile --bench scale --bench failover --bench etcd --bench bgp

@@ -3,9 +3,12 @@
 # 127.0.0.1. Installs moto into .demo/venv, builds vpc-router (or uses
 # $VPC_ROUTER_BIN), starts moto_server on a free port, builds a VPC with three
 # route tables and two router instances with boto3, then runs add/show/del,
-# then the daemon and its API with curl, and checks every exit code and HTTP
-# status and, with boto3, the route tables themselves.
-# Stops moto and the daemon however it ends. No traffic leaves 127.0.0.1.
+# then the daemon and its API with curl, then desired-state routing (plan,
+# apply, a -m configfile daemon picking up an edit of its spec file), then a
+# failover between two routers whose health endpoints are loopback
+# listeners. It checks every exit code and HTTP status and, with boto3, the
+# route tables themselves. Stops moto, the daemons and the listeners however
+# it ends. No traffic leaves the loopback addresses (127.0.0.0/8).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$(pwd)
@@ -86,11 +89,17 @@ stop_moto() {
   moto_pid=
 }
 daemon_pid=
+helpers=() # health-endpoint listeners and boto3 pollers
 stop_all() {
   if [ -n "$daemon_pid" ]; then
     kill -TERM "$daemon_pid" 2>/dev/null || true
     wait "$daemon_pid" 2>/dev/null || true
   fi
+  local pid
+  for pid in "${helpers[@]}"; do
+    kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
   stop_moto
 }
 trap stop_all EXIT
@@ -246,6 +255,202 @@ daemon_pid=
 tail -n 4 "$state/daemon.log"
 echo "  exit 0 (expected)"
 
+# --- Desired-state routing: plan and apply a spec file ----------------------
+step "a route spec: which routers may carry each CIDR, in priority order"
+spec=$state/spec.json
+cat >"$spec" <<EOF
+{
+  "10.56.0.0/16": ["$ip_a"],
+  "10.57.0.0/16": ["$ip_b", "$ip_a"]
+}
+EOF
+cat "$spec"
+rm -rf "$state/apply-state"
+
+step "plan: the changes to make (exit 1: not in sync); it changes nothing"
+vr 1 plan -f "$spec"
+routes 10.56.0.0/16 absent
+
+step "apply: makes them, and records the CIDRs it manages in --state-dir"
+vr 0 apply -f "$spec" --state-dir "$state/apply-state"
+routes 10.56.0.0/16 "$eni_a"
+routes 10.57.0.0/16 "$eni_b"
+
+step "plan again: in sync (exit 0)"
+vr 0 plan -f "$spec" --state-dir "$state/apply-state"
+
+step "10.57.0.0/16 leaves the spec: apply deletes its routes, which it manages"
+echo "{\"10.56.0.0/16\": [\"$ip_a\"]}" >"$spec"
+cat "$spec"
+vr 0 apply -f "$spec" --state-dir "$state/apply-state"
+routes 10.57.0.0/16 absent
+routes 10.56.0.0/16 "$eni_a"
+
+# start_daemon LOG ARGS...: starts the daemon on a free loopback port with
+# ARGS, logging with timestamps to LOG; sets $daemon_pid and $api.
+start_daemon() {
+  local log=$1 port
+  shift
+  port=$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  api=http://127.0.0.1:$port
+  : >"$log"
+  printf '+ vpc-router %s\n' "-r us-east-1 -v $vpc --endpoint-url $url -d -p $port -l ${log#"$root"/} $*"
+  "$bin" -r us-east-1 -v "$vpc" --endpoint-url "$url" -d -p "$port" -l "$log" "$@" &
+  daemon_pid=$!
+  for _ in $(seq 1 100); do
+    curl -s --noproxy '*' -o /dev/null "$api/healthz" && break
+    kill -0 "$daemon_pid" 2>/dev/null || die "the daemon exited: $(cat "$log")"
+    sleep 0.1
+  done
+  curl -s --noproxy '*' -o /dev/null "$api/healthz" || die "the daemon does not answer on $api"
+  echo "  answers on $api (pid $daemon_pid)"
+}
+stop_daemon() {
+  kill -TERM "$daemon_pid"
+  local code=0
+  wait "$daemon_pid" || code=$?
+  daemon_pid=
+  [ "$code" = 0 ] || die "the daemon exited $code after SIGTERM"
+  echo "  SIGTERM: exit 0 (expected)"
+}
+# The time of day in UTC, as the daemon's log writes it.
+now() { date -u +%T.%3N; }
+# wait_routes ENI CIDR...: waits (up to 20 s) until every table routes each
+# CIDR to ENI, polling with boto3.
+wait_routes() {
+  "$py" demo/setup_vpc.py wait-routes "$url" "$vpc" "$1" 20 "${@:2}" || die "${*:2} did not move to $1"
+}
+# timed ENI "CIDR..." WHAT COMMAND...: starts a boto3 poller of the CIDRs
+# and waits until it polls; notes the time, prints it with WHAT and runs
+# COMMAND; then waits (up to 20 s) for the poller to see every table route
+# each CIDR to ENI, which it prints with the time it took.
+timed() {
+  local eni=$1 cidrs=$2 what=$3 poller
+  shift 3
+  rm -f "$state/ready" "$state/since"
+  # shellcheck disable=SC2086 # $cidrs: several words
+  "$py" demo/setup_vpc.py wait-routes --ready "$state/ready" --since "$state/since" \
+    "$url" "$vpc" "$eni" 20 $cidrs &
+  poller=$!
+  helpers+=("$poller")
+  for _ in $(seq 1 400); do
+    [ -e "$state/ready" ] && break
+    kill -0 "$poller" 2>/dev/null || break
+    sleep 0.05
+  done
+  [ -e "$state/ready" ] || die "the boto3 poller did not start"
+  date +%s.%N >"$state/since"
+  echo "  $(now) $what"
+  "$@"
+  wait "$poller" || die "$cidrs did not all move to $eni"
+}
+
+# --- The daemon keeps a spec file true: -m configfile ------------------------
+step "the daemon with -m configfile: it applies its spec file, and every edit"
+dspec=$state/daemon-spec.json
+echo "{\"10.58.0.0/16\": [\"$ip_a\"]}" >"$dspec"
+cat "$dspec"
+rm -rf "$state/daemon-state"
+start_daemon "$state/configfile.log" -m configfile -f "$dspec" \
+  --state-dir "$state/daemon-state" --route-recheck-interval 0
+wait_routes "$eni_a" 10.58.0.0/16
+
+step "edit the spec file: 10.58.0.0/16 via router B now, and a new 10.59.0.0/16"
+echo "{\"10.58.0.0/16\": [\"$ip_b\"], \"10.59.0.0/16\": [\"$ip_b\"]}" >"$dspec.new"
+cat "$dspec.new"
+# The file is watched every 250 ms.
+timed "$eni_b" "10.58.0.0/16 10.59.0.0/16" "spec file replaced" mv "$dspec.new" "$dspec"
+echo "  the daemon's log of it:"
+grep -E '10\.5[89]\.0\.0/16' "$state/configfile.log" | sed 's/^/    /'
+summary+=("ok      -m configfile: an edit of the spec file applied")
+stop_daemon
+
+# --- Failover: health checks against loopback listeners ----------------------
+step "failover: routers A and B, health-checked over TCP"
+# In a VPC the checks go to the routers themselves; here each router's
+# health endpoint is a TCP listener on a loopback address of its own, named
+# in the spec as the host's "check" address.
+listen_pid= listen_addr=
+listen() {
+  local port
+  port=$("$py" -c 'import socket, sys; s = socket.socket(); s.bind((sys.argv[1], 0)); print(s.getsockname()[1])' "$1")
+  "$py" demo/setup_vpc.py listen "$1" "$port" &
+  helpers+=($!)
+  listen_pid=$! listen_addr=$1:$port
+  listening "$1" "$port"
+}
+# listening IP PORT: waits (up to 5 s) until IP:PORT accepts connections.
+listening() {
+  for _ in $(seq 1 100); do
+    (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null && return 0
+    sleep 0.05
+  done
+  die "nothing listens on $1:$2"
+}
+listen 127.0.0.2
+pid_a=$listen_pid check_a=$listen_addr
+listen 127.0.0.3
+check_b=$listen_addr
+echo "  router A ($ip_a): health endpoint $check_a (pid $pid_a)"
+echo "  router B ($ip_b): health endpoint $check_b"
+fspec=$state/failover-spec.json
+hosts="[{\"ip\": \"$ip_a\", \"check\": \"$check_a\"}, {\"ip\": \"$ip_b\", \"check\": \"$check_b\"}]"
+echo "{\"10.60.0.0/16\": $hosts, \"10.61.0.0/16\": $hosts}" >"$fspec"
+cat "$fspec"
+rm -rf "$state/failover-state"
+# A check every 0.2 s; 3 failed checks in a row fail a router (detection in
+# about 0.5 s), 2 good ones make it healthy.
+start_daemon "$state/failover.log" -m configfile -f "$fspec" --state-dir "$state/failover-state" \
+  --route-recheck-interval 0 --health tcp --check-interval 0.2 --check-timeout 0.15 --fall 3 --rise 2
+wait_routes "$eni_a" 10.60.0.0/16 10.61.0.0/16
+for _ in $(seq 1 100); do
+  curl -s --noproxy '*' -o "$out" "$api/status"
+  "$py" demo/setup_vpc.py healthy "$out" 2 && break
+  sleep 0.1
+done
+"$py" demo/setup_vpc.py healthy "$out" 2 || die "the routers are not both healthy: $(cat "$out")"
+"$py" demo/setup_vpc.py hosts "$out" || die "no hosts in /status"
+
+step "before: 10.60.0.0/16 and 10.61.0.0/16 via router A"
+echo "  $(now)"
+vr 0 -c show --CIDR 10.60.0.0/16
+
+step "router A dies (its health endpoint stops answering): its routes move to B"
+stop_a() {
+  kill -TERM "$pid_a"
+  wait "$pid_a" 2>/dev/null || true
+}
+timed "$eni_b" "10.60.0.0/16 10.61.0.0/16" "router A's health endpoint stopped (kill $pid_a)" stop_a
+echo "  the daemon's log (its own timestamps, UTC):"
+grep -E 'healthy -> failed|failover ' "$state/failover.log" | sed 's/^/    /'
+grep -q 'failover 10.60.0.0/16' "$state/failover.log" || die "no failover line in the daemon's log"
+
+step "after: both via router B"
+echo "  $(now)"
+vr 0 -c show --CIDR 10.60.0.0/16
+curl -s --noproxy '*' -o "$out" "$api/status"
+"$py" demo/setup_vpc.py hosts "$out" || die "no hosts in /status"
+curl -s --noproxy '*' "$api/metrics" | grep -E '^vpc_router_(failovers_total|host_up)' || die "no failover metrics"
+summary+=("ok      failover: router A's routes moved to B")
+
+step "router A comes back: healthy again, but B keeps the routes (no failback by default)"
+"$py" demo/setup_vpc.py listen 127.0.0.2 "${check_a#*:}" &
+helpers+=($!)
+listening 127.0.0.2 "${check_a#*:}"
+echo "  $(now) router A's health endpoint listening again on $check_a"
+for _ in $(seq 1 100); do
+  curl -s --noproxy '*' -o "$out" "$api/status"
+  "$py" demo/setup_vpc.py healthy "$out" 2 && break
+  sleep 0.1
+done
+"$py" demo/setup_vpc.py healthy "$out" 2 || die "router A is not healthy again: $(cat "$out")"
+echo "  $(now)"
+"$py" demo/setup_vpc.py hosts "$out" || die "no hosts in /status"
+grep -F "router $ip_a: failed -> healthy" "$state/failover.log" | tail -n 1 | sed 's/^/    /'
+routes 10.60.0.0/16 "$eni_b"
+routes 10.61.0.0/16 "$eni_b"
+stop_daemon
+
 step "summary"
 printf '  %s\n' "${summary[@]}"
-echo "demo ok: ${#summary[@]} CLI runs and API calls against moto $MOTO_VERSION, every exit code and HTTP status as expected, route tables checked with boto3"
+echo "demo ok: ${#summary[@]} CLI runs, API calls and daemon scenarios against moto $MOTO_VERSION, every exit code and HTTP status as expected, route tables checked with boto3"

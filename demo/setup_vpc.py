@@ -8,18 +8,32 @@
   setup_vpc.py json FILE CIDR ENI TABLES
       exits 1 unless FILE is vpc-router's `show --output json` report saying
       CIDR is found, pointing at ENI, in each of TABLES (comma-separated)
+  setup_vpc.py wait-routes [--ready FILE] [--since FILE] URL VPC WANT SECONDS CIDR...
+      polls (every 20 ms) until every route table of VPC routes each CIDR to
+      WANT; prints the time (UTC) it saw that, and exits 1 if it did not
+      within SECONDS. --ready: creates FILE once polling has begun; --since:
+      FILE holds the epoch seconds of the event, and the wait is counted
+      from there
+  setup_vpc.py healthy FILE COUNT
+      exits 0 if the `GET /status` answer in FILE has a pass done and COUNT
+      routers healthy
+  setup_vpc.py listen IP PORT
+      a router's health endpoint: accepts TCP connections on IP:PORT (a
+      loopback address) and closes them, until killed
+  setup_vpc.py hosts FILE
+      prints each router's health from a `GET /status` answer in FILE
 
 Only the moto server at URL (on 127.0.0.1) is contacted: the caller (run.sh)
 has set fake credentials and removed every proxy and profile variable.
 """
 
+import datetime
 import json
 import os
+import socket
 import sys
 import time
 import urllib.request
-
-import boto3
 
 REGION = "us-east-1"
 VPC_CIDR = "10.33.0.0/16"
@@ -39,6 +53,8 @@ def loopback_only(url):
 
 
 def client(url):
+    import boto3  # here, so that `listen` starts at once
+
     return boto3.client(
         "ec2",
         region_name=REGION,
@@ -118,10 +134,87 @@ def target(route):
     return "?"
 
 
-def routes(url, vpc, cidr, want, *only):
-    tables = client(url).describe_route_tables(
+def describe(url, vpc, ec2=None):
+    return (ec2 or client(url)).describe_route_tables(
         Filters=[{"Name": "vpc-id", "Values": [vpc]}]
     )["RouteTables"]
+
+
+def targets(tables, cidr):
+    out = {}
+    for t in tables:
+        found = [r for r in t["Routes"] if r.get("DestinationCidrBlock") == cidr]
+        out[t["RouteTableId"]] = target(found[0]) if found else "absent"
+    return out
+
+
+def now():
+    """The time of day in UTC, as the daemon's log writes it."""
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%H:%M:%S.%f")[:-3]
+
+
+def wait_routes(url, vpc, want, seconds, cidrs, ready=None, since=None):
+    """Polls until every table routes each CIDR to WANT. With `ready`, the
+    file is created once the first answer is in (the caller acts after
+    that); with `since`, the elapsed time is counted from the epoch seconds
+    the caller wrote there when it acted."""
+    ec2 = client(url)
+    deadline = time.monotonic() + float(seconds)
+    first = True
+    while True:
+        tables = describe(url, vpc, ec2)
+        got = {cidr: targets(tables, cidr) for cidr in cidrs}
+        if first and ready:
+            open(ready, "w").close()
+        first = False
+        if all(got[c] and all(t == want for t in got[c].values()) for c in cidrs):
+            seen = time.time()
+            where = f"all {len(tables)} route tables"
+            after = ""
+            if since and os.path.exists(since):
+                with open(since) as f:
+                    after = f", {(seen - float(f.read())) * 1000:.0f} ms after that"
+            print(f"  {now()} check ok (boto3): {' and '.join(cidrs)} -> {want} in {where}{after}")
+            return
+        if time.monotonic() > deadline:
+            fail(f"not {want} everywhere after {seconds} s: {got}")
+        time.sleep(0.02)
+
+
+def healthy(path, count):
+    """Exits 0 once a `GET /status` answer in FILE has a pass behind it and
+    COUNT routers healthy."""
+    try:
+        with open(path) as f:
+            doc = json.load(f)
+        rec = doc["reconcile"]
+        ok = rec.get("last_pass") and sum(h["state"] == "healthy" for h in rec["hosts"]) == int(count)
+    except (OSError, ValueError, KeyError, TypeError):
+        ok = False
+    sys.exit(0 if ok else 1)
+
+
+def listen(ip, port):
+    if not ip.startswith("127."):
+        sys.exit(f"setup_vpc.py: refusing {ip}: the demo listens on loopback only")
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((ip, int(port)))
+    s.listen(64)
+    while True:
+        conn, _ = s.accept()
+        conn.close()
+
+
+def hosts(path):
+    with open(path) as f:
+        doc = json.load(f)
+    for h in doc["reconcile"]["hosts"]:
+        print(f"  router {h['ip']:<14} checked at {h.get('check', h['ip']):<20} {h['state']}")
+
+
+def routes(url, vpc, cidr, want, *only):
+    tables = describe(url, vpc)
     if only:
         tables = [t for t in tables if t["RouteTableId"] in only]
         if len(tables) != len(only):
@@ -169,5 +262,17 @@ if __name__ == "__main__":
         routes(*args)
     elif cmd == "json":
         check_json(*args)
+    elif cmd == "wait-routes":
+        opts = {}
+        while args and args[0].startswith("--"):
+            opts[args[0][2:]] = args[1]
+            args = args[2:]
+        wait_routes(args[0], args[1], args[2], args[3], args[4:], **opts)
+    elif cmd == "healthy":
+        healthy(*args)
+    elif cmd == "listen":
+        listen(*args)
+    elif cmd == "hosts":
+        hosts(*args)
     else:
         sys.exit(f"setup_vpc.py: unknown command {cmd}")

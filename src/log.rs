@@ -66,6 +66,10 @@ pub enum Sink {
     Stderr,
     /// A file opened for appending, and its path (to reopen it).
     File(File, PathBuf),
+    /// Through std's print machinery (`eprint!`), which the test harness
+    /// captures per test: for tests that use the library in-process, so
+    /// that a passing test prints nothing and a failing one shows its log.
+    Captured,
 }
 
 struct Logger {
@@ -100,7 +104,7 @@ pub fn reopen() -> std::io::Result<bool> {
     };
     let mut sink = l.sink.lock().unwrap_or_else(|p| p.into_inner());
     match &mut *sink {
-        Sink::Stderr => Ok(false),
+        Sink::Stderr | Sink::Captured => Ok(false),
         Sink::File(file, path) => {
             *file = open(path)?;
             Ok(true)
@@ -131,11 +135,23 @@ pub fn write(level: Level, args: fmt::Arguments<'_>) {
             Sink::Stderr => {
                 let _ = std::io::stderr().write_all(line.as_bytes());
             }
+            Sink::Captured => eprint!("{line}"),
         },
-        None => {
-            let _ = std::io::stderr().write_all(line.as_bytes());
-        }
+        None => unconfigured(&line),
     }
+}
+
+/// A line before `init`: to stderr as it is.
+#[cfg(not(test))]
+fn unconfigured(line: &str) {
+    let _ = std::io::stderr().write_all(line.as_bytes());
+}
+
+/// Unit tests never call `init`: their lines go where `Sink::Captured`
+/// sends them.
+#[cfg(test)]
+fn unconfigured(line: &str) {
+    eprint!("{line}");
 }
 
 /// One line, newline included, in `style`. The message's control

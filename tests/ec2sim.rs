@@ -40,6 +40,7 @@ impl CredentialsProvider for Keys {
 
 /// Our client against the simulator: three quick attempts, no real sleep.
 fn client(sim: &Ec2Sim) -> HttpEc2 {
+    common::capture_library_log();
     let settings = ClientSettings {
         endpoint: sim.url(),
         region: "us-east-1".parse().unwrap(),

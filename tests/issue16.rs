@@ -126,6 +126,7 @@ fn t0() -> SystemTime {
 /// Our client against `url` on a manual clock (its sleeps move the clock,
 /// nothing waits), the jitter fixed at one half.
 fn client_on(url: &str, clock: &Clock) -> HttpEc2 {
+    capture_library_log();
     let settings = ClientSettings {
         endpoint: url.to_string(),
         region: "us-east-1".parse().unwrap(),

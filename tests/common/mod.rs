@@ -138,6 +138,16 @@ pub fn mock_interfaces(server: &httpmock::MockServer) {
     });
 }
 
+/// For tests that call the library in-process rather than run the binary:
+/// its log lines (retries, warnings) go to the test harness's capture,
+/// printed only for a failing test, instead of straight to the terminal.
+/// The first call in a test binary sets the logger up; later ones do
+/// nothing.
+pub fn capture_library_log() {
+    use vpc_router::log;
+    log::init(log::Level::Info, log::Sink::Captured, log::Style::Plain);
+}
+
 /// A fresh, empty directory under the system temp dir.
 pub fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("vpc-router-test-{}-{name}", std::process::id()));
