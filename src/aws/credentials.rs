@@ -1,5 +1,7 @@
 //! The credential chain, in the order the AWS tools use: environment,
-//! shared files, web identity (STS AssumeRoleWithWebIdentity), container
+//! shared files (keys, roles assumed through `source_profile` or
+//! `credential_source`, IAM Identity Center, `credential_process`: see the
+//! submodules), web identity (STS AssumeRoleWithWebIdentity), container
 //! credentials, instance profile (IMDSv2). The chain is chosen from
 //! configuration up front; network calls happen lazily, and temporary
 //! credentials are cached and refreshed before they expire.
@@ -20,6 +22,10 @@ use crate::retry::{
 };
 use crate::timefmt::parse_rfc3339;
 use crate::types::Region;
+
+mod assume_role;
+mod process;
+mod sso;
 
 /// Temporary credentials are refreshed when less than this remains.
 const REFRESH_BEFORE: Duration = Duration::from_secs(5 * 60);
@@ -72,17 +78,17 @@ pub fn default_chain(
     })?;
     tried.push("shared config files");
     if let Some(p) = &profile {
-        let source = format!("profile {}", p.name);
-        if let Some(c) = static_keys(
-            &source,
-            p.get("aws_access_key_id"),
-            p.get("aws_secret_access_key"),
-            p.get("aws_session_token"),
-            PROFILE_KEYS,
-        )? {
-            return Ok(Arc::new(Static(c)));
+        // Keys, a role (source_profile, credential_source), IAM Identity
+        // Center or credential_process; web identity comes below.
+        let cx = assume_role::Context {
+            env,
+            region,
+            imds: imds.clone(),
+            retrier,
+        };
+        if let Some(provider) = assume_role::from_profile(p, &cx)? {
+            return Ok(provider);
         }
-        unsupported(p)?;
     }
     tried.push("web identity");
     if let Some(w) = WebIdentity::configured(env, profile.as_ref(), region, retrier)? {
@@ -157,35 +163,6 @@ fn half_set(source: &str, set: &str, missing: &str) -> CredentialsError {
         source: source.to_string(),
         detail: format!("{set} is set but {missing} is not; set both, or neither"),
     }
-}
-
-/// Profile settings that name a way to get credentials vpc-router does not
-/// implement: say so instead of ignoring them.
-fn unsupported(p: &Profile) -> Result<(), CredentialsError> {
-    for (key, what) in [
-        ("credential_process", "credential_process"),
-        ("sso_session", "IAM Identity Center (SSO)"),
-        ("sso_start_url", "IAM Identity Center (SSO)"),
-    ] {
-        if p.get(key).is_some() {
-            return Err(CredentialsError::Provider {
-                source: format!("profile {}", p.name),
-                detail: format!(
-                    "it uses {what}, which vpc-router does not support; export credentials into \
-                     AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN instead"
-                ),
-            });
-        }
-    }
-    if p.get("role_arn").is_some() && p.get("web_identity_token_file").is_none() {
-        return Err(CredentialsError::Provider {
-            source: format!("profile {}", p.name),
-            detail: "role_arn with source_profile or credential_source is not supported; \
-                     assume the role first and export the credentials, or use web identity"
-                .into(),
-        });
-    }
-    Ok(())
 }
 
 struct Static(Credentials);

@@ -8,6 +8,7 @@ pub mod credentials;
 pub mod endpoint;
 pub mod imds;
 pub mod profile;
+pub mod sign;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -44,6 +45,12 @@ impl Env {
             .get(key)
             .map(String::as_str)
             .filter(|v| !v.is_empty())
+    }
+
+    /// Every variable, for a child process (`credential_process`), which
+    /// gets this snapshot as its environment.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.vars.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
     /// The user's home directory, for `~/.aws/...`.
