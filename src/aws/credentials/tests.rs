@@ -460,3 +460,5 @@ fn the_sts_endpoint_is_checked_and_redacted() {
     assert!(err.contains("STS at http://***@127.0.0.1:9"), "{err}");
     assert!(!err.contains("secretpw"), "{err}");
 }
+
+mod sources;
