@@ -8,10 +8,9 @@
 use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime};
 
-use serde::Deserialize;
+use serde_json::Value;
 
 use super::Fetch;
 use crate::aws::{Credentials, CredentialsError, Env, Secret};
@@ -81,8 +80,7 @@ impl Process {
             .process_group(0)
             .spawn()
             .map_err(|e| self.failed(format!("cannot run '{program}': {e}")))?;
-        let (tx, rx) = mpsc::channel();
-        for (i, pipe) in [
+        let readers = [
             child
                 .stdout
                 .take()
@@ -92,10 +90,7 @@ impl Process {
                 .take()
                 .map(|p| Box::new(p) as Box<dyn Read + Send>),
         ]
-        .into_iter()
-        .enumerate()
-        {
-            let tx = tx.clone();
+        .map(|pipe| {
             std::thread::spawn(move || {
                 let mut buf = Vec::new();
                 if let Some(mut pipe) = pipe {
@@ -103,37 +98,28 @@ impl Process {
                     // Drain the rest so the program never blocks on a full pipe.
                     let _ = std::io::copy(&mut pipe, &mut std::io::sink());
                 }
-                let _ = tx.send((i, buf));
-            });
-        }
-        drop(tx);
+                buf
+            })
+        });
         let deadline = Instant::now() + self.timeout;
-        let timed_out = |child: &mut std::process::Child| {
-            kill_group(child);
-            self.failed(format!(
-                "'{program}' did not finish within {} s and was stopped; it must print \
-                 credentials without waiting for input (vpc-router cannot answer a prompt)",
-                self.timeout.as_secs()
-            ))
-        };
-        let mut outputs = [None, None];
-        while outputs.iter().any(Option::is_none) {
-            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok((i, buf)) => outputs[i] = Some(buf),
-                Err(_) => return Err(timed_out(&mut child)),
-            }
-        }
-        // Both pipes are closed; the program is exiting (or has closed
-        // them and goes on, which the deadline bounds).
+        // Until the program has exited and closed its pipes, or the deadline.
         let status = loop {
             match child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) if Instant::now() >= deadline => return Err(timed_out(&mut child)),
-                Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+                Ok(Some(status)) if readers.iter().all(|r| r.is_finished()) => break status,
+                Ok(_) if Instant::now() >= deadline => {
+                    kill_group(&mut child);
+                    return Err(self.failed(format!(
+                        "'{program}' did not finish within {} s and was stopped; it must print \
+                         credentials without waiting for input (vpc-router cannot answer a \
+                         prompt)",
+                        self.timeout.as_secs()
+                    )));
+                }
+                Ok(_) => std::thread::sleep(Duration::from_millis(5)),
                 Err(e) => return Err(self.failed(format!("waiting for '{program}': {e}"))),
             }
         };
-        let [stdout, stderr] = outputs.map(Option::unwrap_or_default);
+        let [stdout, stderr] = readers.map(|r| r.join().unwrap_or_default());
         if !status.success() {
             let said = String::from_utf8_lossy(&stderr);
             let said = said.trim();
@@ -169,32 +155,19 @@ fn kill_group(child: &mut std::process::Child) {
     let _ = child.wait();
 }
 
-/// The document the program prints; every field optional here so that a
-/// missing one is named in the error rather than by serde.
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Output {
-    version: Option<serde_json::Value>,
-    access_key_id: Option<String>,
-    secret_access_key: Option<String>,
-    session_token: Option<String>,
-    expiration: Option<String>,
-}
-
-/// The credentials in the program's output.
+/// The credentials in the program's output. The document is read as a
+/// `serde_json::Value` (as etcd's are), not through a derive, to keep the
+/// shipped binary small.
 pub(super) fn parse(stdout: &[u8], source: &str) -> Result<Credentials, String> {
-    let o: Output = serde_json::from_slice(stdout).map_err(|e| {
-        let start: String = String::from_utf8_lossy(stdout)
-            .chars()
-            .take(40)
-            .filter(|c| !c.is_control())
-            .collect();
+    let text = String::from_utf8_lossy(stdout);
+    let o: Value = serde_json::from_str(&text).map_err(|e| {
+        let start: String = text.chars().take(40).filter(|c| !c.is_control()).collect();
         format!(
             "its output is not the JSON document credential_process must print ({e}); it \
              began '{start}'"
         )
     })?;
-    match &o.version {
+    match o.get("Version") {
         Some(v) if v.as_u64() == Some(1) => {}
         Some(v) => {
             return Err(format!(
@@ -204,14 +177,20 @@ pub(super) fn parse(stdout: &[u8], source: &str) -> Result<Credentials, String> 
         }
         None => return Err("its output has no \"Version\" (it must be 1)".into()),
     }
-    let field = |v: Option<String>, name: &str| {
-        v.filter(|s| !s.is_empty())
+    let text = |name: &str| {
+        o.get(name)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    };
+    let field = |name: &str| {
+        text(name)
+            .map(str::to_string)
             .ok_or_else(|| format!("its output has no \"{name}\""))
     };
-    let access_key_id = field(o.access_key_id, "AccessKeyId")?;
-    let secret = field(o.secret_access_key, "SecretAccessKey")?;
-    let expires = match o.expiration.filter(|s| !s.is_empty()) {
-        Some(e) => Some(parse_rfc3339(&e).ok_or_else(|| {
+    let access_key_id = field("AccessKeyId")?;
+    let secret = field("SecretAccessKey")?;
+    let expires = match text("Expiration") {
+        Some(e) => Some(parse_rfc3339(e).ok_or_else(|| {
             format!("its \"Expiration\" '{e}' is not an RFC 3339 time such as 2026-11-25T12:34:56Z")
         })?),
         None => None,
@@ -219,7 +198,7 @@ pub(super) fn parse(stdout: &[u8], source: &str) -> Result<Credentials, String> 
     Ok(Credentials {
         access_key_id,
         secret_access_key: Secret::new(secret),
-        session_token: o.session_token.filter(|s| !s.is_empty()).map(Secret::new),
+        session_token: text("SessionToken").map(Secret::new),
         expires,
         source: source.to_string(),
     })

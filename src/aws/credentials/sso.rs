@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::Deserialize;
+use serde_json::Value;
 
 use super::assume_role::Context;
 use super::{agent, unreachable, Fetch};
@@ -156,14 +156,20 @@ impl Sso {
             }
             Err(e) => return Err(self.failed(format!("cannot read {file}: {e}"))),
         };
-        let cached: CachedToken = serde_json::from_str(&text).map_err(|e| {
+        let cached: Value = serde_json::from_str(&text).map_err(|e| {
             self.failed(format!(
                 "{file} is not a token the AWS CLI wrote ({e}); {}",
                 self.login()
             ))
         })?;
-        let token = cached.access_token.filter(|t| !t.is_empty());
-        let expires = cached.expires_at.as_deref().and_then(parse_expiry);
+        let text = |k: &str| {
+            cached
+                .get(k)
+                .and_then(Value::as_str)
+                .filter(|t| !t.is_empty())
+        };
+        let token = text("accessToken");
+        let expires = text("expiresAt").and_then(parse_expiry);
         let (Some(token), Some(expires)) = (token, expires) else {
             return Err(self.failed(format!(
                 "{file} has no accessToken or no valid expiresAt; {}",
@@ -213,14 +219,17 @@ impl Sso {
         if status == 200 {
             return Ok(text);
         }
-        let body: ErrorDoc = serde_json::from_str(&text).unwrap_or_default();
+        // A REST-JSON error body: {"message": "..."}, sometimes "__type".
+        let body: Value = serde_json::from_str(&text).unwrap_or_default();
+        let field = |k: &str| body.get(k).and_then(Value::as_str);
         let code = code_header
             .as_deref()
-            .map(|h| h.split(':').next().unwrap_or(h).to_string())
-            .or(body
-                .kind
-                .map(|t| t.rsplit('#').next().unwrap_or(&t).to_string()));
-        let message = body.message.or(body.message_upper).unwrap_or_default();
+            .map(|h| h.split(':').next().unwrap_or(h))
+            .or_else(|| field("__type").map(|t| t.rsplit('#').next().unwrap_or(t)))
+            .map(str::to_string);
+        let message = field("message")
+            .or_else(|| field("Message"))
+            .unwrap_or_default();
         let decision = retry::classify(status, code.as_deref());
         let why = code.clone().unwrap_or_else(|| format!("HTTP {status}"));
         let mut detail = format!(
@@ -261,17 +270,24 @@ impl Sso {
             .run("IAM Identity Center GetRoleCredentials", policy, |_| {
                 self.attempt(&url, &token)
             });
-        let doc: RoleCredentialsDoc = serde_json::from_str(&text?).map_err(|e| {
-            self.failed(format!(
-                "GetRoleCredentials answer: not the expected JSON: {e}"
-            ))
-        })?;
-        let c = doc.role_credentials;
+        let bad = |what: String| self.failed(format!("GetRoleCredentials answer: {what}"));
+        let doc: Value = serde_json::from_str(&text?).map_err(|e| bad(format!("not JSON: {e}")))?;
+        let c = &doc["roleCredentials"];
+        let field = |k: &str| {
+            c.get(k)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .ok_or_else(|| bad(format!("no roleCredentials.{k}")))
+        };
+        // Milliseconds since the epoch.
+        let expiration = c["expiration"]
+            .as_u64()
+            .ok_or_else(|| bad("no roleCredentials.expiration".into()))?;
         Ok(Credentials {
-            access_key_id: c.access_key_id,
-            secret_access_key: Secret::new(c.secret_access_key),
-            session_token: Some(Secret::new(c.session_token)),
-            expires: Some(UNIX_EPOCH + Duration::from_millis(c.expiration)),
+            access_key_id: field("accessKeyId")?,
+            secret_access_key: Secret::new(field("secretAccessKey")?),
+            session_token: Some(Secret::new(field("sessionToken")?)),
+            expires: Some(UNIX_EPOCH + Duration::from_millis(expiration)),
             source: format!(
                 "{} (role {} in account {})",
                 self.source(),
@@ -315,14 +331,6 @@ fn portal_endpoint(cx: &Context, p: &Profile, region: &Region) -> Result<String,
     endpoint::resolve("portal.sso", given, region, &variant).map_err(|e| e.to_string())
 }
 
-/// The part of the AWS CLI's token cache file vpc-router reads.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct CachedToken {
-    access_token: Option<String>,
-    expires_at: Option<String>,
-}
-
 /// `expiresAt` as the CLI writes it: RFC 3339 (`...Z`), or with a `UTC`
 /// suffix as older versions wrote it (`2026-11-25T12:00:00UTC`).
 fn parse_expiry(s: &str) -> Option<SystemTime> {
@@ -330,32 +338,6 @@ fn parse_expiry(s: &str) -> Option<SystemTime> {
         Some(t) => parse_rfc3339(&format!("{t}Z")),
         None => parse_rfc3339(s),
     }
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RoleCredentialsDoc {
-    role_credentials: RoleCredentials,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RoleCredentials {
-    access_key_id: String,
-    secret_access_key: String,
-    session_token: String,
-    /// Milliseconds since the epoch.
-    expiration: u64,
-}
-
-/// A REST-JSON error body: `{"message": "..."}`, sometimes with `__type`.
-#[derive(Deserialize, Default)]
-struct ErrorDoc {
-    message: Option<String>,
-    #[serde(rename = "Message")]
-    message_upper: Option<String>,
-    #[serde(rename = "__type")]
-    kind: Option<String>,
 }
 
 /// SHA-1 (FIPS 180-4), for the cache file's name only: the AWS CLI names
