@@ -35,6 +35,10 @@ pub(super) struct Context<'a> {
 
 type Provider = Arc<dyn CredentialsProvider>;
 
+/// One attempt of a credentials call, as the retry loop takes it: through
+/// `dyn`, so that the loop is compiled once for every such call.
+pub(super) type Attempt<'a> = &'a mut dyn FnMut(u32) -> Result<String, Failed<CredentialsError>>;
+
 /// The provider the profile names; `None` when it names none that this
 /// module handles (only a region, say, or web identity, which the chain
 /// reads from the environment first), so that the chain goes on.
@@ -462,9 +466,8 @@ impl AssumeRole {
             params.push(("ExternalId", id));
         }
         let body = form_body(&params);
-        let (text, _) = self.retrier.run("STS AssumeRole", policy, |_| {
-            self.attempt(&body, &creds, now)
-        });
+        let attempt: Attempt = &mut |_| self.attempt(&body, &creds, now);
+        let (text, _) = self.retrier.run("STS AssumeRole", policy, attempt);
         let provider_err = |detail: String| CredentialsError::Provider {
             source: source.clone(),
             detail,

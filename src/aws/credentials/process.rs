@@ -6,7 +6,7 @@
 //! and its process group are killed so a hung helper cannot hang a daemon.
 
 use std::io::Read;
-use std::os::unix::process::CommandExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -95,8 +95,10 @@ impl Process {
                 let mut buf = Vec::new();
                 if let Some(mut pipe) = pipe {
                     let _ = pipe.by_ref().take(STDOUT_LIMIT).read_to_end(&mut buf);
-                    // Drain the rest so the program never blocks on a full pipe.
-                    let _ = std::io::copy(&mut pipe, &mut std::io::sink());
+                    // Drain the rest so the program never blocks on a full
+                    // pipe (a loop: std::io::copy's splice machinery is big).
+                    let mut sink = [0u8; 512];
+                    while pipe.read(&mut sink).is_ok_and(|n| n > 0) {}
                 }
                 buf
             })
@@ -124,10 +126,10 @@ impl Process {
             let said = String::from_utf8_lossy(&stderr);
             let said = said.trim();
             let shown: String = said.chars().take(STDERR_SHOWN).collect();
-            let how = status.code().map_or_else(
-                || format!("was killed ({status})"),
-                |c| format!("exited with status {c}"),
-            );
+            let how = match (status.code(), status.signal()) {
+                (Some(c), _) => format!("exited with status {c}"),
+                (None, s) => format!("was killed by signal {}", s.unwrap_or(0)),
+            };
             return Err(self.failed(if shown.is_empty() {
                 format!("'{program}' {how} and printed nothing on stderr")
             } else {

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
-use super::assume_role::Context;
+use super::assume_role::{Attempt, Context};
 use super::{agent, unreachable, Fetch};
 use crate::aws::endpoint::{self, Variant};
 use crate::aws::profile::{self, Profile};
@@ -265,11 +265,10 @@ impl Sso {
                 ("account_id", &self.account_id)
             ])
         );
+        let attempt: Attempt = &mut |_| self.attempt(&url, &token);
         let (text, _) = self
             .retrier
-            .run("IAM Identity Center GetRoleCredentials", policy, |_| {
-                self.attempt(&url, &token)
-            });
+            .run("IAM Identity Center GetRoleCredentials", policy, attempt);
         let bad = |what: String| self.failed(format!("GetRoleCredentials answer: {what}"));
         let doc: Value = serde_json::from_str(&text?).map_err(|e| bad(format!("not JSON: {e}")))?;
         let c = &doc["roleCredentials"];
