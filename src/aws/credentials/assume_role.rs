@@ -89,7 +89,7 @@ pub(super) fn from_profile(
     };
     let mut provider = base;
     for role in roles.into_iter().rev() {
-        provider = Arc::new(Cached::new(AssumeRole {
+        provider = cached(Box::new(AssumeRole {
             source: provider,
             agent: agent(crate::aws::proxy_for(cx.env, &role.endpoint)),
             retrier: cx.retrier.clone(),
@@ -97,6 +97,22 @@ pub(super) fn from_profile(
         }));
     }
     Ok(Some(provider))
+}
+
+/// A source cached until shortly before its credentials expire. Through
+/// `dyn`, so that the cache is compiled once for the sources here.
+fn cached(source: Box<dyn Fetch>) -> Provider {
+    Arc::new(Cached::new(source))
+}
+
+impl Fetch for Box<dyn Fetch> {
+    fn fetch(&self, now: SystemTime) -> Result<Credentials, CredentialsError> {
+        (**self).fetch(now)
+    }
+
+    fn refresh(&self, now: SystemTime) -> Result<Credentials, CredentialsError> {
+        (**self).refresh(now)
+    }
 }
 
 /// The profile a `source_profile` names.
@@ -251,11 +267,11 @@ fn base(
         return Ok(Some(Arc::new(Static(c))));
     }
     if p.get("sso_session").is_some() || p.get("sso_start_url").is_some() {
-        return Ok(Some(Arc::new(Cached::new(Sso::configured(p, cx)?))));
+        return Ok(Some(cached(Box::new(Sso::configured(p, cx)?))));
     }
     if let Some(command) = p.get("credential_process") {
         let process = Process::new(&p.name, command, cx.env, process::TIMEOUT)?;
-        return Ok(Some(Arc::new(Cached::new(process))));
+        return Ok(Some(cached(Box::new(process))));
     }
     let Some(role) = of else {
         return Ok(None);
