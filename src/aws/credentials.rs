@@ -17,9 +17,7 @@ use crate::aws::profile::{self, Profile, ProfileError};
 use crate::aws::{Credentials, CredentialsError, CredentialsProvider, Env, Secret};
 use crate::http::AgentSettings;
 use crate::query::{self, form_body, XmlError};
-use crate::retry::{
-    self, on_urgent_thread, parse_retry_after, Decision, Failed, Retrier, RetryPolicy,
-};
+use crate::retry::{self, on_urgent_thread, Decision, Failed, Retrier, RetryPolicy};
 use crate::timefmt::parse_rfc3339;
 use crate::types::Region;
 
@@ -360,57 +358,16 @@ impl WebIdentity {
     /// One AssumeRoleWithWebIdentity request: the answer's body, or how it
     /// failed as the retry loop needs to know it.
     fn attempt(&self, source: &str, body: &str) -> Result<String, Failed<CredentialsError>> {
-        let at = format!("STS at {}", self.shown);
-        let unreachable = |e: ureq::Error| Failed {
-            why: "network error".into(),
-            error: unreachable(source, &at, e),
-            decision: Decision::Retry { throttled: false },
-            retry_after: None,
-        };
-        let mut resp = self
-            .agent
-            .post(format!("{}/", self.endpoint))
-            .header(
-                "content-type",
-                "application/x-www-form-urlencoded; charset=utf-8",
-            )
-            .send(body.as_bytes())
-            .map_err(unreachable)?;
-        let status = resp.status().as_u16();
-        let retry_after = resp
-            .headers()
-            .get("x-amz-retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_retry_after);
-        let text = resp.body_mut().read_to_string().map_err(unreachable)?;
-        if status == 200 {
-            return Ok(text);
-        }
-        let error = query::error_body(&text);
-        let decision = classify_sts(status, error.as_ref().map(|e| e.code.as_str()));
-        let why = error
-            .as_ref()
-            .map_or_else(|| format!("HTTP {status}"), |e| e.code.clone());
-        let detail = match error {
-            Some(e) => format!(
-                "STS AssumeRoleWithWebIdentity failed: {}: {} (HTTP {status}{})",
-                e.code,
-                e.message,
-                e.request_id
-                    .map(|id| format!(", request ID {id}"))
-                    .unwrap_or_default()
-            ),
-            None => format!("STS AssumeRoleWithWebIdentity answered HTTP {status}"),
-        };
-        Err(Failed {
-            error: CredentialsError::Provider {
-                source: source.to_string(),
-                detail,
-            },
-            decision,
-            retry_after,
-            why,
-        })
+        let url = format!("{}/", self.endpoint);
+        let request = self.agent.post(&url);
+        assume_role::sts_post(
+            request,
+            body,
+            source,
+            &self.shown,
+            "AssumeRoleWithWebIdentity",
+            "",
+        )
     }
 
     /// AssumeRoleWithWebIdentity, retried as `policy` says (on the quota
@@ -445,11 +402,10 @@ impl WebIdentity {
             ("RoleSessionName", &session),
             ("WebIdentityToken", token.trim()),
         ]);
+        let attempt: assume_role::Attempt = &mut |_| self.attempt(&source, &body);
         let (text, _) = self
             .retrier
-            .run("STS AssumeRoleWithWebIdentity", policy, |_| {
-                self.attempt(&source, &body)
-            });
+            .run("STS AssumeRoleWithWebIdentity", policy, attempt);
         let text = text?;
         let c = assume_role_with_web_identity(&text)
             .map_err(|e| provider_err(format!("STS answer: {e}")))?;

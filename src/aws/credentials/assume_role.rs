@@ -397,56 +397,15 @@ impl AssumeRole {
             };
             fail(error, Decision::Fail, "signing")
         })?;
-        let mut req = self.agent.post(&url).header("content-type", CONTENT_TYPE);
+        let mut req = self.agent.post(&url);
         for (k, v) in &signed {
             req = req.header(k.as_str(), v.as_str());
         }
-        let at = format!("STS at {}", self.role.shown);
-        let network = |e: ureq::Error| {
-            let error = unreachable(&source, &at, e);
-            fail(error, Decision::Retry { throttled: false }, "network error")
-        };
-        let mut resp = req.send(body.as_bytes()).map_err(network)?;
-        let status = resp.status().as_u16();
-        let retry_after = resp
-            .headers()
-            .get("x-amz-retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_retry_after);
-        let text = resp.body_mut().read_to_string().map_err(network)?;
-        if status == 200 {
-            return Ok(text);
-        }
-        let error = query::error_body(&text);
-        let decision = classify_sts(status, error.as_ref().map(|e| e.code.as_str()));
-        let why = error
-            .as_ref()
-            .map_or_else(|| format!("HTTP {status}"), |e| e.code.clone());
-        let detail = match error {
-            Some(e) => format!(
-                "STS AssumeRole failed: {}: {} (HTTP {status}{}){}",
-                e.code,
-                e.message,
-                e.request_id
-                    .map(|id| format!(", request ID {id}"))
-                    .unwrap_or_default(),
-                if e.code == "ExpiredToken" {
-                    format!(
-                        "; the credentials that assume the role ({}) have expired",
-                        creds.source
-                    )
-                } else {
-                    String::new()
-                }
-            ),
-            None => format!("STS AssumeRole answered HTTP {status}"),
-        };
-        Err(Failed {
-            error: CredentialsError::Provider { source, detail },
-            decision,
-            retry_after,
-            why,
-        })
+        let hint = format!(
+            "; the credentials that assume the role ({}) have expired",
+            creds.source
+        );
+        sts_post(req, body, &source, &self.role.shown, "AssumeRole", &hint)
     }
 
     fn assume(
@@ -525,6 +484,71 @@ impl Fetch for AssumeRole {
         };
         self.assume(now, &once)
     }
+}
+
+/// One STS Query API call (`action`) through `request` (signed or not):
+/// the answer's body, or how it failed as the retry loop needs to know it;
+/// an `ExpiredToken` error gets `expired_hint` appended. AssumeRole and
+/// AssumeRoleWithWebIdentity share it.
+pub(super) fn sts_post(
+    request: ureq::RequestBuilder<ureq::typestate::WithBody>,
+    body: &str,
+    source: &str,
+    shown: &str,
+    action: &str,
+    expired_hint: &str,
+) -> Result<String, Failed<CredentialsError>> {
+    let at = format!("STS at {shown}");
+    let network = |e: ureq::Error| Failed {
+        error: unreachable(source, &at, e),
+        decision: Decision::Retry { throttled: false },
+        retry_after: None,
+        why: "network error".into(),
+    };
+    let mut resp = request
+        .header("content-type", CONTENT_TYPE)
+        .send(body.as_bytes())
+        .map_err(network)?;
+    let status = resp.status().as_u16();
+    let retry_after = resp
+        .headers()
+        .get("x-amz-retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_retry_after);
+    let text = resp.body_mut().read_to_string().map_err(network)?;
+    if status == 200 {
+        return Ok(text);
+    }
+    let error = query::error_body(&text);
+    let decision = classify_sts(status, error.as_ref().map(|e| e.code.as_str()));
+    let why = error
+        .as_ref()
+        .map_or_else(|| format!("HTTP {status}"), |e| e.code.clone());
+    let detail = match error {
+        Some(e) => format!(
+            "STS {action} failed: {}: {} (HTTP {status}{}){}",
+            e.code,
+            e.message,
+            e.request_id
+                .map(|id| format!(", request ID {id}"))
+                .unwrap_or_default(),
+            if e.code == "ExpiredToken" {
+                expired_hint
+            } else {
+                ""
+            }
+        ),
+        None => format!("STS {action} answered HTTP {status}"),
+    };
+    Err(Failed {
+        error: CredentialsError::Provider {
+            source: source.to_string(),
+            detail,
+        },
+        decision,
+        retry_after,
+        why,
+    })
 }
 
 /// The credentials in an STS `AssumeRoleResponse`.
