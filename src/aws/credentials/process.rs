@@ -5,7 +5,9 @@
 //! with the environment snapshot, no stdin, and a timeout, after which it
 //! and its process group are killed so a hung helper cannot hang a daemon.
 
-use std::io::Read;
+use std::io::{ErrorKind, Read};
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
@@ -22,7 +24,7 @@ use crate::timefmt::parse_rfc3339;
 pub(super) const TIMEOUT: Duration = Duration::from_secs(60);
 /// At most this much of the program's output is read (a credentials
 /// document is a few kilobytes); stderr is shown up to a few hundred bytes.
-const STDOUT_LIMIT: u64 = 1 << 20;
+const OUTPUT_LIMIT: u64 = 1 << 20;
 const STDERR_SHOWN: usize = 600;
 
 pub(super) struct Process {
@@ -68,60 +70,68 @@ impl Process {
     /// name is shown, never its arguments (they may hold a secret).
     fn run(&self) -> Result<Vec<u8>, CredentialsError> {
         let program = &self.argv[0];
+        // Sockets rather than pipes: they take a read timeout, so the
+        // output is read and the deadline kept without a thread per pipe.
+        let pair =
+            || UnixStream::pair().map_err(|e| self.failed(format!("cannot run '{program}': {e}")));
+        let ((out, out_child), (err, err_child)) = (pair()?, pair()?);
         let mut child = Command::new(program)
             .args(&self.argv[1..])
             .env_clear()
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stdout(OwnedFd::from(out_child))
+            .stderr(OwnedFd::from(err_child))
             // Its own process group, so that a timeout kills what it
-            // started too (a shell script's children hold the pipes open).
+            // started too (a shell script's children hold the output open).
             .process_group(0)
             .spawn()
             .map_err(|e| self.failed(format!("cannot run '{program}': {e}")))?;
-        let readers = [
-            child
-                .stdout
-                .take()
-                .map(|p| Box::new(p) as Box<dyn Read + Send>),
-            child
-                .stderr
-                .take()
-                .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        ]
-        .map(|pipe| {
-            std::thread::spawn(move || {
-                let mut buf = Vec::new();
-                if let Some(mut pipe) = pipe {
-                    let _ = pipe.by_ref().take(STDOUT_LIMIT).read_to_end(&mut buf);
-                    // Drain the rest so the program never blocks on a full
-                    // pipe (a loop: std::io::copy's splice machinery is big).
-                    let mut sink = [0u8; 512];
-                    while pipe.read(&mut sink).is_ok_and(|n| n > 0) {}
-                }
-                buf
-            })
-        });
         let deadline = Instant::now() + self.timeout;
-        // Until the program has exited and closed its pipes, or the deadline.
+        let mut outputs = [Vec::new(), Vec::new()];
+        let mut open = [Some(out), Some(err)];
+        let mut chunk = [0u8; 4096];
+        // Until the program has closed its output and exited, or the deadline.
         let status = loop {
-            match child.try_wait() {
-                Ok(Some(status)) if readers.iter().all(|r| r.is_finished()) => break status,
-                Ok(_) if Instant::now() >= deadline => {
-                    kill_group(&mut child);
-                    return Err(self.failed(format!(
-                        "'{program}' did not finish within {} s and was stopped; it must print \
-                         credentials without waiting for input (vpc-router cannot answer a \
-                         prompt)",
-                        self.timeout.as_secs()
-                    )));
+            let now = Instant::now();
+            if now >= deadline {
+                kill_group(&mut child);
+                return Err(self.failed(format!(
+                    "'{program}' did not finish within {} s and was stopped; it must print \
+                     credentials without waiting for input (vpc-router cannot answer a prompt)",
+                    self.timeout.as_secs()
+                )));
+            }
+            if open.iter().all(Option::is_none) {
+                match child.try_wait() {
+                    Ok(Some(status)) => break status,
+                    Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+                    Err(e) => return Err(self.failed(format!("waiting for '{program}': {e}"))),
                 }
-                Ok(_) => std::thread::sleep(Duration::from_millis(5)),
-                Err(e) => return Err(self.failed(format!("waiting for '{program}': {e}"))),
+                continue;
+            }
+            for (slot, buf) in open.iter_mut().zip(&mut outputs) {
+                let Some(stream) = slot else { continue };
+                let wait = deadline
+                    .saturating_duration_since(now)
+                    .min(Duration::from_millis(20));
+                let _ = stream.set_read_timeout(Some(wait.max(Duration::from_millis(1))));
+                match stream.read(&mut chunk) {
+                    Ok(0) => *slot = None,
+                    Ok(n) if (buf.len() as u64) < OUTPUT_LIMIT => {
+                        buf.extend_from_slice(&chunk[..n])
+                    }
+                    Ok(_) => {}
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                        ) => {}
+                    Err(_) => *slot = None,
+                }
             }
         };
-        let [stdout, stderr] = readers.map(|r| r.join().unwrap_or_default());
+        let [stdout, stderr] = outputs;
         if !status.success() {
             let said = String::from_utf8_lossy(&stderr);
             let said = said.trim();
