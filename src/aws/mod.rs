@@ -47,12 +47,6 @@ impl Env {
             .filter(|v| !v.is_empty())
     }
 
-    /// Every variable, for a child process (`credential_process`), which
-    /// gets this snapshot as its environment.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.vars.iter().map(|(k, v)| (k.as_str(), v.as_str()))
-    }
-
     /// The user's home directory, for `~/.aws/...`.
     pub fn home(&self) -> Option<PathBuf> {
         self.get("HOME").map(PathBuf::from)

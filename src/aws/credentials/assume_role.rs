@@ -270,7 +270,7 @@ fn base(
         return Ok(Some(cached(Box::new(Sso::configured(p, cx)?))));
     }
     if let Some(command) = p.get("credential_process") {
-        let process = Process::new(&p.name, command, cx.env, process::TIMEOUT)?;
+        let process = Process::new(&p.name, command, process::TIMEOUT)?;
         return Ok(Some(cached(Box::new(process))));
     }
     let Some(role) = of else {

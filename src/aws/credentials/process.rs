@@ -2,7 +2,8 @@
 //! as JSON (`Version` 1, `AccessKeyId`, `SecretAccessKey`, `SessionToken`,
 //! `Expiration`). The command line is split as the AWS CLI splits it (no
 //! shell: the AWS docs say not to rely on `$VARS` or `~`), the program runs
-//! with the environment snapshot, no stdin, and a timeout, after which it
+//! with vpc-router's own environment (as the SDKs run it; the `Env`
+//! snapshot is a copy of it), no stdin, and a timeout, after which it
 //! and its process group are killed so a hung helper cannot hang a daemon.
 
 use std::io::{ErrorKind, Read};
@@ -15,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::Value;
 
 use super::Fetch;
-use crate::aws::{Credentials, CredentialsError, Env, Secret};
+use crate::aws::{Credentials, CredentialsError, Secret};
 use crate::timefmt::parse_rfc3339;
 
 /// How long the program may take. The AWS CLI waits for ever; a daemon
@@ -30,7 +31,6 @@ const STDERR_SHOWN: usize = 600;
 pub(super) struct Process {
     source: String,
     argv: Vec<String>,
-    env: Vec<(String, String)>,
     timeout: Duration,
 }
 
@@ -40,7 +40,6 @@ impl Process {
     pub(super) fn new(
         profile: &str,
         command: &str,
-        env: &Env,
         timeout: Duration,
     ) -> Result<Process, CredentialsError> {
         let source = format!("profile {profile} (credential_process)");
@@ -51,10 +50,6 @@ impl Process {
         Ok(Process {
             source,
             argv,
-            env: env
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
             timeout,
         })
     }
@@ -77,8 +72,6 @@ impl Process {
         let ((out, out_child), (err, err_child)) = (pair()?, pair()?);
         let mut child = Command::new(program)
             .args(&self.argv[1..])
-            .env_clear()
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(OwnedFd::from(out_child))
             .stderr(OwnedFd::from(err_child))

@@ -169,11 +169,9 @@ fn a_hung_credential_process_is_stopped_with_what_it_started() {
         "hang",
         &format!("sleep 300 &\necho $! > '{}'\nwait\n", pidfile.display()),
     );
-    let e = with_config(&d, "", &[]);
     let p = process::Process::new(
         "slow",
         &helper.display().to_string(),
-        &e,
         Duration::from_secs(1),
     )
     .unwrap();
