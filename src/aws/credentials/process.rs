@@ -213,15 +213,7 @@ impl Fetch for Process {
     fn fetch(&self, _now: SystemTime) -> Result<Credentials, CredentialsError> {
         let stdout = self.run()?;
         let c = parse(&stdout, &self.source).map_err(|e| self.failed(e))?;
-        crate::debug!(
-            "credentials from {} ('{}'){}",
-            self.source,
-            self.argv[0],
-            c.expires.map_or_else(
-                || ", without an expiration".to_string(),
-                |t| format!(", until {}", crate::timefmt::rfc3339(t))
-            )
-        );
+        crate::debug!("credentials from {} ('{}')", self.source, self.argv[0]);
         Ok(c)
     }
 }
