@@ -612,3 +612,38 @@ fn sso_configurations_that_cannot_work_name_the_missing_key() {
         assert!(err.to_string().contains(&want), "{profile}: {err}");
     }
 }
+
+#[test]
+fn a_role_not_assigned_in_identity_center_is_named_without_a_login_hint() {
+    let server = MockServer::start();
+    let forbidden = server.mock(|when, then| {
+        when.method(GET).path("/federation/credentials");
+        then.status(403)
+            .header("x-amzn-ErrorType", "ForbiddenException:http://internal.amazon.com/coral/com.amazonaws.switchboard.portal/")
+            .body(fixture("sso-error-forbidden.json"));
+    });
+    let d = dir("sso-forbidden");
+    let e = with_config(
+        &d,
+        &format!(
+            "[profile dev]\nsso_session = corp\nsso_account_id = 123456789012\nsso_role_name = RouterAdmin\n\
+             [sso-session corp]\nsso_start_url = {START}\nsso_region = us-east-1\n"
+        ),
+        &[("AWS_ENDPOINT_URL_SSO", &server.base_url())],
+    );
+    login(&d, "corp", "2026-11-25T20:34:56Z");
+    let err = chain(&e, Some("dev"))
+        .unwrap()
+        .credentials(t0())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.ends_with(
+            "GetRoleCredentials for role RouterAdmin in account 123456789012 failed: \
+             ForbiddenException: No access (HTTP 403)"
+        ),
+        "{err}"
+    );
+    // Not retried: the same request would be refused the same way.
+    forbidden.assert_hits(1);
+}
