@@ -1,5 +1,7 @@
 //! The credential chain, in the order the AWS tools use: environment,
-//! shared files, web identity (STS AssumeRoleWithWebIdentity), container
+//! shared files (keys, roles assumed through `source_profile` or
+//! `credential_source`, IAM Identity Center, `credential_process`: see the
+//! submodules), web identity (STS AssumeRoleWithWebIdentity), container
 //! credentials, instance profile (IMDSv2). The chain is chosen from
 //! configuration up front; network calls happen lazily, and temporary
 //! credentials are cached and refreshed before they expire.
@@ -15,11 +17,13 @@ use crate::aws::profile::{self, Profile, ProfileError};
 use crate::aws::{Credentials, CredentialsError, CredentialsProvider, Env, Secret};
 use crate::http::AgentSettings;
 use crate::query::{self, form_body, XmlError};
-use crate::retry::{
-    self, on_urgent_thread, parse_retry_after, Decision, Failed, Retrier, RetryPolicy,
-};
+use crate::retry::{self, on_urgent_thread, Decision, Failed, Retrier, RetryPolicy};
 use crate::timefmt::parse_rfc3339;
 use crate::types::Region;
+
+mod assume_role;
+mod process;
+mod sso;
 
 /// Temporary credentials are refreshed when less than this remains.
 const REFRESH_BEFORE: Duration = Duration::from_secs(5 * 60);
@@ -72,17 +76,17 @@ pub fn default_chain(
     })?;
     tried.push("shared config files");
     if let Some(p) = &profile {
-        let source = format!("profile {}", p.name);
-        if let Some(c) = static_keys(
-            &source,
-            p.get("aws_access_key_id"),
-            p.get("aws_secret_access_key"),
-            p.get("aws_session_token"),
-            PROFILE_KEYS,
-        )? {
-            return Ok(Arc::new(Static(c)));
+        // Keys, a role (source_profile, credential_source), IAM Identity
+        // Center or credential_process; web identity comes below.
+        let cx = assume_role::Context {
+            env,
+            region,
+            imds: imds.clone(),
+            retrier,
+        };
+        if let Some(provider) = assume_role::from_profile(p, &cx)? {
+            return Ok(provider);
         }
-        unsupported(p)?;
     }
     tried.push("web identity");
     if let Some(w) = WebIdentity::configured(env, profile.as_ref(), region, retrier)? {
@@ -157,35 +161,6 @@ fn half_set(source: &str, set: &str, missing: &str) -> CredentialsError {
         source: source.to_string(),
         detail: format!("{set} is set but {missing} is not; set both, or neither"),
     }
-}
-
-/// Profile settings that name a way to get credentials vpc-router does not
-/// implement: say so instead of ignoring them.
-fn unsupported(p: &Profile) -> Result<(), CredentialsError> {
-    for (key, what) in [
-        ("credential_process", "credential_process"),
-        ("sso_session", "IAM Identity Center (SSO)"),
-        ("sso_start_url", "IAM Identity Center (SSO)"),
-    ] {
-        if p.get(key).is_some() {
-            return Err(CredentialsError::Provider {
-                source: format!("profile {}", p.name),
-                detail: format!(
-                    "it uses {what}, which vpc-router does not support; export credentials into \
-                     AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN instead"
-                ),
-            });
-        }
-    }
-    if p.get("role_arn").is_some() && p.get("web_identity_token_file").is_none() {
-        return Err(CredentialsError::Provider {
-            source: format!("profile {}", p.name),
-            detail: "role_arn with source_profile or credential_source is not supported; \
-                     assume the role first and export the credentials, or use web identity"
-                .into(),
-        });
-    }
-    Ok(())
 }
 
 struct Static(Credentials);
@@ -380,57 +355,16 @@ impl WebIdentity {
     /// One AssumeRoleWithWebIdentity request: the answer's body, or how it
     /// failed as the retry loop needs to know it.
     fn attempt(&self, source: &str, body: &str) -> Result<String, Failed<CredentialsError>> {
-        let at = format!("STS at {}", self.shown);
-        let unreachable = |e: ureq::Error| Failed {
-            why: "network error".into(),
-            error: unreachable(source, &at, e),
-            decision: Decision::Retry { throttled: false },
-            retry_after: None,
-        };
-        let mut resp = self
-            .agent
-            .post(format!("{}/", self.endpoint))
-            .header(
-                "content-type",
-                "application/x-www-form-urlencoded; charset=utf-8",
-            )
-            .send(body.as_bytes())
-            .map_err(unreachable)?;
-        let status = resp.status().as_u16();
-        let retry_after = resp
-            .headers()
-            .get("x-amz-retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_retry_after);
-        let text = resp.body_mut().read_to_string().map_err(unreachable)?;
-        if status == 200 {
-            return Ok(text);
-        }
-        let error = query::error_body(&text);
-        let decision = classify_sts(status, error.as_ref().map(|e| e.code.as_str()));
-        let why = error
-            .as_ref()
-            .map_or_else(|| format!("HTTP {status}"), |e| e.code.clone());
-        let detail = match error {
-            Some(e) => format!(
-                "STS AssumeRoleWithWebIdentity failed: {}: {} (HTTP {status}{})",
-                e.code,
-                e.message,
-                e.request_id
-                    .map(|id| format!(", request ID {id}"))
-                    .unwrap_or_default()
-            ),
-            None => format!("STS AssumeRoleWithWebIdentity answered HTTP {status}"),
-        };
-        Err(Failed {
-            error: CredentialsError::Provider {
-                source: source.to_string(),
-                detail,
-            },
-            decision,
-            retry_after,
-            why,
-        })
+        let url = format!("{}/", self.endpoint);
+        let request = self.agent.post(&url);
+        assume_role::sts_post(
+            request,
+            body,
+            source,
+            &self.shown,
+            "AssumeRoleWithWebIdentity",
+            "",
+        )
     }
 
     /// AssumeRoleWithWebIdentity, retried as `policy` says (on the quota
@@ -465,11 +399,10 @@ impl WebIdentity {
             ("RoleSessionName", &session),
             ("WebIdentityToken", token.trim()),
         ]);
+        let attempt: assume_role::Attempt = &mut |_| self.attempt(&source, &body);
         let (text, _) = self
             .retrier
-            .run("STS AssumeRoleWithWebIdentity", policy, |_| {
-                self.attempt(&source, &body)
-            });
+            .run("STS AssumeRoleWithWebIdentity", policy, attempt);
         let text = text?;
         let c = assume_role_with_web_identity(&text)
             .map_err(|e| provider_err(format!("STS answer: {e}")))?;

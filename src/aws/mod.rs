@@ -8,6 +8,7 @@ pub mod credentials;
 pub mod endpoint;
 pub mod imds;
 pub mod profile;
+pub mod sign;
 
 use std::collections::HashMap;
 use std::fmt;

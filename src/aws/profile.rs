@@ -175,6 +175,24 @@ pub fn load(env: &Env, explicit: Option<&str>) -> Result<Option<Profile>, Profil
     }
 }
 
+/// One section's settings, keys lowercased.
+pub type Settings = HashMap<String, String>;
+
+/// The settings of `[sso-session NAME]` (IAM Identity Center) in the config
+/// file, keys lowercased, with that file's path for messages: `None` for
+/// the settings when there is no such section (or no config file).
+pub fn sso_session(
+    env: &Env,
+    name: &str,
+) -> Result<(Option<PathBuf>, Option<Settings>), ProfileError> {
+    let (_, config) = paths(env);
+    let Some(path) = config else {
+        return Ok((None, None));
+    };
+    let section = read(&path)?.and_then(|mut s| s.remove(&format!("sso-session {name}")));
+    Ok((Some(path), section))
+}
+
 type Sections = HashMap<String, HashMap<String, String>>;
 
 /// Reads an INI file; `None` if it does not exist.

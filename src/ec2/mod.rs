@@ -9,7 +9,8 @@ pub mod client;
 #[cfg(test)]
 pub mod fake;
 pub mod fence;
-pub mod sign;
+// SigV4 signing lives in `aws` (STS AssumeRole signs too); EC2 keeps its path.
+pub use crate::aws::sign;
 pub mod xml;
 
 use std::fmt;

@@ -79,8 +79,8 @@ fn half_set_keys_are_an_error_not_a_fall_through() {
 }
 
 #[test]
-fn profile_keys_and_unsupported_profile_kinds() {
-    let creds = temp("credentials", "[prod]\naws_access_key_id = AKIDPROD\naws_secret_access_key = prod-secret\n[sso]\nsso_session = corp\n[chain]\nrole_arn = arn:aws:iam::1:role/x\nsource_profile = prod\n");
+fn profile_keys_and_profile_kinds_that_cannot_work() {
+    let creds = temp("credentials", "[prod]\naws_access_key_id = AKIDPROD\naws_secret_access_key = prod-secret\n[sso]\nsso_session = corp\n[chain]\nrole_arn = arn:aws:iam::1:role/x\nsource_profile = prod\n[sourceless]\nrole_arn = arn:aws:iam::1:role/x\n");
     let e = env(&[
         ("AWS_SHARED_CREDENTIALS_FILE", creds.to_str().unwrap()),
         ("AWS_PROFILE", "prod"),
@@ -90,14 +90,26 @@ fn profile_keys_and_unsupported_profile_kinds() {
         (c.access_key_id.as_str(), c.source.as_str()),
         ("AKIDPROD", "profile prod")
     );
-    let e = env(&[("AWS_SHARED_CREDENTIALS_FILE", creds.to_str().unwrap())]);
-    let err = chain(&e, Some("sso")).err().unwrap().to_string();
+    let e = env(&[
+        ("AWS_SHARED_CREDENTIALS_FILE", creds.to_str().unwrap()),
+        ("AWS_CONFIG_FILE", "/nonexistent-vpc-router-config"),
+    ]);
+    // Issue 13: these were refused as unsupported; now they are followed,
+    // and what cannot work says what is missing.
+    let err = chain(&e, Some("sso")).err().unwrap();
+    assert!(matches!(err, CredentialsError::Invalid { .. }), "{err:?}");
     assert!(
-        err.contains("IAM Identity Center (SSO), which vpc-router does not support"),
+        err.to_string().contains(
+            "sso_session = corp, but /nonexistent-vpc-router-config has no [sso-session corp] section"
+        ),
         "{err}"
     );
-    let err = chain(&e, Some("chain")).err().unwrap().to_string();
-    assert!(err.contains("role_arn with source_profile"), "{err}");
+    assert!(chain(&e, Some("chain")).is_ok());
+    let err = chain(&e, Some("sourceless")).err().unwrap().to_string();
+    assert!(
+        err.contains("role_arn needs source_profile (a profile whose credentials assume the role) or credential_source"),
+        "{err}"
+    );
     let err = chain(&e, Some("absent")).err().unwrap().to_string();
     assert!(err.contains("profile 'absent' is in neither"), "{err}");
 }
@@ -448,3 +460,5 @@ fn the_sts_endpoint_is_checked_and_redacted() {
     assert!(err.contains("STS at http://***@127.0.0.1:9"), "{err}");
     assert!(!err.contains("secretpw"), "{err}");
 }
+
+mod sources;

@@ -1,5 +1,6 @@
-//! SigV4 signing of one EC2 Query API request, with the time passed in. The
-//! body it signs is form-encoded by [`crate::query::form_body`].
+//! SigV4 signing of one Query API request (EC2, STS AssumeRole), with the
+//! time passed in. The body it signs is form-encoded by
+//! [`crate::query::form_body`].
 //!
 //! The signature itself comes from AWS's own `aws-sigv4` crate; this module
 //! adapts vpc-router's credentials and plain header lists to it, and hands
