@@ -87,11 +87,19 @@ pub(super) fn from_profile(
             }
         }
     };
+    // The CA bundle of the profile in force (or AWS_CA_BUNDLE) covers
+    // every hop, as the SDKs read it once for the client.
+    let tls = crate::aws::ca_bundle(cx.env, Some(top)).map_err(|detail| {
+        CredentialsError::Invalid {
+            source: format!("profile {}", top.name),
+            detail,
+        }
+    })?;
     let mut provider = base;
     for role in roles.into_iter().rev() {
         provider = cached(Box::new(AssumeRole {
             source: provider,
-            agent: agent(crate::aws::proxy_for(cx.env, &role.endpoint)),
+            agent: agent(crate::aws::proxy_for(cx.env, &role.endpoint), tls.clone()),
             retrier: cx.retrier.clone(),
             role,
         }));
@@ -223,20 +231,19 @@ fn role_of(p: &Profile, cx: &Context) -> Result<Option<(Role, Next)>, Credential
     Ok(Some((role, next)))
 }
 
-/// STS's endpoint: `AWS_ENDPOINT_URL_STS`, else `AWS_ENDPOINT_URL`, else
-/// the region's (in the FIPS / dual-stack variant asked for), else the
-/// global endpoint when there is no region.
+/// STS's endpoint: the configured one ([`crate::aws::endpoint_override`]:
+/// `AWS_ENDPOINT_URL_STS`, `AWS_ENDPOINT_URL`, the profile's, unless
+/// configured endpoints are ignored), else the region's (in the FIPS /
+/// dual-stack variant asked for), else the global endpoint when there is
+/// no region.
 fn sts_endpoint(env: &Env, p: &Profile, region: Option<&Region>) -> Result<String, String> {
-    let given = ["AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL"]
-        .into_iter()
-        .find_map(|var| env.get(var).map(|url| (var, url)));
-    if let Some((var, url)) = given {
-        crate::aws::check_url(url).map_err(|e| format!("{var}: {e}"))?;
-    }
-    let given = given.map(|(var, u)| (var, u.trim_end_matches('/').to_string()));
+    let given = crate::aws::endpoint_override("sts", None, env, Some(p))?;
     let variant = Variant::configured(env, Some(p))?;
     match region {
-        Some(r) => endpoint::resolve("sts", given, r, &variant).map_err(|e| e.to_string()),
+        Some(r) => {
+            let given = given.as_ref().map(|(from, u)| (from.as_str(), u.clone()));
+            endpoint::resolve("sts", given, r, &variant).map_err(|e| e.to_string())
+        }
         None => Ok(given.map_or_else(|| "https://sts.amazonaws.com".into(), |(_, u)| u)),
     }
 }

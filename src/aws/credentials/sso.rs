@@ -121,7 +121,10 @@ impl Sso {
             account_id,
             role_name,
             shown: crate::aws::redact_url(&endpoint),
-            agent: agent(crate::aws::proxy_for(cx.env, &endpoint)),
+            agent: agent(
+                crate::aws::proxy_for(cx.env, &endpoint),
+                crate::aws::ca_bundle(cx.env, Some(p)).map_err(invalid)?,
+            ),
             endpoint,
             retrier: cx.retrier.clone(),
         })
@@ -316,16 +319,13 @@ impl Fetch for Sso {
     }
 }
 
-/// The portal: `AWS_ENDPOINT_URL_SSO`, else `AWS_ENDPOINT_URL`, else
+/// The portal: the configured endpoint ([`crate::aws::endpoint_override`]:
+/// `AWS_ENDPOINT_URL_SSO`, `AWS_ENDPOINT_URL`, the profile's, unless
+/// configured endpoints are ignored), else
 /// `https://portal.sso.REGION.SUFFIX` of the `sso_region`'s partition.
 fn portal_endpoint(cx: &Context, p: &Profile, region: &Region) -> Result<String, String> {
-    let given = ["AWS_ENDPOINT_URL_SSO", "AWS_ENDPOINT_URL"]
-        .into_iter()
-        .find_map(|var| cx.env.get(var).map(|url| (var, url)));
-    if let Some((var, url)) = given {
-        crate::aws::check_url(url).map_err(|e| format!("{var}: {e}"))?;
-    }
-    let given = given.map(|(var, u)| (var, u.trim_end_matches('/').to_string()));
+    let given = crate::aws::endpoint_override("sso", None, cx.env, Some(p))?;
+    let given = given.as_ref().map(|(from, u)| (from.as_str(), u.clone()));
     let variant = Variant::configured(cx.env, Some(p))?;
     endpoint::resolve("portal.sso", given, region, &variant).map_err(|e| e.to_string())
 }
