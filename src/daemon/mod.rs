@@ -56,10 +56,12 @@ use service::{CidrLocks, Service, SpecMode};
 /// How long a stop waits for requests in flight.
 pub const GRACE: Duration = Duration::from_secs(10);
 
-/// Threads that make one failover's route calls side by side: with EC2
-/// taking about 100 ms a call, 40 routes (4 tables x 10 CIDRs) move in
-/// two rounds. Idle, they cost a small stack each.
-const FAILOVER_THREADS: usize = 32;
+/// Threads that make one failover's route calls side by side: as many as
+/// EC2's burst of mutating calls (the rate budget's bucket), since more at
+/// once would be throttled. With EC2 taking about 100 ms a call, up to 50
+/// routes (e.g. 4 tables x 10 CIDRs) move in one round, not two (32
+/// threads took 200 ms for 40). Idle, they cost a small stack each.
+const FAILOVER_THREADS: usize = crate::reconcile::budget::EC2_MUTATE.capacity as usize;
 
 /// Starts threads and remembers them, to join them in order.
 #[derive(Default)]
