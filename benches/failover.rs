@@ -230,6 +230,18 @@ fn failovers(
         all_at(sim, A_ENI) || all_at(sim, B_ENI)
     });
     sim.set_delay(DELAY);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", d.child.id())).unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map_or(String::new(), |v| v.trim().to_string())
+    };
+    println!(
+        "    the daemon before the first failover: {} threads, {} RSS",
+        field("Threads:"),
+        field("VmRSS:")
+    );
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ u64::from(std::process::id()));
     let mut out = Vec::new();
     for _ in 0..runs {
@@ -292,8 +304,7 @@ fn failovers(
     out
 }
 
-fn report(label: &str, runs: &[Run]) {
-    println!("  {label}:");
+fn report(runs: &[Run]) {
     let total: Vec<f64> = runs.iter().map(|r| r.total).collect();
     let calls: Vec<f64> = runs.iter().map(|r| r.calls).collect();
     let detection: Vec<f64> = runs.iter().map(|r| r.total - r.calls).collect();
@@ -343,15 +354,28 @@ fn cpu_of(pid: u32) -> Duration {
     Duration::from_secs_f64(ticks / tick)
 }
 
-/// Sockets in TIME_WAIT to or from 127.0.1.0/24 (the idle part's routers).
-fn time_wait() -> usize {
+/// Sockets in TIME_WAIT to or from one of `endpoints` (the idle part's
+/// routers, on 127.0.1.x).
+fn time_wait(endpoints: &[Endpoint]) -> usize {
+    // /proc/net/tcp writes an address as little-endian hex IP, ':', hex port.
+    let ours: Vec<String> = endpoints
+        .iter()
+        .map(|e| match e.addr {
+            SocketAddr::V4(a) => {
+                let ip = u32::from_le_bytes(a.ip().octets());
+                format!("{ip:08X}:{:04X}", a.port())
+            }
+            SocketAddr::V6(_) => String::new(),
+        })
+        .collect();
     let tcp = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
     tcp.lines()
         .skip(1)
         .filter(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
-            // Addresses are little-endian hex: 127.0.1.x is "xx01007F".
-            f.len() > 3 && f[3] == "06" && (f[1][2..8] == *"01007F" || f[2][2..8] == *"01007F")
+            f.len() > 3
+                && f[3] == "06"
+                && (ours.contains(&f[1].to_string()) || ours.contains(&f[2].to_string()))
         })
         .count()
 }
@@ -417,7 +441,7 @@ fn idle_cost(label: &str, checks: &[&str], dir: &std::path::Path) {
         .lines()
         .filter(|l| l.contains(" -> ") && l.starts_with("router "))
         .count();
-    let tw = time_wait();
+    let tw = time_wait(&endpoints);
     println!(
         "    {label:<34} {:>4.1} % of a core, {:>5.0} checks/s, {tw:>5} sockets in TIME_WAIT \
          after {} s ({:.0} when steady: 60 s of checks), {changes} state changes",
@@ -467,8 +491,9 @@ fn main() {
         ("fast detection", &FAST_CHECKS),
     ] {
         let state = dir.join(format!("state-{}", checks[1]));
+        println!("  {label} ({}):", checks.join(" "));
         let r = failovers(&sim, &mut endpoints, &spec, &state, checks, runs);
-        report(&format!("{label} ({})", checks.join(" ")), &r);
+        report(&r);
     }
     println!("  idle cost of the checks, {MANY} routers, tcp:");
     for (label, checks) in [
