@@ -8,7 +8,7 @@
 //!                                   ▼
 //!                       tiny_http ─▶ worker-0..W (Service::handle)
 //!              (/healthz, /status, /, /metrics: the gate's own status lane)
-//! feeds, health, leadership ─Input─▶ control ─▶ engine (reconcile, failover-0..31)
+//! feeds, health, leadership ─Input─▶ control ─▶ engine (reconcile, failover-0..49)
 //! main: sigwait(SIGTERM|SIGINT|SIGHUP) ─▶ reload, or stop everything in order
 //! ```
 //!
