@@ -222,3 +222,127 @@ fn icmp_checks_against_loopback() {
     let hosts = status["reconcile"]["hosts"].as_array().unwrap();
     assert!(hosts.iter().all(|h| h["rtt_ms"].is_number()), "{status:#}");
 }
+
+/// A health endpoint that accepts and closes every connection, as a real
+/// service does (a listener that never accepts fills its backlog with
+/// checks after a while, and its checks then time out).
+struct Serving {
+    addr: std::net::SocketAddr,
+    stop: Option<(
+        std::sync::Arc<std::sync::atomic::AtomicBool>,
+        thread::JoinHandle<()>,
+    )>,
+}
+
+impl Serving {
+    fn open(ip: &str) -> Serving {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let listener = TcpListener::bind((ip, 0)).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let t = thread::spawn(move || {
+            for c in listener.incoming() {
+                if flag.load(Ordering::SeqCst) {
+                    return;
+                }
+                drop(c);
+            }
+        });
+        Serving {
+            addr,
+            stop: Some((stop, t)),
+        }
+    }
+
+    fn close(&mut self) {
+        if let Some((stop, t)) = self.stop.take() {
+            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+            let _ = std::net::TcpStream::connect(self.addr);
+            t.join().unwrap();
+        }
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// The checks of `ip` so far, in a `/status` answer.
+fn checks_of(st: &serde_json::Value, ip: &str) -> u64 {
+    st["reconcile"]["hosts"]
+        .as_array()
+        .and_then(|h| h.iter().find(|h| h["ip"] == ip))
+        .and_then(|h| h["checks"].as_u64())
+        .unwrap_or(0)
+}
+
+// Issue 15: the fast-detection setting (a check every few tens of ms)
+// must not make answering routers flap, and a death moves routes once.
+#[test]
+fn fast_checks_never_fail_an_answering_router_and_a_death_moves_the_routes_once() {
+    let sim = scenario();
+    let (mut a, b) = (Serving::open("127.0.0.6"), Serving::open("127.0.0.7"));
+    let dir = temp_dir("fast-checks");
+    let hosts = format!(
+        r#"[{{"ip": "{A_IP}", "check": "{}"}}, {{"ip": "{B_IP}", "check": "{}"}}]"#,
+        a.addr, b.addr
+    );
+    let spec = dir.join("spec.json");
+    std::fs::write(
+        &spec,
+        format!(r#"{{"10.60.0.0/16": {hosts}, "10.61.0.0/16": {hosts}}}"#),
+    )
+    .unwrap();
+    let d = Daemon::configfile(
+        &sim.url(),
+        &spec,
+        &dir.join("state"),
+        &[
+            "--route-recheck-interval",
+            "0",
+            "--health",
+            "tcp",
+            "--check-interval",
+            "0.02",
+            "--check-timeout",
+            "0.05",
+            "--fall",
+            "3",
+            "--rise",
+            "3",
+        ],
+    );
+    converge(&sim, "10.60.0.0/16", Some(A_ENI));
+    converge(&sim, "10.61.0.0/16", Some(A_ENI));
+    wait_for_pass(&d);
+
+    // Many checks, closely spaced: none fails a router.
+    wait_for_status(&d, |st| {
+        checks_of(st, A_IP) >= 150 && checks_of(st, B_IP) >= 150
+    });
+    assert_not_contains!(d.log(), "-> failed");
+
+    a.close();
+    converge(&sim, "10.60.0.0/16", Some(B_ENI));
+    converge(&sim, "10.61.0.0/16", Some(B_ENI));
+    wait_for_log(&d, "failover 10.61.0.0/16");
+    // Many more checks later: B still carries the routes, A failed once,
+    // nothing else changed.
+    let n = checks_of(&call(&d, "GET", "/status", None).1, B_IP);
+    wait_for_status(&d, |st| checks_of(st, B_IP) >= n + 100);
+    let log = d.log();
+    assert_eq!(
+        log.matches(&format!("router {A_IP}: healthy -> failed"))
+            .count(),
+        1,
+        "{log}"
+    );
+    assert_eq!(log.matches("failover 10.60.0.0/16").count(), 1, "{log}");
+    assert_not_contains!(log, format!("router {B_IP}: healthy -> failed"));
+    for t in TABLES {
+        assert_eq!(sim.route_target(t, "10.60.0.0/16").as_deref(), Some(B_ENI));
+    }
+}

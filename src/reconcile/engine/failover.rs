@@ -7,17 +7,18 @@
 //! takes go into debt rather than wait), and makes its calls side by side
 //! on a fixed pool of threads, so a few slow answers do not add up.
 
-use std::collections::BTreeSet;
-use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeSet, VecDeque};
+use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 
 use super::{Engine, FAILOVER_BUCKETS};
+use crate::ec2::Destination;
 use crate::ec2::Ec2;
 use crate::health::{State, Transition};
 use crate::reconcile::budget::CallKind;
 use crate::reconcile::pass::{self, Applied, Observed};
-use crate::reconcile::plan::{Change, Issue, Options, Plan, RouteIndex};
+use crate::reconcile::plan::{Change, Issue, Options, Plan};
 use crate::spec::Spec;
 use crate::types::Cidr;
 use crate::{error, info, warn};
@@ -25,42 +26,58 @@ use crate::{error, info, warn};
 /// A change, its place in the plan, where to send its result.
 type Job = (usize, Change, Sender<(usize, Applied)>);
 
+/// The jobs not yet taken, and whether the pool takes more.
+struct Queue {
+    jobs: VecDeque<Job>,
+    open: bool,
+}
+
 /// A fixed pool of threads that make route calls side by side.
+///
+/// The jobs wait in one queue under a lock that is held only to push or
+/// pop, and each job wakes an idle thread: so the threads start their
+/// calls together. (A shared channel receiver behind a lock, as before,
+/// woke them one after the other, each only once the previous had its
+/// job: on a loaded machine that chain of wake-ups added up.)
 pub(super) struct Pool {
-    jobs: Mutex<Option<Sender<Job>>>,
+    queue: Arc<(Mutex<Queue>, Condvar)>,
     threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+fn lock(q: &Mutex<Queue>) -> MutexGuard<'_, Queue> {
+    q.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Pool {
     /// No threads: calls are made on the caller's thread.
     pub(super) fn none() -> Pool {
         Pool {
-            jobs: Mutex::new(None),
+            queue: Arc::new((
+                Mutex::new(Queue {
+                    jobs: VecDeque::new(),
+                    open: false,
+                }),
+                Condvar::new(),
+            )),
             threads: Mutex::new(Vec::new()),
         }
     }
 
     pub(super) fn start(ec2: Arc<dyn Ec2 + Send + Sync>, n: usize) -> Result<Pool, String> {
-        let (tx, rx) = mpsc::channel::<Job>();
-        let rx: Arc<Mutex<Receiver<Job>>> = Arc::new(Mutex::new(rx));
-        let pool = Pool {
-            jobs: Mutex::new(Some(tx)),
-            threads: Mutex::new(Vec::new()),
-        };
+        let pool = Pool::none();
+        lock(&pool.queue.0).open = true;
         for i in 0..n.max(1) {
-            let (rx, ec2) = (rx.clone(), ec2.clone());
+            let (queue, ec2) = (pool.queue.clone(), ec2.clone());
             let spawned = thread::Builder::new()
                 // The prefix makes its EC2 calls urgent (crate::retry).
                 .name(format!("{}{i}", crate::retry::URGENT_THREAD_PREFIX))
                 // A route call and its logging need little stack.
                 .stack_size(256 * 1024)
-                .spawn(move || loop {
-                    // One thread waits on the channel, the others on the
-                    // lock; the lock is let go as soon as a job arrives.
-                    let job = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
-                    let Ok((i, change, reply)) = job else { return };
-                    for a in pass::apply(&*ec2, &[change], &mut |_| true, &mut |_| {}) {
-                        let _ = reply.send((i, a));
+                .spawn(move || {
+                    while let Some((i, change, reply)) = take(&queue) {
+                        for a in pass::apply(&*ec2, &[change], &mut |_| true, &mut |_| {}) {
+                            let _ = reply.send((i, a));
+                        }
                     }
                 });
             match spawned {
@@ -86,19 +103,24 @@ impl Pool {
         changes: &[Change],
         done: &mut dyn FnMut(&Applied),
     ) -> Vec<Applied> {
-        let jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let Some(jobs) = jobs else {
-            return pass::apply(ec2, changes, &mut |_| true, done);
-        };
         let (tx, rx) = mpsc::channel();
-        for (i, c) in changes.iter().enumerate() {
-            if jobs.send((i, c.clone(), tx.clone())).is_err() {
-                // Stopping: make the call here rather than lose it.
-                let a = pass::apply(ec2, std::slice::from_ref(c), &mut |_| true, &mut |_| {});
-                let _ = tx.send((i, a.into_iter().next().expect("one change, one result")));
+        {
+            let mut q = lock(&self.queue.0);
+            if !q.open {
+                // No threads, or stopping: the calls are made here.
+                drop(q);
+                return pass::apply(ec2, changes, &mut |_| true, done);
+            }
+            for (i, c) in changes.iter().enumerate() {
+                q.jobs.push_back((i, c.clone(), tx.clone()));
             }
         }
         drop(tx);
+        // One idle thread woken per job, all at once.
+        let threads = self.threads.lock().unwrap_or_else(|p| p.into_inner()).len();
+        for _ in 0..changes.len().min(threads) {
+            self.queue.1.notify_one();
+        }
         // Each result goes to its change's place: plan order in O(changes).
         let mut slots: Vec<Option<Applied>> = vec![None; changes.len()];
         for (i, a) in rx.iter() {
@@ -108,9 +130,10 @@ impl Pool {
         slots.into_iter().flatten().collect()
     }
 
-    /// Ends the threads once their calls are answered.
+    /// Ends the threads once the queued calls are answered.
     pub(super) fn stop(&self) {
-        self.jobs.lock().unwrap_or_else(|p| p.into_inner()).take();
+        lock(&self.queue.0).open = false;
+        self.queue.1.notify_all();
         let threads: Vec<JoinHandle<()>> = self
             .threads
             .lock()
@@ -120,6 +143,21 @@ impl Pool {
         for t in threads {
             let _ = t.join();
         }
+    }
+}
+
+/// The next job, waiting for one; `None` once the pool is stopped and its
+/// queue empty.
+fn take(queue: &(Mutex<Queue>, Condvar)) -> Option<Job> {
+    let mut q = lock(&queue.0);
+    loop {
+        if let Some(job) = q.jobs.pop_front() {
+            return Some(job);
+        }
+        if !q.open {
+            return None;
+        }
+        q = queue.1.wait(q).unwrap_or_else(|p| p.into_inner());
     }
 }
 
@@ -251,17 +289,21 @@ impl Engine {
             .filter(|e| e.addresses.contains(&t.ip))
             .map(|e| e.id.clone())
             .collect();
-        // The spec CIDRs some table routes to the failed router: each
-        // table's routes indexed once, then a lookup per (CIDR, table).
-        let index = RouteIndex::new(&seen.tables);
+        // The spec CIDRs some table routes to the failed router: one scan
+        // of the routes as last seen, O(tables x routes), building nothing
+        // but the (few) CIDRs found; then a lookup per spec CIDR.
+        let mut to_dead: BTreeSet<&Cidr> = BTreeSet::new();
+        for r in seen.tables.iter().flat_map(|t| &t.routes) {
+            if let Destination::Cidr(c) = &r.destination {
+                if r.target.eni().is_some_and(|e| dead.contains(e)) {
+                    to_dead.insert(c);
+                }
+            }
+        }
         let affected: Vec<&Cidr> = spec
             .routes()
             .keys()
-            .filter(|cidr| {
-                index
-                    .routes_for(cidr)
-                    .any(|r| r.target.eni().is_some_and(|e| dead.contains(e)))
-            })
+            .filter(|cidr| to_dead.contains(cidr))
             .collect();
         if affected.is_empty() {
             return;
@@ -329,5 +371,142 @@ impl Engine {
         }
         // A pass confirms what the failover did (and retries what failed).
         s.dirty = true;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ec2::{Ec2Error, NetworkInterface, RouteTable};
+    use crate::reconcile::plan::{Action, Reason};
+    use crate::types::{EniId, RouteTableId, VpcId};
+    use std::net::IpAddr;
+    use std::time::Duration;
+
+    /// Route calls that wait until `want` of them are in flight together
+    /// (or, if that never happens, a while); counts the most seen at once.
+    #[derive(Default)]
+    struct Gate {
+        want: usize,
+        state: Mutex<(usize, usize, usize)>,
+        cv: Condvar,
+    }
+
+    impl Gate {
+        fn call(&self) -> Result<(), Ec2Error> {
+            let mut s = self.state.lock().unwrap();
+            // (in flight, most at once, answered)
+            s.0 += 1;
+            s.1 = s.1.max(s.0);
+            self.cv.notify_all();
+            let (mut s, _) = self
+                .cv
+                .wait_timeout_while(s, Duration::from_secs(5), |s| s.1 < self.want)
+                .unwrap();
+            s.0 -= 1;
+            s.2 += 1;
+            Ok(())
+        }
+    }
+
+    impl Ec2 for Gate {
+        fn describe_route_tables(
+            &self,
+            _: &VpcId,
+            _: &[RouteTableId],
+        ) -> Result<Vec<RouteTable>, Ec2Error> {
+            Ok(Vec::new())
+        }
+        fn describe_network_interfaces(
+            &self,
+            _: &VpcId,
+            _: &[IpAddr],
+        ) -> Result<Vec<NetworkInterface>, Ec2Error> {
+            Ok(Vec::new())
+        }
+        fn create_route(
+            &self,
+            _: &RouteTableId,
+            _: &Cidr,
+            _: &EniId,
+            _: bool,
+        ) -> Result<(), Ec2Error> {
+            self.call()
+        }
+        fn replace_route(
+            &self,
+            _: &RouteTableId,
+            _: &Cidr,
+            _: &EniId,
+            _: bool,
+        ) -> Result<(), Ec2Error> {
+            self.call()
+        }
+        fn delete_route(&self, _: &RouteTableId, _: &Cidr, _: bool) -> Result<(), Ec2Error> {
+            self.call()
+        }
+        fn disable_source_dest_check(&self, _: &EniId, _: bool) -> Result<(), Ec2Error> {
+            Ok(())
+        }
+    }
+
+    fn changes(n: usize) -> Vec<Change> {
+        (0..n)
+            .map(|i| Change {
+                table: format!("rtb-{i:08x}").parse().unwrap(),
+                cidr: "10.55.0.0/16".parse().unwrap(),
+                action: Action::Delete,
+                from: None,
+                to: None,
+                reason: Reason::LeftSpec,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_call_of_a_failover_is_in_flight_at_once_and_answered_in_plan_order() {
+        let gate = Arc::new(Gate {
+            want: 40,
+            ..Gate::default()
+        });
+        let pool = Pool::start(gate.clone(), 50).unwrap();
+        let want = changes(40);
+        let mut told = 0;
+        let applied = pool.run(&*gate, &want, &mut |_| told += 1);
+        pool.stop();
+        let s = *gate.state.lock().unwrap();
+        assert_eq!(
+            (s.1, s.2, told),
+            (40, 40, 40),
+            "most at once, answered, told"
+        );
+        let order: Vec<_> = applied.iter().map(|a| a.change.table.clone()).collect();
+        let planned: Vec<_> = want.iter().map(|c| c.table.clone()).collect();
+        assert_eq!(order, planned);
+        assert!(applied.iter().all(|a| a.result.is_ok()));
+    }
+
+    #[test]
+    fn more_calls_than_threads_go_in_waves_and_a_stopped_pool_calls_on_the_caller() {
+        // 8 threads, 20 calls: never more than 8 at once, all made.
+        let gate = Arc::new(Gate {
+            want: 8,
+            ..Gate::default()
+        });
+        let pool = Pool::start(gate.clone(), 8).unwrap();
+        let applied = pool.run(&*gate, &changes(20), &mut |_| {});
+        assert_eq!(applied.len(), 20);
+        assert_eq!(gate.state.lock().unwrap().1, 8);
+        assert_eq!(gate.state.lock().unwrap().2, 20);
+        // Stopped: the calls are made on the caller's thread, one at a
+        // time, and none is lost.
+        pool.stop();
+        let one = Arc::new(Gate {
+            want: 1,
+            ..Gate::default()
+        });
+        let applied = pool.run(&*one, &changes(3), &mut |_| {});
+        assert_eq!(applied.len(), 3);
+        assert_eq!(*one.state.lock().unwrap(), (0, 1, 3));
     }
 }
