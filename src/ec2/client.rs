@@ -4,6 +4,7 @@
 //! retried as the SDKs' standard mode does ([`crate::retry`], the quota
 //! shared with STS); everything else is returned typed.
 
+use std::collections::HashSet;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -453,7 +454,14 @@ impl HttpEc2 {
                 status: 200,
                 detail: e.to_string(),
             })?;
-            items.extend(page.items);
+            // The body (a page of 100 tables can be megabytes) goes before
+            // the items grow, not after.
+            drop(body);
+            if items.is_empty() {
+                items = page.items;
+            } else {
+                items.extend(page.items);
+            }
             match page.next_token {
                 Some(next) if Some(&next) == token.as_ref() => {
                     return Err(Ec2Error::Response {
@@ -555,6 +563,7 @@ impl Ec2 for HttpEc2 {
             ids.chunks(FILTER_CHUNK).collect()
         };
         let mut out: Vec<RouteTable> = Vec::new();
+        let mut seen: HashSet<RouteTableId> = HashSet::new();
         for chunk in chunks {
             let mut f = vec![("vpc-id", vec![vpc.to_string()])];
             if !chunk.is_empty() {
@@ -565,8 +574,10 @@ impl Ec2 for HttpEc2 {
             }
             let mut params = filters(&f);
             params.push(("MaxResults".into(), "100".into()));
+            // A table twice (pages that overlap) is kept once, in a set:
+            // a scan of `out` per table would be quadratic.
             for t in self.paginate("DescribeRouteTables", &params, xml::route_tables)? {
-                if !out.iter().any(|o| o.id == t.id) {
+                if seen.insert(t.id.clone()) {
                     out.push(t);
                 }
             }

@@ -9,6 +9,7 @@
 //! malformed body) is read again by [`crate::query`], whose messages say
 //! what was wrong and where.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 use std::str::FromStr;
 
@@ -105,6 +106,8 @@ struct Stream<'a> {
     /// The text of the element last read by `text`, reused from one
     /// element to the next.
     text: String,
+    /// The interface and instance IDs last read, for [`read_id`].
+    ids: (Option<EniId>, Option<InstanceId>),
 }
 
 impl<'a> Stream<'a> {
@@ -162,35 +165,49 @@ impl<'a> Stream<'a> {
     /// value"). Entities are resolved; child elements are skipped.
     fn text(&mut self) -> Result<Option<&str>, Fault> {
         self.text.clear();
+        // The usual element holds one piece of text, used where it lies in
+        // the document; only text in pieces (an entity, CDATA) is copied.
+        let mut only: Option<&'a str> = None;
         if !std::mem::take(&mut self.empty) {
             loop {
-                match self.event()? {
-                    Event::Text(t) => {
-                        let t = t.xml10_content().map_err(|_| Fault::Document)?;
-                        self.text.push_str(&t);
-                    }
-                    Event::CData(c) => {
-                        let c = c.xml10_content().map_err(|_| Fault::Document)?;
-                        self.text.push_str(&c);
-                    }
+                let piece: Cow<'a, str> = match self.event()? {
+                    Event::Text(t) => match t.clone().into_inner() {
+                        // A line end to normalise is the only thing that
+                        // makes the text differ from the bytes.
+                        Cow::Borrowed(b) if !b.contains(&b'\r') => {
+                            Cow::Borrowed(std::str::from_utf8(b).map_err(|_| Fault::Document)?)
+                        }
+                        _ => t.xml10_content().map_err(|_| Fault::Document)?,
+                    },
+                    Event::CData(c) => c.xml10_content().map_err(|_| Fault::Document)?,
                     Event::GeneralRef(r) => {
-                        let t = query::resolve(&r).map_err(|_| Fault::Document)?;
-                        self.text.push_str(&t);
+                        Cow::Owned(query::resolve(&r).map_err(|_| Fault::Document)?)
                     }
                     Event::Start(_) => {
                         self.enter()?;
                         self.skip()?;
+                        continue;
                     }
                     Event::End(_) => {
                         self.depth -= 1;
                         break;
                     }
                     Event::Eof => return Err(Fault::Document),
-                    _ => {}
+                    _ => continue,
+                };
+                match (only, piece) {
+                    (None, Cow::Borrowed(b)) if self.text.is_empty() => only = Some(b),
+                    (first, piece) => {
+                        if let Some(first) = first {
+                            self.text.push_str(first);
+                            only = None;
+                        }
+                        self.text.push_str(&piece);
+                    }
                 }
             }
         }
-        let t = self.text.trim();
+        let t = only.unwrap_or(&self.text).trim();
         Ok((!t.is_empty()).then_some(t))
     }
 
@@ -249,6 +266,7 @@ fn open<'a>(xml: &'a str, expected: &str) -> Result<Stream<'a>, Fault> {
         depth: 0,
         empty: false,
         text: String::new(),
+        ids: (None, None),
     };
     loop {
         match s.event()? {
@@ -405,13 +423,24 @@ const GATEWAY_FIELDS: [&str; 9] = [
 /// An ID as read: parsed, or the text that did not parse and why.
 type Read<T> = Option<Result<T, (String, ParseError)>>;
 
-fn read_id<T: FromStr<Err = ParseError>>(
+/// Reads an ID field; `last` is the last value of that field read, shared
+/// rather than parsed again when the next is the same (a VPC's routes name
+/// the same few routers thousands of times).
+fn read_id<T: FromStr<Err = ParseError> + Clone>(
     s: &mut Stream<'_>,
     field: &mut Read<T>,
+    last: &mut Option<T>,
+    as_str: fn(&T) -> &str,
 ) -> Result<(), Fault> {
     let text = s.text()?;
-    if field.is_none() {
-        *field = text.map(|t| t.parse().map_err(|e| (t.to_string(), e)));
+    if let (None, Some(t)) = (&field, text) {
+        *field = Some(match last {
+            Some(l) if as_str(l) == t => Ok(l.clone()),
+            _ => t.parse().map_err(|e| (t.to_string(), e)),
+        });
+        if let Some(Ok(v)) = field {
+            *last = Some(v.clone());
+        }
     }
     Ok(())
 }
@@ -427,6 +456,7 @@ fn route(s: &mut Stream<'_>) -> Result<Result<Route, BadRoute>, Fault> {
     let mut gateway: Option<(usize, RouteTarget)> = None;
     let mut state = RouteState::Other(String::new());
     let mut origin = RouteOrigin::Other(String::new());
+    let mut last = std::mem::take(&mut s.ids);
     while let Some(start) = s.child()? {
         let name = start.local_name();
         match name.as_ref() {
@@ -445,8 +475,8 @@ fn route(s: &mut Stream<'_>) -> Result<Result<Route, BadRoute>, Fault> {
                 }
             }
             b"destinationPrefixListId" => s.text_into(&mut prefix_list)?,
-            b"networkInterfaceId" => read_id(s, &mut eni)?,
-            b"instanceId" => read_id(s, &mut instance)?,
+            b"networkInterfaceId" => read_id(s, &mut eni, &mut last.0, EniId::as_str)?,
+            b"instanceId" => read_id(s, &mut instance, &mut last.1, InstanceId::as_str)?,
             b"state" => {
                 state = match s.text()?.unwrap_or_default() {
                     "active" => RouteState::Active,
@@ -481,6 +511,7 @@ fn route(s: &mut Stream<'_>) -> Result<Result<Route, BadRoute>, Fault> {
             },
         }
     }
+    s.ids = last;
     let destination = match (v4, v6, prefix_list) {
         (Some(d), _, _) | (None, Some(d), _) => d,
         (None, None, Some(pl)) => Destination::PrefixList(pl),
