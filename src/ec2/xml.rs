@@ -100,6 +100,7 @@ impl From<XmlError> for Fault {
 /// `child`. An empty element (`<x/>`) is remembered in `empty`, so that
 /// callers read it like any other.
 struct Stream<'a> {
+    xml: &'a str,
     reader: Reader<&'a [u8]>,
     depth: usize,
     empty: bool,
@@ -174,9 +175,10 @@ impl<'a> Stream<'a> {
                     Event::Text(t) => match t.clone().into_inner() {
                         // A line end to normalise is the only thing that
                         // makes the text differ from the bytes.
-                        Cow::Borrowed(b) if !b.contains(&b'\r') => {
-                            Cow::Borrowed(std::str::from_utf8(b).map_err(|_| Fault::Document)?)
-                        }
+                        Cow::Borrowed(b) if !b.contains(&b'\r') => match self.within(b) {
+                            Some(text) => Cow::Borrowed(text),
+                            None => t.xml10_content().map_err(|_| Fault::Document)?,
+                        },
                         _ => t.xml10_content().map_err(|_| Fault::Document)?,
                     },
                     Event::CData(c) => c.xml10_content().map_err(|_| Fault::Document)?,
@@ -207,8 +209,15 @@ impl<'a> Stream<'a> {
                 }
             }
         }
-        let t = only.unwrap_or(&self.text).trim();
+        let t = trim(only.unwrap_or(&self.text));
         Ok((!t.is_empty()).then_some(t))
+    }
+
+    /// `bytes`, a piece of the document, as the text it is there: the
+    /// document is a `str` already, so it need not be checked again.
+    fn within(&self, bytes: &[u8]) -> Option<&'a str> {
+        let start = (bytes.as_ptr() as usize).checked_sub(self.xml.as_ptr() as usize)?;
+        self.xml.get(start..start + bytes.len())
     }
 
     /// The text of a field, owned, if the field is not set yet: the first
@@ -253,6 +262,17 @@ impl<'a> Stream<'a> {
     }
 }
 
+/// `str::trim`, with a shortcut for the usual text that starts and ends
+/// with a visible ASCII character.
+fn trim(t: &str) -> &str {
+    let visible = |b: Option<&u8>| b.is_some_and(u8::is_ascii_graphic);
+    if visible(t.as_bytes().first()) && visible(t.as_bytes().last()) {
+        t
+    } else {
+        t.trim()
+    }
+}
+
 /// Whitespace around the root is fine; anything else means the body is not
 /// (only) an XML document, such as a proxy's plain-text error.
 fn is_blank(t: &quick_xml::events::BytesText<'_>) -> bool {
@@ -262,6 +282,7 @@ fn is_blank(t: &quick_xml::events::BytesText<'_>) -> bool {
 /// Opens `xml` at its root element, which must be `expected`.
 fn open<'a>(xml: &'a str, expected: &str) -> Result<Stream<'a>, Fault> {
     let mut s = Stream {
+        xml,
         reader: Reader::from_str(xml),
         depth: 0,
         empty: false,
@@ -1342,10 +1363,16 @@ mod tests {
         let xml = rt_doc(
             "<item><routeTableId>rtb-0a1b2c3d</routeTableId><tagSet><item>\
              <key> a &amp; b </key><value><![CDATA[<v>]]>&#233;<note>x</note></value>\
-             </item></tagSet></item>",
+             </item><item><key>ünï</key><value>\r\n café\u{a0}</value></item></tagSet></item>",
         );
         let t = &route_tables(&xml).unwrap().items[0];
-        assert_eq!(t.tags, vec![("a & b".to_string(), "<v>é".to_string())]);
+        assert_eq!(
+            t.tags,
+            vec![
+                ("a & b".to_string(), "<v>é".to_string()),
+                ("ünï".to_string(), "café".to_string())
+            ]
+        );
 
         let truncated = "<DescribeRouteTablesResponse><routeTableSet><item>\
                          <routeTableId>rtb-0a1b2c3d</routeTableId><routeSet><item><state>act";
