@@ -141,21 +141,12 @@ impl Element {
             .map(|c| c.text.as_str())
             .filter(|t| !t.is_empty())
     }
-
-    /// The `<item>`s of the set `name` (`<routeTableSet><item>..`). A missing
-    /// or empty set has none.
-    pub(crate) fn items<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
-        self.children
-            .iter()
-            .filter(move |c| c.name == name)
-            .flat_map(|set| set.children.iter().filter(|c| c.name == "item"))
-    }
 }
 
 /// Deeper nesting than this is refused: EC2 documents nest about six deep,
 /// and a bound keeps a hostile or broken body from exhausting the stack when
 /// the tree is dropped.
-const MAX_DEPTH: usize = 64;
+pub(crate) const MAX_DEPTH: usize = 64;
 
 /// Reads `xml` into an element tree.
 ///
@@ -255,7 +246,7 @@ fn add_text(stack: &mut [Element], text: &str, at: u64) -> Result<(), XmlError> 
 
 /// The text an entity or character reference stands for. Only XML's five
 /// predefined entities exist in EC2 documents, which have no DTD.
-fn resolve(reference: &BytesRef<'_>) -> Result<String, String> {
+pub(crate) fn resolve(reference: &BytesRef<'_>) -> Result<String, String> {
     let name = reference.decode().map_err(|e| e.to_string())?;
     if reference.is_char_ref() {
         return match reference.resolve_char_ref() {

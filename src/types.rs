@@ -154,11 +154,14 @@ pub fn parse_ip(s: &str) -> Result<IpAddr, ParseError> {
 /// AWS IDs are a fixed prefix, a dash and 8 or 17 lowercase hex digits. We
 /// accept any length from 8 to 17 so that IDs from emulators (which sometimes
 /// use other lengths) still work, but insist on the prefix and on hex.
+///
+/// The text is shared (`Arc<str>`): a VPC's routes name the same few router
+/// interfaces and instances thousands of times, and a clone is a count.
 macro_rules! aws_id {
     ($(#[$doc:meta])* $name:ident, $prefix:literal, $what:literal) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name(String);
+        pub struct $name(std::sync::Arc<str>);
 
         impl $name {
             pub fn as_str(&self) -> &str {
@@ -177,7 +180,7 @@ macro_rules! aws_id {
                             && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
                     });
                 if ok {
-                    Ok($name(s.to_string()))
+                    Ok($name(s.into()))
                 } else {
                     Err(ParseError(format!(
                         concat!("'{}' is not a ", $what, " ID; expected '", $prefix,

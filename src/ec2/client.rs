@@ -4,6 +4,7 @@
 //! retried as the SDKs' standard mode does ([`crate::retry`], the quota
 //! shared with STS); everything else is returned typed.
 
+use std::collections::HashSet;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -28,6 +29,9 @@ const CONTENT_TYPE: &str = "application/x-www-form-urlencoded; charset=utf-8";
 /// A DescribeRouteTables answer for a VPC with hundreds of tables of
 /// hundreds of routes runs to megabytes; anything past this is not EC2.
 const MAX_BODY: u64 = 256 * 1024 * 1024;
+/// The most room made for a body before it is read, whatever its
+/// `Content-Length` claims (a larger one grows as it comes).
+const MAX_PRESIZE: u64 = 32 * 1024 * 1024;
 /// Filter values per request; EC2 refuses much longer lists.
 const FILTER_CHUNK: usize = 200;
 /// A guard against an endpoint that keeps answering with a next page.
@@ -400,12 +404,7 @@ impl HttpEc2 {
         let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok());
         let retry_after = header("x-amz-retry-after").and_then(parse_retry_after);
         let date = header("date").and_then(parse_http_date);
-        let text = resp
-            .body_mut()
-            .with_config()
-            .limit(MAX_BODY)
-            .read_to_string()
-            .map_err(transport_failure)?;
+        let text = read_body(resp.body_mut()).map_err(transport_failure)?;
         if (200..300).contains(&status) {
             return Ok(text);
         }
@@ -457,7 +456,14 @@ impl HttpEc2 {
                 status: 200,
                 detail: e.to_string(),
             })?;
-            items.extend(page.items);
+            // The body (a page of 100 tables can be megabytes) goes before
+            // the items grow, not after.
+            drop(body);
+            if items.is_empty() {
+                items = page.items;
+            } else {
+                items.extend(page.items);
+            }
             match page.next_token {
                 Some(next) if Some(&next) == token.as_ref() => {
                     return Err(Ec2Error::Response {
@@ -559,6 +565,7 @@ impl Ec2 for HttpEc2 {
             ids.chunks(FILTER_CHUNK).collect()
         };
         let mut out: Vec<RouteTable> = Vec::new();
+        let mut seen: HashSet<RouteTableId> = HashSet::new();
         for chunk in chunks {
             let mut f = vec![("vpc-id", vec![vpc.to_string()])];
             if !chunk.is_empty() {
@@ -569,8 +576,10 @@ impl Ec2 for HttpEc2 {
             }
             let mut params = filters(&f);
             params.push(("MaxResults".into(), "100".into()));
+            // A table twice (pages that overlap) is kept once, in a set:
+            // a scan of `out` per table would be quadratic.
             for t in self.paginate("DescribeRouteTables", &params, xml::route_tables)? {
-                if !out.iter().any(|o| o.id == t.id) {
+                if seen.insert(t.id.clone()) {
                     out.push(t);
                 }
             }
@@ -695,6 +704,26 @@ enum Failure {
     },
     /// Retrying cannot help (no credentials).
     Fatal(Ec2Error),
+}
+
+/// The body as text, at most `MAX_BODY` bytes. With a `Content-Length`
+/// it is read into one buffer of that size: grown by doubling instead, a
+/// page of 100 tables (megabytes) is copied from one buffer to the next
+/// and the freed ones stay in the process.
+fn read_body(body: &mut ureq::Body) -> Result<String, ureq::Error> {
+    use std::io::Read;
+    let size = body.content_length().unwrap_or(0).min(MAX_PRESIZE);
+    let mut raw = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    body.with_config()
+        .limit(MAX_BODY)
+        .reader()
+        .read_to_end(&mut raw)?;
+    String::from_utf8(raw).map_err(|_| {
+        ureq::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "the body is not valid UTF-8",
+        ))
+    })
 }
 
 fn transport_failure(e: ureq::Error) -> Failure {

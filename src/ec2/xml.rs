@@ -1,17 +1,25 @@
 //! Parses EC2 Query API responses (XML) into the domain types of `ec2`:
 //! DescribeRouteTables, DescribeNetworkInterfaces and the `<return>` of the
-//! route mutations. The element tree, the error envelopes and the checks
-//! that a document is the one expected come from [`crate::query`]; fields are
-//! looked up among an element's direct children only, so a nested element of
-//! the same name (an association's `routeTableId`) never stands in for a field.
+//! route mutations. Documents are read as a stream of quick-xml events
+//! straight into the domain types, with no element tree in between (a page
+//! of 100 tables x 500 routes would be millions of small strings). Fields
+//! are taken from an element's direct children only, so a nested element of
+//! the same name (an association's `routeTableId`) never stands in for a
+//! field. A document that is not the one expected (an error document, a
+//! malformed body) is read again by [`crate::query`], whose messages say
+//! what was wrong and where.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 use std::str::FromStr;
+
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::Reader;
 
 use crate::ec2::{
     Destination, NetworkInterface, Route, RouteOrigin, RouteState, RouteTable, RouteTarget,
 };
-use crate::query::{document, error_in, parse, Element, XmlError};
+use crate::query::{self, XmlError, MAX_DEPTH};
 use crate::types::{Cidr, EniId, InstanceId, ParseError, RouteTableId, VpcId};
 
 /// One page of a paginated Describe* answer.
@@ -25,22 +33,22 @@ pub struct Page<T> {
 
 /// `DescribeRouteTablesResponse`.
 pub fn route_tables(xml: &str) -> Result<Page<RouteTable>, XmlError> {
-    let root = document(xml, "DescribeRouteTablesResponse")?;
-    let items = root
-        .items("routeTableSet")
-        .map(route_table)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(page(&root, items))
+    read_page(
+        xml,
+        "DescribeRouteTablesResponse",
+        "routeTableSet",
+        route_table,
+    )
 }
 
 /// `DescribeNetworkInterfacesResponse`.
 pub fn network_interfaces(xml: &str) -> Result<Page<NetworkInterface>, XmlError> {
-    let root = document(xml, "DescribeNetworkInterfacesResponse")?;
-    let items = root
-        .items("networkInterfaceSet")
-        .map(network_interface)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(page(&root, items))
+    read_page(
+        xml,
+        "DescribeNetworkInterfacesResponse",
+        "networkInterfaceSet",
+        network_interface,
+    )
 }
 
 /// The `<return>true|false</return>` of CreateRoute, ReplaceRoute, DeleteRoute.
@@ -50,8 +58,8 @@ pub fn network_interfaces(xml: &str) -> Result<Page<NetworkInterface>, XmlError>
 /// sends the element, but emulators do not (moto 5.2 omits it for
 /// ReplaceRoute and DeleteRoute). Only an explicit `false` is a refusal.
 pub fn return_value(xml: &str) -> Result<bool, XmlError> {
-    let root = parse(xml)?;
-    if let Some(err) = error_in(&root) {
+    let root = query::parse(xml)?;
+    if let Some(err) = query::error_in(&root) {
         return Err(XmlError(format!(
             "expected a response with <return>, got an error document: {}: {}",
             err.code, err.message
@@ -72,43 +80,344 @@ pub fn return_value(xml: &str) -> Result<bool, XmlError> {
     }
 }
 
-fn page<T>(root: &Element, items: Vec<T>) -> Page<T> {
-    Page {
-        items,
-        next_token: root.text("nextToken").map(str::to_string),
-        request_id: root.text("requestId").map(str::to_string),
+/// Why a stream stopped: the document is not well-formed, or not the one
+/// expected (its message is then [`query::document`]'s, from a second
+/// reading), or a field is invalid.
+enum Fault {
+    Document,
+    Field(XmlError),
+}
+
+impl From<XmlError> for Fault {
+    fn from(e: XmlError) -> Fault {
+        Fault::Field(e)
     }
 }
 
-fn route_table(item: &Element) -> Result<RouteTable, XmlError> {
-    let id_text = item
-        .text("routeTableId")
-        .ok_or_else(|| XmlError("route table item without routeTableId".into()))?;
-    let id: RouteTableId = parse_field(id_text, "route table ID", "")?;
-    let vpc_id = item
-        .text("vpcId")
-        .map(|v| parse_field::<VpcId>(v, "VPC ID", &format!(" in route table {id}")))
+/// A pull reader over one document. [`Stream::child`] returns the next
+/// child element of the element being read; the caller then reads it with
+/// exactly one of [`Stream::text`], [`Stream::skip`] or a loop of
+/// `child`. An empty element (`<x/>`) is remembered in `empty`, so that
+/// callers read it like any other.
+struct Stream<'a> {
+    xml: &'a str,
+    reader: Reader<&'a [u8]>,
+    depth: usize,
+    empty: bool,
+    /// The text of the element last read by `text`, reused from one
+    /// element to the next.
+    text: String,
+    /// The interface and instance IDs last read, for [`read_id`].
+    ids: (Option<EniId>, Option<InstanceId>),
+}
+
+impl<'a> Stream<'a> {
+    fn event(&mut self) -> Result<Event<'a>, Fault> {
+        self.reader.read_event().map_err(|_| Fault::Document)
+    }
+
+    fn enter(&mut self) -> Result<(), Fault> {
+        if self.depth >= MAX_DEPTH {
+            return Err(Fault::Document);
+        }
+        self.depth += 1;
+        Ok(())
+    }
+
+    /// The next child of the element being read, or `None` at its end.
+    /// Text among children is ignored, as the tree ignored a container's.
+    fn child(&mut self) -> Result<Option<BytesStart<'a>>, Fault> {
+        if std::mem::take(&mut self.empty) {
+            return Ok(None);
+        }
+        loop {
+            match self.event()? {
+                Event::Start(start) => {
+                    self.enter()?;
+                    return Ok(Some(start));
+                }
+                Event::Empty(start) => {
+                    self.empty = true;
+                    return Ok(Some(start));
+                }
+                Event::End(_) => {
+                    self.depth -= 1;
+                    return Ok(None);
+                }
+                Event::GeneralRef(r) => {
+                    query::resolve(&r).map_err(|_| Fault::Document)?;
+                }
+                Event::Eof => return Err(Fault::Document),
+                _ => {}
+            }
+        }
+    }
+
+    /// Skips the element whose start `child` returned, with all it holds.
+    fn skip(&mut self) -> Result<(), Fault> {
+        while self.child()?.is_some() {
+            self.skip()?;
+        }
+        Ok(())
+    }
+
+    /// The text of the element whose start `child` returned, trimmed;
+    /// `None` when there is none (EC2 sends `<description/>` for "no
+    /// value"). Entities are resolved; child elements are skipped.
+    fn text(&mut self) -> Result<Option<&str>, Fault> {
+        self.text.clear();
+        // The usual element holds one piece of text, used where it lies in
+        // the document; only text in pieces (an entity, CDATA) is copied.
+        let mut only: Option<&'a str> = None;
+        if !std::mem::take(&mut self.empty) {
+            loop {
+                let piece: Cow<'a, str> = match self.event()? {
+                    Event::Text(t) => match t.clone().into_inner() {
+                        // A line end to normalise is the only thing that
+                        // makes the text differ from the bytes.
+                        Cow::Borrowed(b) if !b.contains(&b'\r') => match self.within(b) {
+                            Some(text) => Cow::Borrowed(text),
+                            None => t.xml10_content().map_err(|_| Fault::Document)?,
+                        },
+                        _ => t.xml10_content().map_err(|_| Fault::Document)?,
+                    },
+                    Event::CData(c) => c.xml10_content().map_err(|_| Fault::Document)?,
+                    Event::GeneralRef(r) => {
+                        Cow::Owned(query::resolve(&r).map_err(|_| Fault::Document)?)
+                    }
+                    Event::Start(_) => {
+                        self.enter()?;
+                        self.skip()?;
+                        continue;
+                    }
+                    Event::End(_) => {
+                        self.depth -= 1;
+                        break;
+                    }
+                    Event::Eof => return Err(Fault::Document),
+                    _ => continue,
+                };
+                match (only, piece) {
+                    (None, Cow::Borrowed(b)) if self.text.is_empty() => only = Some(b),
+                    (first, piece) => {
+                        if let Some(first) = first {
+                            self.text.push_str(first);
+                            only = None;
+                        }
+                        self.text.push_str(&piece);
+                    }
+                }
+            }
+        }
+        let t = trim(only.unwrap_or(&self.text));
+        Ok((!t.is_empty()).then_some(t))
+    }
+
+    /// `bytes`, a piece of the document, as the text it is there: the
+    /// document is a `str` already, so it need not be checked again.
+    fn within(&self, bytes: &[u8]) -> Option<&'a str> {
+        let start = (bytes.as_ptr() as usize).checked_sub(self.xml.as_ptr() as usize)?;
+        self.xml.get(start..start + bytes.len())
+    }
+
+    /// The text of a field, owned, if the field is not set yet: the first
+    /// of two children of the same name wins, as it did in the tree.
+    fn text_into(&mut self, field: &mut Option<String>) -> Result<(), Fault> {
+        let text = self.text()?;
+        if field.is_none() {
+            *field = text.map(str::to_string);
+        }
+        Ok(())
+    }
+
+    /// Reads the `<item>`s of a set (`<routeTableSet><item>..`), handing
+    /// each to `item`; other children are skipped.
+    fn items(&mut self, mut item: impl FnMut(&mut Self) -> Result<(), Fault>) -> Result<(), Fault> {
+        while let Some(start) = self.child()? {
+            if start.local_name().as_ref() == b"item" {
+                item(self)?;
+            } else {
+                self.skip()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// After the root's end: only whitespace, comments and the like may
+    /// follow.
+    fn finish(&mut self) -> Result<(), Fault> {
+        loop {
+            match self.event()? {
+                Event::Eof => return Ok(()),
+                Event::Text(t) if is_blank(&t) => {}
+                Event::Start(_)
+                | Event::Empty(_)
+                | Event::Text(_)
+                | Event::CData(_)
+                | Event::End(_)
+                | Event::GeneralRef(_) => return Err(Fault::Document),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// `str::trim`, with a shortcut for the usual text that starts and ends
+/// with a visible ASCII character.
+fn trim(t: &str) -> &str {
+    let visible = |b: Option<&u8>| b.is_some_and(u8::is_ascii_graphic);
+    if visible(t.as_bytes().first()) && visible(t.as_bytes().last()) {
+        t
+    } else {
+        t.trim()
+    }
+}
+
+/// Whitespace around the root is fine; anything else means the body is not
+/// (only) an XML document, such as a proxy's plain-text error.
+fn is_blank(t: &quick_xml::events::BytesText<'_>) -> bool {
+    t.xml10_content().is_ok_and(|t| t.trim().is_empty())
+}
+
+/// Opens `xml` at its root element, which must be `expected`.
+fn open<'a>(xml: &'a str, expected: &str) -> Result<Stream<'a>, Fault> {
+    let mut s = Stream {
+        xml,
+        reader: Reader::from_str(xml),
+        depth: 0,
+        empty: false,
+        text: String::new(),
+        ids: (None, None),
+    };
+    loop {
+        match s.event()? {
+            Event::Start(start) if start.local_name().as_ref() == expected.as_bytes() => {
+                s.enter()?;
+                return Ok(s);
+            }
+            Event::Empty(start) if start.local_name().as_ref() == expected.as_bytes() => {
+                s.empty = true;
+                return Ok(s);
+            }
+            Event::Text(t) if is_blank(&t) => {}
+            Event::Decl(_) | Event::PI(_) | Event::Comment(_) | Event::DocType(_) => {}
+            _ => return Err(Fault::Document),
+        }
+    }
+}
+
+/// Reads a Describe* page: the items of `set`, `nextToken`, `requestId`.
+fn read_page<T>(
+    xml: &str,
+    expected: &str,
+    set: &str,
+    item: fn(&mut Stream<'_>) -> Result<T, Fault>,
+) -> Result<Page<T>, XmlError> {
+    let read = || -> Result<Page<T>, Fault> {
+        let mut s = open(xml, expected)?;
+        let mut page = Page {
+            items: Vec::new(),
+            next_token: None,
+            request_id: None,
+        };
+        while let Some(start) = s.child()? {
+            match start.local_name().as_ref() {
+                name if name == set.as_bytes() => s.items(|s| {
+                    page.items.push(item(s)?);
+                    Ok(())
+                })?,
+                b"nextToken" => s.text_into(&mut page.next_token)?,
+                b"requestId" => s.text_into(&mut page.request_id)?,
+                _ => s.skip()?,
+            }
+        }
+        s.finish()?;
+        Ok(page)
+    };
+    read().map_err(|fault| match fault {
+        Fault::Field(e) => e,
+        // The tree reader says what is wrong with the document, and where.
+        Fault::Document => match query::document(xml, expected) {
+            Err(e) => e,
+            Ok(_) => XmlError(format!("<{expected}> could not be read")),
+        },
+    })
+}
+
+/// A route's field that did not parse, reported once the table's ID is
+/// known (it may come after the routes).
+struct BadRoute {
+    what: &'static str,
+    value: String,
+    error: ParseError,
+    destination: Destination,
+}
+
+fn route_table(s: &mut Stream<'_>) -> Result<RouteTable, Fault> {
+    let (mut id, mut vpc) = (None, None);
+    let mut main = false;
+    let mut routes = Vec::new();
+    let mut bad: Option<BadRoute> = None;
+    let mut tags = Vec::new();
+    while let Some(start) = s.child()? {
+        match start.local_name().as_ref() {
+            b"routeTableId" => s.text_into(&mut id)?,
+            b"vpcId" => s.text_into(&mut vpc)?,
+            // Only an association says whether the table is the main one;
+            // a table with no associations at all is not.
+            b"associationSet" => s.items(|s| {
+                while let Some(field) = s.child()? {
+                    if field.local_name().as_ref() == b"main" {
+                        main |= s.text()?.is_some_and(|m| m.eq_ignore_ascii_case("true"));
+                    } else {
+                        s.skip()?;
+                    }
+                }
+                Ok(())
+            })?,
+            b"routeSet" => s.items(|s| {
+                match route(s)? {
+                    Ok(r) => routes.push(r),
+                    Err(b) => {
+                        bad.get_or_insert(b);
+                    }
+                }
+                Ok(())
+            })?,
+            b"tagSet" => s.items(|s| {
+                let (mut key, mut value) = (None, None);
+                while let Some(field) = s.child()? {
+                    match field.local_name().as_ref() {
+                        b"key" => s.text_into(&mut key)?,
+                        b"value" => s.text_into(&mut value)?,
+                        _ => s.skip()?,
+                    }
+                }
+                if let Some(key) = key {
+                    tags.push((key, value.unwrap_or_default()));
+                }
+                Ok(())
+            })?,
+            _ => s.skip()?,
+        }
+    }
+    let id_text = id.ok_or_else(|| XmlError("route table item without routeTableId".into()))?;
+    let id: RouteTableId = parse_field(&id_text, "route table ID", "")?;
+    let vpc_id = vpc
+        .map(|v| parse_field::<VpcId>(&v, "VPC ID", &format!(" in route table {id}")))
         .transpose()?;
-    // Only an association says whether the table is the main one; a table with
-    // no associations at all is not.
-    let main = item.items("associationSet").any(|a| {
-        a.text("main")
-            .is_some_and(|m| m.eq_ignore_ascii_case("true"))
-    });
-    let routes = item
-        .items("routeSet")
-        .map(|r| route(r, &id))
-        .collect::<Result<Vec<_>, _>>()?;
-    let tags = item
-        .items("tagSet")
-        .filter_map(|t| {
-            let key = t.text("key")?;
-            Some((
-                key.to_string(),
-                t.text("value").unwrap_or_default().to_string(),
-            ))
-        })
-        .collect();
+    if let Some(b) = bad {
+        let context = match &b.destination {
+            Destination::Cidr(c) => format!(" in the route to {c} of {id}"),
+            Destination::PrefixList(p) => format!(" in the route to {p} of {id}"),
+            Destination::Unknown => format!(" in a route of {id}"),
+        };
+        return Err(Fault::Field(XmlError(format!(
+            "invalid {} '{}'{context}: {}",
+            b.what, b.value, b.error
+        ))));
+    }
+    routes.shrink_to_fit();
     Ok(RouteTable {
         id,
         vpc_id,
@@ -132,103 +441,205 @@ const GATEWAY_FIELDS: [&str; 9] = [
     "odbNetworkArn",
 ];
 
-fn route(item: &Element, table: &RouteTableId) -> Result<Route, XmlError> {
-    let destination = destination(item);
-    let context = match &destination {
-        Destination::Cidr(c) => format!(" in the route to {c} of {table}"),
-        Destination::PrefixList(p) => format!(" in the route to {p} of {table}"),
-        Destination::Unknown => format!(" in a route of {table}"),
+/// An ID as read: parsed, or the text that did not parse and why.
+type Read<T> = Option<Result<T, (String, ParseError)>>;
+
+/// Reads an ID field; `last` is the last value of that field read, shared
+/// rather than parsed again when the next is the same (a VPC's routes name
+/// the same few routers thousands of times).
+fn read_id<T: FromStr<Err = ParseError> + Clone>(
+    s: &mut Stream<'_>,
+    field: &mut Read<T>,
+    last: &mut Option<T>,
+    as_str: fn(&T) -> &str,
+) -> Result<(), Fault> {
+    let text = s.text()?;
+    if let (None, Some(t)) = (&field, text) {
+        *field = Some(match last {
+            Some(l) if as_str(l) == t => Ok(l.clone()),
+            _ => t.parse().map_err(|e| (t.to_string(), e)),
+        });
+        if let Some(Ok(v)) = field {
+            *last = Some(v.clone());
+        }
+    }
+    Ok(())
+}
+
+/// One `<item>` of a `routeSet`; the inner `Err` is a field that did not
+/// parse (see [`BadRoute`]).
+fn route(s: &mut Stream<'_>) -> Result<Result<Route, BadRoute>, Fault> {
+    // A destination CIDR that does not parse is kept as `Unknown` rather
+    // than failing the whole table: one odd route must not stop vpc-router
+    // from managing the others.
+    let (mut v4, mut v6, mut prefix_list) = (None, None, None);
+    let (mut eni, mut instance): (Read<EniId>, Read<InstanceId>) = (None, None);
+    let mut gateway: Option<(usize, RouteTarget)> = None;
+    let mut state = RouteState::Other(String::new());
+    let mut origin = RouteOrigin::Other(String::new());
+    let mut last = std::mem::take(&mut s.ids);
+    while let Some(start) = s.child()? {
+        let name = start.local_name();
+        match name.as_ref() {
+            b"destinationCidrBlock" | b"destinationIpv6CidrBlock" => {
+                let slot = if name.as_ref() == b"destinationCidrBlock" {
+                    &mut v4
+                } else {
+                    &mut v6
+                };
+                let text = s.text()?;
+                if slot.is_none() {
+                    *slot = text.map(|t| {
+                        t.parse::<Cidr>()
+                            .map_or(Destination::Unknown, Destination::Cidr)
+                    });
+                }
+            }
+            b"destinationPrefixListId" => s.text_into(&mut prefix_list)?,
+            b"networkInterfaceId" => read_id(s, &mut eni, &mut last.0, EniId::as_str)?,
+            b"instanceId" => read_id(s, &mut instance, &mut last.1, InstanceId::as_str)?,
+            b"state" => {
+                state = match s.text()?.unwrap_or_default() {
+                    "active" => RouteState::Active,
+                    "blackhole" => RouteState::Blackhole,
+                    "filtered" => RouteState::Filtered,
+                    other => RouteState::Other(other.to_string()),
+                }
+            }
+            b"origin" => {
+                origin = match s.text()?.unwrap_or_default() {
+                    "CreateRouteTable" => RouteOrigin::CreateRouteTable,
+                    "CreateRoute" => RouteOrigin::CreateRoute,
+                    "EnableVgwRoutePropagation" => RouteOrigin::EnableVgwRoutePropagation,
+                    "Advertisement" => RouteOrigin::Advertisement,
+                    other => RouteOrigin::Other(other.to_string()),
+                }
+            }
+            other => match GATEWAY_FIELDS.iter().position(|f| f.as_bytes() == other) {
+                // The first field in GATEWAY_FIELDS' order wins.
+                Some(rank) => {
+                    if let Some(id) = s.text()? {
+                        if gateway.as_ref().is_none_or(|(r, _)| rank < *r) {
+                            let target = match id {
+                                "local" => RouteTarget::Local,
+                                id => RouteTarget::Gateway(id.to_string()),
+                            };
+                            gateway = Some((rank, target));
+                        }
+                    }
+                }
+                None => s.skip()?,
+            },
+        }
+    }
+    s.ids = last;
+    let destination = match (v4, v6, prefix_list) {
+        (Some(d), _, _) | (None, Some(d), _) => d,
+        (None, None, Some(pl)) => Destination::PrefixList(pl),
+        (None, None, None) => Destination::Unknown,
     };
-    let instance = item.text("instanceId");
-    let eni = item.text("networkInterfaceId");
     // A gateway wins over an interface: EC2 names the interface of some
     // gateways (a NAT gateway, a Gateway Load Balancer endpoint) in their
     // routes, and such a route is the gateway's, never a router's.
-    let gateway = GATEWAY_FIELDS.iter().find_map(|field| item.text(field));
     let target = match gateway {
-        Some("local") => RouteTarget::Local,
-        Some(id) => RouteTarget::Gateway(id.to_string()),
-        None if instance.is_some() || eni.is_some() => RouteTarget::Interface {
-            eni: eni
-                .map(|v| parse_field::<EniId>(v, "network interface ID", &context))
-                .transpose()?,
-            instance: instance
-                .map(|v| parse_field::<InstanceId>(v, "instance ID", &context))
-                .transpose()?,
-        },
+        Some((_, target)) => target,
+        None if eni.is_some() || instance.is_some() => {
+            let bad = |what, (value, error)| BadRoute {
+                what,
+                value,
+                error,
+                destination: destination.clone(),
+            };
+            RouteTarget::Interface {
+                eni: match eni.transpose() {
+                    Ok(e) => e,
+                    Err(e) => return Ok(Err(bad("network interface ID", e))),
+                },
+                instance: match instance.transpose() {
+                    Ok(i) => i,
+                    Err(e) => return Ok(Err(bad("instance ID", e))),
+                },
+            }
+        }
         None => RouteTarget::Unknown,
     };
-    let state = match item.text("state").unwrap_or_default() {
-        "active" => RouteState::Active,
-        "blackhole" => RouteState::Blackhole,
-        "filtered" => RouteState::Filtered,
-        other => RouteState::Other(other.to_string()),
-    };
-    let origin = match item.text("origin").unwrap_or_default() {
-        "CreateRouteTable" => RouteOrigin::CreateRouteTable,
-        "CreateRoute" => RouteOrigin::CreateRoute,
-        "EnableVgwRoutePropagation" => RouteOrigin::EnableVgwRoutePropagation,
-        "Advertisement" => RouteOrigin::Advertisement,
-        other => RouteOrigin::Other(other.to_string()),
-    };
-    Ok(Route {
+    Ok(Ok(Route {
         destination,
         target,
         state,
         origin,
-    })
+    }))
 }
 
-/// A route's destination. A CIDR that does not parse is kept as `Unknown`
-/// rather than failing the whole table: one odd route must not stop
-/// vpc-router from managing the others.
-fn destination(item: &Element) -> Destination {
-    let cidr = item
-        .text("destinationCidrBlock")
-        .or_else(|| item.text("destinationIpv6CidrBlock"));
-    if let Some(cidr) = cidr {
-        return cidr
-            .parse::<Cidr>()
-            .map_or(Destination::Unknown, Destination::Cidr);
+fn network_interface(s: &mut Stream<'_>) -> Result<NetworkInterface, Fault> {
+    let (mut id, mut instance, mut primary_ip) = (None, None, None);
+    let (mut source_dest_check, mut status) = (None, None);
+    // (address, primary) of privateIpAddressesSet, and ipv6AddressesSet's.
+    let mut private: Vec<(String, bool)> = Vec::new();
+    let mut ipv6: Vec<String> = Vec::new();
+    let mut attachment_seen = false;
+    while let Some(start) = s.child()? {
+        match start.local_name().as_ref() {
+            b"networkInterfaceId" => s.text_into(&mut id)?,
+            b"privateIpAddress" => s.text_into(&mut primary_ip)?,
+            b"sourceDestCheck" => s.text_into(&mut source_dest_check)?,
+            b"status" => s.text_into(&mut status)?,
+            // The instance is the attachment's; an unattached interface has
+            // none, and one attached to an AWS service (a NAT gateway, say)
+            // has no instanceId.
+            b"attachment" if !attachment_seen => {
+                attachment_seen = true;
+                while let Some(field) = s.child()? {
+                    if field.local_name().as_ref() == b"instanceId" {
+                        s.text_into(&mut instance)?;
+                    } else {
+                        s.skip()?;
+                    }
+                }
+            }
+            b"privateIpAddressesSet" => s.items(|s| {
+                let (mut ip, mut primary) = (None, None);
+                while let Some(field) = s.child()? {
+                    match field.local_name().as_ref() {
+                        b"privateIpAddress" => s.text_into(&mut ip)?,
+                        b"primary" => s.text_into(&mut primary)?,
+                        _ => s.skip()?,
+                    }
+                }
+                if let Some(ip) = ip {
+                    private.push((ip, primary.is_some_and(|p| p == "true")));
+                }
+                Ok(())
+            })?,
+            b"ipv6AddressesSet" => s.items(|s| {
+                let mut ip = None;
+                while let Some(field) = s.child()? {
+                    match field.local_name().as_ref() {
+                        b"ipv6Address" => s.text_into(&mut ip)?,
+                        _ => s.skip()?,
+                    }
+                }
+                ipv6.extend(ip);
+                Ok(())
+            })?,
+            _ => s.skip()?,
+        }
     }
-    match item.text("destinationPrefixListId") {
-        Some(pl) => Destination::PrefixList(pl.to_string()),
-        None => Destination::Unknown,
-    }
-}
-
-fn network_interface(item: &Element) -> Result<NetworkInterface, XmlError> {
-    let id_text = item
-        .text("networkInterfaceId")
-        .ok_or_else(|| XmlError("network interface item without networkInterfaceId".into()))?;
-    let id: EniId = parse_field(id_text, "network interface ID", "")?;
+    let id_text =
+        id.ok_or_else(|| XmlError("network interface item without networkInterfaceId".into()))?;
+    let id: EniId = parse_field(&id_text, "network interface ID", "")?;
     let context = format!(" on {id}");
-    // The instance is the attachment's; an unattached interface has none, and
-    // one attached to an AWS service (a NAT gateway, say) has no instanceId.
-    let instance = item
-        .child("attachment")
-        .and_then(|a| a.text("instanceId"))
-        .map(|v| parse_field::<InstanceId>(v, "instance ID", &context))
+    let instance = instance
+        .map(|v| parse_field::<InstanceId>(&v, "instance ID", &context))
         .transpose()?;
 
     // The primary address first, so that callers showing one address show
     // the one the interface is known by; the set repeats it, hence the dedup.
-    let private: Vec<(&str, bool)> = item
-        .items("privateIpAddressesSet")
-        .filter_map(|a| {
-            let ip = a.text("privateIpAddress")?;
-            Some((ip, a.text("primary").is_some_and(|p| p == "true")))
-        })
-        .collect();
-    let ordered = item
-        .text("privateIpAddress")
-        .into_iter()
-        .chain(private.iter().filter(|(_, p)| *p).map(|(ip, _)| *ip))
-        .chain(private.iter().filter(|(_, p)| !*p).map(|(ip, _)| *ip))
-        .chain(
-            item.items("ipv6AddressesSet")
-                .filter_map(|a| a.text("ipv6Address")),
-        );
+    let ordered = primary_ip
+        .iter()
+        .chain(private.iter().filter(|(_, p)| *p).map(|(ip, _)| ip))
+        .chain(private.iter().filter(|(_, p)| !*p).map(|(ip, _)| ip))
+        .chain(ipv6.iter());
     let mut addresses: Vec<IpAddr> = Vec::new();
     for text in ordered {
         let ip: IpAddr = text
@@ -239,14 +650,14 @@ fn network_interface(item: &Element) -> Result<NetworkInterface, XmlError> {
         }
     }
 
-    let source_dest_check = match item.text("sourceDestCheck") {
+    let source_dest_check = match source_dest_check.as_deref() {
         None => None,
         Some(v) if v.eq_ignore_ascii_case("true") => Some(true),
         Some(v) if v.eq_ignore_ascii_case("false") => Some(false),
         Some(v) => {
-            return Err(XmlError(format!(
+            return Err(Fault::Field(XmlError(format!(
                 "invalid sourceDestCheck '{v}'{context}; expected true or false"
-            )))
+            ))))
         }
     };
     Ok(NetworkInterface {
@@ -254,7 +665,7 @@ fn network_interface(item: &Element) -> Result<NetworkInterface, XmlError> {
         instance,
         addresses,
         source_dest_check,
-        status: item.text("status").unwrap_or_default().to_string(),
+        status: status.unwrap_or_default(),
     })
 }
 
@@ -273,7 +684,7 @@ fn parse_field<T: FromStr<Err = ParseError>>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::query::error_body;
+    use crate::query::{error_body, parse};
 
     fn cidr(s: &str) -> Cidr {
         s.parse().unwrap()
@@ -943,6 +1354,53 @@ mod tests {
         let deep = "<a>".repeat(100);
         let err = route_tables(&deep).unwrap_err();
         assert!(err.0.contains("nested deeper than 64"), "{err}");
+    }
+
+    // The stream reads the expected document itself; the tree reader only
+    // explains one that is malformed, so its messages still say where.
+    #[test]
+    fn streamed_documents_resolve_text_and_report_damage() {
+        let xml = rt_doc(
+            "<item><routeTableId>rtb-0a1b2c3d</routeTableId><tagSet><item>\
+             <key> a &amp; b </key><value><![CDATA[<v>]]>&#233;<note>x</note></value>\
+             </item><item><key>ünï</key><value>\r\n café\u{a0}</value></item></tagSet></item>",
+        );
+        let t = &route_tables(&xml).unwrap().items[0];
+        assert_eq!(
+            t.tags,
+            vec![
+                ("a & b".to_string(), "<v>é".to_string()),
+                ("ünï".to_string(), "café".to_string())
+            ]
+        );
+
+        let truncated = "<DescribeRouteTablesResponse><routeTableSet><item>\
+                         <routeTableId>rtb-0a1b2c3d</routeTableId><routeSet><item><state>act";
+        assert_eq!(
+            route_tables(truncated).unwrap_err().0,
+            format!(
+                "malformed XML at byte {}: the document ends inside <state>",
+                truncated.len()
+            )
+        );
+        let err = route_tables(&format!("{}<b/>", rt_doc(""))).unwrap_err();
+        assert!(err.0.ends_with("more than one root element"), "{err}");
+        let err = route_tables(&format!("{} trailing", rt_doc(""))).unwrap_err();
+        assert!(err.0.ends_with("text outside the root element"), "{err}");
+        let err = route_tables(&rt_doc(
+            "<item><routeTableId>rtb-0a1b2c3d</routeTableId><x>&bogus;</x></item>",
+        ))
+        .unwrap_err();
+        assert!(err.0.contains("unknown entity &bogus;"), "{err}");
+        let deep = rt_doc(&format!("<item>{}", "<a>".repeat(70)));
+        let err = route_tables(&deep).unwrap_err();
+        assert!(err.0.contains("nested deeper than 64"), "{err}");
+        assert_eq!(
+            route_tables("<DescribeRouteTablesResponse/>")
+                .unwrap()
+                .items,
+            vec![]
+        );
     }
 
     fn parse_error_text(xml: &str) -> String {

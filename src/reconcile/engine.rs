@@ -912,13 +912,24 @@ impl Engine {
             let desired = target.as_ref().map(|t| format!("{} ({})", t.eni, t.ip));
             let by_table = s.routes.entry(*cidr).or_default();
             for (i, t) in seen.tables.iter().enumerate() {
-                let current = index.get(i, cidr).map(|r| r.target.to_string());
                 let e = match by_table.get_mut(&t.id) {
                     Some(e) => e,
                     None => by_table.entry(t.id.clone()).or_default(),
                 };
-                e.current = current;
-                e.desired.clone_from(&desired);
+                // In sync, nothing changed: compare rather than allocate
+                // a string per route and pass.
+                let target = index.get(i, cidr).map(|r| &r.target);
+                let same = match (target, &e.current) {
+                    (Some(t), Some(c)) => shows_as(t, c),
+                    (None, None) => true,
+                    _ => false,
+                };
+                if !same {
+                    e.current = target.map(ToString::to_string);
+                }
+                if e.desired != desired {
+                    e.desired.clone_from(&desired);
+                }
             }
         }
         for a in applied {
@@ -1004,6 +1015,44 @@ impl Engine {
             no_healthy_router: s.no_healthy.len(),
             source_dest_check_enabled: s.sdc_on,
         }
+    }
+}
+
+/// Whether `v` displays as `s`, without making the string.
+fn shows_as(v: &impl std::fmt::Display, s: &str) -> bool {
+    struct Rest<'a>(&'a str);
+    impl std::fmt::Write for Rest<'_> {
+        fn write_str(&mut self, piece: &str) -> std::fmt::Result {
+            self.0 = self.0.strip_prefix(piece).ok_or(std::fmt::Error)?;
+            Ok(())
+        }
+    }
+    let mut rest = Rest(s);
+    std::fmt::write(&mut rest, format_args!("{v}")).is_ok() && rest.0.is_empty()
+}
+
+#[cfg(test)]
+mod shows_as_tests {
+    #[test]
+    fn compares_what_would_be_displayed() {
+        let t = crate::ec2::RouteTarget::Interface {
+            eni: Some("eni-0aaaaaaaaaaaaaaa1".parse().unwrap()),
+            instance: Some("i-0aaaaaaaaaaaaaaa1".parse().unwrap()),
+        };
+        assert!(super::shows_as(
+            &t,
+            "eni-0aaaaaaaaaaaaaaa1 (i-0aaaaaaaaaaaaaaa1)"
+        ));
+        assert!(!super::shows_as(&t, "eni-0aaaaaaaaaaaaaaa1"));
+        assert!(!super::shows_as(
+            &t,
+            "eni-0aaaaaaaaaaaaaaa1 (i-0aaaaaaaaaaaaaaa1)x"
+        ));
+        assert!(!super::shows_as(
+            &t,
+            "eni-0bbbbbbbbbbbbbbb2 (i-0aaaaaaaaaaaaaaa1)"
+        ));
+        assert!(super::shows_as(&crate::ec2::RouteTarget::Local, "local"));
     }
 }
 
