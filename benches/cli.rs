@@ -1,7 +1,12 @@
 //! `make bench`: one-shot CLI figures against a mock EC2 on 127.0.0.1.
 //! Prints wall time (median and p90 of several runs) and the sampled peak
 //! RSS of the process, for a small VPC and a large one (200 route tables of
-//! 50 routes, in pages of 100). Figures are printed, never asserted.
+//! 50 routes, in pages of 100), and `add` in 4 tables on the EC2 simulator
+//! answering each call after 50 ms (its calls side by side: about 3 round
+//! trips, not 6). Figures are printed, never asserted.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 use std::fmt::Write as _;
 use std::process::{Command, Stdio};
@@ -100,6 +105,50 @@ fn report(name: &str, (times, peak): (Vec<Duration>, u64)) {
     );
 }
 
+/// `add` of a new CIDR in 4 tables with every EC2 call answered after
+/// `delay`: 2 describes and 4 CreateRoutes. The route is removed again
+/// between runs, so that every run makes all 6 calls.
+fn add_in_four_tables(delay: Duration, n: usize) -> Vec<Duration> {
+    let sim = common::ec2sim::scenario();
+    sim.add_table("rtb-3a2b3c4d", VPC, false);
+    sim.add_gateway_route("rtb-3a2b3c4d", "10.33.0.0/16", "local");
+    sim.set_delay(delay);
+    let mut times = Vec::new();
+    for _ in 0..n {
+        let start = Instant::now();
+        let status = Command::new(BIN)
+            .env_clear()
+            .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+            .env("AWS_SECRET_ACCESS_KEY", "secret")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .args(["-r", "us-east-1", "-v", VPC, "--endpoint-url", &sim.url()])
+            .args([
+                "-c",
+                "add",
+                "--CIDR",
+                "10.88.0.0/16",
+                "--ip",
+                "10.33.20.142",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        times.push(start.elapsed());
+        assert_eq!(status.code(), Some(0));
+        for t in [
+            "rtb-0a1b2c3d",
+            "rtb-1a2b3c4d",
+            "rtb-2a2b3c4d",
+            "rtb-3a2b3c4d",
+        ] {
+            assert!(sim.remove_route(t, "10.88.0.0/16"));
+        }
+    }
+    times.sort();
+    times
+}
+
 fn main() {
     let size = std::fs::metadata(BIN).map(|m| m.len()).unwrap_or(0);
     println!(
@@ -142,6 +191,9 @@ fn main() {
             0,
         ),
     );
+
+    let times = add_in_four_tables(Duration::from_millis(50), 20);
+    report("add, 4 tables, 50 ms per EC2 call (6 calls)", (times, 0));
 
     let big = MockServer::start();
     for page in 0..2 {

@@ -327,7 +327,10 @@ fn route_command(
         force: args.force,
         dry_run: args.dry_run,
     };
-    let report = route::execute(&resolved.ec2, &req).map_err(MainError::Route)?;
+    // The one-shot's calls go side by side (a few scoped threads that end
+    // with the command); the daemon's workers call `route::execute`.
+    let report =
+        route::execute_parallel(&resolved.ec2, &req, route::PARALLEL).map_err(MainError::Route)?;
     for w in &report.warnings {
         warn!("{w}");
     }

@@ -1,0 +1,117 @@
+//! The daemon's thread budget (ARCHITECTURE.md, "Thread budget"): every
+//! thread starts with the daemon, so concurrent load through the API (route
+//! commands on a slow EC2, status and liveness, a new connection per
+//! request) adds none, and the count stays within the documented formula.
+//! The count is read from /proc/PID/task throughout the load.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::Duration;
+
+use common::ec2sim::{scenario, Ec2Sim};
+use common::etcd::thread_states;
+use common::{call, Daemon};
+
+/// ARCHITECTURE.md's budget of a daemon without `-m` (no spec): main,
+/// control, W workers, the gate, W relays, 2 status relays, 2 status
+/// workers, and the two tiny_http servers: an accept thread each, a pool
+/// thread per relay connection, and up to 4 idle pool threads.
+fn budget(workers: usize) -> usize {
+    let fixed = 1 + 1 + workers + 1 + workers + 2 + 2;
+    let route_server = 1 + workers + 4;
+    let status_server = 1 + 2 + 4;
+    fixed + route_server + status_server
+}
+
+/// `workers` clients of route commands, each answered only once all
+/// `workers` are at EC2 at once (the simulator's waves: every relay, every
+/// tiny_http connection and every worker busy together), beside 16 clients
+/// of status and liveness; every call on a new connection.
+fn load(d: &Daemon, sim: &Ec2Sim, workers: usize) {
+    const WAVES: usize = 5;
+    sim.hold_waves(&[workers; WAVES]);
+    let start = Arc::new(Barrier::new(workers + 16));
+    thread::scope(|s| {
+        for i in 0..workers + 16 {
+            let start = start.clone();
+            s.spawn(move || {
+                start.wait();
+                let (path, n) = match i {
+                    i if i < workers => ("/route?dst_cidr=10.55.0.0/16", WAVES),
+                    i if i % 2 == 0 => ("/status", 20),
+                    _ => ("/healthz", 20),
+                };
+                for _ in 0..n {
+                    let (status, body) = call(d, "GET", path, None);
+                    // 404: the route is missing from one table (a `show`).
+                    assert!(status == 200 || status == 404, "{status} {body}");
+                }
+            });
+        }
+    });
+    assert_eq!(
+        sim.broken_waves(),
+        0,
+        "route commands did not run side by side"
+    );
+}
+
+fn check_budget(workers: usize) {
+    let sim = scenario();
+    // Slow enough that route commands pile up on every worker.
+    sim.set_delay(Duration::from_millis(5));
+    let w = workers.to_string();
+    let d = Daemon::start(
+        &sim.url(),
+        &["--workers", &w, "--max-connections-per-client", "64"],
+    );
+    let pid = d.child.id();
+    // One request of each lane: nothing should start lazily, but if
+    // something did, it would be counted in the start-up figure.
+    for path in ["/healthz", "/route?dst_cidr=10.55.0.0/16"] {
+        let (status, body) = call(&d, "GET", path, None);
+        assert!(status == 200 || status == 404, "{status} {body}");
+    }
+    let at_start = thread_states(pid).len();
+    assert!(
+        at_start <= budget(workers),
+        "{at_start} threads at start, over the budget of {}",
+        budget(workers)
+    );
+    let (done, most) = (AtomicBool::new(false), AtomicUsize::new(0));
+    let samples = AtomicUsize::new(0);
+    thread::scope(|s| {
+        s.spawn(|| {
+            while !done.load(Ordering::SeqCst) {
+                most.fetch_max(thread_states(pid).len(), Ordering::SeqCst);
+                samples.fetch_add(1, Ordering::SeqCst);
+                thread::yield_now();
+            }
+        });
+        load(&d, &sim, workers);
+        done.store(true, Ordering::SeqCst);
+    });
+    let most = most.load(Ordering::SeqCst);
+    println!(
+        "workers {workers}: {at_start} threads at start, at most {most} under load, budget {}",
+        budget(workers)
+    );
+    assert!(samples.load(Ordering::SeqCst) > 0);
+    assert!(
+        most <= at_start,
+        "the load added threads: {at_start} at start, {most} under load (workers {workers})"
+    );
+}
+
+#[test]
+fn concurrent_load_adds_no_thread_with_4_workers() {
+    check_budget(4);
+}
+
+#[test]
+fn concurrent_load_adds_no_thread_with_8_workers() {
+    check_budget(8);
+}
