@@ -6,6 +6,7 @@
 
 mod common;
 
+use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
@@ -13,7 +14,7 @@ use std::time::Duration;
 
 use common::ec2sim::{scenario, Ec2Sim};
 use common::etcd::thread_states;
-use common::{call, Daemon};
+use common::{call, converge, temp_dir, wait_for_status, Daemon, A_ENI, A_IP, B_ENI, B_IP};
 
 /// ARCHITECTURE.md's budget of a daemon without `-m` (no spec): main,
 /// control, W workers, the gate, W relays, 2 status relays, 2 status
@@ -59,27 +60,22 @@ fn load(d: &Daemon, sim: &Ec2Sim, workers: usize) {
     );
 }
 
-fn check_budget(workers: usize) {
-    let sim = scenario();
-    // Slow enough that route commands pile up on every worker.
-    sim.set_delay(Duration::from_millis(5));
-    let w = workers.to_string();
-    let d = Daemon::start(
-        &sim.url(),
-        &["--workers", &w, "--max-connections-per-client", "64"],
-    );
+/// With `-m configfile --health tcp`: the reconcile thread, the file
+/// feed's, 16 health checkers and 32 failover threads more.
+const WITH_SPEC: usize = 1 + 1 + 16 + 32;
+
+fn check_budget(d: &Daemon, sim: &Ec2Sim, workers: usize, budget: usize, during: impl Fn() + Sync) {
     let pid = d.child.id();
     // One request of each lane: nothing should start lazily, but if
     // something did, it would be counted in the start-up figure.
     for path in ["/healthz", "/route?dst_cidr=10.55.0.0/16"] {
-        let (status, body) = call(&d, "GET", path, None);
+        let (status, body) = call(d, "GET", path, None);
         assert!(status == 200 || status == 404, "{status} {body}");
     }
     let at_start = thread_states(pid).len();
     assert!(
-        at_start <= budget(workers),
-        "{at_start} threads at start, over the budget of {}",
-        budget(workers)
+        at_start <= budget,
+        "{at_start} threads at start, over the budget of {budget}"
     );
     let (done, most) = (AtomicBool::new(false), AtomicUsize::new(0));
     let samples = AtomicUsize::new(0);
@@ -91,14 +87,12 @@ fn check_budget(workers: usize) {
                 thread::yield_now();
             }
         });
-        load(&d, &sim, workers);
+        s.spawn(&during);
+        load(d, sim, workers);
         done.store(true, Ordering::SeqCst);
     });
     let most = most.load(Ordering::SeqCst);
-    println!(
-        "workers {workers}: {at_start} threads at start, at most {most} under load, budget {}",
-        budget(workers)
-    );
+    println!("workers {workers}: {at_start} threads at start, at most {most} under load, budget {budget}");
     assert!(samples.load(Ordering::SeqCst) > 0);
     assert!(
         most <= at_start,
@@ -106,12 +100,65 @@ fn check_budget(workers: usize) {
     );
 }
 
+fn plain(workers: usize) {
+    let sim = scenario();
+    // Slow enough that route commands pile up on every worker.
+    sim.set_delay(Duration::from_millis(5));
+    let w = workers.to_string();
+    let d = Daemon::start(
+        &sim.url(),
+        &["--workers", &w, "--max-connections-per-client", "64"],
+    );
+    check_budget(&d, &sim, workers, budget(workers), || {});
+}
+
 #[test]
 fn concurrent_load_adds_no_thread_with_4_workers() {
-    check_budget(4);
+    plain(4);
 }
 
 #[test]
 fn concurrent_load_adds_no_thread_with_8_workers() {
-    check_budget(8);
+    plain(8);
+}
+
+/// With a spec, health checks and a failover under way beside the load.
+#[test]
+fn a_failover_under_load_adds_no_thread() {
+    let sim = scenario();
+    let a = TcpListener::bind("127.0.0.2:0").unwrap();
+    let b = TcpListener::bind("127.0.0.3:0").unwrap();
+    let hosts = format!(
+        r#"[{{"ip": "{A_IP}", "check": "{}"}}, {{"ip": "{B_IP}", "check": "{}"}}]"#,
+        a.local_addr().unwrap(),
+        b.local_addr().unwrap()
+    );
+    let spec = temp_dir("threads-spec").join("spec.json");
+    std::fs::write(&spec, format!(r#"{{"10.60.0.0/16": {hosts}}}"#)).unwrap();
+    let state = temp_dir("threads-state").join("state");
+    let d = Daemon::configfile(
+        &sim.url(),
+        &spec,
+        &state,
+        &[
+            "--workers",
+            "4",
+            "--max-connections-per-client",
+            "64",
+            "--health",
+            "tcp",
+            "--check-interval",
+            "0.05",
+            "--check-timeout",
+            "0.5",
+        ],
+    );
+    converge(&sim, "10.60.0.0/16", Some(A_ENI));
+    wait_for_status(&d, |st| st["reconcile"]["last_pass"]["result"].is_string());
+    let a = std::sync::Mutex::new(Some(a));
+    check_budget(&d, &sim, 4, budget(4) + WITH_SPEC, || {
+        // Router A's check stops answering: its CIDR moves to B.
+        a.lock().unwrap().take();
+        converge(&sim, "10.60.0.0/16", Some(B_ENI));
+    });
 }

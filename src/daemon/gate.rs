@@ -109,13 +109,14 @@ impl Gate {
         let (route_tx, route_rx) = mpsc::channel::<Job>();
         let (status_tx, status_rx) = mpsc::channel::<Job>();
         let (done_tx, done_rx) = mpsc::channel::<Done>();
+        let (connected, connected_rx) = mpsc::channel::<()>();
         let mut relays = spawn_relays(
             "relay",
             cfg.relays,
             route_rx,
             &cfg.backend,
             &done_tx,
-            &waker,
+            (&waker, &connected),
         )?;
         relays.extend(spawn_relays(
             "relay-status",
@@ -123,8 +124,13 @@ impl Gate {
             status_rx,
             &status.socket,
             &done_tx,
-            &waker,
+            (&waker, &connected),
         )?);
+        // Every relay has its connection (tiny_http's threads are all
+        // there) before the first client is accepted.
+        for _ in 0..relays.len() {
+            let _ = connected_rx.recv();
+        }
         listener.set_nonblocking(true)?;
         let listener = Arc::new(listener);
         let stopping = Arc::new(AtomicBool::new(false));
@@ -236,20 +242,22 @@ impl StatusLane {
     }
 }
 
-/// Starts `n` relays taking jobs from `jobs` to `backend`.
+/// Starts `n` relays taking jobs from `jobs` to `backend`; each tells
+/// `connected` once it has tried to connect.
 fn spawn_relays(
     name: &str,
     n: usize,
     jobs: Receiver<Job>,
     backend: &Path,
     done: &Sender<Done>,
-    waker: &UnixStream,
+    (waker, connected): (&UnixStream, &Sender<()>),
 ) -> std::io::Result<Vec<JoinHandle<()>>> {
     let jobs = Arc::new(Mutex::new(jobs));
     let connecting = Arc::new(Mutex::new(()));
     let mut relays = Vec::with_capacity(n);
     for i in 0..n {
         let (jobs, done, wake) = (jobs.clone(), done.clone(), waker.try_clone()?);
+        let connected = connected.clone();
         let mut backend = Backend {
             path: backend.to_path_buf(),
             connecting: connecting.clone(),
@@ -265,6 +273,7 @@ fn spawn_relays(
                     if let Err(e) = backend.connect() {
                         debug!("connecting to the workers: {e}");
                     }
+                    let _ = connected.send(());
                     relay_thread(&jobs, &mut backend, &done, &wake);
                 })?,
         );
