@@ -18,12 +18,13 @@ use common::{call, converge, temp_dir, wait_for_status, Daemon, A_ENI, A_IP, B_E
 
 /// ARCHITECTURE.md's budget of a daemon without `-m` (no spec): main,
 /// control, W workers, the gate, W relays, 2 status relays, 2 status
-/// workers, and the two tiny_http servers: an accept thread each, a pool
-/// thread per relay connection, and up to 4 idle pool threads.
+/// workers, and the two tiny_http servers: an accept thread each and a
+/// pool of at least 4, a thread per relay connection (plus at most one
+/// per lane while starting).
 fn budget(workers: usize) -> usize {
     let fixed = 1 + 1 + workers + 1 + workers + 2 + 2;
-    let route_server = 1 + workers + 4;
-    let status_server = 1 + 2 + 4;
+    let route_server = 1 + workers.max(4) + 1;
+    let status_server = 1 + 4 + 1;
     fixed + route_server + status_server
 }
 

@@ -540,6 +540,36 @@ mod tests {
         }
     }
 
+    /// Answers on a kept-alive connection end where their
+    /// `Content-Length` says, so the next one is read whole too.
+    #[test]
+    fn answers_are_read_one_at_a_time_on_one_connection() {
+        let (mut ours, theirs) = UnixStream::pair().unwrap();
+        let mut conn = BufReader::new(theirs);
+        ours.write_all(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}\
+              HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n\
+              HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 3\r\n\r\nno\n\
+              HTTP/1.1 200 OK\r\n\r\n",
+        )
+        .unwrap();
+        let (a, keep) = read_answer(&mut conn, false).unwrap();
+        assert_eq!(
+            (a.as_slice(), keep),
+            (&b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"[..], true)
+        );
+        // A HEAD's answer has a length but no body.
+        let (a, _) = read_answer(&mut conn, true).unwrap();
+        assert!(a.ends_with(b"Content-Length: 9\r\n\r\n"));
+        let (a, keep) = read_answer(&mut conn, false).unwrap();
+        assert!(a.starts_with(b"HTTP/1.1 404") && a.ends_with(b"\r\n\r\nno\n") && !keep);
+        let err = read_answer(&mut conn, false).unwrap_err();
+        assert!(err.to_string().contains("no Content-Length"), "{err}");
+        drop(ours);
+        let err = read_answer(&mut conn, false).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
+    }
+
     #[test]
     fn plain_answers_are_complete() {
         let a = String::from_utf8(plain_answer(413, &[], "{}\n")).unwrap();
