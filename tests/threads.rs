@@ -163,3 +163,54 @@ fn a_failover_under_load_adds_no_thread() {
         converge(&sim, "10.60.0.0/16", Some(B_ENI));
     });
 }
+
+/// One exchange on a new client connection: the answer as text.
+fn raw(d: &Daemon, request: &str) -> String {
+    use std::io::{Read, Write};
+    let addr = d
+        .url("/")
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+/// The relays' connections to tiny_http outlive each request: a HEAD's
+/// answer (a length, no body) and a GET's follow each other on them.
+#[test]
+fn head_and_get_take_turns_on_the_kept_connections() {
+    let sim = scenario();
+    let d = Daemon::start(&sim.url(), &["--workers", "1"]);
+    for _ in 0..4 {
+        let head = raw(
+            &d,
+            "HEAD /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        );
+        assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+        assert!(head.ends_with("\r\n\r\n"), "a body after HEAD: {head}");
+        let get = raw(
+            &d,
+            "GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        );
+        assert!(get.starts_with("HTTP/1.1 200 "), "{get}");
+        let body = get.split_once("\r\n\r\n").unwrap().1;
+        assert!(
+            serde_json::from_str::<serde_json::Value>(body).is_ok(),
+            "{get}"
+        );
+        let spec = raw(
+            &d,
+            "HEAD /route_spec HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        );
+        let route = raw(
+            &d,
+            "GET /route?dst_cidr=10.33.0.0/16 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        );
+        assert!(route.starts_with("HTTP/1.1 200 "), "{spec}\n{route}");
+    }
+}
