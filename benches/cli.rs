@@ -1,7 +1,12 @@
 //! `make bench`: one-shot CLI figures against a mock EC2 on 127.0.0.1.
 //! Prints wall time (median and p90 of several runs) and the sampled peak
 //! RSS of the process, for a small VPC and a large one (200 route tables of
-//! 50 routes, in pages of 100). Figures are printed, never asserted.
+//! 50 routes, in pages of 100), and `add` in 4 tables on the EC2 simulator
+//! answering each call after 50 ms (its calls side by side: about 3 round
+//! trips, not 6). Figures are printed, never asserted.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 use std::fmt::Write as _;
 use std::process::{Command, Stdio};
@@ -51,6 +56,17 @@ fn big_page(first: usize, n: usize, routes: usize, next: Option<&str>) -> String
 /// Runs the binary `n` times; returns sorted wall times and the largest
 /// sampled RSS (KiB).
 fn measure(endpoint: &str, args: &[&str], n: usize, want_code: i32) -> (Vec<Duration>, u64) {
+    measure_with(endpoint, args, n, want_code, &|| {})
+}
+
+/// [`measure`], calling `reset` after every run.
+fn measure_with(
+    endpoint: &str,
+    args: &[&str],
+    n: usize,
+    want_code: i32,
+    reset: &dyn Fn(),
+) -> (Vec<Duration>, u64) {
     let mut times = Vec::new();
     let mut peak = 0;
     for _ in 0..n {
@@ -86,6 +102,7 @@ fn measure(endpoint: &str, args: &[&str], n: usize, want_code: i32) -> (Vec<Dura
         };
         times.push(start.elapsed());
         assert_eq!(status.code(), Some(want_code), "{args:?}");
+        reset();
     }
     times.sort();
     (times, peak)
@@ -98,6 +115,40 @@ fn report(name: &str, (times, peak): (Vec<Duration>, u64)) {
         p(0.5),
         p(0.9)
     );
+}
+
+/// `add` of a new CIDR in 4 tables with every EC2 call answered after
+/// `delay`: 2 describes and 4 CreateRoutes. The route is removed again
+/// between runs, so that every run makes all 6 calls.
+fn add_in_four_tables(delay: Duration, n: usize) -> (Vec<Duration>, u64) {
+    let sim = common::ec2sim::scenario();
+    sim.add_table("rtb-3a2b3c4d", VPC, false);
+    sim.add_gateway_route("rtb-3a2b3c4d", "10.33.0.0/16", "local");
+    sim.set_delay(delay);
+    let tables = [
+        "rtb-0a1b2c3d",
+        "rtb-1a2b3c4d",
+        "rtb-2a2b3c4d",
+        "rtb-3a2b3c4d",
+    ];
+    measure_with(
+        &sim.url(),
+        &[
+            "-c",
+            "add",
+            "--CIDR",
+            "10.88.0.0/16",
+            "--ip",
+            "10.33.20.142",
+        ],
+        n,
+        0,
+        &|| {
+            for t in tables {
+                assert!(sim.remove_route(t, "10.88.0.0/16"));
+            }
+        },
+    )
 }
 
 fn main() {
@@ -141,6 +192,11 @@ fn main() {
             30,
             0,
         ),
+    );
+
+    report(
+        "add, 4 tables, 50 ms per EC2 call (6 calls)",
+        add_in_four_tables(Duration::from_millis(50), 20),
     );
 
     let big = MockServer::start();

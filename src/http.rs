@@ -3,6 +3,10 @@
 //! the proxy and the reading of error statuses are decided here once. TLS is
 //! rustls with the webpki roots (a static binary needs no CA files); the
 //! proxy is always set explicitly, so ureq never reads the environment.
+//! Host names are looked up through [`Dns`], a cache in the calling thread.
+
+mod resolve;
+pub use resolve::Dns;
 
 use std::time::Duration;
 
@@ -34,6 +38,9 @@ pub struct AgentSettings {
     /// the answer's head within `timeout`, its body within this window,
     /// after which the stream ends and the caller asks again.
     pub stream_window: Option<Duration>,
+    /// The DNS cache (tests pass one to count lookups); `None`: a cache of
+    /// the agent's own on the system clock.
+    pub dns: Option<Dns>,
 }
 
 /// Roots and a client certificate, parsed from PEM once.
@@ -96,7 +103,13 @@ impl AgentSettings {
             user_agent: None,
             tls: None,
             stream_window: None,
+            dns: None,
         }
+    }
+
+    pub fn dns(mut self, dns: Dns) -> AgentSettings {
+        self.dns = Some(dns);
+        self
     }
 
     pub fn tls(mut self, tls: Option<Tls>) -> AgentSettings {
@@ -163,7 +176,15 @@ impl AgentSettings {
         if let Some(ua) = self.user_agent {
             config = config.user_agent(ua);
         }
-        config.build().into()
+        let dns = self
+            .dns
+            .clone()
+            .unwrap_or_else(|| Dns::new(crate::clock::Clock::system()));
+        ureq::Agent::with_parts(
+            config.build(),
+            ureq::unversioned::transport::DefaultConnector::new(),
+            dns,
+        )
     }
 }
 

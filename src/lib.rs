@@ -361,7 +361,10 @@ fn route_command(
         force: args.force,
         dry_run: args.dry_run,
     };
-    let report = route::execute_tagged(&resolved.ec2, &req, args.route_table_tag.as_ref())
+    // The one-shot's calls go side by side (a few scoped threads that end
+    // with the command); the daemon's workers call `route::execute`.
+    let tag = args.route_table_tag.as_ref();
+    let report = route::execute_parallel(&resolved.ec2, &req, tag, route::PARALLEL)
         .map_err(MainError::Route)?;
     for w in &report.warnings {
         warn!("{w}");

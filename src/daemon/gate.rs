@@ -24,7 +24,7 @@
 mod conns;
 mod policy;
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::io::AsRawFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -35,7 +35,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use super::frame::{Head, Limits};
-use super::service::{self, Service, PEER_HEADER};
+use super::service::{self, Service, PEER_HEADER, PROBE_PEER};
 use crate::debug;
 use conns::{Done, IoLoop, Job, Lanes};
 
@@ -110,13 +110,14 @@ impl Gate {
         let (route_tx, route_rx) = mpsc::channel::<Job>();
         let (status_tx, status_rx) = mpsc::channel::<Job>();
         let (done_tx, done_rx) = mpsc::channel::<Done>();
+        let (connected, connected_rx) = mpsc::channel::<()>();
         let mut relays = spawn_relays(
             "relay",
             cfg.relays,
             route_rx,
             &cfg.backend,
             &done_tx,
-            &waker,
+            (&waker, &connected),
         )?;
         relays.extend(spawn_relays(
             "relay-status",
@@ -124,8 +125,13 @@ impl Gate {
             status_rx,
             &status.socket,
             &done_tx,
-            &waker,
+            (&waker, &connected),
         )?);
+        // Every relay has its connection (tiny_http's threads are all
+        // there) before the first client is accepted.
+        for _ in 0..relays.len() {
+            let _ = connected_rx.recv();
+        }
         listener.set_nonblocking(true)?;
         let listener = Arc::new(listener);
         let stopping = Arc::new(AtomicBool::new(false));
@@ -237,29 +243,40 @@ impl StatusLane {
     }
 }
 
-/// Starts `n` relays taking jobs from `jobs` to `backend`.
+/// Starts `n` relays taking jobs from `jobs` to `backend`; each tells
+/// `connected` once it has tried to connect.
 fn spawn_relays(
     name: &str,
     n: usize,
     jobs: Receiver<Job>,
     backend: &Path,
     done: &Sender<Done>,
-    waker: &UnixStream,
+    (waker, connected): (&UnixStream, &Sender<()>),
 ) -> std::io::Result<Vec<JoinHandle<()>>> {
     let jobs = Arc::new(Mutex::new(jobs));
+    let connecting = Arc::new(Mutex::new(()));
     let mut relays = Vec::with_capacity(n);
     for i in 0..n {
-        let (jobs, backend, done, wake) = (
-            jobs.clone(),
-            backend.to_path_buf(),
-            done.clone(),
-            waker.try_clone()?,
-        );
+        let (jobs, done, wake) = (jobs.clone(), done.clone(), waker.try_clone()?);
+        let connected = connected.clone();
+        let mut backend = Backend {
+            path: backend.to_path_buf(),
+            connecting: connecting.clone(),
+            conn: None,
+        };
         relays.push(
             thread::Builder::new()
                 .name(format!("{name}-{i}"))
                 .stack_size(256 * 1024)
-                .spawn(move || relay_thread(&jobs, &backend, &done, &wake))?,
+                .spawn(move || {
+                    // At once, so that tiny_http's threads are all in place
+                    // before the first client; else with the first request.
+                    if let Err(e) = backend.connect() {
+                        debug!("connecting to the workers: {e}");
+                    }
+                    let _ = connected.send(());
+                    relay_thread(&jobs, &mut backend, &done, &wake);
+                })?,
         );
     }
     Ok(relays)
@@ -269,7 +286,7 @@ fn spawn_relays(
 /// workers, and hands the answer back to the I/O thread.
 fn relay_thread(
     jobs: &Mutex<Receiver<Job>>,
-    backend: &Path,
+    backend: &mut Backend,
     done: &Sender<Done>,
     wake: &UnixStream,
 ) {
@@ -278,7 +295,7 @@ fn relay_thread(
         let Ok(job) = job else {
             return;
         };
-        let answer = forward(backend, &job.head, &job.body, &job.peer);
+        let answer = backend.forward(&job.head, &job.body, &job.peer);
         if done.send((job.id, answer)).is_err() {
             return;
         }
@@ -287,17 +304,95 @@ fn relay_thread(
     }
 }
 
-/// Sends one request to the workers and reads their whole answer.
-fn forward(backend: &Path, head: &Head, body: &[u8], peer: &str) -> std::io::Result<Vec<u8>> {
-    let mut s = UnixStream::connect(backend)?;
-    s.set_read_timeout(Some(WORKER_TIMEOUT))?;
-    s.set_write_timeout(Some(Duration::from_secs(10)))?;
+/// The request a relay sends on a new connection, answered at once by a
+/// worker without a log line or a count (`service::PROBE_PEER`).
+fn probe() -> Vec<u8> {
+    format!(
+        "GET /healthz HTTP/1.1\r\nHost: vpc-router\r\nConnection: keep-alive\r\n\
+         Content-Length: 0\r\n{PEER_HEADER}: {PROBE_PEER}\r\n\r\n"
+    )
+    .into_bytes()
+}
+/// The longest head the workers' answers may have.
+const MAX_ANSWER_HEAD: u64 = 64 * 1024;
+
+/// A relay's own keep-alive connection to its lane's tiny_http.
+///
+/// Why kept open: tiny_http serves each connection on a thread of its pool
+/// for as long as the connection lasts, and adds a thread whenever none is
+/// idle (idle ones above four end after 5 s). A connection per request made
+/// the pool grow under load (one closing while the next one arrives); one
+/// connection per relay, opened once, holds exactly one pool thread each.
+struct Backend {
+    path: PathBuf,
+    /// Held, by every relay of the lane, while one connects: see `connect`.
+    connecting: Arc<Mutex<()>>,
+    conn: Option<BufReader<UnixStream>>,
+}
+
+impl Backend {
+    /// Opens the connection, and waits until tiny_http serves it (the
+    /// probe's answer), one relay of the lane at a time. tiny_http's pool
+    /// counts a thread as idle until it has woken up and taken its
+    /// connection; two connections in that moment would both be queued for
+    /// that one thread, and with connections that never end the second
+    /// would wait forever.
+    fn connect(&mut self) -> std::io::Result<()> {
+        self.conn = None;
+        let _one_at_a_time = self.connecting.lock().unwrap_or_else(|p| p.into_inner());
+        let s = UnixStream::connect(&self.path)?;
+        s.set_read_timeout(Some(WORKER_TIMEOUT))?;
+        s.set_write_timeout(Some(Duration::from_secs(10)))?;
+        let mut conn = BufReader::new(s);
+        conn.get_mut().write_all(&probe())?;
+        match read_answer(&mut conn, false)? {
+            (a, true) if a.starts_with(b"HTTP/1.1 200 ") => {
+                self.conn = Some(conn);
+                Ok(())
+            }
+            _ => Err(std::io::Error::other(
+                "the workers' server did not answer the connection probe",
+            )),
+        }
+    }
+
+    /// Sends one request to the workers and reads their whole answer; on
+    /// any error the connection is dropped, and made again next time.
+    fn forward(&mut self, head: &Head, body: &[u8], peer: &str) -> std::io::Result<Vec<u8>> {
+        if self.conn.is_none() {
+            self.connect()?;
+        }
+        let result = match &mut self.conn {
+            Some(conn) => exchange(conn, head, body, peer),
+            None => Err(std::io::ErrorKind::NotConnected.into()),
+        };
+        match result {
+            Ok((answer, true)) => Ok(answer),
+            Ok((answer, false)) => {
+                self.conn = None;
+                Ok(answer)
+            }
+            Err(e) => {
+                self.conn = None;
+                Err(e)
+            }
+        }
+    }
+}
+
+/// One request and its answer on `conn`; whether the connection stays open.
+fn exchange(
+    conn: &mut BufReader<UnixStream>,
+    head: &Head,
+    body: &[u8],
+    peer: &str,
+) -> std::io::Result<(Vec<u8>, bool)> {
     let mut req = Vec::with_capacity(256 + body.len());
     // Only what the workers use is passed on; in particular a client's own
     // PEER_HEADER never is.
     write!(
         req,
-        "{} {} HTTP/1.1\r\nHost: vpc-router\r\nConnection: close\r\nContent-Length: {}\r\n{PEER_HEADER}: {peer}\r\n",
+        "{} {} HTTP/1.1\r\nHost: vpc-router\r\nConnection: keep-alive\r\nContent-Length: {}\r\n{PEER_HEADER}: {peer}\r\n",
         head.method,
         head.target,
         body.len()
@@ -309,16 +404,57 @@ fn forward(backend: &Path, head: &Head, body: &[u8], peer: &str) -> std::io::Res
     }
     req.extend_from_slice(b"\r\n");
     req.extend_from_slice(body);
-    s.write_all(&req)?;
+    conn.get_mut().write_all(&req)?;
+    read_answer(conn, head.method.eq_ignore_ascii_case("HEAD"))
+}
+
+/// Reads one answer: its head, then `Content-Length` bytes (none after a
+/// HEAD). The workers always send a `Content-Length` (never chunked), so
+/// the end of an answer is known without closing. Also whether the
+/// connection stays open.
+fn read_answer(
+    conn: &mut BufReader<UnixStream>,
+    head_only: bool,
+) -> std::io::Result<(Vec<u8>, bool)> {
+    let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string());
     let mut answer = Vec::new();
-    s.take(MAX_ANSWER).read_to_end(&mut answer)?;
-    if answer.is_empty() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::UnexpectedEof,
-            "empty answer",
-        ));
+    let (mut length, mut keep) = (None, true);
+    loop {
+        let start = answer.len();
+        let room = MAX_ANSWER_HEAD.saturating_sub(start as u64);
+        if (&mut *conn).take(room).read_until(b'\n', &mut answer)? == 0 {
+            return Err(if start == 0 {
+                std::io::ErrorKind::UnexpectedEof.into()
+            } else {
+                bad("the workers' answer ends in its head")
+            });
+        }
+        let line = std::str::from_utf8(&answer[start..]).map_err(|_| bad("a head not UTF-8"))?;
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            let value = value.trim();
+            if name.eq_ignore_ascii_case("content-length") {
+                length = value.parse::<u64>().ok();
+            } else if name.eq_ignore_ascii_case("connection") {
+                keep = !value.eq_ignore_ascii_case("close");
+            }
+        }
     }
-    Ok(answer)
+    let length = match (head_only, length) {
+        (true, _) => 0,
+        (false, Some(n)) if n <= MAX_ANSWER => n,
+        (false, Some(_)) => return Err(bad("the workers' answer is too large")),
+        (false, None) => return Err(bad("the workers' answer has no Content-Length")),
+    };
+    let start = answer.len();
+    conn.take(length).read_to_end(&mut answer)?;
+    if (answer.len() - start) as u64 != length {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
+    Ok((answer, keep))
 }
 
 /// The workers' answer with our own `Connection` header.
@@ -405,6 +541,36 @@ mod tests {
         ] {
             assert_eq!(lane_of(t), Lane::Route, "{t}");
         }
+    }
+
+    /// Answers on a kept-alive connection end where their
+    /// `Content-Length` says, so the next one is read whole too.
+    #[test]
+    fn answers_are_read_one_at_a_time_on_one_connection() {
+        let (mut ours, theirs) = UnixStream::pair().unwrap();
+        let mut conn = BufReader::new(theirs);
+        ours.write_all(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}\
+              HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n\
+              HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 3\r\n\r\nno\n\
+              HTTP/1.1 200 OK\r\n\r\n",
+        )
+        .unwrap();
+        let (a, keep) = read_answer(&mut conn, false).unwrap();
+        assert_eq!(
+            (a.as_slice(), keep),
+            (&b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"[..], true)
+        );
+        // A HEAD's answer has a length but no body.
+        let (a, _) = read_answer(&mut conn, true).unwrap();
+        assert!(a.ends_with(b"Content-Length: 9\r\n\r\n"));
+        let (a, keep) = read_answer(&mut conn, false).unwrap();
+        assert!(a.starts_with(b"HTTP/1.1 404") && a.ends_with(b"\r\n\r\nno\n") && !keep);
+        let err = read_answer(&mut conn, false).unwrap_err();
+        assert!(err.to_string().contains("no Content-Length"), "{err}");
+        drop(ours);
+        let err = read_answer(&mut conn, false).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
     }
 
     #[test]

@@ -34,6 +34,10 @@ use crate::{debug, error, info, timefmt, warn};
 /// Only the gate can reach the workers' socket, and it never forwards a
 /// client's own copy of this header.
 pub const PEER_HEADER: &str = "X-Vpc-Router-Peer";
+/// The peer of the gate's probe on a new connection to tiny_http (see
+/// `gate::Backend::connect`): answered 200 at once, neither logged nor
+/// counted. The gate never passes a client's own peer header.
+pub const PROBE_PEER: &str = "gate-probe";
 
 /// The API's description (OpenAPI 3), served at `/openapi.json`; a test
 /// checks it against [`api::ROUTES`].
@@ -697,6 +701,10 @@ pub fn work(server: &tiny_http::Server, svc: &Service, stopping: &AtomicBool) {
                 .map(|h| h.value.as_str().to_string())
         };
         let peer = header(PEER_HEADER).unwrap_or_else(|| "-".into());
+        if peer == PROBE_PEER {
+            let _ = rq.respond(tiny_http::Response::from_data(Vec::new()));
+            continue;
+        }
         let authorization = header("Authorization");
         // The gate has already bounded the body to api::MAX_BODY and
         // framed it with an exact Content-Length; the take() only makes

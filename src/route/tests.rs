@@ -451,3 +451,257 @@ fn an_endpoint_that_ignores_dry_run_is_reported_not_hidden() {
     // The change was made: the report says so because it is true.
     assert!(ec2.route("rtb-2a2b3c4d", "10.55.0.0/16").is_some());
 }
+
+// ---------------------------------------------------------------------------
+// execute_parallel
+
+/// The fake behind a lock, so that `execute_parallel`'s threads can share
+/// it. Each call can first be held at a gate until a whole wave of calls has
+/// arrived (`waves`: the sizes, in order), which only calls in flight at the
+/// same time can complete; the gate records the most calls in flight at once.
+struct Held {
+    fake: std::sync::Mutex<FakeEc2>,
+    gate: std::sync::Mutex<Gate>,
+    cv: std::sync::Condvar,
+}
+
+#[derive(Default)]
+struct Gate {
+    waves: std::collections::VecDeque<usize>,
+    arrived: usize,
+    wave: usize,
+    in_flight: usize,
+    max_in_flight: usize,
+    /// Waves that never filled up: their calls were let through after
+    /// `GIVE_UP` so that a sequential run fails the test instead of hanging.
+    broken: usize,
+}
+
+/// Only reached when the calls do not come side by side (a failure).
+const GIVE_UP: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl Held {
+    fn new(fake: FakeEc2, waves: &[usize]) -> Held {
+        let gate = Gate {
+            waves: waves.iter().copied().collect(),
+            ..Gate::default()
+        };
+        Held {
+            fake: std::sync::Mutex::new(fake),
+            gate: std::sync::Mutex::new(gate),
+            cv: std::sync::Condvar::new(),
+        }
+    }
+
+    fn call<R>(&self, f: impl FnOnce(&FakeEc2) -> R) -> R {
+        {
+            let mut g = self.gate.lock().unwrap();
+            g.in_flight += 1;
+            g.max_in_flight = g.max_in_flight.max(g.in_flight);
+            if let Some(&size) = g.waves.front() {
+                g.arrived += 1;
+                let mine = g.wave;
+                if g.arrived == size {
+                    g.waves.pop_front();
+                    g.arrived = 0;
+                    g.wave += 1;
+                    self.cv.notify_all();
+                }
+                while g.wave == mine {
+                    let (back, wait) = self.cv.wait_timeout(g, GIVE_UP).unwrap();
+                    g = back;
+                    if wait.timed_out() && g.wave == mine {
+                        g.broken += 1;
+                        g.waves.pop_front();
+                        g.arrived = 0;
+                        g.wave += 1;
+                        self.cv.notify_all();
+                    }
+                }
+            }
+        }
+        let r = f(&self.fake.lock().unwrap());
+        self.gate.lock().unwrap().in_flight -= 1;
+        r
+    }
+}
+
+impl Ec2 for Held {
+    fn describe_route_tables(
+        &self,
+        vpc: &VpcId,
+        ids: &[RouteTableId],
+    ) -> Result<Vec<RouteTable>, Ec2Error> {
+        self.call(|e| e.describe_route_tables(vpc, ids))
+    }
+    fn describe_network_interfaces(
+        &self,
+        vpc: &VpcId,
+        ips: &[IpAddr],
+    ) -> Result<Vec<NetworkInterface>, Ec2Error> {
+        self.call(|e| e.describe_network_interfaces(vpc, ips))
+    }
+    fn create_route(
+        &self,
+        table: &RouteTableId,
+        dest: &Cidr,
+        eni: &EniId,
+        dry_run: bool,
+    ) -> Result<(), Ec2Error> {
+        self.call(|e| e.create_route(table, dest, eni, dry_run))
+    }
+    fn replace_route(
+        &self,
+        table: &RouteTableId,
+        dest: &Cidr,
+        eni: &EniId,
+        dry_run: bool,
+    ) -> Result<(), Ec2Error> {
+        self.call(|e| e.replace_route(table, dest, eni, dry_run))
+    }
+    fn delete_route(
+        &self,
+        table: &RouteTableId,
+        dest: &Cidr,
+        dry_run: bool,
+    ) -> Result<(), Ec2Error> {
+        self.call(|e| e.delete_route(table, dest, dry_run))
+    }
+    fn disable_source_dest_check(&self, eni: &EniId, dry_run: bool) -> Result<(), Ec2Error> {
+        self.call(|e| e.disable_source_dest_check(eni, dry_run))
+    }
+}
+
+/// `add` in 4 tables: the two describes together, then the 4 calls
+/// together; nothing waits for real time (the waves fill up at once).
+#[test]
+fn add_in_parallel_describes_together_then_calls_every_table_together() {
+    let held = Held::new(FakeEc2::two_routers(4), &[2, 4]);
+    let r = execute_parallel(
+        &held,
+        &req(Op::Add, "10.55.0.0/16", Some(A_IP)),
+        None,
+        PARALLEL,
+    )
+    .unwrap();
+    let g = held.gate.lock().unwrap();
+    assert_eq!((g.broken, g.max_in_flight, g.waves.len()), (0, 4, 0));
+    assert_eq!(
+        summary(&r),
+        [
+            "rtb-00000000: Create Done",
+            "rtb-00000001: Create Done",
+            "rtb-00000002: Create Done",
+            "rtb-00000003: Create Done",
+        ]
+    );
+    let fake = held.fake.lock().unwrap();
+    assert_eq!(fake.calls().len(), 6);
+    assert_eq!(fake.mutations().len(), 4);
+}
+
+#[test]
+fn del_in_parallel_calls_every_table_together_and_width_bounds_it() {
+    let fake = FakeEc2::two_routers(6);
+    for t in 0..6 {
+        fake.create_route(
+            &format!("rtb-{t:08x}").parse().unwrap(),
+            &"10.55.0.0/16".parse().unwrap(),
+            &A_ENI.parse().unwrap(),
+            false,
+        )
+        .unwrap();
+    }
+    // One describe, then the 6 deletes three at a time: two waves of 3.
+    let held = Held::new(fake, &[1, 3, 3]);
+    let r = execute_parallel(&held, &req(Op::Del, "10.55.0.0/16", None), None, 3).unwrap();
+    let g = held.gate.lock().unwrap();
+    assert_eq!((g.broken, g.max_in_flight, g.waves.len()), (0, 3, 0));
+    assert!(r.tables.iter().all(|t| t.outcome == Outcome::Done), "{r:?}");
+    assert_eq!(r.verdict(), Verdict::Ok);
+}
+
+/// The same command through `execute` and `execute_parallel` on equal
+/// fakes: the same report (in table order), the same calls (in any order;
+/// when the router's describe fails, the tables' describe made beside it is
+/// the only extra), the same tables afterwards.
+fn parity(setup: impl Fn(&FakeEc2), q: RouteRequest) {
+    let one = vpc();
+    setup(&one);
+    let two = vpc();
+    setup(&two);
+    let held = Held::new(two, &[]);
+    let seq = execute(&one, &q);
+    let par = execute_parallel(&held, &q, None, PARALLEL);
+    assert_eq!(seq, par, "{q:?}");
+    let two = held.fake.into_inner().unwrap();
+    let sorted = |f: &FakeEc2| {
+        let mut c = f.calls();
+        c.sort();
+        if seq.is_err() {
+            c.retain(|c| !c.starts_with("DescribeRouteTables"));
+        }
+        c
+    };
+    assert_eq!(sorted(&one), sorted(&two), "{q:?}");
+    assert_eq!(*one.tables.borrow(), *two.tables.borrow(), "{q:?}");
+}
+
+#[test]
+fn execute_parallel_reports_exactly_what_execute_does() {
+    let none = |_: &FakeEc2| {};
+    for (op, cidr, ip) in [
+        (Op::Add, "10.55.0.0/16", Some(A_IP)),
+        (Op::Add, "10.66.0.0/16", Some(A_IP)),
+        (Op::Add, "0.0.0.0/0", Some(A_IP)),
+        (Op::Add, "2001:db8:1234::/48", Some(A_IP)),
+        (Op::Add, "10.55.0.0/16", Some("10.33.30.22")),
+        (Op::Add, "10.55.0.0/16", Some("10.99.0.1")),
+        (Op::Del, "10.55.0.0/16", None),
+        (Op::Del, "172.16.0.0/12", None),
+        (Op::Show, "10.55.0.0/16", None),
+    ] {
+        parity(none, req(op, cidr, ip));
+        let mut dry = req(op, cidr, ip);
+        dry.dry_run = true;
+        parity(none, dry);
+    }
+    let add = || req(Op::Add, "10.55.0.0/16", Some(A_IP));
+    parity(
+        |f| {
+            f.fail(
+                "ReplaceRoute rtb-1a2b3c4d",
+                Fault::Api("UnauthorizedOperation"),
+            )
+        },
+        add(),
+    );
+    parity(|f| f.fail("CreateRoute", Fault::Transport), add());
+    parity(
+        |f| {
+            f.fail(
+                "CreateRoute rtb-2a2b3c4d",
+                Fault::LostAnswer("RouteAlreadyExists"),
+            )
+        },
+        add(),
+    );
+    parity(|f| f.fail("DescribeRouteTables", Fault::Transport), add());
+    // Both describes fail: the router's error, as `execute` reports it.
+    parity(
+        |f| {
+            f.fail("DescribeRouteTables", Fault::Transport);
+            f.fail(
+                "DescribeNetworkInterfaces",
+                Fault::Api("UnauthorizedOperation"),
+            );
+        },
+        add(),
+    );
+    let mut only = add();
+    only.tables = vec![
+        "rtb-2a2b3c4d".parse().unwrap(),
+        "rtb-99999999".parse().unwrap(),
+    ];
+    parity(none, only);
+}

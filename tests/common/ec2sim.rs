@@ -25,7 +25,9 @@
 //!
 //! Every request is recorded ([`Ec2Sim::calls`]); errors can be injected
 //! ([`Ec2Sim::fail_next`], [`Ec2Sim::fail_next_applied`]) and answers slowed
-//! down ([`Ec2Sim::set_delay`]). [`scenario`] builds the VPC the fixtures
+//! down ([`Ec2Sim::set_delay`]) or held in waves that only calls made side
+//! by side can fill ([`Ec2Sim::hold_waves`], [`Ec2Sim::max_in_flight`]).
+//! [`scenario`] builds the VPC the fixtures
 //! describe (see `fixtures/README.md`).
 //!
 //! Where EC2's behaviour is not modelled, the simulator is stricter or
@@ -39,7 +41,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::ops::Bound;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::Duration;
 
@@ -159,6 +161,7 @@ impl Ec2Sim {
     pub fn start() -> Ec2Sim {
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
+            wave_filled: Condvar::new(),
         });
         let s = shared.clone();
         // The simulator keeps its own record of calls.
@@ -419,6 +422,27 @@ impl Ec2Sim {
     /// Sleeps `d` before handling every request from now on (to widen race
     /// windows). The request is recorded when it arrives; the state is read
     /// and changed after the sleep. `Duration::ZERO` turns it off.
+    /// Holds the next requests in waves of these sizes: a request is
+    /// answered only once every request of its wave has arrived, so a wave
+    /// of N fills only if the client makes N calls at once. A wave that does
+    /// not fill within 5 s is let through and counted ([`Ec2Sim::broken_waves`]),
+    /// so a client calling one at a time fails the test instead of hanging it.
+    pub fn hold_waves(&self, sizes: &[usize]) {
+        let mut st = self.state();
+        st.waves = sizes.iter().copied().collect();
+        st.wave_arrived = 0;
+    }
+
+    /// Waves of [`Ec2Sim::hold_waves`] that did not fill.
+    pub fn broken_waves(&self) -> usize {
+        self.state().broken_waves
+    }
+
+    /// The most requests this simulator has had in flight at once.
+    pub fn max_in_flight(&self) -> usize {
+        self.state().max_in_flight
+    }
+
     pub fn set_delay(&self, d: Duration) {
         self.state().delay = d;
     }
@@ -475,6 +499,7 @@ impl Ec2Sim {
 
 struct Shared {
     state: Mutex<State>,
+    wave_filled: Condvar,
 }
 
 impl Shared {
@@ -501,6 +526,14 @@ struct State {
     assoc_seq: usize,
     delay: Duration,
     injected: HashMap<String, VecDeque<Injected>>,
+    in_flight: usize,
+    max_in_flight: usize,
+    /// `hold_waves`: the sizes of the waves to come, the requests of the
+    /// current one so far, its number, and the waves that did not fill.
+    waves: VecDeque<usize>,
+    wave_arrived: usize,
+    wave: usize,
+    broken_waves: usize,
 }
 
 impl State {
@@ -1615,6 +1648,35 @@ fn request_id(port: u16, n: u64) -> String {
 // ---------------------------------------------------------------------------
 // Requests
 
+/// Waits until the current wave of `hold_waves` (if any) has filled.
+fn hold(shared: &Shared, mut st: MutexGuard<'_, State>) {
+    let Some(&size) = st.waves.front() else {
+        return;
+    };
+    st.wave_arrived += 1;
+    let mine = st.wave;
+    let next_wave = |st: &mut State| {
+        st.waves.pop_front();
+        st.wave_arrived = 0;
+        st.wave += 1;
+        shared.wave_filled.notify_all();
+    };
+    if st.wave_arrived == size {
+        next_wave(&mut st);
+    }
+    while st.wave == mine {
+        let (back, wait) = shared
+            .wave_filled
+            .wait_timeout(st, Duration::from_secs(5))
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        st = back;
+        if wait.timed_out() && st.wave == mine {
+            st.broken_waves += 1;
+            next_wave(&mut st);
+        }
+    }
+}
+
 /// Records the request, waits the configured delay, then answers it.
 fn handle(shared: &Shared, req: &Request, port: u16) -> (u16, String) {
     let mut params = http::decode_form(req.query());
@@ -1636,12 +1698,17 @@ fn handle(shared: &Shared, req: &Request, port: u16) -> (u16, String) {
             params: params.clone(),
             status: 0,
         });
-        (seq, st.delay)
+        st.in_flight += 1;
+        st.max_in_flight = st.max_in_flight.max(st.in_flight);
+        let delay = st.delay;
+        hold(shared, st);
+        (seq, delay)
     };
     if !delay.is_zero() {
         thread::sleep(delay);
     }
     let mut st = shared.state();
+    st.in_flight -= 1;
     st.requests += 1;
     let rid = request_id(port, st.requests);
     let (status, body) = st.answer(&action, &params, &rid);

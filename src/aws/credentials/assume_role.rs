@@ -89,12 +89,11 @@ pub(super) fn from_profile(
     };
     // The CA bundle of the profile in force (or AWS_CA_BUNDLE) covers
     // every hop, as the SDKs read it once for the client.
-    let tls = crate::aws::ca_bundle(cx.env, Some(top)).map_err(|detail| {
-        CredentialsError::Invalid {
+    let tls =
+        crate::aws::ca_bundle(cx.env, Some(top)).map_err(|detail| CredentialsError::Invalid {
             source: format!("profile {}", top.name),
             detail,
-        }
-    })?;
+        })?;
     let mut provider = base;
     for role in roles.into_iter().rev() {
         provider = cached(Box::new(AssumeRole {
