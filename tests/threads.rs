@@ -62,8 +62,9 @@ fn load(d: &Daemon, sim: &Ec2Sim, workers: usize) {
 }
 
 /// With `-m configfile --health tcp`: the reconcile thread, the file
-/// feed's, 16 health checkers and 32 failover threads more.
-const WITH_SPEC: usize = 1 + 1 + 16 + 32;
+/// feed's, 16 health checkers and 50 failover threads more (as many as the
+/// mutating budget's burst, so 50 route changes go in one wave).
+const WITH_SPEC: usize = 1 + 1 + 16 + 50;
 
 fn check_budget(d: &Daemon, sim: &Ec2Sim, workers: usize, budget: usize, during: impl Fn() + Sync) {
     let pid = d.child.id();

@@ -109,9 +109,11 @@ impl HttpEc2 {
             .proxy(settings.proxy.clone())
             .tls(settings.tls.clone())
             .user_agent(USER_AGENT)
-            // A failover makes its calls side by side (up to 32 at once);
-            // keep those connections for the next one.
-            .max_idle(32)
+            // A failover makes its calls side by side (up to 50 at once,
+            // the mutating budget's burst); keep those connections for the
+            // next one, so that it needs no new TCP and TLS handshake.
+            // (ec2 sits below reconcile, so the figure is repeated here.)
+            .max_idle(50)
             .build();
         let url = format!("{}/", settings.endpoint);
         let shown = crate::aws::redact_url(&settings.endpoint);
