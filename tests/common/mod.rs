@@ -240,6 +240,33 @@ impl Scripted {
         }
     }
 
+    /// `answers`: (Action, status, body); a request takes the first answer
+    /// not yet given for its `Action`, so calls the client makes side by
+    /// side (a one-shot `add` describes the router and the tables at once)
+    /// get their own answers whatever order they arrive in. Requests with
+    /// no answer left get 599.
+    pub fn per_action(answers: Vec<(&'static str, u16, String)>) -> Scripted {
+        let answers = Mutex::new(answers);
+        let server = http::Server::start(move |req| {
+            let params = http::decode_form(&req.text());
+            let action = params
+                .iter()
+                .find(|(k, _)| k == "Action")
+                .map(|(_, v)| v.as_str());
+            let mut left = answers.lock().unwrap();
+            let next = left.iter().position(|(a, _, _)| Some(*a) == action);
+            let (status, body) = next.map_or((599, "script exhausted".into()), |i| {
+                let (_, status, body) = left.remove(i);
+                (status, body)
+            });
+            http::Response::new(status, body).header("content-type", "text/xml;charset=UTF-8")
+        });
+        Scripted {
+            url: server.url(),
+            server,
+        }
+    }
+
     pub fn seen(&self) -> Vec<Seen> {
         self.server
             .requests()
