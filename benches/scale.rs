@@ -15,6 +15,11 @@
 //!
 //! Linear means the figures double from 200 to 400 tables. Figures are
 //! printed, never asserted.
+//!
+//! To save time: `SCALE_TABLES=200` runs one size (comma-separated list),
+//! `SCALE_ONLY=apply` or `SCALE_ONLY=daemon` one half; `SCALE_WRAP="valgrind
+//! --tool=callgrind --callgrind-out-file=/tmp/cg.out"` runs one `apply`
+//! under that command (for instruction counts) instead of three.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -64,7 +69,12 @@ fn ms(d: Duration) -> f64 {
 fn one_shot(tables: usize, spec: &std::path::Path) {
     let sim = vpc(tables);
     let mut runs = Vec::new();
-    for _ in 0..3 {
+    let n = if std::env::var_os("SCALE_WRAP").is_some() {
+        1
+    } else {
+        3
+    };
+    for _ in 0..n {
         sim.clear_calls();
         let (cpu0, _) = children_usage();
         let started = Instant::now();
@@ -82,7 +92,7 @@ fn one_shot(tables: usize, spec: &std::path::Path) {
         ));
     }
     runs.sort();
-    let (wall, cpu, describes, others, peak) = runs[1];
+    let (wall, cpu, describes, others, peak) = runs[n / 2];
     println!(
         "  {tables:>3} tables x {ROUTES}: apply in sync: {describes} describe calls, {others} other calls; wall {:.0} ms, CPU {:.0} ms, peak RSS {} KiB",
         ms(wall),
@@ -97,6 +107,15 @@ fn one_shot(tables: usize, spec: &std::path::Path) {
 /// spawned with vfork shares the bench's, simulator and all.
 fn apply_peak(url: &str, spec: &std::path::Path) -> u64 {
     let mut c = common::command("bench-scale");
+    if let Ok(wrap) = std::env::var("SCALE_WRAP") {
+        let bin = c.get_program().to_owned();
+        let mut words = wrap.split_whitespace();
+        let mut w = std::process::Command::new(words.next().expect("SCALE_WRAP: a command"));
+        w.env_clear();
+        w.envs(c.get_envs().filter_map(|(k, v)| Some((k, v?))));
+        w.args(words).arg(bin);
+        c = w;
+    }
     c.args(["-r", "us-east-1", "-v", VPC, "--endpoint-url", url])
         .args(["apply", "-f", spec.to_str().unwrap(), "--route-limit", "0"])
         .stdout(std::process::Stdio::null())
@@ -236,11 +255,23 @@ fn main() {
     std::fs::create_dir_all(&dir).unwrap();
     let spec = spec_file(&dir);
     println!("scale: route tables x {ROUTES} routes, {ROUTES} CIDRs in the spec, all in sync");
-    for tables in SIZES {
-        one_shot(tables, &spec);
+    let sizes: Vec<usize> = match std::env::var("SCALE_TABLES") {
+        Ok(list) => list
+            .split(',')
+            .map(|n| n.trim().parse().expect("SCALE_TABLES: numbers"))
+            .collect(),
+        Err(_) => SIZES.to_vec(),
+    };
+    let only = std::env::var("SCALE_ONLY").unwrap_or_default();
+    if only != "daemon" {
+        for &tables in &sizes {
+            one_shot(tables, &spec);
+        }
     }
-    for tables in SIZES {
-        daemon(tables, &spec, &dir);
+    if only != "apply" {
+        for &tables in &sizes {
+            daemon(tables, &spec, &dir);
+        }
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

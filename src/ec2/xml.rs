@@ -113,7 +113,7 @@ struct Stream<'a> {
 
 impl<'a> Stream<'a> {
     fn event(&mut self) -> Result<Event<'a>, Fault> {
-        self.reader.read_event().map_err(|_| Fault::Document)
+        vpc_router_xml_events::next(&mut self.reader).map_err(|_| Fault::Document)
     }
 
     fn enter(&mut self) -> Result<(), Fault> {
@@ -130,6 +130,9 @@ impl<'a> Stream<'a> {
         if std::mem::take(&mut self.empty) {
             return Ok(None);
         }
+        // Whitespace between children (EC2 indents its answers) is then
+        // no event at all; `text` turns this off for the text it reads.
+        self.reader.config_mut().trim_text_start = true;
         loop {
             match self.event()? {
                 Event::Start(start) => {
@@ -170,6 +173,7 @@ impl<'a> Stream<'a> {
         // the document; only text in pieces (an entity, CDATA) is copied.
         let mut only: Option<&'a str> = None;
         if !std::mem::take(&mut self.empty) {
+            self.reader.config_mut().trim_text_start = false;
             loop {
                 let piece: Cow<'a, str> = match self.event()? {
                     Event::Text(t) => match t.clone().into_inner() {
@@ -188,6 +192,7 @@ impl<'a> Stream<'a> {
                     Event::Start(_) => {
                         self.enter()?;
                         self.skip()?;
+                        self.reader.config_mut().trim_text_start = false;
                         continue;
                     }
                     Event::End(_) => {
@@ -234,7 +239,7 @@ impl<'a> Stream<'a> {
     /// each to `item`; other children are skipped.
     fn items(&mut self, mut item: impl FnMut(&mut Self) -> Result<(), Fault>) -> Result<(), Fault> {
         while let Some(start) = self.child()? {
-            if start.local_name().as_ref() == b"item" {
+            if local(&start) == b"item" {
                 item(self)?;
             } else {
                 self.skip()?;
@@ -259,6 +264,17 @@ impl<'a> Stream<'a> {
                 _ => {}
             }
         }
+    }
+}
+
+/// An element's name without its namespace prefix, if any: what
+/// `local_name` gives, by a plain scan (EC2's names are short, and
+/// `memchr`'s setup cost more than the scan; this runs for every element).
+fn local<'x>(start: &'x BytesStart<'_>) -> &'x [u8] {
+    let name = start.name().into_inner();
+    match name.iter().rposition(|&b| b == b':') {
+        Some(colon) => &name[colon + 1..],
+        None => name,
     }
 }
 
@@ -291,11 +307,11 @@ fn open<'a>(xml: &'a str, expected: &str) -> Result<Stream<'a>, Fault> {
     };
     loop {
         match s.event()? {
-            Event::Start(start) if start.local_name().as_ref() == expected.as_bytes() => {
+            Event::Start(start) if local(&start) == expected.as_bytes() => {
                 s.enter()?;
                 return Ok(s);
             }
-            Event::Empty(start) if start.local_name().as_ref() == expected.as_bytes() => {
+            Event::Empty(start) if local(&start) == expected.as_bytes() => {
                 s.empty = true;
                 return Ok(s);
             }
@@ -321,7 +337,7 @@ fn read_page<T>(
             request_id: None,
         };
         while let Some(start) = s.child()? {
-            match start.local_name().as_ref() {
+            match local(&start) {
                 name if name == set.as_bytes() => s.items(|s| {
                     page.items.push(item(s)?);
                     Ok(())
@@ -360,14 +376,14 @@ fn route_table(s: &mut Stream<'_>) -> Result<RouteTable, Fault> {
     let mut bad: Option<BadRoute> = None;
     let mut tags = Vec::new();
     while let Some(start) = s.child()? {
-        match start.local_name().as_ref() {
+        match local(&start) {
             b"routeTableId" => s.text_into(&mut id)?,
             b"vpcId" => s.text_into(&mut vpc)?,
             // Only an association says whether the table is the main one;
             // a table with no associations at all is not.
             b"associationSet" => s.items(|s| {
                 while let Some(field) = s.child()? {
-                    if field.local_name().as_ref() == b"main" {
+                    if local(&field) == b"main" {
                         main |= s.text()?.is_some_and(|m| m.eq_ignore_ascii_case("true"));
                     } else {
                         s.skip()?;
@@ -387,7 +403,7 @@ fn route_table(s: &mut Stream<'_>) -> Result<RouteTable, Fault> {
             b"tagSet" => s.items(|s| {
                 let (mut key, mut value) = (None, None);
                 while let Some(field) = s.child()? {
-                    match field.local_name().as_ref() {
+                    match local(&field) {
                         b"key" => s.text_into(&mut key)?,
                         b"value" => s.text_into(&mut value)?,
                         _ => s.skip()?,
@@ -479,10 +495,10 @@ fn route(s: &mut Stream<'_>) -> Result<Result<Route, BadRoute>, Fault> {
     let mut origin = RouteOrigin::Other(String::new());
     let mut last = std::mem::take(&mut s.ids);
     while let Some(start) = s.child()? {
-        let name = start.local_name();
-        match name.as_ref() {
+        let name = local(&start);
+        match name {
             b"destinationCidrBlock" | b"destinationIpv6CidrBlock" => {
-                let slot = if name.as_ref() == b"destinationCidrBlock" {
+                let slot = if name == b"destinationCidrBlock" {
                     &mut v4
                 } else {
                     &mut v6
@@ -579,7 +595,7 @@ fn network_interface(s: &mut Stream<'_>) -> Result<NetworkInterface, Fault> {
     let mut ipv6: Vec<String> = Vec::new();
     let mut attachment_seen = false;
     while let Some(start) = s.child()? {
-        match start.local_name().as_ref() {
+        match local(&start) {
             b"networkInterfaceId" => s.text_into(&mut id)?,
             b"privateIpAddress" => s.text_into(&mut primary_ip)?,
             b"sourceDestCheck" => s.text_into(&mut source_dest_check)?,
@@ -590,7 +606,7 @@ fn network_interface(s: &mut Stream<'_>) -> Result<NetworkInterface, Fault> {
             b"attachment" if !attachment_seen => {
                 attachment_seen = true;
                 while let Some(field) = s.child()? {
-                    if field.local_name().as_ref() == b"instanceId" {
+                    if local(&field) == b"instanceId" {
                         s.text_into(&mut instance)?;
                     } else {
                         s.skip()?;
@@ -600,7 +616,7 @@ fn network_interface(s: &mut Stream<'_>) -> Result<NetworkInterface, Fault> {
             b"privateIpAddressesSet" => s.items(|s| {
                 let (mut ip, mut primary) = (None, None);
                 while let Some(field) = s.child()? {
-                    match field.local_name().as_ref() {
+                    match local(&field) {
                         b"privateIpAddress" => s.text_into(&mut ip)?,
                         b"primary" => s.text_into(&mut primary)?,
                         _ => s.skip()?,
@@ -614,7 +630,7 @@ fn network_interface(s: &mut Stream<'_>) -> Result<NetworkInterface, Fault> {
             b"ipv6AddressesSet" => s.items(|s| {
                 let mut ip = None;
                 while let Some(field) = s.child()? {
-                    match field.local_name().as_ref() {
+                    match local(&field) {
                         b"ipv6Address" => s.text_into(&mut ip)?,
                         _ => s.skip()?,
                     }
@@ -1401,6 +1417,19 @@ mod tests {
                 .items,
             vec![]
         );
+    }
+
+    // Whitespace between elements is dropped while looking for children,
+    // never inside the text read.
+    #[test]
+    fn indented_documents_keep_their_text_whole() {
+        let xml = rt_doc(
+            "\n  <item>\n    <routeTableId>rtb-0a1b2c3d</routeTableId>\n    <tagSet>\n      \
+             <item>\n <key>  k </key>\n <value>a<note> x </note> b &amp; <i/> c</value>\n \
+             </item>\n    </tagSet>\n  </item>\n",
+        );
+        let t = &route_tables(&xml).unwrap().items[0];
+        assert_eq!(t.tags, vec![("k".to_string(), "a b &  c".to_string())]);
     }
 
     fn parse_error_text(xml: &str) -> String {
