@@ -925,6 +925,17 @@ impl Engine {
         let index = RouteIndex::new(&seen.tables);
         for (cidr, target) in &plan.targets {
             let by_table = s.routes.entry(*cidr).or_default();
+            if by_table.is_empty() {
+                // A new CIDR: its tables in one build from sorted entries,
+                // which fills the B-tree's nodes (inserted one by one, in
+                // order, they are left about half full).
+                let mut ids: Vec<&RouteTableId> = seen.tables.iter().map(|t| &t.id).collect();
+                ids.sort_unstable();
+                *by_table = ids
+                    .into_iter()
+                    .map(|id| (id.clone(), RouteView::default()))
+                    .collect();
+            }
             // One string per CIDR and target, shared by its tables: the one
             // already kept if it says the same.
             let desired: Option<Arc<str>> = target.as_ref().map(|t| {
