@@ -926,15 +926,18 @@ impl Engine {
         for (cidr, target) in &plan.targets {
             let by_table = s.routes.entry(*cidr).or_default();
             if by_table.is_empty() {
-                // A new CIDR: its tables in one build from sorted entries,
-                // which fills the B-tree's nodes (inserted one by one, in
-                // order, they are left about half full).
-                let mut ids: Vec<&RouteTableId> = seen.tables.iter().map(|t| &t.id).collect();
-                ids.sort_unstable();
-                *by_table = ids
-                    .into_iter()
-                    .map(|id| (id.clone(), RouteView::default()))
-                    .collect();
+                // A new CIDR: its tables inserted into a second map, then
+                // appended, which rebuilds the B-tree with full nodes
+                // (inserted one by one, in order, they are left about half
+                // full). `append` needs both maps non-empty to rebuild.
+                let mut rest = BTreeMap::new();
+                for t in &seen.tables {
+                    rest.insert(t.id.clone(), RouteView::default());
+                }
+                if let Some((id, v)) = rest.pop_first() {
+                    by_table.insert(id, v);
+                    by_table.append(&mut rest);
+                }
             }
             // One string per CIDR and target, shared by its tables: the one
             // already kept if it says the same.
