@@ -20,6 +20,9 @@
 //! `SCALE_ONLY=apply` or `SCALE_ONLY=daemon` one half; `SCALE_WRAP="valgrind
 //! --tool=callgrind --callgrind-out-file=/tmp/cg.out"` runs one `apply`
 //! under that command (for instruction counts) instead of three.
+//!
+//! The binary measured is the build's own (glibc, `CARGO_BIN_EXE`), not
+//! the static musl one.
 
 #[path = "../tests/common/mod.rs"]
 mod common;

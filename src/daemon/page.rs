@@ -262,9 +262,9 @@ fn summary(h: &mut Html, svc: &Service) {
         h.raw("<tr>").td(rfc3339(*at)).raw("<td>").cidr_link(cidr);
         h.raw("</td>")
             .td(table)
-            .td(or_dash(v.last_action))
+            .td(or_dash(v.last_action()))
             .td(or_dash(v.current.as_deref()))
-            .td(or_dash(v.outcome.as_deref()))
+            .td(or_dash(v.outcome()))
             .raw("</tr>\n");
     }
     h.raw("</table>\n");
@@ -424,7 +424,7 @@ fn page_view(h: &mut Html, p: &crate::reconcile::engine::RoutesPage) {
                 None => targets.push((t, 1)),
             }
         }
-        let last = tables.values().filter_map(|r| r.at).max();
+        let last = tables.values().filter_map(RouteView::at).max();
         h.raw("<tr><td>")
             .cidr_link(cidr)
             .raw("</td>")
@@ -490,9 +490,9 @@ fn cidr_view(h: &mut Html, c: &Cidr, by_table: &BTreeMap<RouteTableId, RouteView
             .td(or_dash(r.current.as_deref()))
             .td(or_dash(r.desired.as_deref()))
             .td_class(class, state)
-            .td(or_dash(r.last_action))
-            .opt_time(r.at)
-            .td(or_dash(r.outcome.as_deref()))
+            .td(or_dash(r.last_action()))
+            .opt_time(r.at())
+            .td(or_dash(r.outcome()))
             .raw("</tr>\n");
     }
     h.raw("</table>\n");

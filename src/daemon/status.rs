@@ -13,11 +13,11 @@ use crate::types::{Cidr, RouteTableId};
 
 fn route_json(r: &RouteView) -> Value {
     json!({
-        "current": r.current,
-        "desired": r.desired,
-        "last_action": r.last_action,
-        "outcome": r.outcome,
-        "at": r.at.map(timefmt::rfc3339),
+        "current": r.current.as_deref(),
+        "desired": r.desired.as_deref(),
+        "last_action": r.last_action(),
+        "outcome": r.outcome(),
+        "at": r.at().map(timefmt::rfc3339),
     })
 }
 

@@ -634,6 +634,17 @@ impl Engine {
                 return false;
             }
         };
+        // The new observation replaces the last-seen one at once (failovers
+        // during the pass act on it), so that two are never held through
+        // the pass. Not if a failover has already changed routes since the
+        // pass began: its view is kept, and the pass is done again.
+        let seen = Arc::new(seen);
+        {
+            let mut s = self.lock();
+            if s.failovers == failovers {
+                s.seen = Some(Arc::clone(&seen));
+            }
+        }
         let (plan, fixed, applied) = self.plan_and_apply(&spec, &seen, &owned, &self.options);
         self.release(&spec, &owned, &plan, &applied);
         let failed = applied.iter().filter(|a| a.result.is_err()).count()
@@ -652,12 +663,16 @@ impl Engine {
         };
         let mut s = self.lock();
         self.record(&mut s, &seen, &plan, (&fixed, &applied), at, true);
+        // This pass's reference goes first, so that the last-seen view is
+        // brought up to date in place, not copied.
+        drop(seen);
         if s.failovers == failovers {
-            let mut seen = seen;
-            for a in applied.iter().filter(|a| a.result.is_ok()) {
-                pass::record_change(&mut seen, &a.change);
+            if let Some(known) = &mut s.seen {
+                let known = Arc::make_mut(known);
+                for a in applied.iter().filter(|a| a.result.is_ok()) {
+                    pass::record_change(known, &a.change);
+                }
             }
-            s.seen = Some(Arc::new(seen));
         } else {
             // A failover ran during this pass: what it saw is stale, and
             // the failover's own view is kept. Look again.
@@ -909,8 +924,33 @@ impl Engine {
         // a scan of the table's routes.
         let index = RouteIndex::new(&seen.tables);
         for (cidr, target) in &plan.targets {
-            let desired = target.as_ref().map(|t| format!("{} ({})", t.eni, t.ip));
             let by_table = s.routes.entry(*cidr).or_default();
+            if by_table.is_empty() {
+                // A new CIDR: its tables inserted into a second map, then
+                // appended, which rebuilds the B-tree with full nodes
+                // (inserted one by one, in order, they are left about half
+                // full). `append` needs both maps non-empty to rebuild.
+                let mut rest = BTreeMap::new();
+                for t in &seen.tables {
+                    rest.insert(t.id.clone(), RouteView::default());
+                }
+                if let Some((id, v)) = rest.pop_first() {
+                    by_table.insert(id, v);
+                    by_table.append(&mut rest);
+                }
+            }
+            // One string per CIDR and target, shared by its tables: the one
+            // already kept if it says the same.
+            let desired: Option<Arc<str>> = target.as_ref().map(|t| {
+                let kept = by_table.values().next().and_then(|e| e.desired.as_ref());
+                match kept {
+                    Some(k) if shows_as(&format_args!("{} ({})", t.eni, t.ip), k) => k.clone(),
+                    _ => format!("{} ({})", t.eni, t.ip).into(),
+                }
+            });
+            // The last current target made for this CIDR, for the next
+            // table that points at the same.
+            let mut made: Option<Arc<str>> = None;
             for (i, t) in seen.tables.iter().enumerate() {
                 let e = match by_table.get_mut(&t.id) {
                     Some(e) => e,
@@ -925,7 +965,10 @@ impl Engine {
                     _ => false,
                 };
                 if !same {
-                    e.current = target.map(ToString::to_string);
+                    e.current = target.map(|t| match &made {
+                        Some(m) if shows_as(t, m) => m.clone(),
+                        _ => made.insert(t.to_string().into()).clone(),
+                    });
                 }
                 if e.desired != desired {
                     e.desired.clone_from(&desired);
@@ -940,18 +983,21 @@ impl Engine {
                 .or_default()
                 .entry(c.table.clone())
                 .or_default();
-            e.last_action = Some(c.action.as_str());
-            e.at = Some(at);
-            match &a.result {
+            let outcome = match &a.result {
                 Ok(()) => {
-                    e.outcome = Some("done".into());
                     e.current = match c.action {
                         Action::Delete => None,
                         _ => e.desired.clone(),
                     };
+                    "done".into()
                 }
-                Err(err) => e.outcome = Some(format!("failed: {err}")),
-            }
+                Err(err) => format!("failed: {err}"),
+            };
+            e.last = Some(Box::new(view::LastChange {
+                action: c.action.as_str(),
+                outcome,
+                at,
+            }));
         }
         // A deleted CIDR's rows go once it is no longer owned.
         let owned = s.owned.clone();

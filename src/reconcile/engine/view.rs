@@ -5,6 +5,7 @@
 //! the whole map.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::types::{Cidr, RouteTableId};
@@ -16,17 +17,27 @@ pub const SUMMARY_CAP: usize = 100;
 /// At most this many tables named per CIDR in the summary.
 pub const TABLES_CAP: usize = 10;
 
-/// What the engine knows of one route (a CIDR in one table).
+/// What the engine knows of one route (a CIDR in one table). There is one
+/// per spec CIDR and table (100,000 at 200 tables x 500 CIDRs), so it is
+/// small: the targets are shared strings (one per CIDR and target, not
+/// one per table), and the last change, which most routes never had, is
+/// boxed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RouteView {
     /// Where it points now, as last seen or changed.
-    pub current: Option<String>,
+    pub current: Option<Arc<str>>,
     /// Where the spec wants it.
-    pub desired: Option<String>,
-    pub last_action: Option<&'static str>,
+    pub desired: Option<Arc<str>>,
+    pub last: Option<Box<LastChange>>,
+}
+
+/// The last change vpc-router made to a route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastChange {
+    pub action: &'static str,
     /// "done", or "failed: why".
-    pub outcome: Option<String>,
-    pub at: Option<SystemTime>,
+    pub outcome: String,
+    pub at: SystemTime,
 }
 
 /// A route's state in the summary.
@@ -42,19 +53,27 @@ pub enum RouteState {
 
 /// The first word of a target ("eni-... (10.0.0.1)" → "eni-..."): the
 /// observed form names the instance, the desired one the router's IP.
-fn target_id(s: Option<&String>) -> Option<&str> {
+fn target_id(s: Option<&str>) -> Option<&str> {
     s.map(|s| s.split(' ').next().unwrap_or(""))
 }
 
 impl RouteView {
+    pub fn last_action(&self) -> Option<&'static str> {
+        self.last.as_ref().map(|l| l.action)
+    }
+
+    pub fn outcome(&self) -> Option<&str> {
+        self.last.as_ref().map(|l| l.outcome.as_str())
+    }
+
+    pub fn at(&self) -> Option<SystemTime> {
+        self.last.as_ref().map(|l| l.at)
+    }
+
     pub fn state(&self) -> RouteState {
-        if self
-            .outcome
-            .as_deref()
-            .is_some_and(|o| o.starts_with("failed"))
-        {
+        if self.outcome().is_some_and(|o| o.starts_with("failed")) {
             RouteState::Failed
-        } else if target_id(self.current.as_ref()) == target_id(self.desired.as_ref()) {
+        } else if target_id(self.current.as_deref()) == target_id(self.desired.as_deref()) {
             RouteState::InSync
         } else {
             RouteState::Differs
@@ -111,7 +130,7 @@ pub fn summary(routes: &Routes) -> RouteSummary {
                 RouteState::Differs => differs += 1,
                 RouteState::Failed => failed += 1,
             }
-            let id = target_id(r.current.as_ref());
+            let id = target_id(r.current.as_deref());
             if targets.len() < 2 && !targets.contains(&id) {
                 targets.push(id);
             }
@@ -128,7 +147,7 @@ pub fn summary(routes: &Routes) -> RouteSummary {
         }
         let distinct: BTreeSet<Option<&str>> = by_table
             .values()
-            .map(|r| target_id(r.current.as_ref()))
+            .map(|r| target_id(r.current.as_deref()))
             .collect();
         out.attention.push(CidrAttention {
             cidr: *cidr,
@@ -184,7 +203,7 @@ pub fn recent(routes: &Routes, n: usize) -> Vec<Change> {
     let mut out: Vec<Change> = Vec::with_capacity(n + 1);
     for (cidr, by_table) in routes {
         for (t, r) in by_table {
-            let Some(at) = r.at.filter(|_| r.last_action.is_some()) else {
+            let Some(at) = r.at() else {
                 continue;
             };
             if out.len() == n && out.last().is_none_or(|l| l.0 >= at) {
@@ -209,9 +228,14 @@ mod tests {
         let mut routes = Routes::new();
         for i in 0..10u64 {
             let cidr: Cidr = format!("10.{i}.0.0/16").parse().unwrap();
-            let view = |at: Option<u64>, action| RouteView {
-                last_action: action,
-                at: at.map(|s| UNIX_EPOCH + Duration::from_secs(s)),
+            let view = |at: Option<u64>, action: Option<&'static str>| RouteView {
+                last: action.zip(at).map(|(action, at)| {
+                    Box::new(LastChange {
+                        action,
+                        outcome: "done".into(),
+                        at: UNIX_EPOCH + Duration::from_secs(at),
+                    })
+                }),
                 ..RouteView::default()
             };
             let t = routes.entry(cidr).or_default();
