@@ -647,3 +647,54 @@ fn a_role_not_assigned_in_identity_center_is_named_without_a_login_hint() {
     // Not retried: the same request would be refused the same way.
     forbidden.assert_hits(1);
 }
+
+/// The profile's configured endpoints (`[services NAME]`, then its own
+/// `endpoint_url`) reach STS's `AssumeRole` and the Identity Center portal
+/// too, as they reach EC2 (the SDKs' order, `aws::endpoint_override`).
+#[test]
+fn assume_role_and_the_portal_take_the_profile_s_configured_endpoints() {
+    let sts = MockServer::start();
+    let assume = sts.mock(|when, then| {
+        when.method(POST)
+            .path("/")
+            .x_www_form_urlencoded_tuple("Action", "AssumeRole");
+        then.status(200).body(fixture("sts-assume-role.xml"));
+    });
+    let d = dir("assume-services");
+    let e = with_config(
+        &d,
+        &format!(
+            "[profile router]\nrole_arn = {ROLE}\nsource_profile = base\nservices = local\n\
+             [profile base]\naws_access_key_id = AKIDBASE\naws_secret_access_key = base-secret\n\
+             [services local]\nsts =\n  endpoint_url = {}\n",
+            sts.base_url()
+        ),
+        // Should the endpoint be missed, the call goes to a dead local
+        // proxy, never to AWS.
+        &[("HTTPS_PROXY", "http://127.0.0.1:9")],
+    );
+    let c = chain(&e, Some("router"))
+        .unwrap()
+        .credentials(t0())
+        .unwrap();
+    assert_eq!(c.access_key_id, "ASIAASSUMEDEXAMPLE");
+    assume.assert_hits(1);
+
+    let server = MockServer::start();
+    let call = portal(&server);
+    let d = dir("sso-endpoint-url");
+    let e = with_config(
+        &d,
+        &format!(
+            "[profile dev]\nsso_session = corp\nsso_account_id = 123456789012\n\
+             sso_role_name = RouterAdmin\nregion = eu-west-1\nendpoint_url = {}\n\
+             [sso-session corp]\nsso_start_url = {START}\nsso_region = us-east-1\n",
+            server.base_url()
+        ),
+        &[("HTTPS_PROXY", "http://127.0.0.1:9")],
+    );
+    login(&d, "corp", "2026-11-25T20:34:56Z");
+    let c = chain(&e, Some("dev")).unwrap().credentials(t0()).unwrap();
+    assert_eq!(c.access_key_id, "ASIASSOEXAMPLE");
+    call.assert_hits(1);
+}
