@@ -11,7 +11,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
 
-use crate::aws::endpoint::{self, Variant};
 use crate::aws::imds::Imds;
 use crate::aws::profile::{self, Profile, ProfileError};
 use crate::aws::{Credentials, CredentialsError, CredentialsProvider, Env, Secret};
@@ -330,16 +329,8 @@ impl WebIdentity {
         };
         // AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL, the profile's, unless
         // configured endpoints are ignored; checked at start.
-        let given = crate::aws::endpoint_override("sts", None, env, profile).map_err(invalid)?;
+        let endpoint = assume_role::sts_endpoint(env, profile, region).map_err(invalid)?;
         let tls = crate::aws::ca_bundle(env, profile).map_err(invalid)?;
-        let variant = Variant::configured(env, profile).map_err(invalid)?;
-        let endpoint = match region {
-            Some(r) => {
-                let given = given.as_ref().map(|(from, u)| (from.as_str(), u.clone()));
-                endpoint::resolve("sts", given, r, &variant).map_err(|e| invalid(e.to_string()))?
-            }
-            None => given.map_or_else(|| "https://sts.amazonaws.com".into(), |(_, u)| u),
-        };
         let proxy = crate::aws::proxy_for(env, &endpoint);
         Ok(Some(WebIdentity {
             token_file,
@@ -404,7 +395,7 @@ impl WebIdentity {
             .retrier
             .run("STS AssumeRoleWithWebIdentity", policy, attempt);
         let text = text?;
-        let c = assume_role_with_web_identity(&text)
+        let c = sts_credentials(&text, "AssumeRoleWithWebIdentity")
             .map_err(|e| provider_err(format!("STS answer: {e}")))?;
         let expires = parse_rfc3339(&c.expiration).ok_or_else(|| {
             provider_err(format!("STS answer: bad Expiration '{}'", c.expiration))
@@ -450,15 +441,17 @@ struct StsCredentials {
     expiration: String,
 }
 
-/// STS `AssumeRoleWithWebIdentity`. STS speaks the Query protocol like EC2,
-/// so its answer is read with the same element tree; its errors come in the
+/// The credentials in the answer to the STS `action` (`AssumeRole`,
+/// `AssumeRoleWithWebIdentity`): `<{action}Response><{action}Result>
+/// <Credentials>`. STS speaks the Query protocol like EC2, so its answer is
+/// read with the same element tree; its errors come in the
 /// `<ErrorResponse>` envelope that [`query::error_body`] reads.
-fn assume_role_with_web_identity(xml: &str) -> Result<StsCredentials, XmlError> {
-    let root = query::document(xml, "AssumeRoleWithWebIdentityResponse")?;
+fn sts_credentials(xml: &str, action: &str) -> Result<StsCredentials, XmlError> {
+    let root = query::document(xml, &format!("{action}Response"))?;
     let creds = root
-        .child("AssumeRoleWithWebIdentityResult")
+        .child(&format!("{action}Result"))
         .and_then(|r| r.child("Credentials"))
-        .ok_or_else(|| XmlError("no AssumeRoleWithWebIdentityResult/Credentials element".into()))?;
+        .ok_or_else(|| XmlError(format!("no {action}Result/Credentials element")))?;
     let field = |name: &str| {
         creds
             .text(name)

@@ -12,15 +12,15 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use super::process::{self, Process};
 use super::sso::Sso;
 use super::{
-    agent, classify_sts, static_keys, unreachable, Cached, Container, Fetch, InstanceProfile,
-    Static, StsCredentials, WebIdentity, ENV_KEYS, PROFILE_KEYS,
+    agent, classify_sts, static_keys, sts_credentials, unreachable, Cached, Container, Fetch,
+    InstanceProfile, Static, WebIdentity, ENV_KEYS, PROFILE_KEYS,
 };
 use crate::aws::endpoint::{self, Variant};
 use crate::aws::imds::Imds;
 use crate::aws::profile::{self, Profile};
 use crate::aws::sign::sign;
 use crate::aws::{Credentials, CredentialsError, CredentialsProvider, Env, Secret};
-use crate::query::{self, form_body, XmlError};
+use crate::query::{self, form_body};
 use crate::retry::{on_urgent_thread, parse_retry_after, Decision, Failed, Retrier, RetryPolicy};
 use crate::timefmt::parse_rfc3339;
 use crate::types::Region;
@@ -215,7 +215,7 @@ fn role_of(p: &Profile, cx: &Context) -> Result<Option<(Role, Next)>, Credential
             }
         },
     };
-    let endpoint = sts_endpoint(cx.env, p, cx.region).map_err(invalid)?;
+    let endpoint = sts_endpoint(cx.env, Some(p), cx.region).map_err(invalid)?;
     let role = Role {
         profile: p.name.clone(),
         role_arn: role_arn.to_string(),
@@ -235,9 +235,13 @@ fn role_of(p: &Profile, cx: &Context) -> Result<Option<(Role, Next)>, Credential
 /// configured endpoints are ignored), else the region's (in the FIPS /
 /// dual-stack variant asked for), else the global endpoint when there is
 /// no region.
-fn sts_endpoint(env: &Env, p: &Profile, region: Option<&Region>) -> Result<String, String> {
-    let given = crate::aws::endpoint_override("sts", None, env, Some(p))?;
-    let variant = Variant::configured(env, Some(p))?;
+pub(super) fn sts_endpoint(
+    env: &Env,
+    p: Option<&Profile>,
+    region: Option<&Region>,
+) -> Result<String, String> {
+    let given = crate::aws::endpoint_override("sts", None, env, p)?;
+    let variant = Variant::configured(env, p)?;
     match region {
         Some(r) => {
             let given = given.as_ref().map(|(from, u)| (from.as_str(), u.clone()));
@@ -453,8 +457,8 @@ impl AssumeRole {
             source: source.clone(),
             detail,
         };
-        let c =
-            assume_role_response(&text?).map_err(|e| provider_err(format!("STS answer: {e}")))?;
+        let c = sts_credentials(&text?, "AssumeRole")
+            .map_err(|e| provider_err(format!("STS answer: {e}")))?;
         let expires = parse_rfc3339(&c.expiration).ok_or_else(|| {
             provider_err(format!("STS answer: bad Expiration '{}'", c.expiration))
         })?;
@@ -554,26 +558,5 @@ pub(super) fn sts_post(
         decision,
         retry_after,
         why,
-    })
-}
-
-/// The credentials in an STS `AssumeRoleResponse`.
-fn assume_role_response(xml: &str) -> Result<StsCredentials, XmlError> {
-    let root = query::document(xml, "AssumeRoleResponse")?;
-    let creds = root
-        .child("AssumeRoleResult")
-        .and_then(|r| r.child("Credentials"))
-        .ok_or_else(|| XmlError("no AssumeRoleResult/Credentials element".into()))?;
-    let field = |name: &str| {
-        creds
-            .text(name)
-            .map(str::to_string)
-            .ok_or_else(|| XmlError(format!("Credentials without {name}")))
-    };
-    Ok(StsCredentials {
-        access_key_id: field("AccessKeyId")?,
-        secret_access_key: field("SecretAccessKey")?,
-        session_token: field("SessionToken")?,
-        expiration: field("Expiration")?,
     })
 }
