@@ -10,7 +10,7 @@ mod common;
 
 use common::*;
 use httpmock::prelude::*;
-use httpmock::{Mock, MockServer};
+use httpmock::MockServer;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
@@ -30,32 +30,6 @@ fn with_config(dir: &Path, config: &str) -> Command {
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("AWS_MAX_ATTEMPTS", "2");
     c
-}
-
-fn header(req: &HttpMockRequest, name: &str) -> String {
-    req.headers
-        .iter()
-        .flatten()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.clone())
-        .unwrap_or_default()
-}
-
-/// Expects DescribeRouteTables signed with `token` and the key `signed_by`
-/// checks for.
-fn expect_signed<'a>(
-    ec2: &'a MockServer,
-    token: &str,
-    signed_by: fn(&HttpMockRequest) -> bool,
-) -> Mock<'a> {
-    ec2.mock(|when, then| {
-        when.method(POST)
-            .path("/")
-            .x_www_form_urlencoded_tuple("Action", "DescribeRouteTables")
-            .header("x-amz-security-token", token)
-            .matches(signed_by);
-        then.status(200).body(fixture("describe-route-tables.xml"));
-    })
 }
 
 fn show(c: Command, ec2: &str, profile: &str) -> Run {
@@ -85,7 +59,7 @@ fn credential_process_output_signs_the_ec2_calls() {
     );
     let ec2 = MockServer::start();
     let signed = expect_signed(&ec2, "process-token", |r| {
-        header(r, "authorization").contains("Credential=ASIAPROCESS/")
+        mock_header(r, "authorization").contains("Credential=ASIAPROCESS/")
     });
     let c = with_config(
         &dir,
@@ -134,14 +108,14 @@ fn an_assumed_role_signs_the_ec2_calls() {
             .x_www_form_urlencoded_tuple("ExternalId", "ext-42")
             .x_www_form_urlencoded_tuple("RoleSessionName", "router-1")
             .matches(|r| {
-                header(r, "authorization").contains("Credential=AKIDBASE/")
-                    && header(r, "authorization").contains("/us-east-1/sts/aws4_request")
+                mock_header(r, "authorization").contains("Credential=AKIDBASE/")
+                    && mock_header(r, "authorization").contains("/us-east-1/sts/aws4_request")
             });
         then.status(200).body(fixture("sts-assume-role.xml"));
     });
     let ec2 = MockServer::start();
     let signed = expect_signed(&ec2, "assumed-session-token-example", |r| {
-        header(r, "authorization").contains("Credential=ASIAASSUMEDEXAMPLE/")
+        mock_header(r, "authorization").contains("Credential=ASIAASSUMEDEXAMPLE/")
     });
     let dir = temp_dir("cs-assume");
     let mut c = with_config(
@@ -239,7 +213,7 @@ fn an_identity_center_session_signs_the_ec2_calls() {
     });
     let ec2 = MockServer::start();
     let signed = expect_signed(&ec2, "sso-session-token-example", |r| {
-        header(r, "authorization").contains("Credential=ASIASSOEXAMPLE/")
+        mock_header(r, "authorization").contains("Credential=ASIASSOEXAMPLE/")
     });
     let dir = temp_dir("cs-sso");
     login(&dir, CORP_SHA1, "2099-01-01T00:00:00Z");

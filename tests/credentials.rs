@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use httpmock::prelude::*;
-use httpmock::{Mock, MockServer};
+use httpmock::MockServer;
 use std::process::Command;
 
 /// An environment with no credentials, no profile and metadata off.
@@ -17,36 +17,6 @@ fn bare(home: &str) -> Command {
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("AWS_MAX_ATTEMPTS", "2");
     c
-}
-
-/// The Authorization header of a request.
-fn auth(req: &HttpMockRequest) -> String {
-    req.headers
-        .as_ref()
-        .and_then(|h| {
-            h.iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
-        })
-        .map(|(_, v)| v.clone())
-        .unwrap_or_default()
-}
-
-/// Expects DescribeRouteTables signed with the session token `token` and
-/// the access key that `signed_by` checks for (a non-capturing closure, as
-/// httpmock takes a plain function).
-fn expect_signed<'a>(
-    ec2: &'a MockServer,
-    token: &str,
-    signed_by: fn(&HttpMockRequest) -> bool,
-) -> Mock<'a> {
-    ec2.mock(|when, then| {
-        when.method(POST)
-            .path("/")
-            .x_www_form_urlencoded_tuple("Action", "DescribeRouteTables")
-            .header("x-amz-security-token", token)
-            .matches(signed_by);
-        then.status(200).body(fixture("describe-route-tables.xml"));
-    })
 }
 
 #[test]
@@ -86,7 +56,7 @@ fn on_an_instance_region_vpc_and_credentials_come_from_metadata() {
     }
     let ec2 = MockServer::start();
     let signed = expect_signed(&ec2, "imds-token-example", |r| {
-        auth(r).contains("Credential=ASIAIMDSEXAMPLE/")
+        mock_header(r, "authorization").contains("Credential=ASIAIMDSEXAMPLE/")
     });
     let mut c = bare("imds");
     c.env_remove("AWS_EC2_METADATA_DISABLED")
@@ -125,7 +95,7 @@ fn web_identity_credentials_from_sts_sign_the_ec2_calls() {
     });
     let ec2 = MockServer::start();
     let signed = expect_signed(&ec2, "sts-session-token-example", |r| {
-        auth(r).contains("Credential=ASIASTSEXAMPLE/")
+        mock_header(r, "authorization").contains("Credential=ASIASTSEXAMPLE/")
     });
     let dir = temp_dir("irsa-token");
     let token = dir.join("token");
@@ -155,7 +125,7 @@ fn container_credentials_sign_the_ec2_calls() {
     });
     let ec2 = MockServer::start();
     let signed = expect_signed(&ec2, "container-token-example", |r| {
-        auth(r).contains("Credential=ASIACONTAINEREXAMPLE/")
+        mock_header(r, "authorization").contains("Credential=ASIACONTAINEREXAMPLE/")
     });
     let mut c = bare("container");
     c.env(
@@ -177,7 +147,7 @@ fn container_credentials_sign_the_ec2_calls() {
 fn profile_credentials_and_region_from_the_shared_files() {
     let ec2 = MockServer::start();
     let signed = expect_signed(&ec2, "profile-token", |r| {
-        auth(r).contains("Credential=AKIDPROFILE/")
+        mock_header(r, "authorization").contains("Credential=AKIDPROFILE/")
     });
     let dir = temp_dir("profile-files");
     std::fs::write(dir.join("credentials"), "[router]\naws_access_key_id=AKIDPROFILE\naws_secret_access_key=profile-secret\naws_session_token=profile-token\n").unwrap();

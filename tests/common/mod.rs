@@ -113,7 +113,7 @@ pub fn fixture(name: &str) -> String {
 /// Both routers' interfaces, found by IP as the client asks for them (any
 /// other IP: none), on an httpmock server.
 pub fn mock_interfaces(server: &httpmock::MockServer) {
-    use httpmock::Method::POST;
+    use httpmock::prelude::POST;
     for (ip, file) in [
         (A_IP, "describe-network-interfaces-a.xml"),
         (B_IP, "describe-network-interfaces-b.xml"),
@@ -215,6 +215,35 @@ impl Seen {
     pub fn action(&self) -> String {
         self.params().get("Action").cloned().unwrap_or_default()
     }
+}
+
+/// The value of header `name` in a request httpmock received, "" when it
+/// has none.
+pub fn mock_header(req: &httpmock::prelude::HttpMockRequest, name: &str) -> String {
+    req.headers
+        .iter()
+        .flatten()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default()
+}
+
+/// Expects DescribeRouteTables signed with the session token `token` and
+/// the access key that `signed_by` checks for (a non-capturing closure, as
+/// httpmock takes a plain function).
+pub fn expect_signed<'a>(
+    ec2: &'a httpmock::MockServer,
+    token: &str,
+    signed_by: fn(&httpmock::prelude::HttpMockRequest) -> bool,
+) -> httpmock::Mock<'a> {
+    ec2.mock(|when, then| {
+        when.method(httpmock::prelude::POST)
+            .path("/")
+            .x_www_form_urlencoded_tuple("Action", "DescribeRouteTables")
+            .header("x-amz-security-token", token)
+            .matches(signed_by);
+        then.status(200).body(fixture("describe-route-tables.xml"));
+    })
 }
 
 /// A loopback HTTP server that answers requests with scripted responses,
