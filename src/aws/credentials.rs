@@ -395,18 +395,7 @@ impl WebIdentity {
             .retrier
             .run("STS AssumeRoleWithWebIdentity", policy, attempt);
         let text = text?;
-        let c = sts_credentials(&text, "AssumeRoleWithWebIdentity")
-            .map_err(|e| provider_err(format!("STS answer: {e}")))?;
-        let expires = parse_rfc3339(&c.expiration).ok_or_else(|| {
-            provider_err(format!("STS answer: bad Expiration '{}'", c.expiration))
-        })?;
-        Ok(Credentials {
-            access_key_id: c.access_key_id,
-            secret_access_key: Secret::new(c.secret_access_key),
-            session_token: Some(Secret::new(c.session_token)),
-            expires: Some(expires),
-            source,
-        })
+        sts_credentials(&text, "AssumeRoleWithWebIdentity", source.clone()).map_err(provider_err)
     }
 }
 
@@ -433,36 +422,34 @@ impl Fetch for WebIdentity {
 
 /// Temporary credentials from an STS `AssumeRoleWithWebIdentityResponse`:
 /// access key ID, secret access key, session token and expiration, as sent.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct StsCredentials {
-    access_key_id: String,
-    secret_access_key: String,
-    session_token: String,
-    expiration: String,
-}
-
-/// The credentials in the answer to the STS `action` (`AssumeRole`,
-/// `AssumeRoleWithWebIdentity`): `<{action}Response><{action}Result>
-/// <Credentials>`. STS speaks the Query protocol like EC2, so its answer is
-/// read with the same element tree; its errors come in the
-/// `<ErrorResponse>` envelope that [`query::error_body`] reads.
-fn sts_credentials(xml: &str, action: &str) -> Result<StsCredentials, XmlError> {
-    let root = query::document(xml, &format!("{action}Response"))?;
+/// The temporary credentials in the answer to the STS `action`
+/// (`AssumeRole`, `AssumeRoleWithWebIdentity`): `<{action}Response>
+/// <{action}Result><Credentials>`, for `source`. STS speaks the Query
+/// protocol like EC2, so its answer is read with the same element tree; its
+/// errors come in the `<ErrorResponse>` envelope that [`query::error_body`]
+/// reads. The error says what is wrong with the answer.
+fn sts_credentials(xml: &str, action: &str, source: String) -> Result<Credentials, String> {
+    let bad = |e: XmlError| format!("STS answer: {e}");
+    let root = query::document(xml, &format!("{action}Response")).map_err(bad)?;
     let creds = root
         .child(&format!("{action}Result"))
         .and_then(|r| r.child("Credentials"))
-        .ok_or_else(|| XmlError(format!("no {action}Result/Credentials element")))?;
+        .ok_or_else(|| bad(XmlError(format!("no {action}Result/Credentials element"))))?;
     let field = |name: &str| {
         creds
             .text(name)
             .map(str::to_string)
-            .ok_or_else(|| XmlError(format!("Credentials without {name}")))
+            .ok_or_else(|| bad(XmlError(format!("Credentials without {name}"))))
     };
-    Ok(StsCredentials {
+    let expiration = field("Expiration")?;
+    let expires = parse_rfc3339(&expiration)
+        .ok_or_else(|| format!("STS answer: bad Expiration '{expiration}'"))?;
+    Ok(Credentials {
         access_key_id: field("AccessKeyId")?,
-        secret_access_key: field("SecretAccessKey")?,
-        session_token: field("SessionToken")?,
-        expiration: field("Expiration")?,
+        secret_access_key: Secret::new(field("SecretAccessKey")?),
+        session_token: Some(Secret::new(field("SessionToken")?)),
+        expires: Some(expires),
+        source,
     })
 }
 

@@ -19,10 +19,9 @@ use crate::aws::endpoint::{self, Variant};
 use crate::aws::imds::Imds;
 use crate::aws::profile::{self, Profile};
 use crate::aws::sign::sign;
-use crate::aws::{Credentials, CredentialsError, CredentialsProvider, Env, Secret};
+use crate::aws::{Credentials, CredentialsError, CredentialsProvider, Env};
 use crate::query::{self, form_body};
 use crate::retry::{on_urgent_thread, parse_retry_after, Decision, Failed, Retrier, RetryPolicy};
-use crate::timefmt::parse_rfc3339;
 use crate::types::Region;
 
 /// What building a provider needs from the chain.
@@ -457,23 +456,15 @@ impl AssumeRole {
             source: source.clone(),
             detail,
         };
-        let c = sts_credentials(&text?, "AssumeRole")
-            .map_err(|e| provider_err(format!("STS answer: {e}")))?;
-        let expires = parse_rfc3339(&c.expiration).ok_or_else(|| {
-            provider_err(format!("STS answer: bad Expiration '{}'", c.expiration))
-        })?;
-        crate::debug!(
-            "assumed {source} with {}, until {}",
-            creds.source,
-            crate::timefmt::rfc3339(expires)
-        );
-        Ok(Credentials {
-            access_key_id: c.access_key_id,
-            secret_access_key: Secret::new(c.secret_access_key),
-            session_token: Some(Secret::new(c.session_token)),
-            expires: Some(expires),
-            source,
-        })
+        let c = sts_credentials(&text?, "AssumeRole", source.clone()).map_err(provider_err)?;
+        if let Some(expires) = c.expires {
+            crate::debug!(
+                "assumed {source} with {}, until {}",
+                creds.source,
+                crate::timefmt::rfc3339(expires)
+            );
+        }
+        Ok(c)
     }
 }
 
