@@ -5,8 +5,7 @@
 //! `ec2` and `aws` imports the other for it. Documents are read once and
 //! fields are looked up among an element's direct children only.
 
-use quick_xml::escape::resolve_predefined_entity;
-use quick_xml::events::{BytesRef, BytesStart, Event};
+use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 
 /// Form-encodes Query API parameters, in the order given, the way the AWS
@@ -244,20 +243,9 @@ fn add_text(stack: &mut [Element], text: &str, at: u64) -> Result<(), XmlError> 
     Ok(())
 }
 
-/// The text an entity or character reference stands for. Only XML's five
-/// predefined entities exist in EC2 documents, which have no DTD.
-pub(crate) fn resolve(reference: &BytesRef<'_>) -> Result<String, String> {
-    let name = reference.decode().map_err(|e| e.to_string())?;
-    if reference.is_char_ref() {
-        return match reference.resolve_char_ref() {
-            Ok(Some(c)) => Ok(c.to_string()),
-            _ => Err(format!("invalid character reference &{name};")),
-        };
-    }
-    resolve_predefined_entity(&name)
-        .map(str::to_string)
-        .ok_or_else(|| format!("unknown entity &{name};"))
-}
+/// The text an entity or character reference stands for (shared with the
+/// streaming reader of `ec2::xml`).
+pub(crate) use vpc_router_xml_events::resolve;
 
 fn malformed(at: u64, why: &str) -> XmlError {
     XmlError(format!("malformed XML at byte {at}: {why}"))

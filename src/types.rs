@@ -22,10 +22,26 @@ impl fmt::Display for ParseError {
 impl std::error::Error for ParseError {}
 
 /// An IPv4 or IPv6 network in canonical form: no host bits set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Cidr {
     addr: IpAddr,
     len: u8,
+}
+
+/// A CIDR hashes as one word (IPv4) or three (IPv6), not as the derived
+/// field-by-field bytes: the reconcile planner looks up every route of
+/// every table by its CIDR, and the derived hash made five hasher calls
+/// per lookup. Equal CIDRs hash equally, as `Eq` requires.
+impl std::hash::Hash for Cidr {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        match self.addr {
+            IpAddr::V4(a) => state.write_u64(u64::from(a.to_bits()) << 8 | u64::from(self.len)),
+            IpAddr::V6(a) => {
+                state.write_u128(a.to_bits());
+                state.write_u8(self.len);
+            }
+        }
+    }
 }
 
 impl Cidr {

@@ -9,12 +9,8 @@
 //! malformed body) is read again by [`crate::query`], whose messages say
 //! what was wrong and where.
 
-use std::borrow::Cow;
 use std::net::IpAddr;
 use std::str::FromStr;
-
-use quick_xml::events::{BytesStart, Event};
-use quick_xml::Reader;
 
 use crate::ec2::{
     Destination, NetworkInterface, Route, RouteOrigin, RouteState, RouteTable, RouteTarget,
@@ -94,135 +90,38 @@ impl From<XmlError> for Fault {
     }
 }
 
-/// A pull reader over one document. [`Stream::child`] returns the next
-/// child element of the element being read; the caller then reads it with
-/// exactly one of [`Stream::text`], [`Stream::skip`] or a loop of
-/// `child`. An empty element (`<x/>`) is remembered in `empty`, so that
-/// callers read it like any other.
+impl From<vpc_router_xml_events::Malformed> for Fault {
+    fn from(_: vpc_router_xml_events::Malformed) -> Fault {
+        Fault::Document
+    }
+}
+
+/// The pull reader of `xml-events` (see there: [`Stream::child`] gives the
+/// name of the next child, read then with one of `text`, `skip` or a loop
+/// of `child`), with what reading routes keeps from one to the next.
 struct Stream<'a> {
-    xml: &'a str,
-    reader: Reader<&'a [u8]>,
-    depth: usize,
-    empty: bool,
-    /// The text of the element last read by `text`, reused from one
-    /// element to the next.
-    text: String,
+    xml: vpc_router_xml_events::Stream<'a>,
     /// The interface and instance IDs last read, for [`read_id`].
     ids: (Option<EniId>, Option<InstanceId>),
 }
 
 impl<'a> Stream<'a> {
-    fn event(&mut self) -> Result<Event<'a>, Fault> {
-        vpc_router_xml_events::next(&mut self.reader).map_err(|_| Fault::Document)
+    /// The name (without a namespace prefix) of the next child of the
+    /// element being read, or `None` at its end.
+    fn child(&mut self) -> Result<Option<&'a [u8]>, Fault> {
+        Ok(self.xml.child()?)
     }
 
-    fn enter(&mut self) -> Result<(), Fault> {
-        if self.depth >= MAX_DEPTH {
-            return Err(Fault::Document);
-        }
-        self.depth += 1;
-        Ok(())
-    }
-
-    /// The next child of the element being read, or `None` at its end.
-    /// Text among children is ignored, as the tree ignored a container's.
-    fn child(&mut self) -> Result<Option<BytesStart<'a>>, Fault> {
-        if std::mem::take(&mut self.empty) {
-            return Ok(None);
-        }
-        // Whitespace between children (EC2 indents its answers) is then
-        // no event at all; `text` turns this off for the text it reads.
-        self.reader.config_mut().trim_text_start = true;
-        loop {
-            match self.event()? {
-                Event::Start(start) => {
-                    self.enter()?;
-                    return Ok(Some(start));
-                }
-                Event::Empty(start) => {
-                    self.empty = true;
-                    return Ok(Some(start));
-                }
-                Event::End(_) => {
-                    self.depth -= 1;
-                    return Ok(None);
-                }
-                Event::GeneralRef(r) => {
-                    query::resolve(&r).map_err(|_| Fault::Document)?;
-                }
-                Event::Eof => return Err(Fault::Document),
-                _ => {}
-            }
-        }
-    }
-
-    /// Skips the element whose start `child` returned, with all it holds.
+    /// Skips the element whose name `child` returned, with all it holds.
     fn skip(&mut self) -> Result<(), Fault> {
-        while self.child()?.is_some() {
-            self.skip()?;
-        }
-        Ok(())
+        Ok(self.xml.skip()?)
     }
 
-    /// The text of the element whose start `child` returned, trimmed;
+    /// The text of the element whose name `child` returned, trimmed;
     /// `None` when there is none (EC2 sends `<description/>` for "no
     /// value"). Entities are resolved; child elements are skipped.
     fn text(&mut self) -> Result<Option<&str>, Fault> {
-        self.text.clear();
-        // The usual element holds one piece of text, used where it lies in
-        // the document; only text in pieces (an entity, CDATA) is copied.
-        let mut only: Option<&'a str> = None;
-        if !std::mem::take(&mut self.empty) {
-            self.reader.config_mut().trim_text_start = false;
-            loop {
-                let piece: Cow<'a, str> = match self.event()? {
-                    Event::Text(t) => match t.clone().into_inner() {
-                        // A line end to normalise is the only thing that
-                        // makes the text differ from the bytes.
-                        Cow::Borrowed(b) if !b.contains(&b'\r') => match self.within(b) {
-                            Some(text) => Cow::Borrowed(text),
-                            None => t.xml10_content().map_err(|_| Fault::Document)?,
-                        },
-                        _ => t.xml10_content().map_err(|_| Fault::Document)?,
-                    },
-                    Event::CData(c) => c.xml10_content().map_err(|_| Fault::Document)?,
-                    Event::GeneralRef(r) => {
-                        Cow::Owned(query::resolve(&r).map_err(|_| Fault::Document)?)
-                    }
-                    Event::Start(_) => {
-                        self.enter()?;
-                        self.skip()?;
-                        self.reader.config_mut().trim_text_start = false;
-                        continue;
-                    }
-                    Event::End(_) => {
-                        self.depth -= 1;
-                        break;
-                    }
-                    Event::Eof => return Err(Fault::Document),
-                    _ => continue,
-                };
-                match (only, piece) {
-                    (None, Cow::Borrowed(b)) if self.text.is_empty() => only = Some(b),
-                    (first, piece) => {
-                        if let Some(first) = first {
-                            self.text.push_str(first);
-                            only = None;
-                        }
-                        self.text.push_str(&piece);
-                    }
-                }
-            }
-        }
-        let t = trim(only.unwrap_or(&self.text));
-        Ok((!t.is_empty()).then_some(t))
-    }
-
-    /// `bytes`, a piece of the document, as the text it is there: the
-    /// document is a `str` already, so it need not be checked again.
-    fn within(&self, bytes: &[u8]) -> Option<&'a str> {
-        let start = (bytes.as_ptr() as usize).checked_sub(self.xml.as_ptr() as usize)?;
-        self.xml.get(start..start + bytes.len())
+        Ok(self.xml.text()?)
     }
 
     /// The text of a field, owned, if the field is not set yet: the first
@@ -238,8 +137,8 @@ impl<'a> Stream<'a> {
     /// Reads the `<item>`s of a set (`<routeTableSet><item>..`), handing
     /// each to `item`; other children are skipped.
     fn items(&mut self, mut item: impl FnMut(&mut Self) -> Result<(), Fault>) -> Result<(), Fault> {
-        while let Some(start) = self.child()? {
-            if local(&start) == b"item" {
+        while let Some(name) = self.child()? {
+            if name == b"item" {
                 item(self)?;
             } else {
                 self.skip()?;
@@ -247,79 +146,14 @@ impl<'a> Stream<'a> {
         }
         Ok(())
     }
-
-    /// After the root's end: only whitespace, comments and the like may
-    /// follow.
-    fn finish(&mut self) -> Result<(), Fault> {
-        loop {
-            match self.event()? {
-                Event::Eof => return Ok(()),
-                Event::Text(t) if is_blank(&t) => {}
-                Event::Start(_)
-                | Event::Empty(_)
-                | Event::Text(_)
-                | Event::CData(_)
-                | Event::End(_)
-                | Event::GeneralRef(_) => return Err(Fault::Document),
-                _ => {}
-            }
-        }
-    }
-}
-
-/// An element's name without its namespace prefix, if any: what
-/// `local_name` gives, by a plain scan (EC2's names are short, and
-/// `memchr`'s setup cost more than the scan; this runs for every element).
-fn local<'x>(start: &'x BytesStart<'_>) -> &'x [u8] {
-    let name = start.name().into_inner();
-    match name.iter().rposition(|&b| b == b':') {
-        Some(colon) => &name[colon + 1..],
-        None => name,
-    }
-}
-
-/// `str::trim`, with a shortcut for the usual text that starts and ends
-/// with a visible ASCII character.
-fn trim(t: &str) -> &str {
-    let visible = |b: Option<&u8>| b.is_some_and(u8::is_ascii_graphic);
-    if visible(t.as_bytes().first()) && visible(t.as_bytes().last()) {
-        t
-    } else {
-        t.trim()
-    }
-}
-
-/// Whitespace around the root is fine; anything else means the body is not
-/// (only) an XML document, such as a proxy's plain-text error.
-fn is_blank(t: &quick_xml::events::BytesText<'_>) -> bool {
-    t.xml10_content().is_ok_and(|t| t.trim().is_empty())
 }
 
 /// Opens `xml` at its root element, which must be `expected`.
 fn open<'a>(xml: &'a str, expected: &str) -> Result<Stream<'a>, Fault> {
-    let mut s = Stream {
-        xml,
-        reader: Reader::from_str(xml),
-        depth: 0,
-        empty: false,
-        text: String::new(),
+    Ok(Stream {
+        xml: vpc_router_xml_events::Stream::open(xml, expected, MAX_DEPTH)?,
         ids: (None, None),
-    };
-    loop {
-        match s.event()? {
-            Event::Start(start) if local(&start) == expected.as_bytes() => {
-                s.enter()?;
-                return Ok(s);
-            }
-            Event::Empty(start) if local(&start) == expected.as_bytes() => {
-                s.empty = true;
-                return Ok(s);
-            }
-            Event::Text(t) if is_blank(&t) => {}
-            Event::Decl(_) | Event::PI(_) | Event::Comment(_) | Event::DocType(_) => {}
-            _ => return Err(Fault::Document),
-        }
-    }
+    })
 }
 
 /// Reads a Describe* page: the items of `set`, `nextToken`, `requestId`.
@@ -336,8 +170,8 @@ fn read_page<T>(
             next_token: None,
             request_id: None,
         };
-        while let Some(start) = s.child()? {
-            match local(&start) {
+        while let Some(name) = s.child()? {
+            match name {
                 name if name == set.as_bytes() => s.items(|s| {
                     page.items.push(item(s)?);
                     Ok(())
@@ -347,7 +181,7 @@ fn read_page<T>(
                 _ => s.skip()?,
             }
         }
-        s.finish()?;
+        s.xml.finish()?;
         Ok(page)
     };
     read().map_err(|fault| match fault {
@@ -375,15 +209,15 @@ fn route_table(s: &mut Stream<'_>) -> Result<RouteTable, Fault> {
     let mut routes = Vec::new();
     let mut bad: Option<BadRoute> = None;
     let mut tags = Vec::new();
-    while let Some(start) = s.child()? {
-        match local(&start) {
+    while let Some(name) = s.child()? {
+        match name {
             b"routeTableId" => s.text_into(&mut id)?,
             b"vpcId" => s.text_into(&mut vpc)?,
             // Only an association says whether the table is the main one;
             // a table with no associations at all is not.
             b"associationSet" => s.items(|s| {
                 while let Some(field) = s.child()? {
-                    if local(&field) == b"main" {
+                    if field == b"main" {
                         main |= s.text()?.is_some_and(|m| m.eq_ignore_ascii_case("true"));
                     } else {
                         s.skip()?;
@@ -403,7 +237,7 @@ fn route_table(s: &mut Stream<'_>) -> Result<RouteTable, Fault> {
             b"tagSet" => s.items(|s| {
                 let (mut key, mut value) = (None, None);
                 while let Some(field) = s.child()? {
-                    match local(&field) {
+                    match field {
                         b"key" => s.text_into(&mut key)?,
                         b"value" => s.text_into(&mut value)?,
                         _ => s.skip()?,
@@ -494,8 +328,7 @@ fn route(s: &mut Stream<'_>) -> Result<Result<Route, BadRoute>, Fault> {
     let mut state = RouteState::Other(String::new());
     let mut origin = RouteOrigin::Other(String::new());
     let mut last = std::mem::take(&mut s.ids);
-    while let Some(start) = s.child()? {
-        let name = local(&start);
+    while let Some(name) = s.child()? {
         match name {
             b"destinationCidrBlock" | b"destinationIpv6CidrBlock" => {
                 let slot = if name == b"destinationCidrBlock" {
@@ -594,8 +427,8 @@ fn network_interface(s: &mut Stream<'_>) -> Result<NetworkInterface, Fault> {
     let mut private: Vec<(String, bool)> = Vec::new();
     let mut ipv6: Vec<String> = Vec::new();
     let mut attachment_seen = false;
-    while let Some(start) = s.child()? {
-        match local(&start) {
+    while let Some(name) = s.child()? {
+        match name {
             b"networkInterfaceId" => s.text_into(&mut id)?,
             b"privateIpAddress" => s.text_into(&mut primary_ip)?,
             b"sourceDestCheck" => s.text_into(&mut source_dest_check)?,
@@ -606,7 +439,7 @@ fn network_interface(s: &mut Stream<'_>) -> Result<NetworkInterface, Fault> {
             b"attachment" if !attachment_seen => {
                 attachment_seen = true;
                 while let Some(field) = s.child()? {
-                    if local(&field) == b"instanceId" {
+                    if field == b"instanceId" {
                         s.text_into(&mut instance)?;
                     } else {
                         s.skip()?;
@@ -616,7 +449,7 @@ fn network_interface(s: &mut Stream<'_>) -> Result<NetworkInterface, Fault> {
             b"privateIpAddressesSet" => s.items(|s| {
                 let (mut ip, mut primary) = (None, None);
                 while let Some(field) = s.child()? {
-                    match local(&field) {
+                    match field {
                         b"privateIpAddress" => s.text_into(&mut ip)?,
                         b"primary" => s.text_into(&mut primary)?,
                         _ => s.skip()?,
@@ -630,7 +463,7 @@ fn network_interface(s: &mut Stream<'_>) -> Result<NetworkInterface, Fault> {
             b"ipv6AddressesSet" => s.items(|s| {
                 let mut ip = None;
                 while let Some(field) = s.child()? {
-                    match local(&field) {
+                    match field {
                         b"ipv6Address" => s.text_into(&mut ip)?,
                         _ => s.skip()?,
                     }

@@ -922,7 +922,7 @@ impl Engine {
         }
         // Each table's routes indexed once: a lookup per (CIDR, table), not
         // a scan of the table's routes.
-        let index = RouteIndex::new(&seen.tables);
+        let index = RouteIndex::new(&seen.tables, plan.targets.keys());
         for (cidr, target) in &plan.targets {
             let by_table = s.routes.entry(*cidr).or_default();
             if by_table.is_empty() {

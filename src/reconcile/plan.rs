@@ -206,16 +206,24 @@ pub struct Plan {
     pub issues: Vec<Issue>,
 }
 
-/// Each table's routes by destination CIDR, built once (O(tables ×
-/// routes)) so that finding a CIDR's route in a table is O(1), not a scan
-/// of its routes. The planner, the engine's record of a pass and the
-/// failover's "which CIDRs are affected" share it.
-pub struct RouteIndex<'a>(Vec<HashMap<&'a Cidr, &'a Route, BuildHasherDefault<CidrHasher>>>);
+/// The routes of a set of CIDRs in every table, found in one scan of the
+/// tables (O(tables × routes), one lookup in a map of the CIDRs per
+/// route), so that finding a CIDR's route in a table is an array index,
+/// not a scan of its routes. The planner and the engine's record of a pass
+/// index the spec's CIDRs.
+pub struct RouteIndex<'a> {
+    tables: &'a [RouteTable],
+    /// Each indexed CIDR's row in `routes`.
+    rows: HashMap<Cidr, usize, BuildHasherDefault<CidrHasher>>,
+    /// Row by row: the route for row `r` in table `t` is at
+    /// `r * tables.len() + t`.
+    routes: Vec<Option<&'a Route>>,
+}
 
 /// A fast hash for the index's keys (FxHash's mix, a word at a time):
-/// they are CIDRs from EC2's answers, not from clients, so std's SipHash,
-/// which resists chosen keys, buys nothing here and cost a third of the
-/// planner's time.
+/// they are CIDRs from the spec and EC2's answers, not from clients, so
+/// std's SipHash, which resists chosen keys, buys nothing here and cost a
+/// third of the planner's time.
 #[derive(Default)]
 pub struct CidrHasher(u64);
 
@@ -232,6 +240,11 @@ impl Hasher for CidrHasher {
         self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
     }
 
+    fn write_u128(&mut self, n: u128) {
+        self.write_u64(n as u64);
+        self.write_u64((n >> 64) as u64);
+    }
+
     fn write_u8(&mut self, n: u8) {
         self.write_u64(u64::from(n));
     }
@@ -246,33 +259,55 @@ impl Hasher for CidrHasher {
 }
 
 impl<'a> RouteIndex<'a> {
-    pub fn new(tables: &'a [RouteTable]) -> RouteIndex<'a> {
-        RouteIndex(
-            tables
-                .iter()
-                .map(|t| {
-                    let mut by =
-                        HashMap::with_capacity_and_hasher(t.routes.len(), Default::default());
-                    for r in &t.routes {
-                        if let Destination::Cidr(c) = &r.destination {
+    /// Indexes the routes for `cidrs` in `tables`.
+    pub fn new<'c>(tables: &'a [RouteTable], cidrs: impl IntoIterator<Item = &'c Cidr>) -> Self {
+        let mut rows: HashMap<Cidr, usize, BuildHasherDefault<CidrHasher>> = HashMap::default();
+        for c in cidrs {
+            let next = rows.len();
+            rows.entry(*c).or_insert(next);
+        }
+        let mut routes = vec![None; rows.len() * tables.len()];
+        if !rows.is_empty() {
+            for (t, table) in tables.iter().enumerate() {
+                for r in &table.routes {
+                    if let Destination::Cidr(c) = &r.destination {
+                        if let Some(row) = rows.get(c) {
                             // The first, as RouteTable::route_for finds it.
-                            by.entry(c).or_insert(r);
+                            routes[row * tables.len() + t].get_or_insert(r);
                         }
                     }
-                    by
-                })
-                .collect(),
-        )
+                }
+            }
+        }
+        RouteIndex {
+            tables,
+            rows,
+            routes,
+        }
     }
 
-    /// The route for exactly `cidr` in the `table`-th table.
+    /// The route for exactly `cidr` in the `table`-th table. A CIDR not
+    /// indexed is looked for in the table's routes.
     pub fn get(&self, table: usize, cidr: &Cidr) -> Option<&'a Route> {
-        self.0.get(table).and_then(|t| t.get(cidr).copied())
+        self.at(self.rows.get(cidr).copied(), table, cidr)
     }
 
     /// The route for `cidr` in each table that has one, in table order.
     pub fn routes_for<'s>(&'s self, cidr: &'s Cidr) -> impl Iterator<Item = &'a Route> + 's {
-        self.0.iter().filter_map(move |t| t.get(cidr).copied())
+        let row = self.rows.get(cidr).copied();
+        (0..self.tables.len()).filter_map(move |t| self.at(row, t, cidr))
+    }
+
+    /// The route in `row` (`cidr`'s, if it is indexed) of `table`.
+    fn at(&self, row: Option<usize>, table: usize, cidr: &Cidr) -> Option<&'a Route> {
+        match row {
+            Some(row) => self
+                .routes
+                .get(row * self.tables.len() + table)
+                .copied()
+                .flatten(),
+            None => self.tables.get(table)?.route_for(cidr),
+        }
     }
 }
 
@@ -337,7 +372,7 @@ pub fn plan(input: &Input<'_>) -> Plan {
     let mut sdc_seen: BTreeSet<EniId> = BTreeSet::new();
     // Each table's routes by destination, once: a VPC of 200 tables of 500
     // routes would otherwise cost a linear search per (CIDR, table).
-    let index = RouteIndex::new(input.tables);
+    let index = RouteIndex::new(input.tables, input.spec.routes().keys());
 
     for (cidr, hosts) in input.spec.routes() {
         // Eligible hosts in spec order, with their interfaces.

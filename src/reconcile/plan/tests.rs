@@ -501,3 +501,49 @@ fn a_learned_cidr_follows_its_best_eligible_path_at_once() {
         ..Case::default()
     });
 }
+
+#[test]
+fn the_route_index_finds_what_a_scan_finds() {
+    let tables = [
+        table(
+            IDS[0],
+            true,
+            "10.55.0.0/16 eni-0aaaaaaaaaaaaaaa1\n10.55.0.0/16 eni-0bbbbbbbbbbbbbbb2\n10.66.0.0/16 local",
+        ),
+        table(IDS[1], false, "10.77.0.0/16 eni-0bbbbbbbbbbbbbbb2"),
+        table(IDS[2], false, "2001:db8::/32 eni-0ccccccccccccccc3"),
+    ];
+    let cidrs: Vec<Cidr> = ["10.55.0.0/16", "10.77.0.0/16", "2001:db8::/32"]
+        .iter()
+        .map(|c| c.parse().unwrap())
+        .collect();
+    // Indexed (the spec's CIDRs, one given twice) or not (10.66.0.0/16,
+    // 10.88.0.0/16): every lookup agrees with the table's own scan, the
+    // first route of a CIDR given twice included.
+    let index = RouteIndex::new(&tables, cidrs.iter().chain(&cidrs[..1]));
+    let all: Vec<Cidr> = [
+        "10.55.0.0/16",
+        "10.66.0.0/16",
+        "10.77.0.0/16",
+        "10.88.0.0/16",
+        "2001:db8::/32",
+    ]
+    .iter()
+    .map(|c| c.parse().unwrap())
+    .collect();
+    for c in &all {
+        for (t, table) in tables.iter().enumerate() {
+            assert_eq!(index.get(t, c), table.route_for(c), "{c} in {t}");
+        }
+        let scanned: Vec<&Route> = tables.iter().filter_map(|t| t.route_for(c)).collect();
+        assert_eq!(index.routes_for(c).collect::<Vec<_>>(), scanned, "{c}");
+    }
+    assert_eq!(
+        index
+            .get(0, &all[0])
+            .and_then(|r| r.target.eni())
+            .map(EniId::as_str),
+        Some(A)
+    );
+    assert!(index.get(3, &all[0]).is_none(), "no fourth table");
+}
