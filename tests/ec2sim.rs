@@ -4,7 +4,8 @@
 
 mod common;
 
-use std::net::{IpAddr, TcpStream};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{IpAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -40,9 +41,13 @@ impl CredentialsProvider for Keys {
 
 /// Our client against the simulator: three quick attempts, no real sleep.
 fn client(sim: &Ec2Sim) -> HttpEc2 {
+    client_at(&sim.url())
+}
+
+fn client_at(url: &str) -> HttpEc2 {
     common::capture_library_log();
     let settings = ClientSettings {
-        endpoint: sim.url(),
+        endpoint: url.to_string(),
         region: "us-east-1".parse().unwrap(),
         connect_timeout: Duration::from_secs(5),
         timeout: Duration::from_secs(120),
@@ -978,4 +983,73 @@ fn the_binary_adds_and_deletes_routes_in_every_table() {
     // show now finds it nowhere.
     let run = common::run(&sim.url(), &["-c", "show", "--CIDR", "10.55.0.0/16"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
+}
+
+/// A loopback server that answers each connection with the next of
+/// `answers` (raw bytes after the headers it writes: status 200, the
+/// claimed Content-Length, `Connection: close`), then closes it; it
+/// returns how many requests it read.
+fn raw_server(answers: Vec<(usize, Vec<u8>)>) -> (String, thread::JoinHandle<usize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let served = thread::spawn(move || {
+        let mut n = 0;
+        for (claimed, body) in answers {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap();
+                }
+                if line == "\r\n" {
+                    break;
+                }
+            }
+            let mut request = vec![0; length];
+            reader.read_exact(&mut request).unwrap();
+            n += 1;
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: text/xml;charset=UTF-8\r\ncontent-length: {claimed}\r\nconnection: close\r\n\r\n"
+            );
+            conn.write_all(head.as_bytes()).unwrap();
+            let _ = conn.write_all(&body);
+        }
+        n
+    });
+    (url, served)
+}
+
+#[test]
+fn a_page_is_read_as_it_arrives_a_cut_one_again_and_a_malformed_one_named() {
+    let page = fixture("describe-route-tables.xml").into_bytes();
+    let cut = page[..page.len() / 2].to_vec();
+    let bad = b"<DescribeRouteTablesResponse><routeTableSet><item></routeTableSet>".to_vec();
+    let (url, served) = raw_server(vec![
+        // The connection closes halfway through the page: read again.
+        (page.len(), cut),
+        (page.len(), page.clone()),
+        // Not well-formed: said, where, and not asked again.
+        (bad.len(), bad),
+    ]);
+    let ec2 = client_at(&url);
+    let tables = ec2.describe_route_tables(&vpc(), &[]).unwrap();
+    let ids: Vec<&str> = tables.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(ids, [MAIN, PRIVATE, THIRD]);
+    assert_eq!(
+        tables,
+        xml::route_tables(&fixture("describe-route-tables.xml"))
+            .unwrap()
+            .items
+    );
+    let err = ec2.describe_route_tables(&vpc(), &[]).unwrap_err();
+    let Ec2Error::Response { status, detail, .. } = &err else {
+        panic!("{err:?}");
+    };
+    assert_eq!(*status, 200);
+    assert!(detail.starts_with("malformed XML at byte "), "{detail}");
+    assert!(detail.contains("routeTableSet"), "{detail}");
+    assert_eq!(served.join().unwrap(), 3, "each answer asked for once");
 }

@@ -5,6 +5,7 @@
 //! shared with STS); everything else is returned typed.
 
 use std::collections::HashSet;
+use std::io::Read;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -163,6 +164,25 @@ impl HttpEc2 {
     // once per attempt, so its size costs nothing worth a box.
     #[allow(clippy::result_large_err)]
     pub fn call(&self, action: &'static str, params: &[(&str, &str)]) -> Result<String, Ec2Error> {
+        let mut text = String::new();
+        self.call_reading(action, params, &mut |body| {
+            text = read_body(body).map_err(transport_failure)?;
+            Ok(())
+        })?;
+        Ok(text)
+    }
+
+    /// Sends one action with retries, and hands the body of each 2xx
+    /// answer to `read` as it arrives (a Describe* page is parsed from the
+    /// connection, never held whole). `read` failing with a transport
+    /// failure (the connection broke) is retried like any other.
+    #[allow(clippy::result_large_err)] // see `call`
+    fn call_reading(
+        &self,
+        action: &'static str,
+        params: &[(&str, &str)],
+        read: &mut dyn FnMut(&mut ureq::Body) -> Result<(), Failure>,
+    ) -> Result<(), Ec2Error> {
         let mut all: Vec<(&str, &str)> = vec![("Action", action), ("Version", API_VERSION)];
         all.extend_from_slice(params);
         let body = form_body(&all);
@@ -175,7 +195,7 @@ impl HttpEc2 {
         };
         let what = format!("EC2 {action}");
         let (result, attempts) = self.retrier.run(&what, &policy, |attempt| {
-            let failed = self.attempt_once(action, &body, attempt, &mut state);
+            let failed = self.attempt_once(action, &body, attempt, &mut state, read);
             // Every throttled answer counts, the last one too.
             if let Err(Failed {
                 decision: Decision::Retry { throttled: true },
@@ -215,10 +235,11 @@ impl HttpEc2 {
         body: &str,
         attempt: u32,
         state: &mut CallState,
-    ) -> Result<String, Failed<Ec2Error>> {
+        read: &mut dyn FnMut(&mut ureq::Body) -> Result<(), Failure>,
+    ) -> Result<(), Failed<Ec2Error>> {
         let started = Instant::now();
         let maybe_applied = &mut state.maybe_applied;
-        let mut outcome = self.attempt(action, body);
+        let mut outcome = self.attempt(action, body, read);
         if let Err(Failure::Answer {
             error,
             date,
@@ -228,16 +249,16 @@ impl HttpEc2 {
         {
             if !state.skew_corrected && self.correct_skew(error, *date, *signed_at) {
                 state.skew_corrected = true;
-                outcome = self.attempt(action, body);
+                outcome = self.attempt(action, body, read);
             }
         }
         match outcome {
-            Ok(text) => {
+            Ok(()) => {
                 debug!(
                     "EC2 {action}: ok after {} ms (attempt {attempt})",
                     started.elapsed().as_millis()
                 );
-                Ok(text)
+                Ok(())
             }
             Err(Failure::Answer {
                 status,
@@ -371,7 +392,12 @@ impl HttpEc2 {
 
     /// One signed attempt.
     #[allow(clippy::result_large_err)] // see `call`
-    fn attempt(&self, action: &'static str, body: &str) -> Result<String, Failure> {
+    fn attempt(
+        &self,
+        action: &'static str,
+        body: &str,
+        read: &mut dyn FnMut(&mut ureq::Body) -> Result<(), Failure>,
+    ) -> Result<(), Failure> {
         let now: SystemTime = self.signing_time();
         let creds = self
             .creds
@@ -406,10 +432,10 @@ impl HttpEc2 {
         let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok());
         let retry_after = header("x-amz-retry-after").and_then(parse_retry_after);
         let date = header("date").and_then(parse_http_date);
-        let text = read_body(resp.body_mut()).map_err(transport_failure)?;
         if (200..300).contains(&status) {
-            return Ok(text);
+            return read(resp.body_mut());
         }
+        let text = read_body(resp.body_mut()).map_err(transport_failure)?;
         let error = match query::error_body(&text) {
             Some(e) => Ec2Error::Api {
                 action,
@@ -440,7 +466,7 @@ impl HttpEc2 {
         &self,
         action: &'static str,
         params: &[(String, String)],
-        parse: fn(&str) -> Result<Page<T>, query::XmlError>,
+        parse: fn(&mut dyn Read) -> Result<Page<T>, xml::ReadError>,
     ) -> Result<Vec<T>, Ec2Error> {
         let mut items = Vec::new();
         let mut token: Option<String> = None;
@@ -452,15 +478,41 @@ impl HttpEc2 {
             if let Some(t) = &token {
                 p.push(("NextToken", t));
             }
-            let body = self.call(action, &p)?;
-            let page = parse(&body).map_err(|e| Ec2Error::Response {
-                action,
-                status: 200,
-                detail: e.to_string(),
+            // The page is parsed as it arrives: its body (megabytes for 50
+            // tables of 500 routes) is never held whole.
+            let mut read = None;
+            #[allow(clippy::result_large_err)] // see `call`
+            self.call_reading(action, &p, &mut |body| {
+                match parse(&mut body.with_config().limit(MAX_BODY).reader()) {
+                    Ok(page) => {
+                        read = Some(page);
+                        Ok(())
+                    }
+                    // The connection broke or the body outgrew MAX_BODY:
+                    // as when a body is read whole.
+                    Err(xml::ReadError::Io(e)) => {
+                        // The reader's own error when it is the only holder
+                        // (it is: the parse has stopped), so that ureq's
+                        // timeouts are still told apart.
+                        let e = Arc::try_unwrap(e)
+                            .unwrap_or_else(|e| std::io::Error::new(e.kind(), e.to_string()));
+                        Err(transport_failure(ureq::Error::from(e)))
+                    }
+                    Err(xml::ReadError::Xml(e)) => Err(Failure::Fatal(Ec2Error::Response {
+                        action,
+                        status: 200,
+                        detail: e.to_string(),
+                    })),
+                }
             })?;
-            // The body (a page of 100 tables can be megabytes) goes before
-            // the items grow, not after.
-            drop(body);
+            // `read` is set whenever the call succeeds.
+            let Some(page) = read else {
+                return Err(Ec2Error::Response {
+                    action,
+                    status: 200,
+                    detail: "the answer was not read".into(),
+                });
+            };
             if items.is_empty() {
                 items = page.items;
             } else {
@@ -583,7 +635,7 @@ impl Ec2 for HttpEc2 {
             params.push(("MaxResults".into(), "50".into()));
             // A table twice (pages that overlap) is kept once, in a set:
             // a scan of `out` per table would be quadratic.
-            for t in self.paginate("DescribeRouteTables", &params, xml::route_tables)? {
+            for t in self.paginate("DescribeRouteTables", &params, xml::route_tables_from)? {
                 if seen.insert(t.id.clone()) {
                     out.push(t);
                 }
@@ -614,7 +666,7 @@ impl Ec2 for HttpEc2 {
                 for eni in self.paginate(
                     "DescribeNetworkInterfaces",
                     &params,
-                    xml::network_interfaces,
+                    xml::network_interfaces_from,
                 )? {
                     if !out.iter().any(|e| e.id == eni.id) {
                         out.push(eni);

@@ -9,8 +9,12 @@
 //! malformed body) is read again by [`crate::query`], whose messages say
 //! what was wrong and where.
 
+use std::io;
 use std::net::IpAddr;
 use std::str::FromStr;
+use std::sync::Arc;
+
+use vpc_router_xml_events::Failure;
 
 use crate::ec2::{
     Destination, NetworkInterface, Route, RouteOrigin, RouteState, RouteTable, RouteTarget,
@@ -27,24 +31,87 @@ pub struct Page<T> {
     pub request_id: Option<String>,
 }
 
-/// `DescribeRouteTablesResponse`.
+/// `DescribeRouteTablesResponse`, from its text.
 pub fn route_tables(xml: &str) -> Result<Page<RouteTable>, XmlError> {
-    read_page(
-        xml,
-        "DescribeRouteTablesResponse",
-        "routeTableSet",
-        route_table,
-    )
+    from_text(xml, &ROUTE_TABLES, route_table)
 }
 
-/// `DescribeNetworkInterfacesResponse`.
+/// `DescribeRouteTablesResponse`, read as it arrives.
+pub fn route_tables_from(source: &mut dyn io::Read) -> Result<Page<RouteTable>, ReadError> {
+    from_stream(source, &ROUTE_TABLES, route_table)
+}
+
+/// `DescribeNetworkInterfacesResponse`, from its text.
 pub fn network_interfaces(xml: &str) -> Result<Page<NetworkInterface>, XmlError> {
-    read_page(
-        xml,
-        "DescribeNetworkInterfacesResponse",
-        "networkInterfaceSet",
-        network_interface,
-    )
+    from_text(xml, &INTERFACES, network_interface)
+}
+
+/// `DescribeNetworkInterfacesResponse`, read as it arrives.
+pub fn network_interfaces_from(
+    source: &mut dyn io::Read,
+) -> Result<Page<NetworkInterface>, ReadError> {
+    from_stream(source, &INTERFACES, network_interface)
+}
+
+/// A Describe* answer's root element and the set that holds its items.
+struct Shape {
+    root: &'static str,
+    set: &'static str,
+}
+
+const ROUTE_TABLES: Shape = Shape {
+    root: "DescribeRouteTablesResponse",
+    set: "routeTableSet",
+};
+const INTERFACES: Shape = Shape {
+    root: "DescribeNetworkInterfacesResponse",
+    set: "networkInterfaceSet",
+};
+
+/// Why an answer read as it arrived could not be read.
+#[derive(Debug)]
+pub enum ReadError {
+    /// It is not the document expected, or a field in it is invalid.
+    Xml(XmlError),
+    /// Reading it failed (the connection, a size limit).
+    Io(Arc<io::Error>),
+}
+
+/// A page from a whole document; a document that cannot be read is read
+/// again by [`query::document`], whose messages say what was wrong and
+/// where.
+fn from_text<T>(
+    xml: &str,
+    shape: &Shape,
+    item: fn(&mut Stream<'_>) -> Result<T, Fault>,
+) -> Result<Page<T>, XmlError> {
+    read_page(&mut xml.as_bytes(), shape, item).map_err(|fault| match fault {
+        Fault::Field(e) => e,
+        Fault::Document(_) => match query::document(xml, shape.root) {
+            Err(e) => e,
+            Ok(_) => XmlError(format!("<{}> could not be read", shape.root)),
+        },
+    })
+}
+
+/// A page from a document read as it arrives: it is never held whole, so
+/// what is wrong with it is said as the reader found it.
+fn from_stream<T>(
+    source: &mut dyn io::Read,
+    shape: &Shape,
+    item: fn(&mut Stream<'_>) -> Result<T, Fault>,
+) -> Result<Page<T>, ReadError> {
+    read_page(source, shape, item).map_err(|fault| match fault {
+        Fault::Field(e) => ReadError::Xml(e),
+        Fault::Document(Failure::Io(e)) => ReadError::Io(e),
+        Fault::Document(Failure::Malformed { at, why }) => {
+            ReadError::Xml(XmlError(format!("malformed XML at byte {at}: {why}")))
+        }
+        Fault::Document(Failure::Root(found)) => ReadError::Xml(XmlError(format!(
+            "expected a {} document, got <{found}>",
+            shape.root
+        ))),
+    })
 }
 
 /// The `<return>true|false</return>` of CreateRoute, ReplaceRoute, DeleteRoute.
@@ -76,11 +143,10 @@ pub fn return_value(xml: &str) -> Result<bool, XmlError> {
     }
 }
 
-/// Why a stream stopped: the document is not well-formed, or not the one
-/// expected (its message is then [`query::document`]'s, from a second
-/// reading), or a field is invalid.
+/// Why a stream stopped: the document could not be read, or a field is
+/// invalid.
 enum Fault {
-    Document,
+    Document(Failure),
     Field(XmlError),
 }
 
@@ -90,25 +156,25 @@ impl From<XmlError> for Fault {
     }
 }
 
-impl From<vpc_router_xml_events::Malformed> for Fault {
-    fn from(_: vpc_router_xml_events::Malformed) -> Fault {
-        Fault::Document
+impl From<Failure> for Fault {
+    fn from(f: Failure) -> Fault {
+        Fault::Document(f)
     }
 }
 
 /// The pull reader of `xml-events` (see there: [`Stream::child`] gives the
 /// name of the next child, read then with one of `text`, `skip` or a loop
 /// of `child`), with what reading routes keeps from one to the next.
-struct Stream<'a> {
-    xml: vpc_router_xml_events::Stream<'a>,
+struct Stream<'r> {
+    xml: vpc_router_xml_events::Stream<'r>,
     /// The interface and instance IDs last read, for [`read_id`].
     ids: (Option<EniId>, Option<InstanceId>),
 }
 
-impl<'a> Stream<'a> {
+impl Stream<'_> {
     /// The name (without a namespace prefix) of the next child of the
     /// element being read, or `None` at its end.
-    fn child(&mut self) -> Result<Option<&'a [u8]>, Fault> {
+    fn child(&mut self) -> Result<Option<&[u8]>, Fault> {
         Ok(self.xml.child()?)
     }
 
@@ -148,50 +214,34 @@ impl<'a> Stream<'a> {
     }
 }
 
-/// Opens `xml` at its root element, which must be `expected`.
-fn open<'a>(xml: &'a str, expected: &str) -> Result<Stream<'a>, Fault> {
-    Ok(Stream {
-        xml: vpc_router_xml_events::Stream::open(xml, expected, MAX_DEPTH)?,
-        ids: (None, None),
-    })
-}
-
-/// Reads a Describe* page: the items of `set`, `nextToken`, `requestId`.
+/// Reads a Describe* page: the items of its set, `nextToken`, `requestId`.
 fn read_page<T>(
-    xml: &str,
-    expected: &str,
-    set: &str,
+    source: &mut dyn io::Read,
+    shape: &Shape,
     item: fn(&mut Stream<'_>) -> Result<T, Fault>,
-) -> Result<Page<T>, XmlError> {
-    let read = || -> Result<Page<T>, Fault> {
-        let mut s = open(xml, expected)?;
-        let mut page = Page {
-            items: Vec::new(),
-            next_token: None,
-            request_id: None,
-        };
-        while let Some(name) = s.child()? {
-            match name {
-                name if name == set.as_bytes() => s.items(|s| {
-                    page.items.push(item(s)?);
-                    Ok(())
-                })?,
-                b"nextToken" => s.text_into(&mut page.next_token)?,
-                b"requestId" => s.text_into(&mut page.request_id)?,
-                _ => s.skip()?,
-            }
-        }
-        s.xml.finish()?;
-        Ok(page)
+) -> Result<Page<T>, Fault> {
+    let mut s = Stream {
+        xml: vpc_router_xml_events::Stream::open(source, shape.root, MAX_DEPTH)?,
+        ids: (None, None),
     };
-    read().map_err(|fault| match fault {
-        Fault::Field(e) => e,
-        // The tree reader says what is wrong with the document, and where.
-        Fault::Document => match query::document(xml, expected) {
-            Err(e) => e,
-            Ok(_) => XmlError(format!("<{expected}> could not be read")),
-        },
-    })
+    let mut page = Page {
+        items: Vec::new(),
+        next_token: None,
+        request_id: None,
+    };
+    while let Some(name) = s.child()? {
+        match name {
+            name if name == shape.set.as_bytes() => s.items(|s| {
+                page.items.push(item(s)?);
+                Ok(())
+            })?,
+            b"nextToken" => s.text_into(&mut page.next_token)?,
+            b"requestId" => s.text_into(&mut page.request_id)?,
+            _ => s.skip()?,
+        }
+    }
+    s.xml.finish()?;
+    Ok(page)
 }
 
 /// A route's field that did not parse, reported once the table's ID is

@@ -10,85 +10,156 @@
 //! million times for a VPC of 200 tables x 500 routes. What the elements
 //! mean (the EC2 types) stays in vpc-router; this crate knows only XML.
 
-use std::borrow::Cow;
+use std::io::{BufRead, Read};
+use std::sync::Arc;
 
 use quick_xml::escape::resolve_predefined_entity;
-use quick_xml::events::{BytesRef, BytesStart, Event};
+use quick_xml::events::{BytesRef, BytesText, Event};
 use quick_xml::Reader;
 
-/// The next event of `reader`: [`Reader::read_event`].
+/// The next event of `reader`, into `buf`: [`Reader::read_event_into`].
 ///
 /// # Errors
-/// quick-xml's error for a document that is not well-formed.
+/// quick-xml's error for a document that is not well-formed, or that could
+/// not be read.
 #[inline(never)]
-pub fn next<'a>(reader: &mut Reader<&'a [u8]>) -> Result<Event<'a>, quick_xml::Error> {
-    reader.read_event()
+pub fn next<'b>(
+    reader: &mut Reader<Chunks<'_>>,
+    buf: &'b mut Vec<u8>,
+) -> Result<Event<'b>, quick_xml::Error> {
+    buf.clear();
+    reader.read_event_into(buf)
 }
 
-/// The document is not well-formed, is nested deeper than allowed, or its
-/// root is not the one expected. The caller reads it again with a reader
-/// whose messages say what and where.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Malformed;
+/// How much of a document is read from its source at a time.
+const CHUNK: usize = 64 * 1024;
 
-/// A pull reader over one document. [`Stream::child`] returns the name of
-/// the next child element of the element being read; the caller then reads
-/// that child with exactly one of [`Stream::text`], [`Stream::skip`] or a
-/// loop of `child`. An empty element (`<x/>`) is remembered in `empty`, so
-/// that callers read it like any other.
-pub struct Stream<'a> {
-    xml: &'a str,
-    reader: Reader<&'a [u8]>,
+/// The document's source, read a chunk at a time: std's `BufReader` would
+/// do, but it is generic, and instantiated here (for quick-xml's reader,
+/// which asks for the buffered bytes at every event) it is compiled at
+/// this crate's `opt-level`.
+pub struct Chunks<'r> {
+    source: &'r mut dyn Read,
+    buf: Box<[u8]>,
+    at: usize,
+    end: usize,
+}
+
+impl Read for Chunks<'_> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let n = {
+            let have = self.fill_buf()?;
+            let n = have.len().min(out.len());
+            out[..n].copy_from_slice(&have[..n]);
+            n
+        };
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for Chunks<'_> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        if self.at == self.end {
+            self.end = loop {
+                match self.source.read(&mut self.buf) {
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    read => break read?,
+                }
+            };
+            self.at = 0;
+        }
+        Ok(&self.buf[self.at..self.end])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.at = (self.at + n).min(self.end);
+    }
+}
+
+/// Why a document could not be read.
+#[derive(Debug, Clone)]
+pub enum Failure {
+    /// It is not well-formed, or nests elements deeper than allowed: what
+    /// was wrong, and the byte where it was found.
+    Malformed { at: u64, why: String },
+    /// Its root element is not the one expected; this one is.
+    Root(String),
+    /// Reading it failed (the connection, a size limit).
+    Io(Arc<std::io::Error>),
+}
+
+/// A pull reader over one document, read as it arrives: it never holds
+/// more of the document than one event. [`Stream::child`] returns the name
+/// of the next child element of the element being read; the caller then
+/// reads that child with exactly one of [`Stream::text`], [`Stream::skip`]
+/// or a loop of `child`. An empty element (`<x/>`) is remembered in
+/// `empty`, so that callers read it like any other.
+pub struct Stream<'r> {
+    reader: Reader<Chunks<'r>>,
+    /// The current event's bytes.
+    buf: Vec<u8>,
     depth: usize,
     max_depth: usize,
     empty: bool,
-    /// The text of the element last read by `text`, when it came in pieces
-    /// (an entity, CDATA), reused from one element to the next.
+    /// The name of the child last returned, without its prefix.
+    name: Vec<u8>,
+    /// The text of the element last read by `text`, reused from one
+    /// element to the next.
     text: String,
 }
 
-impl<'a> Stream<'a> {
-    /// Opens `xml` at its root element, which must be `expected` (its name
-    /// without a namespace prefix); elements may nest `max_depth` deep.
+impl<'r> Stream<'r> {
+    /// Opens the document `source` holds at its root element, which must
+    /// be `expected` (its name without a namespace prefix); elements may
+    /// nest `max_depth` deep.
     ///
     /// # Errors
-    /// [`Malformed`] when the document does not start with that root.
-    pub fn open(xml: &'a str, expected: &str, max_depth: usize) -> Result<Stream<'a>, Malformed> {
+    /// [`Failure::Root`] when the root is another element; the others when
+    /// the document cannot be read up to its root.
+    pub fn open(
+        source: &'r mut dyn Read,
+        expected: &str,
+        max_depth: usize,
+    ) -> Result<Stream<'r>, Failure> {
         let mut s = Stream {
-            xml,
-            reader: Reader::from_str(xml),
+            reader: Reader::from_reader(Chunks {
+                source,
+                buf: vec![0; CHUNK].into_boxed_slice(),
+                at: 0,
+                end: 0,
+            }),
+            buf: Vec::new(),
             depth: 0,
             max_depth,
             empty: false,
+            name: Vec::new(),
             text: String::new(),
         };
         loop {
-            match s.event()? {
-                Event::Start(start) if local(start.name().into_inner()) == expected.as_bytes() => {
-                    s.enter()?;
-                    return Ok(s);
+            let (start, empty) = match next(&mut s.reader, &mut s.buf) {
+                Ok(Event::Start(start)) => (start, false),
+                Ok(Event::Empty(start)) => (start, true),
+                Ok(Event::Text(t)) if is_blank(&t) => continue,
+                Ok(Event::Decl(_) | Event::PI(_) | Event::Comment(_) | Event::DocType(_)) => {
+                    continue
                 }
-                Event::Empty(start) if local(start.name().into_inner()) == expected.as_bytes() => {
-                    s.empty = true;
-                    return Ok(s);
-                }
-                Event::Text(t) if is_blank(&t) => {}
-                Event::Decl(_) | Event::PI(_) | Event::Comment(_) | Event::DocType(_) => {}
-                _ => return Err(Malformed),
+                Ok(Event::Eof) => return Err(malformed(&s.reader, "no root element")),
+                Ok(_) => return Err(malformed(&s.reader, "text before the root element")),
+                Err(e) => return Err(failure(&s.reader, e)),
+            };
+            let name = local(start.name().into_inner());
+            if name != expected.as_bytes() {
+                return Err(Failure::Root(String::from_utf8_lossy(name).into_owned()));
             }
+            drop(start);
+            if empty {
+                s.empty = true;
+            } else {
+                s.depth = 1;
+            }
+            return Ok(s);
         }
-    }
-
-    fn event(&mut self) -> Result<Event<'a>, Malformed> {
-        next(&mut self.reader).map_err(|_| Malformed)
-    }
-
-    fn enter(&mut self) -> Result<(), Malformed> {
-        if self.depth >= self.max_depth {
-            return Err(Malformed);
-        }
-        self.depth += 1;
-        Ok(())
     }
 
     /// The name (without a namespace prefix) of the next child of the
@@ -96,8 +167,8 @@ impl<'a> Stream<'a> {
     /// ignored.
     ///
     /// # Errors
-    /// [`Malformed`] for a document that is not well-formed.
-    pub fn child(&mut self) -> Result<Option<&'a [u8]>, Malformed> {
+    /// [`Failure`] for a document that is not well-formed or not readable.
+    pub fn child(&mut self) -> Result<Option<&[u8]>, Failure> {
         if std::mem::take(&mut self.empty) {
             return Ok(None);
         }
@@ -105,33 +176,47 @@ impl<'a> Stream<'a> {
         // no event at all; `text` turns this off for the text it reads.
         self.reader.config_mut().trim_text_start = true;
         loop {
-            match self.event()? {
-                Event::Start(start) => {
-                    self.enter()?;
-                    return self.name(&start).map(Some);
-                }
-                Event::Empty(start) => {
-                    self.empty = true;
-                    return self.name(&start).map(Some);
-                }
-                Event::End(_) => {
+            let (start, empty) = match next(&mut self.reader, &mut self.buf) {
+                Ok(Event::Start(start)) => (start, false),
+                Ok(Event::Empty(start)) => (start, true),
+                Ok(Event::End(_)) => {
                     self.depth -= 1;
                     return Ok(None);
                 }
-                Event::GeneralRef(r) => {
-                    resolve(&r).map_err(|_| Malformed)?;
+                Ok(Event::GeneralRef(r)) => {
+                    resolve(&r).map_err(|why| malformed(&self.reader, &why))?;
+                    continue;
                 }
-                Event::Eof => return Err(Malformed),
-                _ => {}
+                Ok(Event::Eof) => return Err(malformed(&self.reader, "the document ends early")),
+                Ok(_) => continue,
+                Err(e) => return Err(failure(&self.reader, e)),
+            };
+            self.name.clear();
+            self.name.extend_from_slice(local(start.name().into_inner()));
+            drop(start);
+            if empty {
+                self.empty = true;
+            } else {
+                self.enter()?;
             }
+            return Ok(Some(&self.name));
         }
+    }
+
+    fn enter(&mut self) -> Result<(), Failure> {
+        if self.depth >= self.max_depth {
+            let why = format!("elements nested deeper than {}", self.max_depth);
+            return Err(malformed(&self.reader, &why));
+        }
+        self.depth += 1;
+        Ok(())
     }
 
     /// Skips the element whose name `child` returned, with all it holds.
     ///
     /// # Errors
-    /// [`Malformed`] for a document that is not well-formed.
-    pub fn skip(&mut self) -> Result<(), Malformed> {
+    /// [`Failure`] for a document that is not well-formed or not readable.
+    pub fn skip(&mut self) -> Result<(), Failure> {
         while self.child()?.is_some() {
             self.skip()?;
         }
@@ -140,94 +225,93 @@ impl<'a> Stream<'a> {
 
     /// The text of the element whose name `child` returned, trimmed;
     /// `None` when there is none (EC2 sends `<description/>` for "no
-    /// value"). Entities are resolved; child elements are skipped.
+    /// value"). Entities are resolved, line ends normalised; child
+    /// elements are skipped.
     ///
     /// # Errors
-    /// [`Malformed`] for a document that is not well-formed.
-    pub fn text(&mut self) -> Result<Option<&str>, Malformed> {
+    /// [`Failure`] for a document that is not well-formed or not readable.
+    pub fn text(&mut self) -> Result<Option<&str>, Failure> {
         self.text.clear();
-        // The usual element holds one piece of text, used where it lies in
-        // the document; only text in pieces (an entity, CDATA) is copied.
-        let mut only: Option<&'a str> = None;
         if !std::mem::take(&mut self.empty) {
             self.reader.config_mut().trim_text_start = false;
             loop {
-                let piece: Cow<'a, str> = match self.event()? {
-                    Event::Text(t) => match t.clone().into_inner() {
-                        // A line end to normalise is the only thing that
-                        // makes the text differ from the bytes.
-                        Cow::Borrowed(b) if !b.contains(&b'\r') => match self.within(b) {
-                            Some(text) => Cow::Borrowed(text),
-                            None => t.xml10_content().map_err(|_| Malformed)?,
-                        },
-                        _ => t.xml10_content().map_err(|_| Malformed)?,
+                let bad = |r: &Reader<Chunks<'_>>, e: quick_xml::encoding::EncodingError| {
+                    malformed(r, &e.to_string())
+                };
+                match next(&mut self.reader, &mut self.buf) {
+                    Ok(Event::Text(t)) => match t.xml10_content() {
+                        Ok(piece) => self.text.push_str(&piece),
+                        Err(e) => return Err(bad(&self.reader, e)),
                     },
-                    Event::CData(c) => c.xml10_content().map_err(|_| Malformed)?,
-                    Event::GeneralRef(r) => Cow::Owned(resolve(&r).map_err(|_| Malformed)?),
-                    Event::Start(_) => {
+                    Ok(Event::CData(c)) => match c.xml10_content() {
+                        Ok(piece) => self.text.push_str(&piece),
+                        Err(e) => return Err(bad(&self.reader, e)),
+                    },
+                    Ok(Event::GeneralRef(r)) => match resolve(&r) {
+                        Ok(piece) => self.text.push_str(&piece),
+                        Err(why) => return Err(malformed(&self.reader, &why)),
+                    },
+                    Ok(Event::Start(_)) => {
                         self.enter()?;
                         self.skip()?;
                         self.reader.config_mut().trim_text_start = false;
-                        continue;
                     }
-                    Event::End(_) => {
+                    Ok(Event::End(_)) => {
                         self.depth -= 1;
                         break;
                     }
-                    Event::Eof => return Err(Malformed),
-                    _ => continue,
-                };
-                match (only, piece) {
-                    (None, Cow::Borrowed(b)) if self.text.is_empty() => only = Some(b),
-                    (first, piece) => {
-                        if let Some(first) = first {
-                            self.text.push_str(first);
-                            only = None;
-                        }
-                        self.text.push_str(&piece);
+                    Ok(Event::Eof) => {
+                        return Err(malformed(&self.reader, "the document ends early"))
                     }
+                    Ok(_) => {}
+                    Err(e) => return Err(failure(&self.reader, e)),
                 }
             }
         }
-        let t = trim(only.unwrap_or(&self.text));
+        let t = trim(&self.text);
         Ok((!t.is_empty()).then_some(t))
     }
 
-    /// A start tag's name without its prefix, as it lies in the document.
-    fn name(&self, start: &BytesStart<'_>) -> Result<&'a [u8], Malformed> {
-        let name = local(start.name().into_inner());
-        let at = (name.as_ptr() as usize)
-            .checked_sub(self.xml.as_ptr() as usize)
-            .ok_or(Malformed)?;
-        self.xml.as_bytes().get(at..at + name.len()).ok_or(Malformed)
-    }
-
-    /// `bytes`, a piece of the document, as the text it is there: the
-    /// document is a `str` already, so it need not be checked again.
-    fn within(&self, bytes: &[u8]) -> Option<&'a str> {
-        let start = (bytes.as_ptr() as usize).checked_sub(self.xml.as_ptr() as usize)?;
-        self.xml.get(start..start + bytes.len())
-    }
-
     /// After the root's end: only whitespace, comments and the like may
-    /// follow.
+    /// follow, up to the end of the document.
     ///
     /// # Errors
-    /// [`Malformed`] for anything else.
-    pub fn finish(&mut self) -> Result<(), Malformed> {
+    /// [`Failure`] for anything else.
+    pub fn finish(&mut self) -> Result<(), Failure> {
         loop {
-            match self.event()? {
-                Event::Eof => return Ok(()),
-                Event::Text(t) if is_blank(&t) => {}
-                Event::Start(_)
-                | Event::Empty(_)
-                | Event::Text(_)
-                | Event::CData(_)
-                | Event::End(_)
-                | Event::GeneralRef(_) => return Err(Malformed),
-                _ => {}
+            match next(&mut self.reader, &mut self.buf) {
+                Ok(Event::Eof) => return Ok(()),
+                Ok(Event::Text(t)) if is_blank(&t) => {}
+                Ok(
+                    Event::Start(_)
+                    | Event::Empty(_)
+                    | Event::Text(_)
+                    | Event::CData(_)
+                    | Event::End(_)
+                    | Event::GeneralRef(_),
+                ) => return Err(malformed(&self.reader, "content after the root element")),
+                Ok(_) => {}
+                Err(e) => return Err(failure(&self.reader, e)),
             }
         }
+    }
+}
+
+/// A quick-xml error as a [`Failure`]: reading, or the document.
+fn failure(reader: &Reader<Chunks<'_>>, e: quick_xml::Error) -> Failure {
+    match e {
+        quick_xml::Error::Io(io) => Failure::Io(io),
+        e => Failure::Malformed {
+            at: reader.error_position(),
+            why: e.to_string(),
+        },
+    }
+}
+
+fn malformed(reader: &Reader<Chunks<'_>>, why: &str) -> Failure {
+    Failure::Malformed {
+        at: reader.buffer_position(),
+        why: why.to_string(),
     }
 }
 
@@ -272,6 +356,6 @@ fn trim(t: &str) -> &str {
 
 /// Whitespace around the root is fine; anything else means the body is not
 /// (only) an XML document, such as a proxy's plain-text error.
-fn is_blank(t: &quick_xml::events::BytesText<'_>) -> bool {
+fn is_blank(t: &BytesText<'_>) -> bool {
     t.xml10_content().is_ok_and(|t| t.trim().is_empty())
 }
