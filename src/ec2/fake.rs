@@ -384,7 +384,7 @@ pub fn table(id: &str, main: bool, lines: &str) -> RouteTable {
                     }
                     RouteTarget::Interface { eni, instance }
                 }
-                gw => RouteTarget::Gateway(gw.to_string()),
+                gw => RouteTarget::Gateway(gw.into()),
             };
             let state = match f.get(2) {
                 Some(&"blackhole") => RouteState::Blackhole,
@@ -395,7 +395,7 @@ pub fn table(id: &str, main: bool, lines: &str) -> RouteTable {
                 Some(&"table") => RouteOrigin::CreateRouteTable,
                 Some(&"propagated") => RouteOrigin::EnableVgwRoutePropagation,
                 Some(&"advertised") => RouteOrigin::Advertisement,
-                Some(o) if o.starts_with("other:") => RouteOrigin::Other(o[6..].to_string()),
+                Some(o) if o.starts_with("other:") => RouteOrigin::Other(o[6..].into()),
                 _ => RouteOrigin::CreateRoute,
             };
             Route {

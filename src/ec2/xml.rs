@@ -375,8 +375,9 @@ fn route(s: &mut Stream<'_>) -> Result<Result<Route, BadRoute>, Fault> {
     let (mut v4, mut v6, mut prefix_list) = (None, None, None);
     let (mut eni, mut instance): (Read<EniId>, Read<InstanceId>) = (None, None);
     let mut gateway: Option<(usize, RouteTarget)> = None;
-    let mut state = RouteState::Other(String::new());
-    let mut origin = RouteOrigin::Other(String::new());
+    // `None` until read: an empty `Other` costs an allocation, and only a
+    // route without the field keeps one.
+    let (mut state, mut origin) = (None, None);
     let mut last = std::mem::take(&mut s.ids);
     while let Some(name) = s.child()? {
         match name {
@@ -398,21 +399,21 @@ fn route(s: &mut Stream<'_>) -> Result<Result<Route, BadRoute>, Fault> {
             b"networkInterfaceId" => read_id(s, &mut eni, &mut last.0, EniId::as_str)?,
             b"instanceId" => read_id(s, &mut instance, &mut last.1, InstanceId::as_str)?,
             b"state" => {
-                state = match s.text()?.unwrap_or_default() {
+                state = Some(match s.text()?.unwrap_or_default() {
                     "active" => RouteState::Active,
                     "blackhole" => RouteState::Blackhole,
                     "filtered" => RouteState::Filtered,
-                    other => RouteState::Other(other.to_string()),
-                }
+                    other => RouteState::Other(other.into()),
+                });
             }
             b"origin" => {
-                origin = match s.text()?.unwrap_or_default() {
+                origin = Some(match s.text()?.unwrap_or_default() {
                     "CreateRouteTable" => RouteOrigin::CreateRouteTable,
                     "CreateRoute" => RouteOrigin::CreateRoute,
                     "EnableVgwRoutePropagation" => RouteOrigin::EnableVgwRoutePropagation,
                     "Advertisement" => RouteOrigin::Advertisement,
-                    other => RouteOrigin::Other(other.to_string()),
-                }
+                    other => RouteOrigin::Other(other.into()),
+                });
             }
             other => match GATEWAY_FIELDS.iter().position(|f| f.as_bytes() == other) {
                 // The first field in GATEWAY_FIELDS' order wins.
@@ -421,7 +422,7 @@ fn route(s: &mut Stream<'_>) -> Result<Result<Route, BadRoute>, Fault> {
                         if gateway.as_ref().is_none_or(|(r, _)| rank < *r) {
                             let target = match id {
                                 "local" => RouteTarget::Local,
-                                id => RouteTarget::Gateway(id.to_string()),
+                                id => RouteTarget::Gateway(id.into()),
                             };
                             gateway = Some((rank, target));
                         }
@@ -434,7 +435,7 @@ fn route(s: &mut Stream<'_>) -> Result<Result<Route, BadRoute>, Fault> {
     s.ids = last;
     let destination = match (v4, v6, prefix_list) {
         (Some(d), _, _) | (None, Some(d), _) => d,
-        (None, None, Some(pl)) => Destination::PrefixList(pl),
+        (None, None, Some(pl)) => Destination::PrefixList(pl.into()),
         (None, None, None) => Destination::Unknown,
     };
     // A gateway wins over an interface: EC2 names the interface of some
@@ -465,8 +466,8 @@ fn route(s: &mut Stream<'_>) -> Result<Result<Route, BadRoute>, Fault> {
     Ok(Ok(Route {
         destination,
         target,
-        state,
-        origin,
+        state: state.unwrap_or_else(|| RouteState::Other(Default::default())),
+        origin: origin.unwrap_or_else(|| RouteOrigin::Other(Default::default())),
     }))
 }
 
@@ -603,7 +604,7 @@ mod tests {
 
     fn route(dest: &str, target: RouteTarget, state: RouteState, origin: RouteOrigin) -> Route {
         let destination = if dest.starts_with("pl-") {
-            Destination::PrefixList(dest.to_string())
+            Destination::PrefixList(dest.into())
         } else {
             Destination::Cidr(cidr(dest))
         };
@@ -627,7 +628,7 @@ mod tests {
     fn via(dest: &str, gateway: &str) -> Route {
         route(
             dest,
-            RouteTarget::Gateway(gateway.to_string()),
+            RouteTarget::Gateway(gateway.into()),
             RouteState::Active,
             RouteOrigin::CreateRoute,
         )
@@ -994,8 +995,8 @@ mod tests {
             Route {
                 destination: Destination::PrefixList("pl-63a5400a".into()),
                 target: RouteTarget::Unknown,
-                state: RouteState::Other(String::new()),
-                origin: RouteOrigin::Other(String::new()),
+                state: RouteState::Other(Default::default()),
+                origin: RouteOrigin::Other(Default::default()),
             }
         );
     }

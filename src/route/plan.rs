@@ -130,9 +130,9 @@ pub fn protection(route: &Route) -> Option<Protection> {
         (RouteTarget::Local, _) | (_, RouteOrigin::CreateRouteTable) => Some(Protection::Local),
         (_, RouteOrigin::EnableVgwRoutePropagation) => Some(Protection::Propagated),
         (_, RouteOrigin::Advertisement) => Some(Protection::RouteServer),
-        (_, RouteOrigin::Other(o)) => Some(Protection::Origin(o.clone())),
+        (_, RouteOrigin::Other(o)) => Some(Protection::Origin(o.to_string())),
         (RouteTarget::Gateway(id), RouteOrigin::CreateRoute) => {
-            Some(Protection::Gateway(id.clone()))
+            Some(Protection::Gateway(id.to_string()))
         }
         (RouteTarget::Unknown, RouteOrigin::CreateRoute) => Some(Protection::UnknownTarget),
         (RouteTarget::Interface { .. }, RouteOrigin::CreateRoute) => None,

@@ -180,7 +180,7 @@ pub fn route_json(r: &Route) -> Value {
             instance.as_ref().map(ToString::to_string),
             None,
         ),
-        RouteTarget::Gateway(id) => ("gateway", None, None, Some(id.clone())),
+        RouteTarget::Gateway(id) => ("gateway", None, None, Some(id.to_string())),
         RouteTarget::Unknown => ("unknown", None, None, None),
     };
     json!({
