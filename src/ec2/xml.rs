@@ -734,6 +734,83 @@ mod tests {
         );
     }
 
+    /// A source that gives `piece` bytes a read, then fails after `fail_at`
+    /// bytes if that is set.
+    struct Trickle<'a> {
+        rest: &'a [u8],
+        piece: usize,
+        fail_at: Option<usize>,
+        given: usize,
+    }
+
+    impl io::Read for Trickle<'_> {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            if self.fail_at.is_some_and(|at| self.given >= at) {
+                return Err(io::Error::new(io::ErrorKind::ConnectionReset, "reset"));
+            }
+            let n = self.piece.min(out.len()).min(self.rest.len());
+            out[..n].copy_from_slice(&self.rest[..n]);
+            self.rest = &self.rest[n..];
+            self.given += n;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn documents_read_as_they_arrive_in_any_pieces_read_as_whole_ones() {
+        let tables = include_str!("../../fixtures/describe-route-tables.xml");
+        let enis = include_str!("../../fixtures/describe-network-interfaces-a.xml");
+        for piece in [1, 2, 7, 64, 100_000] {
+            let mut src = Trickle {
+                rest: tables.as_bytes(),
+                piece,
+                fail_at: None,
+                given: 0,
+            };
+            assert_eq!(
+                route_tables_from(&mut src).unwrap(),
+                route_tables(tables).unwrap(),
+                "{piece}"
+            );
+            let mut src = Trickle {
+                rest: enis.as_bytes(),
+                piece,
+                fail_at: None,
+                given: 0,
+            };
+            assert_eq!(
+                network_interfaces_from(&mut src).unwrap(),
+                network_interfaces(enis).unwrap(),
+                "{piece}"
+            );
+        }
+        // The connection failing halfway is a read error, not a document's.
+        let mut src = Trickle {
+            rest: tables.as_bytes(),
+            piece: 100,
+            fail_at: Some(tables.len() / 2),
+            given: 0,
+        };
+        match route_tables_from(&mut src) {
+            Err(ReadError::Io(e)) => assert_eq!(e.kind(), io::ErrorKind::ConnectionReset),
+            other => panic!("{other:?}"),
+        }
+        // A document cut short, or another one, is the document's fault.
+        let cut = &tables.as_bytes()[..tables.len() / 2];
+        let Err(ReadError::Xml(e)) = route_tables_from(&mut &cut[..]) else {
+            panic!("a cut document read");
+        };
+        assert!(e.0.starts_with("malformed XML at byte "), "{e}");
+        let other = "<DescribeVpcsResponse><vpcSet/></DescribeVpcsResponse>";
+        let Err(ReadError::Xml(e)) = route_tables_from(&mut other.as_bytes()) else {
+            panic!("another document read");
+        };
+        assert_eq!(
+            e.0,
+            "expected a DescribeRouteTablesResponse document, got <DescribeVpcsResponse>"
+        );
+    }
+
     #[test]
     fn route_tables_fixture_pages() {
         let one = route_tables(include_str!(

@@ -20,7 +20,7 @@ use super::budget::{self, Budget, CallKind};
 use super::pass::{self, Applied, Fixed, Observed, TableScope};
 use super::plan::{Action, Health, HealthView, Issue, Options, Plan, RouteIndex};
 use crate::clock::Clock;
-use crate::ec2::Ec2;
+use crate::ec2::{Ec2, RouteTarget};
 use crate::health::{self, HostStatus, Monitor};
 use crate::route::RouteError;
 use crate::spec::{Host, Spec};
@@ -923,6 +923,10 @@ impl Engine {
         // Each table's routes indexed once: a lookup per (CIDR, table), not
         // a scan of the table's routes.
         let index = RouteIndex::new(&seen.tables, plan.targets.keys());
+        // The tables in ID order, the order of each CIDR's map: walked
+        // side by side with it, rather than a search of the map per table.
+        let mut order: Vec<usize> = (0..seen.tables.len()).collect();
+        order.sort_by(|&a, &b| seen.tables[a].id.cmp(&seen.tables[b].id));
         for (cidr, target) in &plan.targets {
             let by_table = s.routes.entry(*cidr).or_default();
             if by_table.is_empty() {
@@ -949,18 +953,26 @@ impl Engine {
                 }
             });
             // The last current target made for this CIDR, for the next
-            // table that points at the same.
+            // table that points at the same; the last comparison made.
             let mut made: Option<Arc<str>> = None;
-            for (i, t) in seen.tables.iter().enumerate() {
-                let e = match by_table.get_mut(&t.id) {
-                    Some(e) => e,
-                    None => by_table.entry(t.id.clone()).or_default(),
-                };
+            let mut compared: Option<(&RouteTarget, Arc<str>)> = None;
+            let mut update = |i: usize, e: &mut RouteView| {
                 // In sync, nothing changed: compare rather than allocate
-                // a string per route and pass.
+                // a string per route and pass, and compare once for the
+                // tables that route this CIDR alike (the same target, the
+                // same shared string).
                 let target = index.get(i, cidr).map(|r| &r.target);
                 let same = match (target, &e.current) {
-                    (Some(t), Some(c)) => shows_as(t, c),
+                    (Some(t), Some(c)) => match &compared {
+                        Some((last, kept)) if *last == t && Arc::ptr_eq(kept, c) => true,
+                        _ => {
+                            let same = shows_as(t, c);
+                            if same {
+                                compared = Some((t, c.clone()));
+                            }
+                            same
+                        }
+                    },
                     (None, None) => true,
                     _ => false,
                 };
@@ -972,6 +984,20 @@ impl Engine {
                 }
                 if e.desired != desired {
                     e.desired.clone_from(&desired);
+                }
+            };
+            let aligned = by_table.len() == order.len()
+                && by_table
+                    .keys()
+                    .zip(&order)
+                    .all(|(k, &i)| *k == seen.tables[i].id);
+            if aligned {
+                for (e, &i) in by_table.values_mut().zip(&order) {
+                    update(i, e);
+                }
+            } else {
+                for (i, t) in seen.tables.iter().enumerate() {
+                    update(i, by_table.entry(t.id.clone()).or_default());
                 }
             }
         }
