@@ -734,8 +734,9 @@ mod tests {
         );
     }
 
-    /// A source that gives `piece` bytes a read, then fails after `fail_at`
-    /// bytes if that is set.
+    /// A source that gives `piece` bytes a read; if `fail_at` is set, it
+    /// fails once after that many bytes, then ends (as a connection reset
+    /// does: the error is said once).
     struct Trickle<'a> {
         rest: &'a [u8],
         piece: usize,
@@ -746,6 +747,8 @@ mod tests {
     impl io::Read for Trickle<'_> {
         fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
             if self.fail_at.is_some_and(|at| self.given >= at) {
+                self.fail_at = None;
+                self.rest = &[];
                 return Err(io::Error::new(io::ErrorKind::ConnectionReset, "reset"));
             }
             let n = self.piece.min(out.len()).min(self.rest.len());
@@ -1378,6 +1381,64 @@ mod tests {
                 .items,
             vec![]
         );
+    }
+
+    /// Every document below reads the same whole (a 64 KiB chunk: the
+    /// usual element's text is taken straight from it) and in pieces of 1
+    /// to 5 bytes (never a whole element at hand: every text goes through
+    /// quick-xml's events), and streamed damage is found in both.
+    #[test]
+    fn the_plain_text_shortcut_reads_as_the_events_do() {
+        let ok = [
+            rt_doc(
+                "<item><routeTableId>rtb-0a1b2c3d</routeTableId><tagSet>\
+                 <item><key> a &amp; b </key><value><![CDATA[c<d]]>é</value></item>\
+                 <item><key>ab<!-- c -->cd</key><value>a\r\nb</value></item>\
+                 <item><key>k</key ><value>v<x>y</x>w</value></item>\
+                 <item><ec2:key>ns</ec2:key><value/></item>\
+                 <item><key>héllo ünï</key><value></value></item>\
+                 </tagSet><routeSet><item><destinationCidrBlock>10.1.0.0/16\
+                 </destinationCidrBlock><networkInterfaceId>eni-0aaaaaaaaaaaaaaa1\
+                 </networkInterfaceId><state>active</state><origin>CreateRoute</origin>\
+                 </item></routeSet></item>",
+            ),
+            include_str!("../../fixtures/describe-route-tables.xml").to_string(),
+        ];
+        for doc in &ok {
+            let whole = route_tables(doc).unwrap();
+            for piece in 1..=5 {
+                let mut src = Trickle {
+                    rest: doc.as_bytes(),
+                    piece,
+                    fail_at: None,
+                    given: 0,
+                };
+                assert_eq!(route_tables_from(&mut src).unwrap(), whole, "{piece}");
+            }
+        }
+        let bad = [
+            rt_doc("<item><routeTableId>rtb-0a1b2c3d</routeTableId><tagSet><item><key>k</kez>"),
+            rt_doc("<item><routeTableId>rtb-0a1b2c3d</routeTable></item>"),
+            rt_doc("<item><routeTableId>rtb-0a1b2c3d</routeTableId><x>&bogus;</x></item>"),
+            rt_doc("<item><routeTableId>rtb-0a1b2c3d</routeTableId></item></item>"),
+            "<DescribeRouteTablesResponse><routeTableSet><item><routeTableId>rtb-0a".into(),
+        ];
+        for doc in &bad {
+            for piece in [1, 2, 3, 64 * 1024] {
+                let mut src = Trickle {
+                    rest: doc.as_bytes(),
+                    piece,
+                    fail_at: None,
+                    given: 0,
+                };
+                match route_tables_from(&mut src) {
+                    Err(ReadError::Xml(e)) => {
+                        assert!(e.0.starts_with("malformed XML at byte "), "{e}")
+                    }
+                    other => panic!("{doc} in pieces of {piece}: {other:?}"),
+                }
+            }
+        }
     }
 
     // Whitespace between elements is dropped while looking for children,

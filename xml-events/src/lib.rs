@@ -99,7 +99,22 @@ pub struct Stream<'r> {
     reader: Reader<Chunks<'r>>,
     /// The current event's bytes.
     buf: Vec<u8>,
-    depth: usize,
+    /// The names of the open elements, as written (prefix and all), one
+    /// after the other; `opens` holds where each starts. quick-xml's own
+    /// check of end tags is off: `text` reads the usual element without
+    /// its events, so the names are kept here.
+    open: Vec<u8>,
+    opens: Vec<usize>,
+    /// The bytes read here rather than by quick-xml (the usual start tag,
+    /// text and end tag: see `plain_start`, `plain_text`), which its
+    /// positions lack.
+    skipped: u64,
+    /// quick-xml is between markup (its last event was a tag, or this
+    /// reader's own reading), so bytes may be read here from where it is.
+    between_markup: bool,
+    /// The start tag `child` returned last was read here, not by quick-xml
+    /// (which then never saw the element open: see `plain_text`).
+    plain_start: bool,
     max_depth: usize,
     empty: bool,
     /// The name of the child last returned, without its prefix.
@@ -130,12 +145,21 @@ impl<'r> Stream<'r> {
                 end: 0,
             }),
             buf: Vec::new(),
-            depth: 0,
+            open: Vec::new(),
+            opens: Vec::new(),
+            skipped: 0,
+            between_markup: false,
+            plain_start: false,
             max_depth,
             empty: false,
             name: Vec::new(),
             text: String::new(),
         };
+        // Elements read here are never seen open by quick-xml, so its end
+        // tag checks are off: `close` makes them, on this reader's names.
+        let config = s.reader.config_mut();
+        config.check_end_names = false;
+        config.allow_unmatched_ends = true;
         loop {
             let (start, empty) = match next(&mut s.reader, &mut s.buf) {
                 Ok(Event::Start(start)) => (start, false),
@@ -144,20 +168,21 @@ impl<'r> Stream<'r> {
                 Ok(Event::Decl(_) | Event::PI(_) | Event::Comment(_) | Event::DocType(_)) => {
                     continue
                 }
-                Ok(Event::Eof) => return Err(malformed(&s.reader, "no root element")),
-                Ok(_) => return Err(malformed(&s.reader, "text before the root element")),
-                Err(e) => return Err(failure(&s.reader, e)),
+                Ok(Event::Eof) => return Err(malformed(&s.reader, 0, "no root element")),
+                Ok(_) => return Err(malformed(&s.reader, 0, "text before the root element")),
+                Err(e) => return Err(failure(&s.reader, 0, e)),
             };
             let name = local(start.name().into_inner());
             if name != expected.as_bytes() {
                 return Err(Failure::Root(String::from_utf8_lossy(name).into_owned()));
             }
-            drop(start);
             if empty {
                 s.empty = true;
             } else {
-                s.depth = 1;
+                s.opens.push(0);
+                s.open.extend_from_slice(start.name().into_inner());
             }
+            s.between_markup = true;
             return Ok(s);
         }
     }
@@ -172,44 +197,47 @@ impl<'r> Stream<'r> {
         if std::mem::take(&mut self.empty) {
             return Ok(None);
         }
+        if self.between_markup && self.plain_start()? {
+            return Ok(Some(&self.name));
+        }
+        self.plain_start = false;
         // Whitespace between children (EC2 indents its answers) is then
         // no event at all; `text` turns this off for the text it reads.
         self.reader.config_mut().trim_text_start = true;
         loop {
-            let (start, empty) = match next(&mut self.reader, &mut self.buf) {
+            let event = next(&mut self.reader, &mut self.buf);
+            self.between_markup = after_markup(&event);
+            let (start, empty) = match event {
                 Ok(Event::Start(start)) => (start, false),
                 Ok(Event::Empty(start)) => (start, true),
-                Ok(Event::End(_)) => {
-                    self.depth -= 1;
+                Ok(Event::End(end)) => {
+                    close(&mut self.open, &mut self.opens, end.name().into_inner())
+                        .map_err(|why| malformed(&self.reader, self.skipped, &why))?;
                     return Ok(None);
                 }
                 Ok(Event::GeneralRef(r)) => {
-                    resolve(&r).map_err(|why| malformed(&self.reader, &why))?;
+                    resolve(&r).map_err(|why| malformed(&self.reader, self.skipped, &why))?;
                     continue;
                 }
-                Ok(Event::Eof) => return Err(malformed(&self.reader, "the document ends early")),
+                Ok(Event::Eof) => {
+                    return Err(malformed(&self.reader, self.skipped, "the document ends early"))
+                }
                 Ok(_) => continue,
-                Err(e) => return Err(failure(&self.reader, e)),
+                Err(e) => return Err(failure(&self.reader, self.skipped, e)),
             };
             self.name.clear();
             self.name.extend_from_slice(local(start.name().into_inner()));
-            drop(start);
             if empty {
                 self.empty = true;
+            } else if self.opens.len() >= self.max_depth {
+                let why = format!("elements nested deeper than {}", self.max_depth);
+                return Err(malformed(&self.reader, self.skipped, &why));
             } else {
-                self.enter()?;
+                self.opens.push(self.open.len());
+                self.open.extend_from_slice(start.name().into_inner());
             }
             return Ok(Some(&self.name));
         }
-    }
-
-    fn enter(&mut self) -> Result<(), Failure> {
-        if self.depth >= self.max_depth {
-            let why = format!("elements nested deeper than {}", self.max_depth);
-            return Err(malformed(&self.reader, &why));
-        }
-        self.depth += 1;
-        Ok(())
     }
 
     /// Skips the element whose name `child` returned, with all it holds.
@@ -232,13 +260,16 @@ impl<'r> Stream<'r> {
     /// [`Failure`] for a document that is not well-formed or not readable.
     pub fn text(&mut self) -> Result<Option<&str>, Failure> {
         self.text.clear();
-        if !std::mem::take(&mut self.empty) {
+        if !std::mem::take(&mut self.empty) && !self.plain_text()? {
             self.reader.config_mut().trim_text_start = false;
             loop {
+                let skipped = self.skipped;
                 let bad = |r: &Reader<Chunks<'_>>, e: quick_xml::encoding::EncodingError| {
-                    malformed(r, &e.to_string())
+                    malformed(r, skipped, &e.to_string())
                 };
-                match next(&mut self.reader, &mut self.buf) {
+                let event = next(&mut self.reader, &mut self.buf);
+                self.between_markup = after_markup(&event);
+                match event {
                     Ok(Event::Text(t)) => match t.xml10_content() {
                         Ok(piece) => self.text.push_str(&piece),
                         Err(e) => return Err(bad(&self.reader, e)),
@@ -249,27 +280,126 @@ impl<'r> Stream<'r> {
                     },
                     Ok(Event::GeneralRef(r)) => match resolve(&r) {
                         Ok(piece) => self.text.push_str(&piece),
-                        Err(why) => return Err(malformed(&self.reader, &why)),
+                        Err(why) => return Err(malformed(&self.reader, skipped, &why)),
                     },
-                    Ok(Event::Start(_)) => {
-                        self.enter()?;
+                    Ok(Event::Start(start)) => {
+                        if self.opens.len() >= self.max_depth {
+                            let why = format!("elements nested deeper than {}", self.max_depth);
+                            return Err(malformed(&self.reader, skipped, &why));
+                        }
+                        self.opens.push(self.open.len());
+                        self.open.extend_from_slice(start.name().into_inner());
                         self.skip()?;
                         self.reader.config_mut().trim_text_start = false;
                     }
-                    Ok(Event::End(_)) => {
-                        self.depth -= 1;
+                    Ok(Event::Empty(_)) => {}
+                    Ok(Event::End(end)) => {
+                        close(&mut self.open, &mut self.opens, end.name().into_inner())
+                            .map_err(|why| malformed(&self.reader, skipped, &why))?;
                         break;
                     }
                     Ok(Event::Eof) => {
-                        return Err(malformed(&self.reader, "the document ends early"))
+                        return Err(malformed(&self.reader, skipped, "the document ends early"))
                     }
                     Ok(_) => {}
-                    Err(e) => return Err(failure(&self.reader, e)),
+                    Err(e) => return Err(failure(&self.reader, skipped, e)),
                 }
             }
         }
         let t = trim(&self.text);
         Ok((!t.is_empty()).then_some(t))
+    }
+
+    /// Reads the usual start tag, `<name>` (no attribute, not empty), after
+    /// the whitespace before it, straight from the chunk at hand, without
+    /// quick-xml's event; `child` takes the events for anything else.
+    ///
+    /// # Errors
+    /// [`Failure::Malformed`] when it nests too deep.
+    fn plain_start(&mut self) -> Result<bool, Failure> {
+        let chunks = self.reader.get_mut();
+        loop {
+            // A read error is the document's reading failing, whoever
+            // reads: kept, not left for quick-xml to read past.
+            let have = chunks.fill_buf().map_err(|e| Failure::Io(Arc::new(e)))?;
+            let blank = have
+                .iter()
+                .take_while(|&&b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+                .count();
+            if blank == 0 {
+                break;
+            }
+            chunks.consume(blank);
+            self.skipped += blank as u64;
+        }
+        let have = chunks.fill_buf().map_err(|e| Failure::Io(Arc::new(e)))?;
+        if have.first() != Some(&b'<') {
+            return Ok(false);
+        }
+        let Some(gt) = have.iter().position(|&b| b == b'>') else {
+            return Ok(false);
+        };
+        let tag = &have[1..gt];
+        let name_byte =
+            |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b':') || *b >= 0x80;
+        if tag.is_empty() || !tag.iter().all(name_byte) {
+            return Ok(false);
+        }
+        if self.opens.len() >= self.max_depth {
+            let why = format!("elements nested deeper than {}", self.max_depth);
+            return Err(malformed(&self.reader, self.skipped, &why));
+        }
+        self.opens.push(self.open.len());
+        self.open.extend_from_slice(tag);
+        self.name.clear();
+        self.name.extend_from_slice(local(tag));
+        chunks.consume(gt + 1);
+        self.skipped += (gt + 1) as u64;
+        self.plain_start = true;
+        Ok(true)
+    }
+
+    /// Reads the usual element's text and end, `text</name>`, straight
+    /// from the chunk at hand, without quick-xml's two events: when the
+    /// text holds no markup, no reference and no carriage return (nothing
+    /// to resolve or normalise) and the end tag names the element exactly,
+    /// all within the bytes already read. Otherwise it reads nothing and
+    /// says so; `text` then takes the events. Right after `child` returned
+    /// a start tag, quick-xml is between markup (its state after any tag),
+    /// so reading on from where this stops is what it would have done.
+    fn plain_text(&mut self) -> Result<bool, Failure> {
+        // Only for an element whose start was read here: quick-xml keeps
+        // the names of the elements it saw open until it sees them closed.
+        if !(self.plain_start && self.between_markup) {
+            return Ok(false);
+        }
+        let Some(&at) = self.opens.last() else {
+            return Ok(false);
+        };
+        let name = &self.open[at..];
+        let chunks = self.reader.get_mut();
+        let have = chunks.fill_buf().map_err(|e| Failure::Io(Arc::new(e)))?;
+        let Some(lt) = have.iter().position(|&b| b == b'<') else {
+            return Ok(false);
+        };
+        let (text, rest) = have.split_at(lt);
+        let whole = 2 + name.len() + 1;
+        let ends_here = rest.len() >= whole
+            && rest[1] == b'/'
+            && &rest[2..2 + name.len()] == name
+            && rest[whole - 1] == b'>';
+        if !ends_here || text.iter().any(|&b| b == b'&' || b == b'\r') {
+            return Ok(false);
+        }
+        let Ok(text) = std::str::from_utf8(text) else {
+            return Ok(false);
+        };
+        self.text.push_str(text);
+        chunks.consume(lt + whole);
+        self.skipped += (lt + whole) as u64;
+        self.opens.pop();
+        self.open.truncate(at);
+        Ok(true)
     }
 
     /// After the root's end: only whitespace, comments and the like may
@@ -278,6 +408,7 @@ impl<'r> Stream<'r> {
     /// # Errors
     /// [`Failure`] for anything else.
     pub fn finish(&mut self) -> Result<(), Failure> {
+        let skipped = self.skipped;
         loop {
             match next(&mut self.reader, &mut self.buf) {
                 Ok(Event::Eof) => return Ok(()),
@@ -289,28 +420,68 @@ impl<'r> Stream<'r> {
                     | Event::CData(_)
                     | Event::End(_)
                     | Event::GeneralRef(_),
-                ) => return Err(malformed(&self.reader, "content after the root element")),
+                ) => {
+                    return Err(malformed(
+                        &self.reader,
+                        skipped,
+                        "content after the root element",
+                    ))
+                }
                 Ok(_) => {}
-                Err(e) => return Err(failure(&self.reader, e)),
+                Err(e) => return Err(failure(&self.reader, skipped, e)),
             }
         }
     }
 }
 
-/// A quick-xml error as a [`Failure`]: reading, or the document.
-fn failure(reader: &Reader<Chunks<'_>>, e: quick_xml::Error) -> Failure {
+/// Whether quick-xml is between markup after `event` (a tag and the like
+/// end there; text ends with the next markup's `<` or `&` already read).
+fn after_markup(event: &Result<Event<'_>, quick_xml::Error>) -> bool {
+    matches!(
+        event,
+        Ok(Event::Start(_)
+            | Event::Empty(_)
+            | Event::End(_)
+            | Event::Comment(_)
+            | Event::CData(_)
+            | Event::PI(_)
+            | Event::Decl(_)
+            | Event::DocType(_))
+    )
+}
+
+/// An end tag read: it must close the element open last.
+fn close(open: &mut Vec<u8>, opens: &mut Vec<usize>, end: &[u8]) -> Result<(), String> {
+    let Some(&at) = opens.last() else {
+        return Err("an end tag without a start tag".into());
+    };
+    if open[at..] != *end {
+        return Err(format!(
+            "expected </{}>, found </{}>",
+            String::from_utf8_lossy(&open[at..]),
+            String::from_utf8_lossy(end)
+        ));
+    }
+    opens.pop();
+    open.truncate(at);
+    Ok(())
+}
+
+/// A quick-xml error as a [`Failure`]: reading, or the document. Positions
+/// count the `skipped` bytes, which quick-xml did not see.
+fn failure(reader: &Reader<Chunks<'_>>, skipped: u64, e: quick_xml::Error) -> Failure {
     match e {
         quick_xml::Error::Io(io) => Failure::Io(io),
         e => Failure::Malformed {
-            at: reader.error_position(),
+            at: reader.error_position() + skipped,
             why: e.to_string(),
         },
     }
 }
 
-fn malformed(reader: &Reader<Chunks<'_>>, why: &str) -> Failure {
+fn malformed(reader: &Reader<Chunks<'_>>, skipped: u64, why: &str) -> Failure {
     Failure::Malformed {
-        at: reader.buffer_position(),
+        at: reader.buffer_position() + skipped,
         why: why.to_string(),
     }
 }
