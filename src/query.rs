@@ -6,7 +6,7 @@
 //! fields are looked up among an element's direct children only.
 
 use quick_xml::events::{BytesStart, Event};
-use quick_xml::Reader;
+use vpc_router_xml_events::Events;
 
 /// Form-encodes Query API parameters, in the order given, the way the AWS
 /// SDKs do: every key and value is percent-encoded per RFC 3986, keeping
@@ -154,14 +154,14 @@ pub(crate) const MAX_DEPTH: usize = 64;
 /// would trim each piece, turning `a &amp; b` into `a&b`. Each element's text
 /// is instead assembled whole and trimmed once, when the element ends.
 pub(crate) fn parse(xml: &str) -> Result<Element, XmlError> {
-    let mut reader = Reader::from_str(xml);
+    let mut bytes = xml.as_bytes();
+    let mut reader = Events::new(&mut bytes);
     let mut stack: Vec<Element> = Vec::new();
     let mut root: Option<Element> = None;
     loop {
-        let event = reader
-            .read_event()
-            .map_err(|e| malformed(reader.error_position(), &e.to_string()))?;
-        let at = reader.buffer_position();
+        let (event, at) = reader
+            .event()
+            .map_err(|(e, at)| malformed(at, &e.to_string()))?;
         match event {
             Event::Start(start) => {
                 if stack.len() >= MAX_DEPTH {
@@ -210,7 +210,7 @@ pub(crate) fn parse(xml: &str) -> Result<Element, XmlError> {
     }
     if let Some(open) = stack.last() {
         return Err(malformed(
-            reader.buffer_position(),
+            reader.position(),
             &format!("the document ends inside <{}>", open.name),
         ));
     }

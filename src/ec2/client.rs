@@ -469,6 +469,27 @@ impl HttpEc2 {
         parse: fn(&mut dyn Read) -> Result<Page<T>, xml::ReadError>,
     ) -> Result<Vec<T>, Ec2Error> {
         let mut items = Vec::new();
+        self.pages(action, params, &mut |body| {
+            let page = parse(body)?;
+            if items.is_empty() {
+                items = page.items;
+            } else {
+                items.extend(page.items);
+            }
+            Ok(page.next_token)
+        })?;
+        Ok(items)
+    }
+
+    /// The pages of a Describe action, each handed to `read` as it
+    /// arrives (its body, megabytes for 50 tables of 500 routes, is never
+    /// held whole), which keeps its items and gives the page's `nextToken`.
+    fn pages(
+        &self,
+        action: &'static str,
+        params: &[(String, String)],
+        read: &mut ReadPage<'_>,
+    ) -> Result<(), Ec2Error> {
         let mut token: Option<String> = None;
         for _ in 0..MAX_PAGES {
             let mut p: Vec<(&str, &str)> = params
@@ -478,14 +499,12 @@ impl HttpEc2 {
             if let Some(t) = &token {
                 p.push(("NextToken", t));
             }
-            // The page is parsed as it arrives: its body (megabytes for 50
-            // tables of 500 routes) is never held whole.
-            let mut read = None;
+            let mut next = None;
             #[allow(clippy::result_large_err)] // see `call`
             self.call_reading(action, &p, &mut |body| {
-                match parse(&mut body.with_config().limit(MAX_BODY).reader()) {
-                    Ok(page) => {
-                        read = Some(page);
+                match read(&mut body.with_config().limit(MAX_BODY).reader()) {
+                    Ok(token) => {
+                        next = Some(token);
                         Ok(())
                     }
                     // The connection broke or the body outgrew MAX_BODY:
@@ -505,20 +524,8 @@ impl HttpEc2 {
                     })),
                 }
             })?;
-            // `read` is set whenever the call succeeds.
-            let Some(page) = read else {
-                return Err(Ec2Error::Response {
-                    action,
-                    status: 200,
-                    detail: "the answer was not read".into(),
-                });
-            };
-            if items.is_empty() {
-                items = page.items;
-            } else {
-                items.extend(page.items);
-            }
-            match page.next_token {
+            // `next` is set whenever the call succeeds.
+            match next.flatten() {
                 Some(next) if Some(&next) == token.as_ref() => {
                     return Err(Ec2Error::Response {
                         action,
@@ -527,7 +534,7 @@ impl HttpEc2 {
                     })
                 }
                 Some(next) => token = Some(next),
-                None => return Ok(items),
+                None => return Ok(()),
             }
         }
         Err(Ec2Error::Response {
@@ -719,6 +726,10 @@ impl Ec2 for HttpEc2 {
         self.mutate("ModifyNetworkInterfaceAttribute", &p, dry_run)
     }
 }
+
+/// Reads one Describe* page as it arrives, keeps its items, and gives its
+/// `nextToken`.
+type ReadPage<'a> = dyn FnMut(&mut dyn Read) -> Result<Option<String>, xml::ReadError> + 'a;
 
 /// What one call learns across its attempts.
 #[derive(Default)]

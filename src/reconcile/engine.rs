@@ -923,10 +923,6 @@ impl Engine {
         // Each table's routes indexed once: a lookup per (CIDR, table), not
         // a scan of the table's routes.
         let index = RouteIndex::new(&seen.tables, plan.targets.keys());
-        // The tables in ID order, the order of each CIDR's map: walked
-        // side by side with it, rather than a search of the map per table.
-        let mut order: Vec<usize> = (0..seen.tables.len()).collect();
-        order.sort_by(|&a, &b| seen.tables[a].id.cmp(&seen.tables[b].id));
         for (cidr, target) in &plan.targets {
             let by_table = s.routes.entry(*cidr).or_default();
             if by_table.is_empty() {
@@ -986,18 +982,10 @@ impl Engine {
                     e.desired.clone_from(&desired);
                 }
             };
-            let aligned = by_table.len() == order.len()
-                && by_table
-                    .keys()
-                    .zip(&order)
-                    .all(|(k, &i)| *k == seen.tables[i].id);
-            if aligned {
-                for (e, &i) in by_table.values_mut().zip(&order) {
-                    update(i, e);
-                }
-            } else {
-                for (i, t) in seen.tables.iter().enumerate() {
-                    update(i, by_table.entry(t.id.clone()).or_default());
+            for (i, t) in seen.tables.iter().enumerate() {
+                match by_table.get_mut(&t.id) {
+                    Some(e) => update(i, e),
+                    None => update(i, by_table.entry(t.id.clone()).or_default()),
                 }
             }
         }

@@ -45,6 +45,17 @@ pub struct Chunks<'r> {
     end: usize,
 }
 
+impl<'r> Chunks<'r> {
+    fn new(source: &'r mut dyn Read) -> Chunks<'r> {
+        Chunks {
+            source,
+            buf: vec![0; CHUNK].into_boxed_slice(),
+            at: 0,
+            end: 0,
+        }
+    }
+}
+
 impl Read for Chunks<'_> {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
         let n = {
@@ -138,12 +149,7 @@ impl<'r> Stream<'r> {
         max_depth: usize,
     ) -> Result<Stream<'r>, Failure> {
         let mut s = Stream {
-            reader: Reader::from_reader(Chunks {
-                source,
-                buf: vec![0; CHUNK].into_boxed_slice(),
-                at: 0,
-                end: 0,
-            }),
+            reader: Reader::from_reader(Chunks::new(source)),
             buf: Vec::new(),
             open: Vec::new(),
             opens: Vec::new(),
@@ -483,6 +489,42 @@ fn malformed(reader: &Reader<Chunks<'_>>, skipped: u64, why: &str) -> Failure {
     Failure::Malformed {
         at: reader.buffer_position() + skipped,
         why: why.to_string(),
+    }
+}
+
+/// quick-xml's events over a whole document, for a reader that takes them
+/// itself (vpc-router's element tree, which explains malformed answers):
+/// the same instantiation of quick-xml's reader as [`Stream`]'s, so that
+/// the binary holds one.
+pub struct Events<'r> {
+    reader: Reader<Chunks<'r>>,
+    buf: Vec<u8>,
+}
+
+impl<'r> Events<'r> {
+    #[must_use]
+    pub fn new(source: &'r mut dyn Read) -> Events<'r> {
+        Events {
+            reader: Reader::from_reader(Chunks::new(source)),
+            buf: Vec::new(),
+        }
+    }
+
+    /// The next event, and the byte after it.
+    ///
+    /// # Errors
+    /// quick-xml's error, and the byte where it was found.
+    pub fn event(&mut self) -> Result<(Event<'_>, u64), (quick_xml::Error, u64)> {
+        match next(&mut self.reader, &mut self.buf) {
+            Ok(event) => Ok((event, self.reader.buffer_position())),
+            Err(e) => Err((e, self.reader.error_position())),
+        }
+    }
+
+    /// The byte after the last event.
+    #[must_use]
+    pub fn position(&self) -> u64 {
+        self.reader.buffer_position()
     }
 }
 
