@@ -107,8 +107,12 @@ image: static
 	  $(IMAGE_TOOL) build -f dist/Containerfile -t $(IMAGE) $$ctx && \
 	  echo "image: $(IMAGE) (run: $(IMAGE_TOOL) run --rm $(IMAGE) --version)"
 
-bench:
+# The daemon's figures again with the static binary users run (musl: its own
+# allocator and string functions, no shared libc pages).
+bench: static
 	$(CARGO) bench --bench cli --bench daemon --bench reconcile --bench scale --bench failover --bench etcd --bench bgp
+	BENCH_BIN=$${CARGO_TARGET_DIR:-target}/$(MUSL_TARGET)/release/vpc-router SCALE_ONLY=daemon \
+	  $(CARGO) bench --bench daemon --bench scale
 
 demo:
 	bash demo/run.sh

@@ -33,8 +33,14 @@ fn mock_ec2() -> Server {
     .recording(false)
 }
 
+/// The binary measured: the build's own, or `BENCH_BIN` (`make bench`
+/// runs this bench again with the static binary of `make static`).
+fn bin() -> String {
+    std::env::var("BENCH_BIN").unwrap_or_else(|_| BIN.to_string())
+}
+
 fn start_daemon(endpoint: &str) -> (Child, String) {
-    let mut child = Command::new(BIN)
+    let mut child = Command::new(bin())
         .env_clear()
         .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
         .env("AWS_SECRET_ACCESS_KEY", "secret")
@@ -107,6 +113,9 @@ fn main() {
     let (mut child, addr) = start_daemon(&ec2.url());
     let pid = child.id();
     thread::sleep(Duration::from_millis(500));
+    if let Ok(other) = std::env::var("BENCH_BIN") {
+        println!("daemon bench with {other}");
+    }
     println!(
         "daemon idle: RSS {}, {} threads (4 workers, 4 relays, the gate's I/O thread, a status lane of 2 + 2)",
         proc_status(pid, "VmRSS:"),

@@ -23,8 +23,10 @@
 //! --tool=callgrind --callgrind-out-file=/tmp/cg.out"` runs one `apply`
 //! under that command (for instruction counts) instead of three.
 //!
-//! The binary measured is the build's own (glibc, `CARGO_BIN_EXE`), not
-//! the static musl one.
+//! The binary measured is the build's own (glibc, `CARGO_BIN_EXE`);
+//! `BENCH_BIN=target/x86_64-unknown-linux-musl/release/vpc-router` runs
+//! the daemon half with another build (the static one of `make static`;
+//! `make bench` runs both).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -242,7 +244,20 @@ fn daemon_passes(sim: &Ec2Sim, d: &Daemon, agent: &ureq::Agent, n: u64) -> Strin
 fn daemon(tables: usize, spec: &std::path::Path, dir: &std::path::Path) {
     let sim = vpc(tables);
     let state = dir.join(format!("state-{tables}"));
-    let d = Daemon::configfile(&sim.url(), spec, &state, &["--route-recheck-interval", "1"]);
+    let args = [
+        "-m",
+        "configfile",
+        "-f",
+        spec.to_str().unwrap(),
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--route-recheck-interval",
+        "1",
+    ];
+    let d = match std::env::var("BENCH_BIN") {
+        Ok(bin) => Daemon::start_with(common::command_for(&bin, "daemon"), &sim.url(), &args),
+        Err(_) => Daemon::configfile(&sim.url(), spec, &state, &args[6..]),
+    };
     let until = Instant::now() + Duration::from_secs(300);
     let pass = loop {
         let (_, st) = common::call(&d, "GET", "/status", None);
@@ -298,6 +313,9 @@ fn main() {
         }
     }
     if only != "apply" {
+        if let Ok(other) = std::env::var("BENCH_BIN") {
+            println!("the daemon: {other}");
+        }
         for &tables in &sizes {
             daemon(tables, &spec, &dir);
         }

@@ -176,7 +176,12 @@ impl From<Output> for Run {
 /// static credentials, IMDS off (so nothing ever goes to 169.254.169.254),
 /// a HOME without ~/.aws, and few quick retries.
 pub fn command(home: &str) -> Command {
-    let mut c = Command::new(BIN);
+    command_for(BIN, home)
+}
+
+/// [`command`], for another build of the binary (a bench's `SCALE_BIN`).
+pub fn command_for(bin: &str, home: &str) -> Command {
+    let mut c = Command::new(bin);
     c.env_clear()
         .env("HOME", temp_dir(home))
         .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
