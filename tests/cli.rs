@@ -31,7 +31,7 @@ impl Vpc {
                 .x_www_form_urlencoded_tuple("Version", "2016-11-15")
                 .x_www_form_urlencoded_tuple("Filter.1.Name", "vpc-id")
                 .x_www_form_urlencoded_tuple("Filter.1.Value.1", VPC)
-                .x_www_form_urlencoded_tuple("MaxResults", "50")
+                .x_www_form_urlencoded_tuple("MaxResults", "100")
                 .matches(first_page);
             then.status(200)
                 .body(fixture("describe-route-tables-page1.xml"));

@@ -139,7 +139,7 @@ fn the_scenario_reads_exactly_like_the_fixtures() {
     );
     assert_eq!(calls[0].param("Filter.1.Name"), Some("vpc-id"));
     assert_eq!(calls[0].param("Filter.1.Value.1"), Some(VPC));
-    assert_eq!(calls[0].param("MaxResults"), Some("50"));
+    assert_eq!(calls[0].param("MaxResults"), Some("100"));
     assert_eq!(calls[0].param("Action"), None, "Action is not a param");
     assert_eq!(calls[0].param("Version"), None);
     assert_eq!(
@@ -231,14 +231,14 @@ fn route_tables_are_paginated() {
     assert!(tables.iter().all(|t| t.routes.len() == 1));
 
     let calls = sim.calls();
-    assert_eq!(calls.len(), 5, "pages of 50: {calls:?}");
+    assert_eq!(calls.len(), 3, "pages of 100: {calls:?}");
     assert_eq!(calls[0].param("NextToken"), None);
     let tokens: Vec<&str> = calls[1..]
         .iter()
         .map(|c| c.param("NextToken").expect("a later page's token"))
         .collect();
     let distinct: std::collections::BTreeSet<&&str> = tokens.iter().collect();
-    assert_eq!(distinct.len(), 4, "{tokens:?}");
+    assert_eq!(distinct.len(), 2, "{tokens:?}");
 
     // MaxResults is honoured exactly, and the last page has no token.
     let mut token: Option<String> = None;
@@ -371,8 +371,8 @@ fn long_id_and_address_lists_are_split_into_chunks_ec2_accepts() {
     sim.clear_calls();
     let got = ec2.describe_route_tables(&vpc(), &ids).unwrap();
     assert_eq!(got.len(), ids.len());
-    // 200 + 200 + 50 IDs, at most 50 tables a page: 4 + 4 + 1 calls.
-    assert_eq!(sim.actions(), ["DescribeRouteTables"; 9]);
+    // 200 + 200 + 50 IDs, at most 100 tables a page: 2 + 2 + 1 calls.
+    assert_eq!(sim.actions(), ["DescribeRouteTables"; 5]);
     sim.clear_calls();
     let got = ec2.describe_network_interfaces(&vpc(), &ips).unwrap();
     assert_eq!(got.len(), ips.len());
@@ -891,8 +891,8 @@ fn a_large_vpc() {
     eprintln!("{tables} tables x {routes} routes: built in {built:?}, described in {took:?}");
     assert_eq!(got.len(), tables);
     assert!(got.iter().all(|t| t.routes.len() == routes + 1));
-    // 50 tables a page.
-    assert_eq!(sim.calls().len(), 4);
+    // 100 tables a page.
+    assert_eq!(sim.calls().len(), 2);
     let last = &got[tables - 1].routes[routes];
     assert_eq!(last.destination, Destination::Cidr(cidr("10.101.243.0/24")));
     assert_eq!(last.target.eni(), Some(&eni(A_ENI)));
