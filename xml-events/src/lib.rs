@@ -1,5 +1,6 @@
-//! The pull reader vpc-router's EC2 parser drives, over quick-xml's event
-//! reader on a byte slice, compiled in this crate.
+//! The pull reader vpc-router's EC2 parser drives: a document read from any
+//! `io::Read` as it arrives, 64 KiB at a time, through quick-xml's event
+//! reader, compiled in this crate.
 //!
 //! quick-xml's reader is generic, so its code is compiled in the crate that
 //! uses it. vpc-router is built for size (`opt-level = "z"`), which makes
@@ -101,7 +102,7 @@ pub enum Failure {
 }
 
 /// A pull reader over one document, read as it arrives: it never holds
-/// more of the document than one event. [`Stream::child`] returns the name
+/// more of the document than one chunk and one event. [`Stream::child`] returns the name
 /// of the next child element of the element being read; the caller then
 /// reads that child with exactly one of [`Stream::text`], [`Stream::skip`]
 /// or a loop of `child`. An empty element (`<x/>`) is remembered in
@@ -185,8 +186,8 @@ impl<'r> Stream<'r> {
             if empty {
                 s.empty = true;
             } else {
-                s.opens.push(0);
-                s.open.extend_from_slice(start.name().into_inner());
+                open(&mut s.open, &mut s.opens, max_depth, start.name().into_inner())
+                    .map_err(|why| malformed(&s.reader, 0, &why))?;
             }
             s.between_markup = true;
             return Ok(s);
@@ -235,12 +236,10 @@ impl<'r> Stream<'r> {
             self.name.extend_from_slice(local(start.name().into_inner()));
             if empty {
                 self.empty = true;
-            } else if self.opens.len() >= self.max_depth {
-                let why = format!("elements nested deeper than {}", self.max_depth);
-                return Err(malformed(&self.reader, self.skipped, &why));
             } else {
-                self.opens.push(self.open.len());
-                self.open.extend_from_slice(start.name().into_inner());
+                let name = start.name().into_inner();
+                open(&mut self.open, &mut self.opens, self.max_depth, name)
+                    .map_err(|why| malformed(&self.reader, self.skipped, &why))?;
             }
             return Ok(Some(&self.name));
         }
@@ -289,12 +288,9 @@ impl<'r> Stream<'r> {
                         Err(why) => return Err(malformed(&self.reader, skipped, &why)),
                     },
                     Ok(Event::Start(start)) => {
-                        if self.opens.len() >= self.max_depth {
-                            let why = format!("elements nested deeper than {}", self.max_depth);
-                            return Err(malformed(&self.reader, skipped, &why));
-                        }
-                        self.opens.push(self.open.len());
-                        self.open.extend_from_slice(start.name().into_inner());
+                        let name = start.name().into_inner();
+                        open(&mut self.open, &mut self.opens, self.max_depth, name)
+                            .map_err(|why| malformed(&self.reader, skipped, &why))?;
                         self.skip()?;
                         self.reader.config_mut().trim_text_start = false;
                     }
@@ -351,12 +347,9 @@ impl<'r> Stream<'r> {
         if tag.is_empty() || !tag.iter().all(name_byte) {
             return Ok(false);
         }
-        if self.opens.len() >= self.max_depth {
-            let why = format!("elements nested deeper than {}", self.max_depth);
+        if let Err(why) = open(&mut self.open, &mut self.opens, self.max_depth, tag) {
             return Err(malformed(&self.reader, self.skipped, &why));
         }
-        self.opens.push(self.open.len());
-        self.open.extend_from_slice(tag);
         self.name.clear();
         self.name.extend_from_slice(local(tag));
         chunks.consume(gt + 1);
@@ -454,6 +447,16 @@ fn after_markup(event: &Result<Event<'_>, quick_xml::Error>) -> bool {
             | Event::Decl(_)
             | Event::DocType(_))
     )
+}
+
+/// A start tag read: its element is open, unless that nests too deep.
+fn open(open: &mut Vec<u8>, opens: &mut Vec<usize>, max: usize, name: &[u8]) -> Result<(), String> {
+    if opens.len() >= max {
+        return Err(format!("elements nested deeper than {max}"));
+    }
+    opens.push(open.len());
+    open.extend_from_slice(name);
+    Ok(())
 }
 
 /// An end tag read: it must close the element open last.
