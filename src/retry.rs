@@ -192,39 +192,18 @@ pub struct Failed<E> {
     pub why: String,
 }
 
-thread_local! {
-    /// Whether this thread's AWS calls are urgent: see [`urgent`].
-    static URGENT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Makes the AWS calls of the calling thread urgent, for as long as the
-/// guard lives: they retry with [`RetryPolicy::urgent`]. The daemon's
-/// failover threads hold one for their life. A mark on the thread rather
-/// than a parameter, because the `Ec2` trait the failover calls through
-/// (and the credential refresh a call may make) knows nothing of retries.
-#[must_use = "the calls are urgent only while the guard lives"]
-pub fn urgent() -> Urgent {
-    Urgent {
-        was: URGENT.with(|u| u.replace(true)),
-        _thread: std::marker::PhantomData,
-    }
-}
-
-/// See [`urgent`]. It stays on its thread (it is not `Send`).
-pub struct Urgent {
-    was: bool,
-    _thread: std::marker::PhantomData<*const ()>,
-}
-
-impl Drop for Urgent {
-    fn drop(&mut self) {
-        URGENT.with(|u| u.set(self.was));
-    }
-}
+/// The name of the threads whose calls are urgent: the daemon's failover
+/// pool names its threads with this prefix, and a call made on one of them
+/// retries with [`RetryPolicy::urgent`]. A thread name rather than a
+/// parameter, because the `Ec2` trait the failover calls through knows
+/// nothing of retries.
+pub const URGENT_THREAD_PREFIX: &str = "failover-";
 
 /// Whether the current thread makes urgent calls (a failover's).
 pub fn on_urgent_thread() -> bool {
-    URGENT.with(std::cell::Cell::get)
+    std::thread::current()
+        .name()
+        .is_some_and(|n| n.starts_with(URGENT_THREAD_PREFIX))
 }
 
 /// What every AWS call of a process shares to retry: the policy, the
@@ -837,19 +816,18 @@ mod tests {
     }
 
     #[test]
-    fn calls_are_urgent_while_the_guard_lives_on_its_thread() {
+    fn urgent_threads_are_the_failover_pool() {
         assert!(!on_urgent_thread());
-        let outer = urgent();
-        assert!(on_urgent_thread());
-        // Another thread's calls are not.
-        assert!(!std::thread::spawn(on_urgent_thread).join().unwrap());
-        {
-            let _inner = urgent();
-            assert!(on_urgent_thread());
-        }
-        assert!(on_urgent_thread(), "the outer guard still holds");
-        drop(outer);
-        assert!(!on_urgent_thread());
+        let named = |name: &str| {
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn(on_urgent_thread)
+                .unwrap()
+                .join()
+                .unwrap()
+        };
+        assert!(named("failover-7"));
+        assert!(!named("reconcile"));
     }
 
     #[test]

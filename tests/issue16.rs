@@ -207,12 +207,12 @@ fn a_failovers_call_gives_up_within_two_seconds() {
     let server = throttling(Some("15000"));
     let (clock, hand) = Clock::manual(t0());
     let ec2 = client_on(&server.url(), &clock);
-    let e = std::thread::spawn(move || {
-        let _urgent = vpc_router::retry::urgent();
-        describe(&ec2).unwrap_err()
-    })
-    .join()
-    .unwrap();
+    let e = std::thread::Builder::new()
+        .name(format!("{}0", vpc_router::retry::URGENT_THREAD_PREFIX))
+        .spawn(move || describe(&ec2).unwrap_err())
+        .unwrap()
+        .join()
+        .unwrap();
     assert_eq!(e.code(), Some("RequestLimitExceeded"));
     assert_eq!(server.requests().len(), 3);
     // Half of min(1 s, 1 s) and half of min(2 s, 1 s).

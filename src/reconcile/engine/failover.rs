@@ -69,13 +69,11 @@ impl Pool {
         for i in 0..n.max(1) {
             let (queue, ec2) = (pool.queue.clone(), ec2.clone());
             let spawned = thread::Builder::new()
-                .name(format!("failover-{i}"))
+                // The prefix makes its EC2 calls urgent (crate::retry).
+                .name(format!("{}{i}", crate::retry::URGENT_THREAD_PREFIX))
                 // A route call and its logging need little stack.
                 .stack_size(256 * 1024)
                 .spawn(move || {
-                    // Its EC2 calls (and a credential refresh they make)
-                    // retry briefly: a failover does not wait out a throttle.
-                    let _urgent = crate::retry::urgent();
                     while let Some((i, change, reply)) = take(&queue) {
                         for a in pass::apply(&*ec2, &[change], &mut |_| true, &mut |_| {}) {
                             let _ = reply.send((i, a));
@@ -386,22 +384,16 @@ mod tests {
     use std::time::Duration;
 
     /// Route calls that wait until `want` of them are in flight together
-    /// (or, if that never happens, a while); counts the most seen at once,
-    /// and the calls made urgent (on a thread marked by `retry::urgent`).
+    /// (or, if that never happens, a while); counts the most seen at once.
     #[derive(Default)]
     struct Gate {
         want: usize,
         state: Mutex<(usize, usize, usize)>,
         cv: Condvar,
-        urgent: std::sync::atomic::AtomicUsize,
     }
 
     impl Gate {
         fn call(&self) -> Result<(), Ec2Error> {
-            if crate::retry::on_urgent_thread() {
-                self.urgent
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            }
             let mut s = self.state.lock().unwrap();
             // (in flight, most at once, answered)
             s.0 += 1;
@@ -492,10 +484,6 @@ mod tests {
         let planned: Vec<_> = want.iter().map(|c| c.table.clone()).collect();
         assert_eq!(order, planned);
         assert!(applied.iter().all(|a| a.result.is_ok()));
-        // Every call retries as a failover's (briefly), not the caller's.
-        let urgent = gate.urgent.load(std::sync::atomic::Ordering::Relaxed);
-        assert_eq!(urgent, 40);
-        assert!(!crate::retry::on_urgent_thread());
     }
 
     #[test]
