@@ -384,16 +384,22 @@ mod tests {
     use std::time::Duration;
 
     /// Route calls that wait until `want` of them are in flight together
-    /// (or, if that never happens, a while); counts the most seen at once.
+    /// (or, if that never happens, a while); counts the most seen at once,
+    /// and the calls made urgent (`retry::on_urgent_thread`).
     #[derive(Default)]
     struct Gate {
         want: usize,
         state: Mutex<(usize, usize, usize)>,
         cv: Condvar,
+        urgent: std::sync::atomic::AtomicUsize,
     }
 
     impl Gate {
         fn call(&self) -> Result<(), Ec2Error> {
+            if crate::retry::on_urgent_thread() {
+                self.urgent
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
             let mut s = self.state.lock().unwrap();
             // (in flight, most at once, answered)
             s.0 += 1;
@@ -484,6 +490,10 @@ mod tests {
         let planned: Vec<_> = want.iter().map(|c| c.table.clone()).collect();
         assert_eq!(order, planned);
         assert!(applied.iter().all(|a| a.result.is_ok()));
+        // Every call retries as a failover's (briefly), not the caller's.
+        let urgent = gate.urgent.load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(urgent, 40);
+        assert!(!crate::retry::on_urgent_thread());
     }
 
     #[test]
