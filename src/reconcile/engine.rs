@@ -952,7 +952,11 @@ impl Engine {
             // table that points at the same; the last comparison made.
             let mut made: Option<Arc<str>> = None;
             let mut compared: Option<(&RouteTarget, Arc<str>)> = None;
-            let mut update = |i: usize, e: &mut RouteView| {
+            for (i, t) in seen.tables.iter().enumerate() {
+                let e = match by_table.get_mut(&t.id) {
+                    Some(e) => e,
+                    None => by_table.entry(t.id.clone()).or_default(),
+                };
                 // In sync, nothing changed: compare rather than allocate
                 // a string per route and pass, and compare once for the
                 // tables that route this CIDR alike (the same target, the
@@ -980,12 +984,6 @@ impl Engine {
                 }
                 if e.desired != desired {
                     e.desired.clone_from(&desired);
-                }
-            };
-            for (i, t) in seen.tables.iter().enumerate() {
-                match by_table.get_mut(&t.id) {
-                    Some(e) => update(i, e),
-                    None => update(i, by_table.entry(t.id.clone()).or_default()),
                 }
             }
         }
