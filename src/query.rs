@@ -100,13 +100,18 @@ pub(crate) fn document(xml: &str, expected: &str) -> Result<Element, XmlError> {
     if root.name == expected {
         return Ok(root);
     }
-    Err(XmlError(match error_in(&root) {
-        Some(err) => format!(
+    Err(match error_in(&root) {
+        Some(err) => XmlError(format!(
             "expected a {expected} document, got an error document: {}: {}",
             err.code, err.message
-        ),
-        None => format!("expected a {expected} document, got <{}>", root.name),
-    }))
+        )),
+        None => not_the_document(expected, &root.name),
+    })
+}
+
+/// A document whose root is `found` where `expected` was wanted.
+pub(crate) fn not_the_document(expected: &str, found: &str) -> XmlError {
+    XmlError(format!("expected a {expected} document, got <{found}>"))
 }
 
 /// One element of the document: its local name (namespace prefix dropped),
@@ -247,7 +252,8 @@ fn add_text(stack: &mut [Element], text: &str, at: u64) -> Result<(), XmlError> 
 /// streaming reader of `ec2::xml`).
 pub(crate) use vpc_router_xml_events::resolve;
 
-fn malformed(at: u64, why: &str) -> XmlError {
+/// A document that is not well-formed: why, and the byte where it was found.
+pub(crate) fn malformed(at: u64, why: &str) -> XmlError {
     XmlError(format!("malformed XML at byte {at}: {why}"))
 }
 

@@ -776,10 +776,10 @@ enum Failure {
     Fatal(Ec2Error),
 }
 
-/// The body as text, at most `MAX_BODY` bytes. With a `Content-Length`
-/// it is read into one buffer of that size: grown by doubling instead, a
-/// page of 100 tables (megabytes) is copied from one buffer to the next
-/// and the freed ones stay in the process.
+/// The body as text, at most `MAX_BODY` bytes: a mutation's answer or an
+/// error (Describe* pages are read as they arrive, see `pages`). With a
+/// `Content-Length` it is read into one buffer of that size rather than
+/// grown by doubling, each copy left behind in the process.
 fn read_body(body: &mut ureq::Body) -> Result<String, ureq::Error> {
     use std::io::Read;
     let size = body.content_length().unwrap_or(0).min(MAX_PRESIZE);

@@ -1,13 +1,14 @@
 //! Parses EC2 Query API responses (XML) into the domain types of `ec2`:
 //! DescribeRouteTables, DescribeNetworkInterfaces and the `<return>` of the
-//! route mutations. Documents are read as a stream of quick-xml events
-//! straight into the domain types, with no element tree in between (a page
-//! of 100 tables x 500 routes would be millions of small strings). Fields
-//! are taken from an element's direct children only, so a nested element of
-//! the same name (an association's `routeTableId`) never stands in for a
-//! field. A document that is not the one expected (an error document, a
-//! malformed body) is read again by [`crate::query`], whose messages say
-//! what was wrong and where.
+//! route mutations. Documents are read as they arrive (from the connection,
+//! through `xml-events`) straight into the domain types, with no element
+//! tree in between (a page of 100 tables x 500 routes would be millions of
+//! small strings) and never held whole. Fields are taken from an element's
+//! direct children only, so a nested element of the same name (an
+//! association's `routeTableId`) never stands in for a field. A streamed
+//! document that is not the one expected says so as the reader found it
+//! (what, and at which byte); one given whole as text is read again by
+//! [`crate::query`], whose messages also name an error document.
 
 use std::io;
 use std::net::IpAddr;
@@ -105,12 +106,11 @@ fn from_stream<T>(
         Fault::Field(e) => ReadError::Xml(e),
         Fault::Document(Failure::Io(e)) => ReadError::Io(e),
         Fault::Document(Failure::Malformed { at, why }) => {
-            ReadError::Xml(XmlError(format!("malformed XML at byte {at}: {why}")))
+            ReadError::Xml(query::malformed(at, &why))
         }
-        Fault::Document(Failure::Root(found)) => ReadError::Xml(XmlError(format!(
-            "expected a {} document, got <{found}>",
-            shape.root
-        ))),
+        Fault::Document(Failure::Root(found)) => {
+            ReadError::Xml(query::not_the_document(shape.root, &found))
+        }
     })
 }
 
