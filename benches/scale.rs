@@ -244,20 +244,17 @@ fn daemon_passes(sim: &Ec2Sim, d: &Daemon, agent: &ureq::Agent, n: u64) -> Strin
 fn daemon(tables: usize, spec: &std::path::Path, dir: &std::path::Path) {
     let sim = vpc(tables);
     let state = dir.join(format!("state-{tables}"));
-    let args = [
-        "-m",
-        "configfile",
-        "-f",
-        spec.to_str().unwrap(),
-        "--state-dir",
-        state.to_str().unwrap(),
-        "--route-recheck-interval",
-        "1",
-    ];
-    let d = match std::env::var("BENCH_BIN") {
-        Ok(bin) => Daemon::start_with(common::command_for(&bin, "daemon"), &sim.url(), &args),
-        Err(_) => Daemon::configfile(&sim.url(), spec, &state, &args[6..]),
+    let c = match std::env::var("BENCH_BIN") {
+        Ok(bin) => common::command_for(&bin, "daemon"),
+        Err(_) => common::command("daemon"),
     };
+    let d = Daemon::configfile_with(
+        c,
+        &sim.url(),
+        spec,
+        &state,
+        &["--route-recheck-interval", "1"],
+    );
     let until = Instant::now() + Duration::from_secs(300);
     let pass = loop {
         let (_, st) = common::call(&d, "GET", "/status", None);

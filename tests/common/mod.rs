@@ -423,6 +423,17 @@ impl Daemon {
         state: &std::path::Path,
         extra: &[&str],
     ) -> Daemon {
+        Daemon::configfile_with(command("daemon"), endpoint, spec, state, extra)
+    }
+
+    /// [`Daemon::configfile`] with the binary and environment of `c`.
+    pub fn configfile_with(
+        c: Command,
+        endpoint: &str,
+        spec: &std::path::Path,
+        state: &std::path::Path,
+        extra: &[&str],
+    ) -> Daemon {
         let mut args = vec![
             "-m",
             "configfile",
@@ -432,7 +443,7 @@ impl Daemon {
             state.to_str().unwrap(),
         ];
         args.extend_from_slice(extra);
-        Daemon::start(endpoint, &args)
+        Daemon::start_with(c, endpoint, &args)
     }
 
     pub fn url(&self, path: &str) -> String {
